@@ -1,0 +1,61 @@
+"""mobilestatus-pandas: are the phone numbers in a DataFrame live lines?
+
+Tencent Cloud eKYC's ``MobileStatus`` for pandas: ``df.mobile.status("phone")`` runs
+rate-limited, signed, cached lookups and adds result and status columns.
+
+>>> import pandas as pd
+>>> import mobilestatus_pandas as msp
+>>> df = pd.DataFrame({"phone": ["+86 138 0013 8000", "13800000002", "not a number"]})
+>>> with msp.Sandbox() as sb:
+...     out = df.mobile.status("phone", client=sb.client(), progress=False)
+>>> out["mobile_status"].tolist()
+['out_of_service', 'cancelled', 'invalid']
+
+Importing the package registers the ``.mobile`` accessor on DataFrame and Series. Heavy
+dependencies (matplotlib, ipywidgets, tqdm, phonenumbers' metadata) load on first use.
+"""
+
+from __future__ import annotations
+
+from . import accessor as _accessor  # noqa: F401  (registers .mobile)
+from .batch import RunReport, RunStoppedWarning
+from .client import MobileStatusClient
+from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from .credentials import Credentials
+from .errors import (
+    AuthenticationError,
+    BudgetExceeded,
+    CredentialsNotFound,
+    InputError,
+    MobileStatusError,
+    RateLimitError,
+    ServiceError,
+    TransportError,
+)
+from .result import RESULT_COLUMNS, LookupResult
+from .sandbox import Sandbox
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEAD_LINE_STATES",
+    "LINE_STATES",
+    "RESULT_COLUMNS",
+    "STATUSES",
+    "STATUS_DESCRIPTIONS",
+    "AuthenticationError",
+    "BudgetExceeded",
+    "Credentials",
+    "CredentialsNotFound",
+    "InputError",
+    "LookupResult",
+    "MobileStatusClient",
+    "MobileStatusError",
+    "RateLimitError",
+    "RunReport",
+    "RunStoppedWarning",
+    "Sandbox",
+    "ServiceError",
+    "TransportError",
+    "__version__",
+]

@@ -1,0 +1,165 @@
+"""The ``.mobile`` accessor on DataFrame and Series: thin pandas glue over the engine.
+
+pandas caches one accessor object per frame, so no client or run state lives here: each
+method validates its input and hands it to plain functions.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from typing import Any
+
+import pandas as pd
+
+from . import numbers
+from .batch import lookup_frame
+from .client import MobileStatusClient
+from .errors import InputError
+
+DEFAULT_PREFIX = "mobile_"
+
+_default_client: MobileStatusClient | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> MobileStatusClient:
+    """The client built from the environment, made on first use and reused across calls."""
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = MobileStatusClient()
+        return _default_client
+
+
+def resolve_client(
+    client: MobileStatusClient | None, options: dict[str, Any]
+) -> MobileStatusClient:
+    """``client`` as given, a new client from ``options``, or the shared default."""
+    if client is not None:
+        if options:
+            raise InputError(
+                f"pass either client= or client options ({', '.join(sorted(options))}), not both"
+            )
+        return client
+    if options:
+        return MobileStatusClient(**options)
+    return default_client()
+
+
+def _check_column(frame: pd.DataFrame, column: object) -> pd.Series:
+    if column not in frame.columns:
+        names = [str(c) for c in frame.columns]
+        close = difflib.get_close_matches(str(column), names, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise KeyError(f"column {column!r} is not in the frame (columns: {names[:20]}).{hint}")
+    selected: object = frame[column]
+    if not isinstance(selected, pd.Series):
+        raise InputError(f"column label {column!r} is not unique in the frame")
+    return selected
+
+
+def _check_values(series: pd.Series) -> None:
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
+        return
+    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        if pd.api.types.is_bool_dtype(dtype):
+            raise InputError(f"column {series.name!r} holds booleans, not phone numbers")
+        return
+    raise InputError(
+        f"column {series.name!r} has dtype {dtype}; phone numbers must be strings or numbers"
+    )
+
+
+def _prefixed(results: pd.DataFrame, prefix: str) -> pd.DataFrame:
+    return results.add_prefix(prefix)
+
+
+@pd.api.extensions.register_dataframe_accessor("mobile")
+class MobileFrameAccessor:
+    """``df.mobile``: look up a phone column and add the result columns."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    def status(
+        self,
+        column: object,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        overwrite: bool = False,
+        **client_options: Any,
+    ) -> pd.DataFrame:
+        """Return a new frame: this frame plus the ``mobile_*`` result columns.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     out = pd.DataFrame({"phone": ["13800000000"]}).mobile.status(
+        ...         "phone", client=sb.client(), progress=False)
+        >>> out.loc[0, "mobile_status"]
+        'normal'
+        """
+        series = _check_column(self._frame, column)
+        _check_values(series)
+        results = _prefixed(
+            lookup_frame(
+                resolve_client(client, client_options),
+                series,
+                progress=progress,
+                max_billed=max_billed,
+                refresh=refresh,
+                validate=validate,
+            ),
+            prefix,
+        )
+        clash = [c for c in results.columns if c in self._frame.columns]
+        if clash and not overwrite:
+            raise InputError(
+                f"columns {clash} already exist; pass overwrite=True or another prefix="
+            )
+        out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
+        out = pd.concat([out, results], axis=1)
+        out.attrs = {**self._frame.attrs, **results.attrs}
+        return out
+
+
+@pd.api.extensions.register_series_accessor("mobile")
+class MobileSeriesAccessor:
+    """``s.mobile``: normalise or look up a Series of phone numbers."""
+
+    def __init__(self, series: pd.Series) -> None:
+        self._series = series
+
+    def normalize(self) -> pd.Series:
+        """The 11-digit national numbers (string dtype), ``<NA>`` where not a number."""
+        _check_values(self._series)
+        return numbers.normalize(self._series)
+
+    def status(
+        self,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        **client_options: Any,
+    ) -> pd.DataFrame:
+        """Only the result columns, indexed like the Series."""
+        _check_values(self._series)
+        results = lookup_frame(
+            resolve_client(client, client_options),
+            self._series,
+            progress=progress,
+            max_billed=max_billed,
+            refresh=refresh,
+            validate=validate,
+        )
+        return _prefixed(results, prefix)

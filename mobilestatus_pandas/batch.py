@@ -1,0 +1,419 @@
+"""The batch engine: many numbers in, one result row per input out, nothing paid for twice.
+
+``run_lookups`` does four things, in order:
+
+1. normalise every input at once and de-duplicate: each distinct number is looked up once;
+2. answer what it can from the cache, in one query;
+3. send the rest through the client's rate limiter to a pool of worker threads; each worker
+   writes its answer to the cache and ledger the moment it arrives, so an interrupted or
+   killed run loses at most the calls in flight, and running it again resumes;
+4. join the answers back to the rows.
+
+It stops well: an account-level failure raises :class:`AuthenticationError` at the first
+answer (the first call of a run goes alone, so a wrong key costs one request); a streak of
+daily-limit answers or ``max_billed`` ends the run with ``not_checked`` rows and a warning;
+Ctrl-C stops within a couple of seconds, keeps what was answered, and re-raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from . import codes, numbers
+from .cache import CachedAnswer, LedgerEntry
+from .errors import InputError
+from .result import RESULT_COLUMNS, LookupResult
+
+if TYPE_CHECKING:
+    from .client import Answer, CallOutcome, MobileStatusClient
+
+logger = logging.getLogger(__name__)
+
+#: This many daily-limit (-4) answers in a row end the run.
+DAILY_LIMIT_STREAK: Final = 10
+#: How often the dispatcher wakes to check for completions and interrupts.
+DISPATCH_POLL_SECONDS: Final = 0.1
+#: The key under which a result frame's ``attrs`` carry the run report.
+ATTRS_KEY: Final = "mobilestatus"
+
+STOP_BUDGET: Final = "max_billed reached"
+STOP_DAILY_LIMIT: Final = "daily limit reached"
+STOP_INTERRUPTED: Final = "interrupted"
+
+
+class RunStoppedWarning(UserWarning):
+    """A run ended before every number was looked up; the frame says which rows."""
+
+
+@dataclass
+class RunReport:
+    """What one run did. Also found as ``out.attrs["mobilestatus"]`` (as a plain dict)."""
+
+    run_id: str
+    rows: int = 0
+    distinct_numbers: int = 0
+    invalid: int = 0
+    cache_hits: int = 0
+    calls: int = 0
+    billed_calls: int = 0
+    retries: int = 0
+    errors: int = 0
+    not_checked: int = 0
+    elapsed_seconds: float = 0.0
+    calls_per_second: float = 0.0
+    cost: float | None = None
+    stop_reason: str | None = None
+    status_counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as a plain dict (what ``DataFrame.attrs`` holds)."""
+        return asdict(self)
+
+
+class _Run:
+    """The state of one run: counters, stop signal, and what to do with each answer."""
+
+    def __init__(self, client: MobileStatusClient, report: RunReport) -> None:
+        self.client = client
+        self.report = report
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        return self.client.limiter.acquire(self.stop)
+
+    def pause(self, seconds: float) -> None:
+        self.stop.wait(seconds)
+
+    def on_answer(self, number: str, answer: Answer, sent_at: float, final: bool) -> None:
+        """Record an answer in the ledger (and the cache, when it is final) at once."""
+        key = self.client.number_key(number)
+        meaning = codes.result_code(answer.result)
+        billed = answer.error_code is None and meaning.billed
+        entry = LedgerEntry(
+            called_at=sent_at,
+            key=key,
+            result=answer.result,
+            status_code=answer.status_code,
+            billed=billed,
+            request_id=answer.request_id,
+            error=answer.error_code,
+            run_id=self.report.run_id,
+            secret_id=self.client.secret_id,
+        )
+        cached = None
+        if final and answer.error_code is None and answer.result in codes.CACHEABLE_RESULTS:
+            cached = CachedAnswer(
+                answer.result, answer.description, answer.status_code, answer.request_id, sent_at
+            )
+        self.client.store.record(entry, cached)
+        with self.lock:
+            self.report.calls += 1
+            self.report.billed_calls += int(billed)
+
+    def lookup(self, number: str) -> CallOutcome:
+        return self.client.call(
+            number, acquire=self.acquire, sleep=self.pause, on_answer=self.on_answer
+        )
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    if not enabled or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="MobileStatus", unit="number", dynamic_ncols=True)
+
+
+def _dispatch(
+    run: _Run, pending: list[str], max_billed: int | None, progress: bool
+) -> dict[str, LookupResult]:
+    """Send ``pending`` numbers through the worker pool; return their results."""
+    client, report = run.client, run.report
+    results: dict[str, LookupResult] = {}
+    queue = list(reversed(pending))
+    in_flight: dict[Future[CallOutcome], str] = {}
+    # The first call goes alone: a wrong key or an inactive account costs one request.
+    opened = False
+    daily_streak = 0
+    failed = 0
+    bar = _progress_bar(len(pending), progress)
+    executor = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="mobilestatus")
+    try:
+        while queue or in_flight:
+            width = client.max_workers if opened else 1
+            while queue and not run.stop.is_set() and len(in_flight) < width:
+                if max_billed is not None and report.billed_calls + len(in_flight) >= max_billed:
+                    break
+                number = queue.pop()
+                in_flight[executor.submit(run.lookup, number)] = number
+            if not in_flight:
+                if max_billed is not None and queue and not run.stop.is_set():
+                    report.stop_reason = STOP_BUDGET
+                break
+            done, _ = wait(in_flight, timeout=DISPATCH_POLL_SECONDS, return_when=FIRST_COMPLETED)
+            for future in done:
+                number = in_flight.pop(future)
+                outcome = future.result()  # AuthenticationError propagates from here
+                opened = True
+                result = outcome.result
+                results[number] = result
+                report.retries += outcome.retries
+                daily_streak = daily_streak + 1 if result.status == "daily_limit" else 0
+                if daily_streak >= DAILY_LIMIT_STREAK and not run.stop.is_set():
+                    report.stop_reason = STOP_DAILY_LIMIT
+                    run.stop.set()
+                failed += result.status in ("error", "busy")
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(
+                        billed=report.billed_calls,
+                        cached=report.cache_hits,
+                        errors=failed,
+                        refresh=False,
+                    )
+    except BaseException as exc:
+        run.stop.set()
+        if isinstance(exc, KeyboardInterrupt):
+            report.stop_reason = STOP_INTERRUPTED
+            logger.warning("run interrupted; answers so far are in the cache, run again to resume")
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    executor.shutdown(wait=True)
+    reason = report.stop_reason or "run stopped"
+    for number in queue:
+        results[number] = LookupResult.unchecked(number, True, reason)
+    return results
+
+
+def _cached_result(number: str, answer: CachedAnswer) -> LookupResult:
+    status = codes.status_for(answer.result, answer.status_code)
+    return LookupResult(
+        number,
+        status != "invalid",
+        answer.result,
+        answer.description,
+        answer.status_code,
+        status,
+        False,
+        True,
+        dt.datetime.fromtimestamp(answer.checked_at, tz=dt.timezone.utc),
+        answer.request_id,
+        None,
+    )
+
+
+def run_lookups(
+    client: MobileStatusClient,
+    values: Iterable[object] | pd.Series,
+    *,
+    progress: bool = True,
+    max_billed: int | None = None,
+    refresh: bool = False,
+    validate: str | None = None,
+) -> tuple[list[LookupResult], RunReport]:
+    """Look up every value; return one :class:`LookupResult` per value and the run report.
+
+    For large inputs prefer :func:`lookup_frame`, which builds the DataFrame without a
+    Python object per row.
+    """
+    frame, report = _run(client, values, progress, max_billed, refresh, validate)
+    return [LookupResult(**row) for row in _records(frame)], report
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
+        row["valid"] = bool(row["valid"])
+        row["billed"] = bool(row["billed"])
+        row["from_cache"] = bool(row["from_cache"])
+        if row["status_code"] is not None:
+            row["status_code"] = int(row["status_code"])
+        if row["checked_at"] is not None:
+            row["checked_at"] = row["checked_at"].to_pydatetime()
+        out.append(row)
+    return out
+
+
+def lookup_frame(
+    client: MobileStatusClient,
+    values: Iterable[object] | pd.Series,
+    *,
+    progress: bool = True,
+    max_billed: int | None = None,
+    refresh: bool = False,
+    validate: str | None = None,
+) -> pd.DataFrame:
+    """Look up every value; a DataFrame of the result columns, one row per value, in order.
+
+    ``out.attrs["mobilestatus"]`` and ``client.last_run`` hold the run report.
+    """
+    frame, _ = _run(client, values, progress, max_billed, refresh, validate)
+    return frame
+
+
+def _run(
+    client: MobileStatusClient,
+    values: Iterable[object] | pd.Series,
+    progress: bool,
+    max_billed: int | None,
+    refresh: bool,
+    validate: str | None,
+) -> tuple[pd.DataFrame, RunReport]:
+    if max_billed is not None and (not isinstance(max_billed, (int, np.integer)) or max_billed < 0):
+        raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
+    mode = validate or client.validate
+    if mode not in ("local", "server"):
+        raise InputError(f"validate must be 'local' or 'server', got {mode!r}")
+    started = time.monotonic()
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    report = RunReport(run_id=uuid.uuid4().hex[:12], rows=len(series))
+    client.last_run = report
+
+    national = numbers.normalize(series)
+    codes_, uniques = pd.factorize(national, use_na_sentinel=True)
+    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype="string")
+    locally_valid = numbers.is_valid(distinct).to_numpy(dtype=bool)
+    report.distinct_numbers = len(distinct)
+    send = np.ones(len(distinct), dtype=bool) if mode == "server" else locally_valid
+    to_check = [str(n) for n in distinct[send]]
+
+    results: dict[str, LookupResult] = {}
+    if to_check and not refresh:
+        keys = {client.number_key(n): n for n in to_check}
+        fresh_after = time.time() - client.cache_ttl.total_seconds()
+        for key, answer in client.store.get_many(list(keys), fresh_after).items():
+            results[keys[key]] = _cached_result(keys[key], answer)
+        report.cache_hits = len(results)
+    pending = [n for n in to_check if n not in results]
+
+    run = _Run(client, report)
+    try:
+        if pending:
+            results.update(_dispatch(run, pending, max_billed, progress))
+    finally:
+        report.elapsed_seconds = time.monotonic() - started
+        report.calls_per_second = (
+            report.calls / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
+        )
+        if client.price_per_call is not None:
+            report.cost = report.billed_calls * client.price_per_call
+
+    per_number = [results.get(str(n)) or LookupResult.invalid(str(n)) for n in distinct]
+    frame = _join(per_number, codes_, series.index)
+    report.invalid = int((frame["status"] == "invalid").sum())
+    report.errors = int(frame["status"].isin(["error", "busy"]).sum())
+    report.not_checked = int((frame["status"] == "not_checked").sum())
+    report.status_counts = {
+        str(k): int(v) for k, v in frame["status"].value_counts(sort=False).items() if v
+    }
+    frame.attrs[ATTRS_KEY] = report.to_dict()
+    if report.stop_reason in (STOP_BUDGET, STOP_DAILY_LIMIT):
+        warnings.warn(
+            f"MobileStatus run stopped early ({report.stop_reason}): "
+            f"{report.not_checked} rows are 'not_checked'. "
+            + (
+                "Raise max_billed and run again; answered numbers come from the cache."
+                if report.stop_reason == STOP_BUDGET
+                else "The service's daily verification limit is used up; run again tomorrow, "
+                "answered numbers come from the cache."
+            ),
+            RunStoppedWarning,
+            stacklevel=4,
+        )
+    return frame, report
+
+
+def result_dtypes() -> dict[str, Any]:
+    """The dtype of each result column."""
+    string = numbers._string_dtype()
+    return {
+        "number": string,
+        "valid": "boolean",
+        "result": string,
+        "description": string,
+        "status_code": "Int64",
+        "status": pd.CategoricalDtype(list(codes.STATUSES), ordered=False),
+        "billed": "boolean",
+        "from_cache": "boolean",
+        "checked_at": pd.DatetimeTZDtype("ns", "UTC"),
+        "request_id": string,
+        "error": string,
+    }
+
+
+def empty_results(index: pd.Index | None = None) -> pd.DataFrame:
+    """A result frame with no rows (or all-missing rows for ``index``)."""
+    return pd.DataFrame(
+        {name: pd.Series(index=index, dtype=dtype) for name, dtype in result_dtypes().items()},
+        index=index,
+    )
+
+
+def _join(
+    per_number: Sequence[LookupResult], row_codes: np.ndarray, index: pd.Index
+) -> pd.DataFrame:
+    """Spread per-number results over the rows (``row_codes`` -1: not a number)."""
+    table = [r.to_dict() for r in per_number]
+    table.append(LookupResult.invalid(None).to_dict())
+    distinct = pd.DataFrame.from_records(table, columns=list(RESULT_COLUMNS))
+    take = np.where(row_codes < 0, len(per_number), row_codes)
+    # A number in several rows is billed once: on its first row.
+    first = np.zeros(len(take), dtype=bool)
+    if len(take):
+        _, first_pos = np.unique(take, return_index=True)
+        first[first_pos] = True
+    columns: dict[str, Any] = {}
+    for name, dtype in result_dtypes().items():
+        col = distinct[name]
+        if name == "checked_at":
+            col = pd.to_datetime(col, utc=True)
+        elif name == "status_code":
+            col = col.astype("Float64").astype("Int64")
+        columns[name] = col.astype(dtype).take(take).reset_index(drop=True)
+    out = pd.DataFrame(columns)
+    out["billed"] = out["billed"] & pd.array(first, dtype="boolean")
+    out.index = index
+    return out
+
+
+def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -> pd.DataFrame:
+    """The ledger as a DataFrame (``called_at`` in UTC; ``cost`` when a price is known)."""
+    frame = pd.DataFrame.from_records(
+        [asdict(e) for e in entries],
+        columns=[
+            "called_at",
+            "key",
+            "result",
+            "status_code",
+            "billed",
+            "request_id",
+            "error",
+            "run_id",
+            "secret_id",
+        ],
+    ).rename(columns={"key": "number_key"})
+    string = numbers._string_dtype()
+    frame["called_at"] = pd.to_datetime(frame["called_at"], unit="s", utc=True)
+    frame["status_code"] = frame["status_code"].astype("Float64").astype("Int64")
+    frame["billed"] = frame["billed"].astype("boolean")
+    for name in ("number_key", "result", "request_id", "error", "run_id", "secret_id"):
+        frame[name] = frame[name].astype(string)
+    if price_per_call is not None:
+        frame["cost"] = frame["billed"].astype(float) * price_per_call
+    return frame

@@ -1,0 +1,328 @@
+"""Where answers and calls are kept: the cache of final answers and the ledger of calls.
+
+The storage layer knows nothing of pandas or HTTP. It stores rows keyed by a *keyed hash* of
+the number (:class:`NumberHasher`): the numbers themselves never reach the disk.
+
+:class:`Store` is the interface every backend implements (a contract test in
+``tests/test_store_contract.py`` holds each one to it); :class:`SQLiteStore` is the embedded
+default: one SQLite file in WAL mode, safe for several processes at once, created private to
+the user. ``SQLiteStore(":memory:")`` keeps everything in this process only (``cache=None``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import stat
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Protocol
+
+from .errors import InputError
+
+ENV_CACHE_DIR: Final = "MOBILESTATUS_CACHE_DIR"
+ENV_CACHE_KEY: Final = "MOBILESTATUS_CACHE_KEY"
+CACHE_FILE_NAME: Final = "mobilestatus.sqlite3"
+KEY_FILE_NAME: Final = "cache.key"
+KEY_BYTES: Final = 32
+SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
+SCHEMA_VERSION: Final = 1
+PRIVATE_DIR_MODE: Final = 0o700
+PRIVATE_FILE_MODE: Final = 0o600
+
+
+def default_cache_dir() -> Path:
+    """``$MOBILESTATUS_CACHE_DIR``, else the per-user cache directory (platformdirs)."""
+    configured = os.environ.get(ENV_CACHE_DIR)
+    if configured:
+        return Path(configured).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mobilestatus-pandas", appauthor=False))
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by this user only; return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    try:
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            path.chmod(PRIVATE_DIR_MODE)
+    except OSError:  # pragma: no cover - a directory we do not own: leave it as it is
+        pass
+    return path
+
+
+def _create_private_file(path: Path) -> None:
+    """Create an empty file with user-only permissions, if it does not exist yet."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+class NumberHasher:
+    """Keys for the cache and ledger: HMAC-SHA256 of the number under a per-user secret.
+
+    The secret comes from ``$MOBILESTATUS_CACHE_KEY`` (hex or any text) or from a file beside
+    the cache, created once with user-only permissions. Without the secret a key cannot be
+    turned back into a number by hashing every possible number.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise InputError("the cache key must be at least 16 bytes long")
+        self._secret = secret
+
+    @classmethod
+    def for_directory(cls, directory: Path) -> NumberHasher:
+        """The hasher for a cache directory: env var first, else its key file (made if absent)."""
+        configured = os.environ.get(ENV_CACHE_KEY)
+        if configured:
+            return cls(_key_bytes(configured))
+        key_path = ensure_private_dir(directory) / KEY_FILE_NAME
+        if not key_path.exists():
+            _create_private_file(key_path.with_suffix(".tmp"))
+            tmp = key_path.with_suffix(".tmp")
+            tmp.write_text(secrets.token_hex(KEY_BYTES), encoding="ascii")
+            try:
+                os.link(tmp, key_path)  # atomic: the first process to get here wins
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        return cls(_key_bytes(key_path.read_text(encoding="ascii").strip()))
+
+    @classmethod
+    def ephemeral(cls) -> NumberHasher:
+        """A hasher with a random secret, for in-memory stores."""
+        return cls(secrets.token_bytes(KEY_BYTES))
+
+    def key(self, number: str) -> str:
+        """The hex key for one normalised number."""
+        return hmac.new(self._secret, number.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def __repr__(self) -> str:
+        return "NumberHasher(secret=****)"
+
+
+def _key_bytes(text: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return text.encode("utf-8")
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    """A final answer from the service, as stored (no number: the key stands for it)."""
+
+    result: str
+    description: str | None
+    status_code: int | None
+    request_id: str | None
+    checked_at: float  # Unix seconds, UTC
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One call that reached the service."""
+
+    called_at: float  # Unix seconds, UTC
+    key: str
+    result: str | None
+    status_code: int | None
+    billed: bool
+    request_id: str | None
+    error: str | None
+    run_id: str
+    secret_id: str
+
+
+LEDGER_FIELDS: Final[tuple[str, ...]] = tuple(LedgerEntry.__dataclass_fields__)
+
+
+class Store(Protocol):
+    """What the engine needs from a cache/ledger backend."""
+
+    def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
+        """Answers for ``keys`` checked after ``fresh_after`` (Unix seconds), in one query."""
+        ...
+
+    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+        """Append ``entry`` to the ledger and, when given, cache ``answer`` under its key."""
+        ...
+
+    def ledger(self) -> list[LedgerEntry]:
+        """Every call recorded, oldest first."""
+        ...
+
+    def count_answers(self) -> int:
+        """How many answers are cached."""
+        ...
+
+    def clear(self, *, ledger: bool = False) -> int:
+        """Forget cached answers (and the ledger when asked); return how many answers went."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend's resources."""
+        ...
+
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    description TEXT,
+    status_code INTEGER,
+    request_id TEXT,
+    checked_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    called_at REAL NOT NULL,
+    key TEXT NOT NULL,
+    result TEXT,
+    status_code INTEGER,
+    billed INTEGER NOT NULL,
+    request_id TEXT,
+    error TEXT,
+    run_id TEXT NOT NULL,
+    secret_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rate_log (
+    bucket TEXT NOT NULL,
+    sent_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rate_log_bucket ON rate_log (bucket, sent_at);
+"""
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    """Open (creating private) a SQLite file in WAL mode, ready for several processes."""
+    target = str(path)
+    if target != ":memory:":
+        file = Path(target)
+        ensure_private_dir(file.parent)
+        _create_private_file(file)
+    conn = sqlite3.connect(
+        target,
+        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,  # we open transactions ourselves
+        check_same_thread=False,
+    )
+    if target != ":memory:":
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    return conn
+
+
+class SQLiteStore:
+    """The embedded cache and ledger: one SQLite file (or ``":memory:"``).
+
+    One connection per store, shared by the engine's worker threads under a lock; other
+    processes coordinate through SQLite's own file locking (WAL mode).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn = connect(path)
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run statements in one write transaction (taken at once, so no deadlocks)."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
+        if not keys:
+            return {}
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT a.key, a.result, a.description, a.status_code, a.request_id, a.checked_at "
+                "FROM json_each(?) AS j JOIN answers AS a ON a.key = j.value "
+                "WHERE a.checked_at > ?",
+                (json.dumps(list(keys)), fresh_after),
+            ).fetchall()
+        return {row[0]: CachedAnswer(*row[1:]) for row in rows}
+
+    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO ledger (called_at, key, result, status_code, billed, request_id, "
+                "error, run_id, secret_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    entry.called_at,
+                    entry.key,
+                    entry.result,
+                    entry.status_code,
+                    int(entry.billed),
+                    entry.request_id,
+                    entry.error,
+                    entry.run_id,
+                    entry.secret_id,
+                ),
+            )
+            if answer is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.key,
+                        answer.result,
+                        answer.description,
+                        answer.status_code,
+                        answer.request_id,
+                        answer.checked_at,
+                    ),
+                )
+
+    def ledger(self) -> list[LedgerEntry]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT called_at, key, result, status_code, billed, request_id, error, run_id, "
+                "secret_id FROM ledger ORDER BY id"
+            ).fetchall()
+        return [
+            LedgerEntry(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows
+        ]
+
+    def count_answers(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT count(*) FROM answers").fetchone()[0])
+
+    def clear(self, *, ledger: bool = False) -> int:
+        with self.transaction() as conn:
+            removed = conn.execute("DELETE FROM answers").rowcount
+            if ledger:
+                conn.execute("DELETE FROM ledger")
+        return int(removed)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def now_unix() -> float:
+    """Wall-clock Unix seconds (shared between processes, unlike monotonic time)."""
+    return time.time()

@@ -1,0 +1,519 @@
+"""One MobileStatus call: transport, error mapping and retries; and the client users hold.
+
+:class:`MobileStatusClient` is the object a notebook keeps: it knows the endpoint, the
+credentials, the rate limiter, the cache and ledger. ``client.lookup(number)`` checks one
+number, ``client.lookup_many(numbers)`` a whole column (see :mod:`mobilestatus_pandas.batch`).
+
+Below it, :meth:`MobileStatusClient.call` is a single number's trip to the service: take a
+slot from the rate limiter, sign, send, read the answer, and retry what is worth retrying
+with exponential backoff and full jitter. Third-party errors are translated here, at one
+boundary, into the exceptions of :mod:`mobilestatus_pandas.errors`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import requests
+
+from . import codes
+from .cache import (
+    CACHE_FILE_NAME,
+    NumberHasher,
+    SQLiteStore,
+    Store,
+    default_cache_dir,
+)
+from .credentials import CredentialSource, resolve_credentials
+from .errors import AuthenticationError, InputError, TransportError
+from .ratelimit import (
+    DEFAULT_RATE_PER_SECOND,
+    LocalWindowLog,
+    RateLimiter,
+    SQLiteWindowLog,
+    WindowLog,
+)
+from .result import LookupResult
+from .signing import JSON_CONTENT_TYPE, TC3Auth
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .batch import RunReport
+
+DEFAULT_ENDPOINT: Final = "https://faceid.intl.tencentcloudapi.com"
+ENV_ENDPOINT: Final = "MOBILESTATUS_ENDPOINT"
+DEFAULT_TIMEOUT_SECONDS: Final = 10.0
+DEFAULT_MAX_RETRIES: Final = 4
+DEFAULT_CACHE_TTL: Final = dt.timedelta(days=7)
+#: Backoff before retry n is uniform in [0, min(CAP, BASE * 2**n)] ("full jitter").
+BACKOFF_BASE_SECONDS: Final = 0.2
+BACKOFF_CAP_SECONDS: Final = 8.0
+#: RequestLimitExceeded is retried on its own, larger budget: it is never a row error unless
+#: the account stays throttled this many times in a row for one number.
+RATE_LIMITED_RETRIES: Final = 20
+#: The default pool reaches the rate limit at latencies up to this long ...
+WORKERS_LATENCY_SECONDS: Final = 1.0
+#: ... with this much headroom for signing and scheduling.
+WORKERS_HEADROOM: Final = 1.5
+VALIDATE_MODES: Final = ("local", "server")
+#: Hosts whose answers are interchangeable in the cache (the real service's sites).
+TENCENT_HOST_SUFFIX: Final = ".tencentcloudapi.com"
+
+
+def normalize_endpoint(endpoint: str | None) -> str:
+    """The endpoint URL to POST to: argument, else ``$MOBILESTATUS_ENDPOINT``, else Tencent's.
+
+    A bare host means https; a URL may carry http and a port.
+    """
+    raw = (endpoint or os.environ.get(ENV_ENDPOINT) or DEFAULT_ENDPOINT).strip()
+    if "://" not in raw:
+        raw = "https://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(
+            f"endpoint {endpoint!r} is not a host or an http(s) URL; "
+            "use e.g. 'faceid.tencentcloudapi.com' or 'http://127.0.0.1:8080'"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise InputError(f"endpoint {endpoint!r} has a bad port") from exc
+    return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
+def cache_realm(url: str) -> str:
+    """Which service's answers a cache entry holds: Tencent's sites share, others do not.
+
+    Keeps a local sandbox's made-up answers out of the real service's cache entries.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if host.endswith(TENCENT_HOST_SUFFIX):
+        return "tencentcloud"
+    return urlsplit(url).netloc.lower()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One parsed answer from the service (an error answer or a result)."""
+
+    result: str | None
+    description: str | None
+    status_code: int | None
+    request_id: str | None
+    error_code: str | None = None
+    error_message: str | None = None
+
+    @classmethod
+    def from_response(cls, response: dict[str, Any]) -> Answer:
+        """Read the ``Response`` object of a TencentCloud API 3.0 answer."""
+        request_id = response.get("RequestId")
+        error = response.get("Error")
+        if isinstance(error, dict):
+            return cls(
+                None,
+                None,
+                None,
+                request_id,
+                str(error.get("Code") or "UnknownError"),
+                str(error.get("Message") or ""),
+            )
+        raw_code = response.get("StatusCode")
+        try:
+            status_code = None if raw_code is None else int(raw_code)
+        except (TypeError, ValueError):
+            status_code = None
+        result = response.get("Result")
+        return cls(
+            None if result is None else str(result),
+            response.get("Description"),
+            status_code,
+            request_id,
+        )
+
+    def to_result(self, number: str, checked_at: dt.datetime, *, billed: bool) -> LookupResult:
+        """The :class:`LookupResult` this answer gives ``number``."""
+        if self.error_code is not None:
+            return LookupResult(
+                number,
+                True,
+                None,
+                self.error_message,
+                None,
+                "error",
+                False,
+                False,
+                checked_at,
+                self.request_id,
+                self.error_code,
+            )
+        meaning = codes.result_code(self.result)
+        status = codes.status_for(self.result, self.status_code)
+        error = None if meaning.status != "error" else f"unknown Result {self.result!r}"
+        return LookupResult(
+            number,
+            status != "invalid",
+            self.result,
+            self.description,
+            self.status_code,
+            status,
+            billed and meaning.billed,
+            False,
+            checked_at,
+            self.request_id,
+            error,
+        )
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one number's trip to the service came to."""
+
+    result: LookupResult
+    attempts: int
+    retries: int
+
+
+#: Called with every answer that reached the service, and whether it is the final one.
+AnswerHook = Callable[[str, Answer, float, bool], None]
+
+
+def _full_jitter(attempt: int, rng: random.Random) -> float:
+    return rng.uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+
+
+class MobileStatusClient:
+    """A client for Tencent Cloud eKYC's ``MobileStatus``: signed, rate-limited, cached.
+
+    Every argument is optional; credentials come from Tencent's chain (arguments, environment,
+    ``~/.tencentcloud/credentials``), the endpoint from ``$MOBILESTATUS_ENDPOINT`` or Tencent's
+    international site.
+
+    Args:
+        endpoint: host or URL of the service.
+        secret_id, secret_key, token: explicit credentials (token for STS credentials).
+        credential: an object with ``get_credential_info()`` (the official SDK's providers).
+        region: sent as ``X-TC-Region`` (not required by this API).
+        rate_limit: calls per second, shared by every process of this user on this machine
+            that uses the same cache file and SecretId.
+        max_workers: calls in flight; the default reaches ``rate_limit`` at 1 s latency.
+        timeout: seconds to wait for one answer.
+        max_retries: retries of a transient failure (network, HTTP 5xx, bad JSON,
+            ``InternalError``, ``Result -3``) before the row gets ``busy``/``error``.
+        cache: ``"default"`` (per-user cache dir), a path to a SQLite file, or ``None``
+            (this client's memory only).
+        cache_ttl: how long a cached answer is reused.
+        encryption: reserved for the ``Encryption`` parameter (not available yet).
+        price_per_call: price of one billed call, for cost figures.
+        validate: ``"local"`` marks numbers that fail libphonenumber's CN mobile pattern
+            ``invalid`` without a call; ``"server"`` sends every 11-digit number.
+
+    Example:
+        >>> import mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     client = sb.client()
+        ...     client.lookup("+86 138 0013 8000").status
+        'out_of_service'
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        token: str | None = None,
+        region: str | None = None,
+        rate_limit: float = DEFAULT_RATE_PER_SECOND,
+        max_workers: int | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        cache: str | os.PathLike[str] | None = "default",
+        cache_ttl: dt.timedelta = DEFAULT_CACHE_TTL,
+        encryption: object | None = None,
+        price_per_call: float | None = None,
+        *,
+        credential: object | None = None,
+        validate: str = "local",
+        language: str | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        seed: int | None = None,
+    ) -> None:
+        if encryption is not None:
+            raise NotImplementedError(
+                "encryption= (Tencent's Encryption parameter) is not available in this version"
+            )
+        if validate not in VALIDATE_MODES:
+            raise InputError(f"validate must be one of {VALIDATE_MODES}, got {validate!r}")
+        if not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise InputError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not (isinstance(max_retries, int) and max_retries >= 0):
+            raise InputError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        if price_per_call is not None and price_per_call < 0:
+            raise InputError("price_per_call must be >= 0")
+        if cache_ttl <= dt.timedelta(0):
+            raise InputError("cache_ttl must be a positive timedelta")
+        try:
+            limit_ok = math.isfinite(rate_limit) and rate_limit > 0
+        except TypeError:
+            limit_ok = False
+        if not limit_ok:
+            raise InputError(
+                f"rate_limit must be a positive number of calls per second, got {rate_limit!r}"
+            )
+
+        self.url = normalize_endpoint(endpoint)
+        self._credentials: CredentialSource = resolve_credentials(
+            secret_id, secret_key, token, credential
+        )
+        self.region = region
+        self.rate_limit = float(rate_limit)
+        self.max_workers = (
+            max_workers
+            if max_workers is not None
+            else max(1, math.ceil(self.rate_limit * WORKERS_LATENCY_SECONDS * WORKERS_HEADROOM))
+        )
+        if self.max_workers < 1:
+            raise InputError("max_workers must be at least 1")
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.cache_ttl = cache_ttl
+        self.price_per_call = price_per_call
+        self.validate = validate
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._rng_lock = threading.Lock()
+
+        self.cache_path, self._store, self._hasher, window_log = self._open_cache(cache)
+        self.limiter = RateLimiter(
+            self.rate_limit, window_log, self._credentials.secret_id, clock=clock, sleep=sleep
+        )
+        self._realm = cache_realm(self.url)
+        self._session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=1, pool_maxsize=self.max_workers, max_retries=0
+        )
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._auth = TC3Auth(self._credentials.get, clock=clock, region=region, language=language)
+        self.last_run: RunReport | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _open_cache(
+        cache: str | os.PathLike[str] | None,
+    ) -> tuple[Path | None, Store, NumberHasher, WindowLog]:
+        if cache is None:
+            return None, SQLiteStore(":memory:"), NumberHasher.ephemeral(), LocalWindowLog()
+        if isinstance(cache, str) and cache == "default":
+            path = default_cache_dir() / CACHE_FILE_NAME
+        elif isinstance(cache, (str, os.PathLike)):
+            path = Path(cache).expanduser()
+            if path.is_dir():
+                path = path / CACHE_FILE_NAME
+        else:
+            raise InputError(f"cache must be 'default', a file path or None, got {cache!r}")
+        store = SQLiteStore(path)
+        return path, store, NumberHasher.for_directory(path.parent), SQLiteWindowLog(path)
+
+    def __repr__(self) -> str:
+        cache = str(self.cache_path) if self.cache_path else None
+        return (
+            f"MobileStatusClient(endpoint={self.url!r}, secret_id={self.secret_id!r}, "
+            f"rate_limit={self.rate_limit:g}, cache={cache!r})"
+        )
+
+    def close(self) -> None:
+        """Close the HTTP session and the cache."""
+        self._session.close()
+        self._store.close()
+
+    def __enter__(self) -> MobileStatusClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- what the engine uses ---------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The cache and ledger backend."""
+        return self._store
+
+    @property
+    def secret_id(self) -> str:
+        """The SecretId calls are signed with (never the key)."""
+        return self._credentials.secret_id
+
+    def number_key(self, number: str) -> str:
+        """The cache/ledger key of a normalised number (a keyed hash, never the number)."""
+        return self._hasher.key(f"{self._realm}:{number}")
+
+    def _send(self, number: str) -> Answer:
+        """POST one MobileStatus request; translate every transport failure."""
+        body = json.dumps({"Mobile": number}).encode("utf-8")
+        try:
+            response = self._session.post(
+                self.url,
+                data=body,
+                headers={"Content-Type": JSON_CONTENT_TYPE},
+                auth=self._auth,
+                timeout=self.timeout,
+            )
+        except requests.RequestException as exc:
+            raise TransportError(f"{type(exc).__name__} calling {self.url}") from exc
+        if response.status_code != requests.codes.ok:
+            raise TransportError(
+                f"HTTP {response.status_code} from {self.url}", status=response.status_code
+            )
+        try:
+            payload = response.json()["Response"]
+            if not isinstance(payload, dict):
+                raise TypeError("Response is not an object")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TransportError(f"unparsable answer from {self.url}: {exc}") from exc
+        return Answer.from_response(payload)
+
+    def _backoff(self, attempt: int) -> float:
+        with self._rng_lock:
+            return _full_jitter(attempt, self._rng)
+
+    def call(
+        self,
+        number: str,
+        *,
+        acquire: Callable[[], bool] | None = None,
+        sleep: Callable[[float], None] | None = None,
+        on_answer: AnswerHook | None = None,
+    ) -> CallOutcome:
+        """Look one normalised number up at the service, retrying what is worth retrying.
+
+        ``acquire`` takes a rate-limit slot before every attempt (``False`` ends the call
+        unchecked); ``on_answer(number, answer, sent_at, final)`` sees every answer that
+        reached the service, for the ledger. Raises :class:`AuthenticationError` when the
+        account is refused; everything else ends as a row.
+        """
+        take_slot = acquire if acquire is not None else self.limiter.acquire
+        pause = sleep if sleep is not None else self._sleep
+        attempts = retries = rate_limited = 0
+        last: LookupResult | None = None
+        while True:
+            if not take_slot():
+                result = (
+                    last
+                    if last is not None
+                    else LookupResult.unchecked(number, True, "run stopped")
+                )
+                return CallOutcome(result, attempts, retries)
+            attempts += 1
+            sent_at = self._clock()
+            checked_at = dt.datetime.fromtimestamp(sent_at, tz=dt.timezone.utc)
+            try:
+                answer = self._send(number)
+            except TransportError as exc:
+                last = LookupResult(
+                    number,
+                    True,
+                    None,
+                    str(exc),
+                    None,
+                    "error",
+                    False,
+                    False,
+                    None,
+                    None,
+                    f"HTTP {exc.status}" if exc.status else "TransportError",
+                )
+            else:
+                kind = codes.error_kind(answer.error_code) if answer.error_code else None
+                retryable = kind is codes.ErrorKind.RETRY or (
+                    kind is None and codes.result_code(answer.result).retryable
+                )
+                will_retry = (retryable and retries < self.max_retries) or (
+                    kind is codes.ErrorKind.RATE_LIMITED and rate_limited < RATE_LIMITED_RETRIES
+                )
+                if on_answer is not None:
+                    on_answer(number, answer, sent_at, not will_retry)
+                if kind is codes.ErrorKind.ACCOUNT:
+                    raise AuthenticationError(
+                        answer.error_code or "", answer.error_message or "", answer.request_id
+                    )
+                last = answer.to_result(number, checked_at, billed=True)
+                if kind is codes.ErrorKind.RATE_LIMITED:
+                    self.limiter.penalize()
+                    if not will_retry:
+                        return CallOutcome(last, attempts, retries)
+                    rate_limited += 1
+                    pause(self._backoff(min(rate_limited, 3)))
+                    continue
+                if not retryable:
+                    return CallOutcome(last, attempts, retries)
+            if retries >= self.max_retries:
+                return CallOutcome(last, attempts, retries)
+            retries += 1
+            pause(self._backoff(retries))
+
+    # -- the public surface ---------------------------------------------------------------
+
+    def lookup(self, number: object, *, refresh: bool = False) -> LookupResult:
+        """Check one number (any format); cached, rate-limited and recorded like a batch.
+
+        >>> import mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     sb.client().lookup("not a number").status
+        'invalid'
+        """
+        from .batch import run_lookups
+
+        results, _ = run_lookups(self, [number], progress=False, refresh=refresh)
+        return results[0]
+
+    def lookup_many(
+        self,
+        numbers: Sequence[object] | pd.Series,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        *,
+        validate: str | None = None,
+    ) -> pd.DataFrame:
+        """Check many numbers: a DataFrame with one row per input, in input order.
+
+        Each distinct number is looked up once; fresh cached answers cost nothing; calls go
+        through the shared rate limit; every answer is written to the cache and ledger as it
+        arrives, so an interrupted run resumes where it stopped. See
+        :func:`mobilestatus_pandas.batch.run_lookups` for the details.
+        """
+        from .batch import lookup_frame
+
+        return lookup_frame(
+            self,
+            numbers,
+            progress=progress,
+            max_billed=max_billed,
+            refresh=refresh,
+            validate=validate,
+        )
+
+    def ledger(self) -> pd.DataFrame:
+        """Every call that reached the service: time, key hash, Result, billed, RequestId.
+
+        Numbers are not stored; ``number_key`` is the keyed hash used by the cache.
+        """
+        from .batch import ledger_frame
+
+        return ledger_frame(self._store.ledger(), self.price_per_call)

@@ -1,0 +1,209 @@
+"""One rate limit for every call: never more than ``rate`` sends in any one-second window.
+
+The limit is a *sliding-window log*: every send is recorded with its time, and a send is
+allowed only while fewer than ``limit`` sends lie in the last ``window`` seconds. That is
+exactly the promise "never more than N in any one-second window, counted by send time",
+with no burst allowance to go wrong.
+
+Where the log lives decides who shares the limit:
+
+* :class:`LocalWindowLog`: this process only (``cache=None``);
+* :class:`SQLiteWindowLog`: every process of this user on this machine that uses the same
+  cache file and credentials (two notebooks at once stay under the limit together).
+
+:class:`RateLimiter` adds what a client needs around the log: waiting (interruptibly),
+a small safety margin for the time between our clock and the service's, and backing off
+when the service says ``RequestLimitExceeded`` (someone else is using the account's limit),
+then recovering.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, Protocol
+
+from .cache import connect
+
+#: The service's documented limit for MobileStatus, calls per second per account.
+DEFAULT_RATE_PER_SECOND: Final = 20.0
+#: Added to the one-second window: covers the time between taking a slot and the request
+#: reaching the service, so the service never sees more than the limit in its own second.
+WINDOW_MARGIN_SECONDS: Final = 0.02
+#: Longest single wait before checking again (keeps Ctrl-C and shared logs responsive).
+POLL_SECONDS: Final = 0.1
+#: After RequestLimitExceeded the allowed rate is multiplied by this ...
+PENALTY_FACTOR: Final = 0.5
+#: ... never below this share of the configured rate ...
+MIN_RATE_SHARE: Final = 0.1
+#: ... and grows back to the full rate linearly over this many seconds.
+RECOVERY_SECONDS: Final = 10.0
+
+
+class WindowLog(Protocol):
+    """Where sends are recorded. Implementations must be atomic for their sharing scope."""
+
+    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+        """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``.
+
+        Returns 0.0 when the send was recorded, else the seconds until it could be.
+        """
+        ...
+
+
+def _wait_for(sends_in_window: list[float], now: float, limit: int, window: float) -> float:
+    """Seconds until enough of the (sorted) sends leave the window for one more."""
+    excess = len(sends_in_window) - limit
+    return max(sends_in_window[excess] + window - now, 1e-6)
+
+
+class LocalWindowLog:
+    """A window log in this process's memory."""
+
+    def __init__(self) -> None:
+        self._sends: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+        with self._lock:
+            sends = self._sends.setdefault(bucket, deque())
+            while sends and sends[0] <= now - window_seconds:
+                sends.popleft()
+            if len(sends) < limit:
+                sends.append(now)
+                return 0.0
+            return _wait_for(list(sends), now, limit, window_seconds)
+
+
+class SQLiteWindowLog:
+    """A window log in a SQLite file, shared by every process that opens the same file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._conn: sqlite3.Connection = connect(path)
+        self._lock = threading.Lock()
+
+    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
+                    (bucket, now - window_seconds),
+                )
+                sends = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT sent_at FROM rate_log WHERE bucket = ? ORDER BY sent_at",
+                        (bucket,),
+                    )
+                ]
+                if len(sends) < limit:
+                    conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
+                    wait = 0.0
+                else:
+                    wait = _wait_for(sends, now, limit, window_seconds)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return wait
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def window_for_rate(rate_per_second: float) -> tuple[int, float]:
+    """The (limit, window seconds) of a sliding log that keeps to ``rate_per_second``.
+
+    A rate of at least one allows ``floor(rate)`` sends per second; a slower rate allows one
+    send per ``1 / rate`` seconds.
+    """
+    if not math.isfinite(rate_per_second) or rate_per_second <= 0:
+        raise ValueError(f"rate_per_second must be a positive number, got {rate_per_second!r}")
+    if rate_per_second >= 1:
+        return math.floor(rate_per_second), 1.0
+    return 1, 1.0 / rate_per_second
+
+
+class RateLimiter:
+    """Hands out send slots at no more than ``rate_per_second``, shared through ``log``.
+
+    ``bucket`` names whose limit this is (the SecretId: the service limits per account).
+    ``clock`` (Unix seconds) and ``sleep`` are injectable so tests run without waiting.
+
+    >>> limiter = RateLimiter(2, LocalWindowLog(), "AKID...", clock=lambda: 0.0)
+    >>> limiter.acquire(), limiter.acquire()
+    (True, True)
+    """
+
+    def __init__(
+        self,
+        rate_per_second: float,
+        log: WindowLog,
+        bucket: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
+    ) -> None:
+        self.limit, base_window = window_for_rate(rate_per_second)
+        self.rate_per_second = rate_per_second
+        self.window_seconds = base_window + window_margin_seconds
+        self._log = log
+        self._bucket = bucket
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._penalty_lock = threading.Lock()
+        self._share = 1.0
+        self._penalized_at: float | None = None
+        self.penalties = 0
+
+    def _share_now(self, now: float) -> float:
+        """The share of the limit allowed at ``now``; call with the penalty lock held."""
+        if self._penalized_at is None:
+            return 1.0
+        recovered = max(0.0, now - self._penalized_at) / RECOVERY_SECONDS
+        share = min(1.0, self._share + recovered * (1.0 - self._share))
+        if share >= 1.0:
+            self._penalized_at, self._share = None, 1.0
+        return share
+
+    def current_limit(self) -> int:
+        """Sends allowed per window now: the full limit, or less while backing off."""
+        with self._penalty_lock:
+            return max(1, int(self.limit * self._share_now(self._clock())))
+
+    def penalize(self) -> None:
+        """The service said RequestLimitExceeded: slow down now, recover over time."""
+        now = self._clock()
+        with self._penalty_lock:
+            self.penalties += 1
+            self._share = max(MIN_RATE_SHARE, self._share_now(now) * PENALTY_FACTOR)
+            self._penalized_at = now
+
+    def acquire(self, stop: threading.Event | None = None) -> bool:
+        """Wait for a send slot; ``False`` when ``stop`` was set before one came."""
+        while not self._lock.acquire(timeout=POLL_SECONDS):
+            if stop is not None and stop.is_set():
+                return False
+        try:
+            while True:
+                if stop is not None and stop.is_set():
+                    return False
+                wait = self._log.try_acquire(
+                    self._bucket, self._clock(), self.current_limit(), self.window_seconds
+                )
+                if wait <= 0:
+                    return True
+                self._sleep(min(wait, POLL_SECONDS))
+        finally:
+            self._lock.release()

@@ -1,0 +1,74 @@
+"""The answer for one number, and the result columns it becomes in a DataFrame."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from .codes import STATUSES
+
+#: The result columns, in order, without prefix.
+RESULT_COLUMNS: Final[tuple[str, ...]] = (
+    "number",
+    "valid",
+    "result",
+    "description",
+    "status_code",
+    "status",
+    "billed",
+    "from_cache",
+    "checked_at",
+    "request_id",
+    "error",
+)
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """What is known about one number after a lookup.
+
+    Attributes:
+        number: the normalised 11-digit number, or ``None`` when the input was not a number.
+        valid: whether the number is a CN mobile number (locally, or by the service's answer).
+        result: the service's ``Result`` code (``"0"``, ``"-1"``, ...), ``None`` without an answer.
+        description: the service's ``Description``, or our reason when there was no call.
+        status_code: the service's ``StatusCode`` (line state for Result ``"0"``).
+        status: one of :data:`mobilestatus_pandas.STATUSES`.
+        billed: the call was billed (Result ``"0"``) in this lookup; ``False`` for cache hits.
+        from_cache: the answer came from the cache, no call was made.
+        checked_at: when the service gave this answer (UTC), ``None`` without an answer.
+        request_id: the ``RequestId`` of the answering call.
+        error: the error code or reason when the lookup did not give a line state.
+    """
+
+    number: str | None
+    valid: bool
+    result: str | None
+    description: str | None
+    status_code: int | None
+    status: str
+    billed: bool
+    from_cache: bool
+    checked_at: datetime | None
+    request_id: str | None
+    error: str | None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"unknown status {self.status!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict, in column order."""
+        return asdict(self)
+
+    @classmethod
+    def unchecked(cls, number: str | None, valid: bool, reason: str) -> LookupResult:
+        """A number that was not looked up (budget reached, run stopped)."""
+        return cls(number, valid, None, None, None, "not_checked", False, False, None, None, reason)
+
+    @classmethod
+    def invalid(cls, number: str | None) -> LookupResult:
+        """A value that is not a CN mobile number, decided without a call."""
+        reason = "not a phone number" if number is None else "not a valid CN mobile number"
+        return cls(number, False, None, reason, None, "invalid", False, False, None, None, None)

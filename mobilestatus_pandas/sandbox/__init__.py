@@ -1,0 +1,173 @@
+"""The embedded sandbox: a local, protocol-faithful stand-in for Tencent's MobileStatus.
+
+>>> import mobilestatus_pandas as msp
+>>> with msp.Sandbox() as sb:
+...     result = sb.client().lookup("13800138000")
+>>> result.result, result.status_code, result.status
+('0', 1, 'out_of_service')
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .behaviour import MAGIC_NUMBERS, Behaviour, behaviour_for
+from .server import FAULT_KINDS, SandboxConfig, SandboxState, make_server
+
+if TYPE_CHECKING:
+    from ..client import MobileStatusClient
+
+__all__ = ["FAULT_KINDS", "MAGIC_NUMBERS", "Behaviour", "Sandbox", "behaviour_for"]
+
+
+class Sandbox:
+    """A real HTTP server on loopback answering MobileStatus like Tencent's endpoint.
+
+    Args:
+        port: 0 (default) picks a free port.
+        secret_id, secret_key: the credentials it accepts (random when not given).
+        token: when set, requests must carry it as ``X-TC-Token`` (temporary credentials).
+        rate_limit: requests per second per SecretId before ``RequestLimitExceeded``.
+        latency_ms, latency_spread_ms: added to every answer (normal, clipped at 0).
+        daily_quota: after this many lookups every answer is ``Result -4``.
+        fault_rate: share of requests that fail, spread over ``faults``
+            (``drop``, ``http_502``, ``truncated``, ``busy``, ``internal_error``).
+        seed: makes latency and faults repeatable.
+        account_error: answer every authenticated request with this error code
+            (e.g. ``"UnauthorizedOperation.Arrears"``).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        secret_id: str | None = None,
+        secret_key: str | None = None,
+        token: str | None = None,
+        rate_limit: float = 20.0,
+        latency_ms: float = 0.0,
+        latency_spread_ms: float = 0.0,
+        daily_quota: int | None = None,
+        fault_rate: float = 0.0,
+        faults: tuple[str, ...] = FAULT_KINDS,
+        seed: int | None = 0,
+        account_error: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._state = SandboxState(
+            SandboxConfig(
+                secret_id=secret_id or "AKIDsandbox" + secrets.token_hex(8),
+                secret_key=secret_key or secrets.token_urlsafe(24),
+                token=token,
+                rate_limit=rate_limit,
+                latency_ms=latency_ms,
+                latency_spread_ms=latency_spread_ms,
+                daily_quota=daily_quota,
+                fault_rate=fault_rate,
+                faults=tuple(faults),
+                seed=seed,
+                account_error=account_error,
+                clock=clock,
+            )
+        )
+        self._host, self._port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> SandboxConfig:
+        """The live configuration (fields may be changed while it runs, e.g. ``fault_rate``)."""
+        return self._state.config
+
+    @property
+    def secret_id(self) -> str:
+        """The SecretId the sandbox accepts."""
+        return self._state.config.secret_id
+
+    @property
+    def secret_key(self) -> str:
+        """The SecretKey the sandbox accepts."""
+        return self._state.config.secret_key
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT`` once started."""
+        if self._server is None:
+            raise RuntimeError(
+                "the sandbox is not running; use `with Sandbox() as sb:` or .start()"
+            )
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        """The bound port."""
+        return int(self._server.server_address[1]) if self._server is not None else self._port
+
+    def start(self) -> Sandbox:
+        """Bind and serve in a background thread."""
+        if self._server is None:
+            self._server = make_server(self._state, self._host, self._port)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="mobilestatus-sandbox", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Bind and serve in this thread until interrupted."""
+        if self._server is None:
+            self._server = make_server(self._state, self._host, self._port)
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            if self._thread is not None:
+                self._server.shutdown()
+                self._thread.join()
+            self._server.server_close()
+            self._server = None
+            self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.url if self._server is not None else "not running"
+        return f"Sandbox({where}, secret_id={self.secret_id!r})"
+
+    def stats(self) -> dict[str, Any]:
+        """What the sandbox served: requests, answers, errors, faults, billing, peak rate."""
+        return self._state.stats()
+
+    def reset_stats(self) -> None:
+        """Forget the counters and the rate window."""
+        self._state.reset()
+
+    def client(self, **options: Any) -> MobileStatusClient:
+        """A :class:`MobileStatusClient` wired to this sandbox.
+
+        Options go to the client; ``cache`` defaults to ``None`` (this client's memory) so the
+        sandbox's made-up answers never mix with a real cache.
+        """
+        from ..client import MobileStatusClient
+
+        options.setdefault("cache", None)
+        options.setdefault("endpoint", self.url)
+        if "credential" not in options:
+            options.setdefault("secret_id", self.secret_id)
+            options.setdefault("secret_key", self.secret_key)
+            options.setdefault("token", self._state.config.token)
+        return MobileStatusClient(**options)

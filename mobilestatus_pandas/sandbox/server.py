@@ -1,0 +1,334 @@
+"""The sandbox: a real HTTP server on loopback that speaks Tencent's MobileStatus protocol.
+
+It checks what the real endpoint checks, in the same order and with the same error codes:
+the signature (TC3-HMAC-SHA256, exactly), the clock skew, the SecretId and token, the action,
+version and content type, the parameters; it enforces the per-account rate limit; and it
+answers every number deterministically (see :mod:`.behaviour`). For tests and demos it can
+add latency, a daily quota and faults (dropped connections, HTTP 502, truncated JSON,
+``Result -3``, ``InternalError``), all from a seed, and it counts what it served.
+
+Faults are injected *before* a number is looked up, as a gateway or an overloaded backend
+would fail: a faulted request is never billed, so a client that retries it pays once.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Final
+
+from .. import signing
+from .behaviour import DESCRIPTIONS, ERROR_MESSAGES, behaviour_for
+
+MAX_CLOCK_SKEW_SECONDS: Final = 300
+MAX_BODY_BYTES: Final = 1 << 20
+FAULT_KINDS: Final[tuple[str, ...]] = ("drop", "http_502", "truncated", "busy", "internal_error")
+_GATEWAY_FAULTS: Final = ("drop", "http_502")
+_AUTH_RE: Final = re.compile(
+    r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
+    r"/tc3_request, ?SignedHeaders=(?P<signed>[a-z0-9;\-]+), ?Signature=(?P<sig>[0-9a-f]{64})$"
+)
+
+
+class ApiError(Exception):
+    """An error answer in Tencent's shape."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class SandboxConfig:
+    """How the sandbox behaves. Every field has a sensible default."""
+
+    secret_id: str
+    secret_key: str
+    token: str | None = None
+    rate_limit: float = 20.0
+    latency_ms: float = 0.0
+    latency_spread_ms: float = 0.0
+    daily_quota: int | None = None
+    fault_rate: float = 0.0
+    faults: tuple[str, ...] = FAULT_KINDS
+    seed: int | None = 0
+    account_error: str | None = None
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class _Counters:
+    requests: int = 0
+    answered: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    billed: Counter[str] = field(default_factory=Counter)
+    quota_used: int = 0
+    max_calls_in_any_second: int = 0
+
+
+class SandboxState:
+    """The sandbox's shared state: configuration, rate window, counters (thread-safe)."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        unknown = set(config.faults) - set(FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+        if not 0.0 <= config.fault_rate <= 1.0:
+            raise ValueError("fault_rate is a share of requests, between 0 and 1")
+        self.config = config
+        self.lock = threading.Lock()
+        self.rng = random.Random(config.seed)
+        self.arrivals: dict[str, deque[float]] = {}
+        self.counters = _Counters()
+
+    # -- decisions, each under the lock ----------------------------------------------------
+
+    def draw_fault(self, stage: Iterable[str]) -> str | None:
+        kinds = [k for k in self.config.faults if k in stage]
+        with self.lock:
+            if not kinds or self.rng.random() >= self.config.fault_rate * len(kinds) / len(
+                self.config.faults
+            ):
+                return None
+            kind = self.rng.choice(kinds)
+            self.counters.faults[kind] += 1
+            return kind
+
+    def latency_seconds(self) -> float:
+        if self.config.latency_ms <= 0:
+            return 0.0
+        with self.lock:
+            value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
+        return max(0.0, value) / 1000.0
+
+    def admit(self, secret_id: str, now: float) -> bool:
+        """Count an authenticated arrival against the per-second limit; False when over it."""
+        limit = self.config.rate_limit
+        window = 1.0 if limit >= 1 else 1.0 / limit
+        allowed = int(limit) if limit >= 1 else 1
+        with self.lock:
+            arrivals = self.arrivals.setdefault(secret_id, deque())
+            while arrivals and arrivals[0] <= now - window:
+                arrivals.popleft()
+            if len(arrivals) >= allowed:
+                return False
+            arrivals.append(now)
+            self.counters.max_calls_in_any_second = max(
+                self.counters.max_calls_in_any_second, len(arrivals)
+            )
+            return True
+
+    def use_quota(self) -> bool:
+        """Count a lookup against the daily quota; False when it is used up."""
+        with self.lock:
+            if (
+                self.config.daily_quota is not None
+                and self.counters.quota_used >= self.config.daily_quota
+            ):
+                return False
+            self.counters.quota_used += 1
+            return True
+
+    def count(
+        self,
+        *,
+        error: str | None = None,
+        result: str | None = None,
+        billed_number: str | None = None,
+    ) -> None:
+        with self.lock:
+            if error is not None:
+                self.counters.errors[error] += 1
+            if result is not None:
+                self.counters.answered[result] += 1
+            if billed_number is not None:
+                self.counters.billed[billed_number] += 1
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            c = self.counters
+            billed = dict(c.billed)
+            return {
+                "requests": c.requests,
+                "answered": dict(c.answered),
+                "errors": dict(c.errors),
+                "faults": dict(c.faults),
+                "billed": sum(billed.values()),
+                "billed_numbers": len(billed),
+                "billed_more_than_once": sorted(n for n, k in billed.items() if k > 1),
+                "billed_per_number": billed,
+                "rate_limited": c.errors.get("RequestLimitExceeded", 0),
+                "max_calls_in_any_second": c.max_calls_in_any_second,
+                "quota_used": c.quota_used,
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counters = _Counters()
+            self.arrivals.clear()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "MobileStatusSandbox/1.0"
+    state: SandboxState  # set on the subclass made per server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the sandbox never prints requests (they carry numbers)."""
+
+    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/__stats":
+            self._send(200, json.dumps(self.state.stats()).encode())
+        else:
+            self._send(404, b'{"error": "the sandbox serves POST / and GET /__stats"}')
+
+    def do_POST(self) -> None:
+        state = self.state
+        arrived = state.config.clock()
+        with state.lock:
+            state.counters.requests += 1
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, MAX_BODY_BYTES))
+        request_id = str(uuid.uuid4())
+        fault = state.draw_fault(_GATEWAY_FAULTS)
+        delay = state.latency_seconds()
+        if fault == "drop":
+            time.sleep(delay)
+            self.close_connection = True
+            return
+        if fault == "http_502":
+            time.sleep(delay)
+            self._send(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return
+        try:
+            response = self._answer(body, arrived, request_id)
+        except ApiError as exc:
+            state.count(error=exc.code)
+            response = {"Error": {"Code": exc.code, "Message": exc.message}}
+        truncate = response.pop("_truncate", False)
+        response["RequestId"] = request_id
+        payload = json.dumps({"Response": response}, ensure_ascii=False).encode("utf-8")
+        if truncate:
+            payload = payload[: len(payload) // 2]
+        time.sleep(delay)
+        self._send(200, payload)
+
+    def _answer(self, body: bytes, arrived: float, request_id: str) -> dict[str, Any]:
+        state, config = self.state, self.state.config
+        secret_id = self._authenticate(body, arrived)
+        if config.account_error:
+            raise ApiError(config.account_error, "The account cannot use this API.")
+        action = self.headers.get("X-TC-Action", "")
+        if action != signing.ACTION:
+            raise ApiError("InvalidAction", f"The action {action!r} does not exist.")
+        version = self.headers.get("X-TC-Version", "")
+        if version != signing.API_VERSION:
+            raise ApiError("InvalidAction", f"The action does not exist in version {version!r}.")
+        if not state.admit(secret_id, arrived):
+            raise ApiError("RequestLimitExceeded", "Your request frequency has reached the limit.")
+        fault = state.draw_fault(("truncated", "busy", "internal_error"))
+        if fault == "internal_error":
+            raise ApiError("InternalError", "An internal error occurred.")
+        mobile = self._mobile(body)
+        if fault == "busy":
+            state.count(result="-3")
+            return {"Result": "-3", "Description": DESCRIPTIONS["-3"], "StatusCode": 99}
+        if fault == "truncated":
+            return {"Result": "-3", "Description": "truncated", "StatusCode": 99, "_truncate": True}
+        behaviour = behaviour_for(mobile)
+        if behaviour.error:
+            raise ApiError(behaviour.error, ERROR_MESSAGES.get(behaviour.error, behaviour.error))
+        if not state.use_quota():
+            state.count(result="-4")
+            return {"Result": "-4", "Description": DESCRIPTIONS["-4"], "StatusCode": 99}
+        result = behaviour.result or "0"
+        state.count(result=result, billed_number=mobile if result == "0" else None)
+        return {
+            "Result": result,
+            "Description": DESCRIPTIONS.get(result, "Unknown result"),
+            "StatusCode": behaviour.status_code if behaviour.status_code is not None else 99,
+        }
+
+    def _authenticate(self, body: bytes, arrived: float) -> str:
+        config = self.state.config
+        content_type = self.headers.get("Content-Type", "")
+        if content_type.split(";")[0].strip().lower() != signing.JSON_CONTENT_TYPE:
+            raise ApiError(
+                "UnsupportedProtocol", "POST requests must use Content-Type: application/json."
+            )
+        match = _AUTH_RE.match(self.headers.get("Authorization", "").strip())
+        if match is None:
+            raise ApiError(
+                "AuthFailure.InvalidAuthorization", "The Authorization header is invalid."
+            )
+        raw_timestamp = self.headers.get("X-TC-Timestamp", "")
+        if not raw_timestamp.isdigit():
+            raise ApiError("MissingParameter", "The X-TC-Timestamp header is missing or invalid.")
+        timestamp = int(raw_timestamp)
+        if abs(arrived - timestamp) > MAX_CLOCK_SKEW_SECONDS:
+            raise ApiError("AuthFailure.SignatureExpire", "The signature has expired.")
+        if match["id"] != config.secret_id:
+            raise ApiError("AuthFailure.SecretIdNotFound", "The SecretId does not exist.")
+        signed = match["signed"].split(";")
+        if not {"content-type", "host"} <= set(signed):
+            raise ApiError(
+                "AuthFailure.InvalidAuthorization",
+                "SignedHeaders must include content-type and host.",
+            )
+        if match["service"] != signing.SERVICE or match["date"] != signing.utc_date(timestamp):
+            raise ApiError("AuthFailure.SignatureFailure", "The credential scope is wrong.")
+        headers = {name: self.headers.get(name, "") for name in signed}
+        canonical = signing.canonical_request(
+            "POST", self.path.split("?")[0], "", headers, signed, body
+        )
+        expected = signing.signature(
+            config.secret_key, timestamp, signing.string_to_sign(timestamp, canonical)
+        )
+        if not secrets.compare_digest(expected, match["sig"]):
+            raise ApiError("AuthFailure.SignatureFailure", "The signature is not correct.")
+        token = self.headers.get("X-TC-Token") or None
+        if token != config.token:
+            raise ApiError("AuthFailure.TokenFailure", "The token is invalid or missing.")
+        return match["id"]
+
+    def _mobile(self, body: bytes) -> str:
+        try:
+            params = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError("InvalidParameter", "The request body is not valid JSON.") from exc
+        if not isinstance(params, dict):
+            raise ApiError("InvalidParameter", "The request body must be a JSON object.")
+        unknown = sorted(set(params) - {"Mobile"})
+        if unknown:
+            raise ApiError("UnknownParameter", f"The parameter {unknown[0]} is not recognised.")
+        if "Mobile" not in params:
+            raise ApiError("MissingParameter", "The parameter Mobile is missing.")
+        if not isinstance(params["Mobile"], str):
+            raise ApiError("InvalidParameterValue", "Mobile must be a string.")
+        return str(params["Mobile"])
+
+
+def make_server(state: SandboxState, host: str, port: int) -> ThreadingHTTPServer:
+    """Bind a threaded HTTP server for ``state`` (port 0 picks a free port)."""
+    handler = type("SandboxHandler", (_Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
