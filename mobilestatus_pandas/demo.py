@@ -16,9 +16,7 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
     print(f"A synthetic sign-up table: {len(frame)} rows, phone numbers in messy formats.")
     print(frame.head(8).to_string(index=False))
     with Sandbox(latency_ms=60, latency_spread_ms=20) as sandbox:
-        print(
-            f"\nThe embedded sandbox is listening on {sandbox.url} (Tencent's protocol, 20 calls/s)."
-        )
+        print(f"\nThe embedded sandbox listens on {sandbox.url}, speaking Tencent's protocol.")
         client = sandbox.client()
         print("\nThe two documented examples:")
         for number in ("13800138000", "16137688175"):
