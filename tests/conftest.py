@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated environment, a fake clock, and the real sandbox on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import mobilestatus_pandas as msp
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """No test sees the developer's credentials, cache or endpoint."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in (
+        "TENCENTCLOUD_SECRET_ID",
+        "TENCENTCLOUD_SECRET_KEY",
+        "TENCENTCLOUD_SESSION_TOKEN",
+        "TENCENTCLOUD_TOKEN",
+        "MOBILESTATUS_ENDPOINT",
+        "MOBILESTATUS_CACHE_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MOBILESTATUS_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setattr(msp.credentials, "profile_paths", lambda: [home / ".tencentcloud" / "credentials"])
+    return home
+
+
+class FakeClock:
+    """A clock that only moves when told to (or when something sleeps on it)."""
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sandbox() -> Iterator[msp.Sandbox]:
+    with msp.Sandbox() as sb:
+        yield sb
+
+
+@pytest.fixture
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache" / "mobilestatus.sqlite3"

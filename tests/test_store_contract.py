@@ -1,0 +1,139 @@
+"""The contract every cache/ledger backend keeps (like requests-cache's storage tests).
+
+A new backend (Redis, ...) subclasses :class:`StoreContract` and provides ``make_store``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from mobilestatus_pandas.cache import (
+    CachedAnswer,
+    LedgerEntry,
+    NumberHasher,
+    SQLiteStore,
+    Store,
+)
+
+NUMBER = "13800138000"
+
+
+def entry(key: str, *, billed: bool = True, result: str = "0", at: float = 100.0) -> LedgerEntry:
+    return LedgerEntry(at, key, result, 1, billed, f"req-{key}-{at}", None, "run1", "AKIDx")
+
+
+def answer(at: float = 100.0, result: str = "0") -> CachedAnswer:
+    return CachedAnswer(result, "ok", 1, "req", at)
+
+
+class StoreContract:
+    make_store: Callable[..., Store]
+
+    @pytest.fixture
+    def store(self, tmp_path: Path) -> Iterator[Store]:
+        store = self.make_store(tmp_path)
+        yield store
+        store.close()
+
+    def test_empty(self, store: Store) -> None:
+        assert store.get_many([], 0) == {}
+        assert store.get_many(["k1"], 0) == {}
+        assert store.ledger() == []
+        assert store.count_answers() == 0
+
+    def test_record_with_answer_caches_and_logs(self, store: Store) -> None:
+        store.record(entry("k1"), answer())
+        assert store.get_many(["k1", "k2"], 0) == {"k1": answer()}
+        assert store.ledger() == [entry("k1")]
+
+    def test_record_without_answer_only_logs(self, store: Store) -> None:
+        store.record(entry("k1", billed=False, result="-3"), None)
+        assert store.get_many(["k1"], 0) == {}
+        assert len(store.ledger()) == 1
+
+    def test_freshness_cutoff(self, store: Store) -> None:
+        store.record(entry("old", at=50), answer(at=50))
+        store.record(entry("new", at=150), answer(at=150))
+        assert set(store.get_many(["old", "new"], fresh_after=100)) == {"new"}
+
+    def test_newer_answer_replaces_older(self, store: Store) -> None:
+        store.record(entry("k", at=1), answer(at=1, result="-1"))
+        store.record(entry("k", at=2), answer(at=2, result="0"))
+        assert store.get_many(["k"], 0)["k"].result == "0"
+        assert store.count_answers() == 1
+        assert [e.called_at for e in store.ledger()] == [1, 2]
+
+    def test_many_keys_in_one_query(self, store: Store) -> None:
+        for i in range(0, 5000, 2):
+            store.record(entry(f"k{i}"), answer())
+        found = store.get_many([f"k{i}" for i in range(5000)], 0)
+        assert len(found) == 2500
+
+    def test_clear(self, store: Store) -> None:
+        store.record(entry("k"), answer())
+        assert store.clear() == 1
+        assert store.get_many(["k"], 0) == {}
+        assert len(store.ledger()) == 1, "the ledger is the bill's record: kept unless asked"
+        store.clear(ledger=True)
+        assert store.ledger() == []
+
+
+class TestSQLiteFileStore(StoreContract):
+    @staticmethod
+    def make_store(tmp_path: Path) -> Store:
+        return SQLiteStore(tmp_path / "sub" / "cache.sqlite3")
+
+    def test_file_is_private_and_holds_no_number(self, tmp_path: Path) -> None:
+        path = tmp_path / "sub" / "cache.sqlite3"
+        store = SQLiteStore(path)
+        hasher = NumberHasher.for_directory(path.parent)
+        key = hasher.key(NUMBER)
+        store.record(entry(key), answer())
+        store.close()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE((path.parent / "cache.key").stat().st_mode) == 0o600
+        for file in path.parent.iterdir():
+            assert NUMBER.encode() not in file.read_bytes()
+
+    def test_two_connections_see_each_other(self, tmp_path: Path) -> None:
+        path = tmp_path / "c.sqlite3"
+        a, b = SQLiteStore(path), SQLiteStore(path)
+        a.record(entry("k"), answer())
+        assert b.get_many(["k"], 0) == {"k": answer()}
+        a.close()
+        b.close()
+
+
+class TestSQLiteMemoryStore(StoreContract):
+    @staticmethod
+    def make_store(tmp_path: Path) -> Store:
+        return SQLiteStore(":memory:")
+
+
+def test_hasher_is_keyed_and_stable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    one = NumberHasher.for_directory(tmp_path / "a")
+    again = NumberHasher.for_directory(tmp_path / "a")
+    other = NumberHasher.for_directory(tmp_path / "b")
+    assert one.key(NUMBER) == again.key(NUMBER)
+    assert one.key(NUMBER) != other.key(NUMBER)
+    assert len(one.key(NUMBER)) == 64
+    monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", "00" * 32)
+    shared_a = NumberHasher.for_directory(tmp_path / "a")
+    shared_b = NumberHasher.for_directory(tmp_path / "b")
+    assert shared_a.key(NUMBER) == shared_b.key(NUMBER)
+    assert "0000" not in repr(shared_a)
+
+
+def test_key_file_is_not_rewritten(tmp_path: Path) -> None:
+    NumberHasher.for_directory(tmp_path)
+    before = (tmp_path / "cache.key").read_text()
+    NumberHasher.for_directory(tmp_path)
+    assert (tmp_path / "cache.key").read_text() == before
+    assert not any(p.suffix == ".tmp" for p in tmp_path.iterdir())
+    assert os.access(tmp_path / "cache.key", os.R_OK)
