@@ -190,6 +190,7 @@ def _dispatch(
             report.stop_reason = STOP_INTERRUPTED
             logger.warning("run interrupted; answers so far are in the cache, run again to resume")
         executor.shutdown(wait=False, cancel_futures=True)
+        client.abandon_pool(executor)
         raise
     finally:
         if bar is not None:
@@ -294,9 +295,10 @@ def _run(
     to_check = [str(n) for n in distinct[send]]
 
     results: dict[str, LookupResult] = {}
+    client.settle_interrupted_runs()
     if to_check and not refresh:
         keys = {client.number_key(n): n for n in to_check}
-        fresh_after = time.time() - client.cache_ttl.total_seconds()
+        fresh_after = client.now() - client.cache_ttl.total_seconds()
         for key, answer in client.store.get_many(list(keys), fresh_after).items():
             results[keys[key]] = _cached_result(keys[key], answer)
         report.cache_hits = len(results)

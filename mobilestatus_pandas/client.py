@@ -189,8 +189,11 @@ class CallOutcome:
 AnswerHook = Callable[[str, Answer, float, bool], None]
 
 
-def _full_jitter(attempt: int, rng: random.Random) -> float:
-    return rng.uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt))
+def full_jitter(
+    attempt: int, rng: random.Random, base_seconds: float = BACKOFF_BASE_SECONDS
+) -> float:
+    """Pause before retry ``attempt``: uniform in ``[0, min(cap, base * 2**attempt)]``."""
+    return rng.uniform(0.0, min(BACKOFF_CAP_SECONDS, base_seconds * 2**attempt))
 
 
 class MobileStatusClient:
@@ -216,6 +219,8 @@ class MobileStatusClient:
         cache_ttl: how long a cached answer is reused.
         encryption: reserved for the ``Encryption`` parameter (not available yet).
         price_per_call: price of one billed call, for cost figures.
+        backoff_seconds: the first retry waits up to twice this, each next one doubles
+            (capped at 8 s), with full jitter.
         validate: ``"local"`` marks numbers that fail libphonenumber's CN mobile pattern
             ``invalid`` without a call; ``"server"`` sends every 11-digit number.
 
@@ -246,6 +251,7 @@ class MobileStatusClient:
         credential: object | None = None,
         validate: str = "local",
         language: str | None = None,
+        backoff_seconds: float = BACKOFF_BASE_SECONDS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
@@ -291,6 +297,7 @@ class MobileStatusClient:
         self.cache_ttl = cache_ttl
         self.price_per_call = price_per_call
         self.validate = validate
+        self.backoff_seconds = float(backoff_seconds)
         self._clock = clock
         self._sleep = sleep
         self._rng = random.Random(seed)
@@ -309,6 +316,9 @@ class MobileStatusClient:
         self._session.mount("https://", adapter)
         self._auth = TC3Auth(self._credentials.get, clock=clock, region=region, language=language)
         self.last_run: RunReport | None = None
+        # Worker pools of interrupted runs whose calls may still be in flight: the next run
+        # waits for them, so an answer already paid for is in the cache before it looks.
+        self._abandoned_pools: list[Any] = []
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -354,6 +364,19 @@ class MobileStatusClient:
         """The cache and ledger backend."""
         return self._store
 
+    def now(self) -> float:
+        """The client's clock, Unix seconds (injectable for tests)."""
+        return self._clock()
+
+    def settle_interrupted_runs(self) -> None:
+        """Wait for calls still in flight from interrupted runs (each ends within ``timeout``)."""
+        while self._abandoned_pools:
+            self._abandoned_pools.pop().shutdown(wait=True)
+
+    def abandon_pool(self, pool: Any) -> None:
+        """Remember an interrupted run's worker pool (see :meth:`settle_interrupted_runs`)."""
+        self._abandoned_pools.append(pool)
+
     @property
     def secret_id(self) -> str:
         """The SecretId calls are signed with (never the key)."""
@@ -390,7 +413,7 @@ class MobileStatusClient:
 
     def _backoff(self, attempt: int) -> float:
         with self._rng_lock:
-            return _full_jitter(attempt, self._rng)
+            return full_jitter(attempt, self._rng, self.backoff_seconds)
 
     def call(
         self,

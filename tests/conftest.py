@@ -25,7 +25,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempP
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MOBILESTATUS_CACHE_DIR", str(home / "cache"))
-    monkeypatch.setattr(msp.credentials, "profile_paths", lambda: [home / ".tencentcloud" / "credentials"])
+    monkeypatch.setattr(
+        msp.credentials, "profile_paths", lambda: [home / ".tencentcloud" / "credentials"]
+    )
     return home
 
 

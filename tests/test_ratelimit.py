@@ -40,7 +40,9 @@ def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Win
 
 
 class TestWindowLogContract:
-    def test_allows_limit_then_says_how_long_to_wait(self, make_log: Callable[[], WindowLog]) -> None:
+    def test_allows_limit_then_says_how_long_to_wait(
+        self, make_log: Callable[[], WindowLog]
+    ) -> None:
         log = make_log()
         assert [log.try_acquire("b", 10.0, 3, 1.0) for _ in range(3)] == [0.0, 0.0, 0.0]
         assert log.try_acquire("b", 10.25, 3, 1.0) == pytest.approx(0.75)

@@ -1,0 +1,229 @@
+"""The sandbox speaks Tencent's protocol: checked with raw HTTP, our client and the official SDK."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas import signing
+from mobilestatus_pandas.credentials import Credentials
+from mobilestatus_pandas.sandbox import MAGIC_NUMBERS, behaviour_for
+
+pytestmark = pytest.mark.integration
+
+
+def post(sb: msp.Sandbox, body: dict[str, object] | bytes, *, key: str | None = None,
+         secret_id: str | None = None, timestamp: int | None = None,
+         token: str | None = None, **header_overrides: str) -> dict[str, object]:  # fmt: skip
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    host = signing.host_header(sb.url)
+    headers = signing.sign_request(
+        credentials=Credentials(secret_id or sb.secret_id, key or sb.secret_key, token),
+        host=host,
+        body=raw,
+        timestamp=int(time.time()) if timestamp is None else timestamp,
+    )
+    headers.update(header_overrides)
+    response = requests.post(sb.url + "/", data=raw, headers=headers, timeout=5)
+    assert response.status_code == 200
+    payload = response.json()["Response"]
+    assert payload["RequestId"], "every answer carries a RequestId"
+    return dict(payload)
+
+
+def code_of(payload: dict[str, object]) -> str:
+    error = payload.get("Error")
+    assert isinstance(error, dict), payload
+    return str(error["Code"])
+
+
+def test_documented_examples_exactly(sandbox: msp.Sandbox) -> None:
+    first = post(sandbox, {"Mobile": "13800138000"})
+    assert (first["Result"], first["StatusCode"]) == ("0", 1)
+    second = post(sandbox, {"Mobile": "16137688175"})
+    assert (second["Result"], second["StatusCode"]) == ("-2", 99)
+    assert second["Description"] == "Invalid phone number format"
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"key": "wrong-key-123"}, "AuthFailure.SignatureFailure"),
+        ({"secret_id": "AKIDnobody"}, "AuthFailure.SecretIdNotFound"),
+        ({"timestamp": int(time.time()) - 301}, "AuthFailure.SignatureExpire"),
+        ({"timestamp": int(time.time()) + 400}, "AuthFailure.SignatureExpire"),
+        ({"token": "unexpected"}, "AuthFailure.TokenFailure"),
+        ({"Authorization": "Basic abc"}, "AuthFailure.InvalidAuthorization"),
+        ({"X-TC-Action": "DescribeInstances"}, "InvalidAction"),
+        ({"X-TC-Version": "2017-01-01"}, "InvalidAction"),
+        ({"Content-Type": "text/plain"}, "UnsupportedProtocol"),
+        ({"Host": "tampered.example.com"}, "AuthFailure.SignatureFailure"),
+    ],
+)
+def test_refusals_use_tencents_codes(
+    sandbox: msp.Sandbox, change: dict[str, object], code: str
+) -> None:
+    kwargs = {k: v for k, v in change.items() if k in ("key", "secret_id", "timestamp", "token")}
+    headers = {k: str(v) for k, v in change.items() if k not in kwargs}
+    assert code_of(post(sandbox, {"Mobile": "13800000000"}, **kwargs, **headers)) == code  # type: ignore[arg-type]
+    assert sandbox.stats()["billed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"not json", "InvalidParameter"),
+        ({}, "MissingParameter"),
+        ({"Mobile": 13800138000}, "InvalidParameterValue"),
+        ({"Mobile": "13800138000", "Extra": 1}, "UnknownParameter"),
+    ],
+)
+def test_parameter_errors(sandbox: msp.Sandbox, body: dict[str, object] | bytes, code: str) -> None:
+    assert code_of(post(sandbox, body)) == code
+
+
+def test_tokens_are_required_when_configured() -> None:
+    with msp.Sandbox(token="sts-token") as sb:
+        assert code_of(post(sb, {"Mobile": "13800000000"})) == "AuthFailure.TokenFailure"
+        assert post(sb, {"Mobile": "13800000000"}, token="sts-token")["Result"] == "0"
+        assert sb.client().lookup("13800000000").status == "normal"
+
+
+def test_rate_limit_and_stats() -> None:
+    with msp.Sandbox(rate_limit=5) as sb:
+        results = [post(sb, {"Mobile": "13800000000"}) for _ in range(8)]
+        limited = [r for r in results if "Error" in r]
+        assert len(limited) >= 3
+        assert all(code_of(r) == "RequestLimitExceeded" for r in limited)
+        stats = sb.stats()
+        assert stats["max_calls_in_any_second"] == 5
+        assert stats["rate_limited"] == len(limited)
+        assert stats["billed_per_number"] == {"13800000000": 8 - len(limited)}
+        served = requests.get(sb.url + "/__stats", timeout=5).json()
+        assert served["billed"] == stats["billed"]
+
+
+def test_daily_quota_answers_minus_4() -> None:
+    with msp.Sandbox(daily_quota=2) as sb:
+        results = [post(sb, {"Mobile": "13800000000"})["Result"] for _ in range(4)]
+        assert results == ["0", "0", "-4", "-4"]
+        assert sb.stats()["billed"] == 2
+
+
+def test_hash_spread_is_deterministic_and_mostly_normal() -> None:
+    from mobilestatus_pandas.datasets import random_numbers
+
+    sample = random_numbers(4000, seed=3)
+    first = [behaviour_for(n) for n in sample]
+    assert first == [behaviour_for(n) for n in sample]
+    normal = sum(b.result == "0" and b.status_code == 0 for b in first) / len(first)
+    assert 0.75 < normal < 0.85
+    states = {(b.result, b.status_code) for b in first}
+    assert {("0", 1), ("0", 2), ("0", 4), ("0", 5), ("0", 99), ("-1", 99), ("-13", 99)} <= states
+    assert behaviour_for("23800000000").result == "-2"
+    assert behaviour_for("abc").result == "-2"
+
+
+@pytest.mark.parametrize("kind", ["drop", "http_502", "truncated", "busy", "internal_error"])
+def test_each_fault_kind_is_survived_by_retries(kind: str) -> None:
+    with msp.Sandbox(fault_rate=0.5, faults=(kind,), seed=11) as sb:
+        client = sb.client(max_retries=8, seed=1, backoff_seconds=0.001)
+        results = [
+            client.lookup(n) for n in ("13800000000", "13800000001", "13800000002", "13800000004")
+        ]
+        assert [r.status for r in results] == ["normal", "out_of_service", "cancelled", "offline"]
+        stats = sb.stats()
+        assert stats["faults"].get(kind, 0) > 0
+        assert stats["billed_more_than_once"] == []
+
+
+def test_client_gets_every_magic_number_right(sandbox: msp.Sandbox) -> None:
+    client = sandbox.client(validate="server", max_retries=1, backoff_seconds=0.001)
+    expected_status = {
+        "0": None, "-1": "not_found", "-2": "invalid", "-3": "busy", "-4": "daily_limit",
+        "-13": "unsupported", "-99": "error",
+    }  # fmt: skip
+    for number, behaviour in MAGIC_NUMBERS.items():
+        result = client.lookup(number)
+        if behaviour.error:
+            assert (result.status, result.error) == ("error", behaviour.error), number
+            continue
+        assert result.result == behaviour.result, number
+        assert result.status_code == behaviour.status_code, number
+        status = expected_status[behaviour.result or "0"] or msp.codes.status_for(
+            "0", behaviour.status_code
+        )
+        assert result.status == status, number
+        assert result.billed is (behaviour.result == "0"), number
+        assert result.request_id
+        assert result.checked_at is not None
+
+
+def test_wrong_key_raises_authentication_error_without_the_key(sandbox: msp.Sandbox) -> None:
+    secret = "the-wrong-key-never-to-be-shown"
+    client = msp.MobileStatusClient(sandbox.url, sandbox.secret_id, secret, cache=None)
+    with pytest.raises(msp.AuthenticationError) as info:
+        client.lookup("13800000000")
+    assert info.value.code == "AuthFailure.SignatureFailure"
+    assert "AuthFailure.SignatureFailure" in str(info.value)
+    assert info.value.request_id
+    assert info.value.request_id in str(info.value)
+    assert secret not in str(info.value) + repr(info.value)
+    assert sandbox.stats()["requests"] == 1
+
+
+@pytest.fixture
+def cli_sandbox() -> Iterator[dict[str, str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mobilestatus_pandas.cli", "sandbox", "--json"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        info = json.loads(line)
+        assert set(info) == {"endpoint", "secret_id", "secret_key"}
+        yield info
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_official_sdk_against_the_cli_sandbox(cli_sandbox: dict[str, str]) -> None:
+    from tencentcloud.common import credential
+    from tencentcloud.common.exception.tencent_cloud_sdk_exception import (
+        TencentCloudSDKException,
+    )
+    from tencentcloud.common.profile.client_profile import ClientProfile
+    from tencentcloud.common.profile.http_profile import HttpProfile
+    from tencentcloud.faceid.v20180301 import faceid_client, models
+
+    endpoint = cli_sandbox["endpoint"].removeprefix("http://")
+
+    def sdk_client(key: str) -> faceid_client.FaceidClient:
+        http = HttpProfile(endpoint=endpoint, protocol="http")
+        http.scheme = "http"
+        cred = credential.Credential(cli_sandbox["secret_id"], key)
+        return faceid_client.FaceidClient(cred, "", ClientProfile(httpProfile=http))
+
+    request = models.MobileStatusRequest()
+    request.Mobile = "13800138000"
+    response = sdk_client(cli_sandbox["secret_key"]).MobileStatus(request)
+    assert (response.Result, response.StatusCode) == ("0", 1)
+    assert response.RequestId
+
+    request.Mobile = "16137688175"
+    response = sdk_client(cli_sandbox["secret_key"]).MobileStatus(request)
+    assert (response.Result, response.StatusCode) == ("-2", 99)
+
+    with pytest.raises(TencentCloudSDKException) as info:
+        sdk_client("a-wrong-key").MobileStatus(request)
+    assert info.value.code == "AuthFailure.SignatureFailure"
