@@ -70,8 +70,12 @@ def test_final_answer_needs_one_attempt(clock: FakeClock) -> None:
 
 def test_transient_failures_are_retried_with_full_jitter_backoff(clock: FakeClock) -> None:
     script: list[Answer | Exception] = [
-        TransportError("reset"), TransportError("502", status=502), busy(), error("InternalError"), ok(),
-    ]  # fmt: skip
+        TransportError("reset"),
+        TransportError("502", status=502),
+        busy(),
+        error("InternalError"),
+        ok(),
+    ]
     client, _ = make_client(clock, script, max_retries=4)
     answers: list[tuple[str, bool]] = []
     outcome = client.call(
