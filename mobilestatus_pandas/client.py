@@ -160,7 +160,12 @@ class Answer:
             )
         meaning = codes.result_code(self.result)
         status = codes.status_for(self.result, self.status_code)
-        error = None if meaning.status != "error" else f"unknown Result {self.result!r}"
+        if meaning.status == "error":
+            error: str | None = f"unknown Result {self.result!r}"
+        elif not meaning.final:  # busy after retries, daily limit: say which code it was
+            error = f"Result {self.result}"
+        else:
+            error = None
         return LookupResult(
             number,
             status != "invalid",

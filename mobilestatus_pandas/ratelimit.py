@@ -3,7 +3,9 @@
 The limit is a *sliding-window log*: every send is recorded with its time, and a send is
 allowed only while fewer than ``limit`` sends lie in the last ``window`` seconds. That is
 exactly the promise "never more than N in any one-second window, counted by send time",
-with no burst allowance to go wrong.
+with no burst allowance to go wrong. Sends are also spaced at least ``window / limit`` apart:
+twenty calls leaving in the same millisecond would contend for the CPU and reach the
+service with uneven delays, eating into the safety margin; evenly spaced calls do not.
 
 Where the log lives decides who shares the limit:
 
@@ -49,7 +51,8 @@ class WindowLog(Protocol):
     """Where sends are recorded. Implementations must be atomic for their sharing scope."""
 
     def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
-        """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``.
+        """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``
+        and the latest is at least ``window / limit`` old.
 
         Returns 0.0 when the send was recorded, else the seconds until it could be.
         """
@@ -57,9 +60,15 @@ class WindowLog(Protocol):
 
 
 def _wait_for(sends_in_window: list[float], now: float, limit: int, window: float) -> float:
-    """Seconds until enough of the (sorted) sends leave the window for one more."""
+    """Seconds until a send at ``now`` is allowed (0.0: now) given the sorted sends in window."""
+    waits = [0.0]
+    if sends_in_window:
+        waits.append(sends_in_window[-1] + window / limit - now)
     excess = len(sends_in_window) - limit
-    return max(sends_in_window[excess] + window - now, 1e-6)
+    if excess >= 0:
+        waits.append(sends_in_window[excess] + window - now)
+    wait = max(waits)
+    return wait if wait <= 0 else max(wait, 1e-6)
 
 
 class LocalWindowLog:
@@ -74,10 +83,11 @@ class LocalWindowLog:
             sends = self._sends.setdefault(bucket, deque())
             while sends and sends[0] <= now - window_seconds:
                 sends.popleft()
-            if len(sends) < limit:
+            wait = _wait_for(list(sends), now, limit, window_seconds)
+            if wait <= 0:
                 sends.append(now)
                 return 0.0
-            return _wait_for(list(sends), now, limit, window_seconds)
+            return wait
 
 
 class SQLiteWindowLog:
@@ -104,11 +114,10 @@ class SQLiteWindowLog:
                         (bucket,),
                     )
                 ]
-                if len(sends) < limit:
+                wait = _wait_for(sends, now, limit, window_seconds)
+                if wait <= 0:
                     conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
                     wait = 0.0
-                else:
-                    wait = _wait_for(sends, now, limit, window_seconds)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

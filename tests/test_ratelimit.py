@@ -44,9 +44,15 @@ class TestWindowLogContract:
         self, make_log: Callable[[], WindowLog]
     ) -> None:
         log = make_log()
-        assert [log.try_acquire("b", 10.0, 3, 1.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-        assert log.try_acquire("b", 10.25, 3, 1.0) == pytest.approx(0.75)
-        assert log.try_acquire("b", 11.0, 3, 1.0) == 0.0
+        assert [log.try_acquire("b", t, 4, 1.0) for t in (0.0, 0.3, 0.6, 0.9)] == [0.0] * 4
+        assert log.try_acquire("b", 0.95, 4, 1.0) == pytest.approx(0.2)  # spacing
+        assert log.try_acquire("b", 1.16, 4, 1.0) == 0.0
+
+    def test_sends_are_spaced(self, make_log: Callable[[], WindowLog]) -> None:
+        log = make_log()
+        assert log.try_acquire("b", 0.0, 4, 1.0) == 0.0
+        assert log.try_acquire("b", 0.1, 4, 1.0) == pytest.approx(0.15)
+        assert log.try_acquire("b", 0.25, 4, 1.0) == 0.0
 
     def test_buckets_are_separate(self, make_log: Callable[[], WindowLog]) -> None:
         log = make_log()
@@ -58,11 +64,11 @@ class TestWindowLogContract:
         self, make_log: Callable[[], WindowLog]
     ) -> None:
         log = make_log()
-        for t in (0.0, 0.1, 0.2, 0.3):
+        for t in (0.0, 0.3, 0.6, 0.9):
             log.try_acquire("b", t, 4, 1.0)
-        # backing off to 2 per window: three of the four must leave before one more fits,
-        # so the wait ends when the send at 0.2 expires
-        assert log.try_acquire("b", 0.5, 2, 1.0) == pytest.approx(0.7)
+        # backing off to 2 per window at 1.0: of the sends at 0.3, 0.6, 0.9 still in the
+        # window two must leave before one more fits, so the wait ends when 0.6 expires
+        assert log.try_acquire("b", 1.0, 2, 1.0) == pytest.approx(0.6)
 
 
 def test_sqlite_log_is_shared_between_connections(tmp_path: Path) -> None:

@@ -192,7 +192,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away (killed, interrupted, timed out): nothing to tell it.
+            self.close_connection = True
 
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/__stats":
