@@ -148,9 +148,11 @@ class RateLimiter:
     ``bucket`` names whose limit this is (the SecretId: the service limits per account).
     ``clock`` (Unix seconds) and ``sleep`` are injectable so tests run without waiting.
 
-    >>> limiter = RateLimiter(2, LocalWindowLog(), "AKID...", clock=lambda: 0.0)
-    >>> limiter.acquire(), limiter.acquire()
-    (True, True)
+    >>> now = [0.0]
+    >>> limiter = RateLimiter(2, LocalWindowLog(), "AKID...", clock=lambda: now[0],
+    ...                       sleep=lambda s: now.__setitem__(0, now[0] + s))
+    >>> limiter.acquire(), limiter.acquire(), round(now[0], 2)  # the second waits its turn
+    (True, True, 0.51)
     """
 
     def __init__(
