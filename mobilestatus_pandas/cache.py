@@ -31,9 +31,12 @@ from .errors import InputError
 ENV_CACHE_DIR: Final = "MOBILESTATUS_CACHE_DIR"
 ENV_CACHE_KEY: Final = "MOBILESTATUS_CACHE_KEY"
 CACHE_FILE_NAME: Final = "mobilestatus.sqlite3"
+#: The shared rate-limit log, always in the per-user cache directory (see ratelimit.py).
+RATE_FILE_NAME: Final = "ratelimit.sqlite3"
 KEY_FILE_NAME: Final = "cache.key"
 KEY_BYTES: Final = 32
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
+SETUP_RETRY_SECONDS: Final = 0.02
 SCHEMA_VERSION: Final = 1
 PRIVATE_DIR_MODE: Final = 0o700
 PRIVATE_FILE_MODE: Final = 0o600
@@ -178,7 +181,7 @@ class Store(Protocol):
         ...
 
 
-_SCHEMA: Final = """
+CACHE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS answers (
     key TEXT PRIMARY KEY,
     result TEXT NOT NULL,
@@ -199,15 +202,10 @@ CREATE TABLE IF NOT EXISTS ledger (
     run_id TEXT NOT NULL,
     secret_id TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS rate_log (
-    bucket TEXT NOT NULL,
-    sent_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rate_log_bucket ON rate_log (bucket, sent_at);
 """
 
 
-def connect(path: str | Path) -> sqlite3.Connection:
+def connect(path: str | Path, schema: str) -> sqlite3.Connection:
     """Open (creating private) a SQLite file in WAL mode, ready for several processes."""
     target = str(path)
     if target != ":memory:":
@@ -220,12 +218,31 @@ def connect(path: str | Path) -> sqlite3.Connection:
         isolation_level=None,  # we open transactions ourselves
         check_same_thread=False,
     )
-    if target != ":memory:":
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    conn.executescript(_SCHEMA)
-    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    return conn
+
+    def set_up() -> None:
+        if target != ":memory:":
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(schema)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # Switching to WAL needs the file to itself and SQLite reports "locked" at once, without
+    # its busy handler, while another process does the same: retry until the busy timeout.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            set_up()
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                conn.close()
+                raise
+            if time.monotonic() > deadline:
+                conn.close()
+                raise
+            time.sleep(SETUP_RETRY_SECONDS)
 
 
 class SQLiteStore:
@@ -237,7 +254,7 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._conn = connect(path)
+        self._conn = connect(path, CACHE_SCHEMA)
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:

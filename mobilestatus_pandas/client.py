@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +32,7 @@ import requests
 from . import codes
 from .cache import (
     CACHE_FILE_NAME,
+    RATE_FILE_NAME,
     NumberHasher,
     SQLiteStore,
     Store,
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .batch import RunReport
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT: Final = "https://faceid.intl.tencentcloudapi.com"
 ENV_ENDPOINT: Final = "MOBILESTATUS_ENDPOINT"
@@ -102,6 +107,20 @@ def cache_realm(url: str) -> str:
     if host.endswith(TENCENT_HOST_SUFFIX):
         return "tencentcloud"
     return urlsplit(url).netloc.lower()
+
+
+def _shared_window_log() -> WindowLog:
+    """The rate-limit log every process of this user shares, or this process's own when the
+    per-user cache directory cannot be written (then only this process is paced)."""
+    path = default_cache_dir() / RATE_FILE_NAME
+    try:
+        return SQLiteWindowLog(path)
+    except (OSError, sqlite3.Error) as exc:
+        logger.warning(
+            "cannot open the shared rate-limit log in %s (%s); pacing this process only",
+            path.parent, exc,
+        )  # fmt: skip
+        return LocalWindowLog()
 
 
 @dataclass(frozen=True)
@@ -214,7 +233,7 @@ class MobileStatusClient:
         credential: an object with ``get_credential_info()`` (the official SDK's providers).
         region: sent as ``X-TC-Region`` (not required by this API).
         rate_limit: calls per second, shared by every process of this user on this machine
-            that uses the same cache file and SecretId.
+            that uses the same SecretId (the log lives in the per-user cache directory).
         max_workers: calls in flight; the default reaches ``rate_limit`` at 1 s latency.
         timeout: seconds to wait for one answer.
         max_retries: retries of a transient failure (network, HTTP 5xx, bad JSON,
@@ -331,8 +350,9 @@ class MobileStatusClient:
     def _open_cache(
         cache: str | os.PathLike[str] | None,
     ) -> tuple[Path | None, Store, NumberHasher, WindowLog]:
+        window_log = _shared_window_log()
         if cache is None:
-            return None, SQLiteStore(":memory:"), NumberHasher.ephemeral(), LocalWindowLog()
+            return None, SQLiteStore(":memory:"), NumberHasher.ephemeral(), window_log
         if isinstance(cache, str) and cache == "default":
             path = default_cache_dir() / CACHE_FILE_NAME
         elif isinstance(cache, (str, os.PathLike)):
@@ -342,7 +362,7 @@ class MobileStatusClient:
         else:
             raise InputError(f"cache must be 'default', a file path or None, got {cache!r}")
         store = SQLiteStore(path)
-        return path, store, NumberHasher.for_directory(path.parent), SQLiteWindowLog(path)
+        return path, store, NumberHasher.for_directory(path.parent), window_log
 
     def __repr__(self) -> str:
         cache = str(self.cache_path) if self.cache_path else None

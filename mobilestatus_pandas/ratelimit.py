@@ -11,7 +11,8 @@ Where the log lives decides who shares the limit:
 
 * :class:`LocalWindowLog`: this process only (``cache=None``);
 * :class:`SQLiteWindowLog`: every process of this user on this machine that uses the same
-  cache file and credentials (two notebooks at once stay under the limit together).
+  credentials, whatever cache each uses: the log lives in the per-user cache directory
+  (two notebooks at once stay under the limit together).
 
 :class:`RateLimiter` adds what a client needs around the log: waiting (interruptibly),
 a small safety margin for the time between our clock and the service's, and backing off
@@ -31,6 +32,14 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from .cache import connect
+
+RATE_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS rate_log (
+    bucket TEXT NOT NULL,
+    sent_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rate_log_bucket ON rate_log (bucket, sent_at);
+"""
 
 #: The service's documented limit for MobileStatus, calls per second per account.
 DEFAULT_RATE_PER_SECOND: Final = 20.0
@@ -95,7 +104,7 @@ class SQLiteWindowLog:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        self._conn: sqlite3.Connection = connect(path)
+        self._conn: sqlite3.Connection = connect(path, RATE_SCHEMA)
         self._lock = threading.Lock()
 
     def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:

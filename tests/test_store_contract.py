@@ -137,3 +137,20 @@ def test_key_file_is_not_rewritten(tmp_path: Path) -> None:
     assert (tmp_path / "cache.key").read_text() == before
     assert not any(p.suffix == ".tmp" for p in tmp_path.iterdir())
     assert os.access(tmp_path / "cache.key", os.R_OK)
+
+
+def test_many_processes_can_create_the_same_file_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "race" / "mobilestatus.sqlite3"
+    script = (
+        "import sys; from mobilestatus_pandas.cache import SQLiteStore, LedgerEntry;"
+        "s = SQLiteStore(sys.argv[1]);"
+        "s.record(LedgerEntry(1.0, sys.argv[2], '0', 0, True, 'r', None, 'run', 'id'), None)"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(path), f"k{i}"]) for i in range(6)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6
+    store = SQLiteStore(path)
+    assert sorted(e.key for e in store.ledger()) == [f"k{i}" for i in range(6)]
+    store.close()
