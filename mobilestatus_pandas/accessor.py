@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import numbers
-from .batch import lookup_frame
+from .batch import run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
 
@@ -72,7 +72,16 @@ def _check_values(series: pd.Series) -> None:
     )
 
 
-def _prefixed(results: pd.DataFrame, prefix: str) -> pd.DataFrame:
+def _lookup(
+    series: pd.Series,
+    client: MobileStatusClient | None,
+    client_options: dict[str, Any],
+    prefix: str,
+    **run_options: Any,
+) -> pd.DataFrame:
+    """Validate the values, run the lookups, and prefix the result columns."""
+    _check_values(series)
+    results = run_lookups(resolve_client(client, client_options), series, **run_options)
     return results.add_prefix(prefix)
 
 
@@ -105,19 +114,10 @@ class MobileFrameAccessor:
         >>> out.loc[0, "mobile_status"]
         'normal'
         """
-        series = _check_column(self._frame, column)
-        _check_values(series)
-        results = _prefixed(
-            lookup_frame(
-                resolve_client(client, client_options),
-                series,
-                progress=progress,
-                max_billed=max_billed,
-                refresh=refresh,
-                validate=validate,
-            ),
-            prefix,
-        )
+        results = _lookup(
+            _check_column(self._frame, column), client, client_options, prefix,
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+        )  # fmt: skip
         clash = [c for c in results.columns if c in self._frame.columns]
         if clash and not overwrite:
             raise InputError(
@@ -153,13 +153,7 @@ class MobileSeriesAccessor:
         **client_options: Any,
     ) -> pd.DataFrame:
         """Only the result columns, indexed like the Series."""
-        _check_values(self._series)
-        results = lookup_frame(
-            resolve_client(client, client_options),
-            self._series,
-            progress=progress,
-            max_billed=max_billed,
-            refresh=refresh,
-            validate=validate,
-        )
-        return _prefixed(results, prefix)
+        return _lookup(
+            self._series, client, client_options, prefix,
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+        )  # fmt: skip

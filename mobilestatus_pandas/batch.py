@@ -227,42 +227,11 @@ def run_lookups(
     max_billed: int | None = None,
     refresh: bool = False,
     validate: str | None = None,
-) -> tuple[list[LookupResult], RunReport]:
-    """Look up every value; return one :class:`LookupResult` per value and the run report.
-
-    For large inputs prefer :func:`lookup_frame`, which builds the DataFrame without a
-    Python object per row.
-    """
-    frame, report = _run(client, values, progress, max_billed, refresh, validate)
-    return [LookupResult(**row) for row in _records(frame)], report
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.astype(object).where(frame.notna(), None).to_dict("records"):
-        row["valid"] = bool(row["valid"])
-        row["billed"] = bool(row["billed"])
-        row["from_cache"] = bool(row["from_cache"])
-        if row["status_code"] is not None:
-            row["status_code"] = int(row["status_code"])
-        if row["checked_at"] is not None:
-            row["checked_at"] = row["checked_at"].to_pydatetime()
-        out.append(row)
-    return out
-
-
-def lookup_frame(
-    client: MobileStatusClient,
-    values: Iterable[object] | pd.Series,
-    *,
-    progress: bool = True,
-    max_billed: int | None = None,
-    refresh: bool = False,
-    validate: str | None = None,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
 
-    ``out.attrs["mobilestatus"]`` and ``client.last_run`` hold the run report.
+    The index is ``values``' index for a Series, else a RangeIndex. The run report is in
+    ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``.
     """
     frame, _ = _run(client, values, progress, max_billed, refresh, validate)
     return frame

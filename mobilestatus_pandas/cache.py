@@ -93,11 +93,13 @@ class NumberHasher:
             return cls(_key_bytes(configured))
         key_path = ensure_private_dir(directory) / KEY_FILE_NAME
         if not key_path.exists():
-            _create_private_file(key_path.with_suffix(".tmp"))
-            tmp = key_path.with_suffix(".tmp")
-            tmp.write_text(secrets.token_hex(KEY_BYTES), encoding="ascii")
+            # Written whole under a name of this process's own, then linked into place:
+            # atomic, so of processes racing here the first wins and all read its key.
+            tmp = key_path.with_name(f".{KEY_FILE_NAME}.{os.getpid()}.{secrets.token_hex(4)}")
+            _create_private_file(tmp)
             try:
-                os.link(tmp, key_path)  # atomic: the first process to get here wins
+                tmp.write_text(secrets.token_hex(KEY_BYTES), encoding="ascii")
+                os.link(tmp, key_path)
             except FileExistsError:
                 pass
             finally:

@@ -527,8 +527,8 @@ class MobileStatusClient:
         """
         from .batch import run_lookups
 
-        results, _ = run_lookups(self, [number], progress=False, refresh=refresh)
-        return results[0]
+        frame = run_lookups(self, [number], progress=False, refresh=refresh)
+        return LookupResult.from_row(frame.iloc[0].to_dict())
 
     def lookup_many(
         self,
@@ -543,12 +543,12 @@ class MobileStatusClient:
 
         Each distinct number is looked up once; fresh cached answers cost nothing; calls go
         through the shared rate limit; every answer is written to the cache and ledger as it
-        arrives, so an interrupted run resumes where it stopped. See
-        :func:`mobilestatus_pandas.batch.run_lookups` for the details.
+        arrives, so an interrupted run resumes where it stopped. The run report is in
+        ``out.attrs["mobilestatus"]`` and :attr:`last_run`.
         """
-        from .batch import lookup_frame
+        from .batch import run_lookups
 
-        return lookup_frame(
+        return run_lookups(
             self,
             numbers,
             progress=progress,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
+
+import pandas as pd
 
 from .codes import STATUSES
 
@@ -57,6 +60,30 @@ class LookupResult:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown status {self.status!r}")
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> LookupResult:
+        """Build from one row of a result frame (pandas scalars and ``<NA>`` included)."""
+
+        def plain(name: str) -> Any:
+            value = row[name]
+            return None if value is None or value is pd.NA or value is pd.NaT else value
+
+        checked_at = plain("checked_at")
+        status_code = plain("status_code")
+        return cls(
+            number=plain("number"),
+            valid=bool(plain("valid")),
+            result=plain("result"),
+            description=plain("description"),
+            status_code=None if status_code is None else int(status_code),
+            status=str(row["status"]),
+            billed=bool(plain("billed")),
+            from_cache=bool(plain("from_cache")),
+            checked_at=None if checked_at is None else checked_at.to_pydatetime(),
+            request_id=plain("request_id"),
+            error=plain("error"),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict, in column order."""

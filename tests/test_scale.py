@@ -47,7 +47,8 @@ def spawn(sb: msp.Sandbox, cache: Path, seed: int, count: int) -> subprocess.Pop
     return subprocess.Popen(
         [sys.executable, "-c", WORKER, sb.url, sb.secret_id, sb.secret_key, str(cache),
          str(seed), str(count)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
 
 
@@ -75,14 +76,15 @@ def test_two_processes_share_one_limit(tmp_path: Path) -> None:
         procs = [spawn(sb, cache, seed, 170) for seed in (31, 32)]
         reports = []
         for proc in procs:
-            out, _ = proc.communicate(timeout=120)
-            assert proc.returncode == 0
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
             reports.append(json.loads(out.strip().splitlines()[-1]))
         stats = sb.stats()
-    assert stats["rate_limited"] == 0
-    assert stats["max_calls_in_any_second"] <= 20
+    stats.pop("billed_per_number")
+    assert stats["rate_limited"] == 0, (stats, reports)
+    assert stats["max_calls_in_any_second"] <= 20, stats
     calls = sum(r["calls"] for r in reports)
-    assert calls == 340
+    assert calls == 340, reports
     span = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
     assert calls / span >= 17.0, (calls, span)
 

@@ -135,8 +135,27 @@ def test_key_file_is_not_rewritten(tmp_path: Path) -> None:
     before = (tmp_path / "cache.key").read_text()
     NumberHasher.for_directory(tmp_path)
     assert (tmp_path / "cache.key").read_text() == before
-    assert not any(p.suffix == ".tmp" for p in tmp_path.iterdir())
+    assert [p.name for p in tmp_path.iterdir()] == ["cache.key"]
     assert os.access(tmp_path / "cache.key", os.R_OK)
+
+
+def test_many_processes_make_one_key_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, pathlib; from mobilestatus_pandas.cache import NumberHasher;"
+        "print(NumberHasher.for_directory(pathlib.Path(sys.argv[1])).key('13800138000'))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path / "k")], stdout=subprocess.PIPE
+        )
+        for _ in range(8)
+    ]
+    keys = {p.communicate(timeout=60)[0] for p in procs}
+    assert [p.returncode for p in procs] == [0] * 8
+    assert len(keys) == 1, "every process hashes with the same key"
 
 
 def test_many_processes_can_create_the_same_file_at_once(tmp_path: Path) -> None:
