@@ -312,7 +312,7 @@ def _run(
 
 def result_dtypes() -> dict[str, Any]:
     """The dtype of each result column."""
-    string = numbers._string_dtype()
+    string = numbers.string_dtype()
     return {
         "number": string,
         "valid": "boolean",
@@ -340,15 +340,14 @@ def _join(
     per_number: Sequence[LookupResult], row_codes: np.ndarray, index: pd.Index
 ) -> pd.DataFrame:
     """Spread per-number results over the rows (``row_codes`` -1: not a number)."""
-    table = [r.to_dict() for r in per_number]
-    table.append(LookupResult.invalid(None).to_dict())
-    distinct = pd.DataFrame.from_records(table, columns=list(RESULT_COLUMNS))
+    table = [*per_number, LookupResult.invalid(None)]
+    distinct = pd.DataFrame({name: [getattr(r, name) for r in table] for name in RESULT_COLUMNS})
     take = np.where(row_codes < 0, len(per_number), row_codes)
     # A number in several rows is billed once: on its first row.
+    first_row = np.full(len(table), -1, dtype=np.int64)
+    first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)  # the last write is the first row
     first = np.zeros(len(take), dtype=bool)
-    if len(take):
-        _, first_pos = np.unique(take, return_index=True)
-        first[first_pos] = True
+    first[first_row[first_row >= 0]] = True
     columns: dict[str, Any] = {}
     for name, dtype in result_dtypes().items():
         col = distinct[name]
@@ -379,7 +378,7 @@ def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -
             "secret_id",
         ],
     ).rename(columns={"key": "number_key"})
-    string = numbers._string_dtype()
+    string = numbers.string_dtype()
     frame["called_at"] = pd.to_datetime(frame["called_at"], unit="s", utc=True)
     frame["status_code"] = frame["status_code"].astype("Float64").astype("Int64")
     frame["billed"] = frame["billed"].astype("boolean")

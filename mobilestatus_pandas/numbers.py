@@ -21,14 +21,16 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Country calling code for China, and the international call prefix used there.
 CN_COUNTRY_CODE: Final = "86"
 NATIONAL_NUMBER_LENGTH: Final = 11
 
 # Separators people put between digit groups: white space, dashes (ASCII and Unicode),
-# dots, slashes, parentheses, underscores.
-_SEPARATORS: Final = r"[\s\-\u2010-\u2015\u2212\u30fc./()\[\]_]"
+# dots, slashes, parentheses, brackets, underscores. (RE2 syntax: run by pyarrow.)
+_SEPARATORS: Final = "[\\s\\-\u2010-\u2015\u2212\u30fc./()\\[\\]_]"
 _TEL_PREFIX: Final = r"^tel:"
 # "13800138000.0" (a float printed by Excel or pandas)
 _FLOAT_SUFFIX: Final = r"^(\d+)\.0*$"
@@ -36,8 +38,10 @@ _FLOAT_SUFFIX: Final = r"^(\d+)\.0*$"
 _SCIENTIFIC: Final = r"^\d(?:\.\d+)?e\+?\d{1,2}$"
 # An optional +86 / 0086 / 86 prefix, then 11 digits starting with 1.
 _CN_MOBILE_SHAPE: Final = (
-    rf"^(?:\+{CN_COUNTRY_CODE}|00{CN_COUNTRY_CODE}|{CN_COUNTRY_CODE})?(1\d{{10}})$"
+    rf"^(?:\+{CN_COUNTRY_CODE}|00{CN_COUNTRY_CODE}|{CN_COUNTRY_CODE})?(?P<national>1\d{{10}})$"
 )
+#: Floats at or above this lose integer precision; they are not phone numbers.
+_MAX_EXACT_FLOAT: Final = 1e16
 
 
 @lru_cache(maxsize=1)
@@ -51,54 +55,57 @@ def cn_mobile_pattern() -> re.Pattern[str]:
     return re.compile(rf"(?:{metadata.mobile.national_number_pattern})")
 
 
-def _string_dtype() -> pd.StringDtype[Any]:
-    """The pandas string dtype for results (pyarrow-backed when pyarrow is installed)."""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return pd.StringDtype("python")
+def string_dtype() -> pd.StringDtype[Any]:
+    """The dtype of every string result column: pandas' string dtype, pyarrow-backed."""
     return pd.StringDtype("pyarrow")
 
 
-def _normalize_distinct(values: pd.Series) -> pd.Series:
-    """Normalise a Series of distinct, non-missing values (any types) to 11-digit strings."""
-    if values.empty:
-        return pd.Series([], index=values.index, dtype=_string_dtype())
-    if pd.api.types.is_bool_dtype(values.dtype):
-        return pd.Series(pd.NA, index=values.index, dtype=_string_dtype())
-    if pd.api.types.is_integer_dtype(values.dtype):
-        text = values.astype("int64").astype(str)
-    elif pd.api.types.is_float_dtype(values.dtype):
-        floats = values.astype("float64")
-        whole = np.isfinite(floats) & (np.floor(floats) == floats) & (floats.abs() < 1e16)
-        text = pd.Series("", index=values.index, dtype=object)
-        text[whole] = floats[whole].astype("int64").astype(str)
-    else:
-        # Mixed objects: booleans are never numbers; everything else is read as text
-        # (ints and floats print as "13800138000" / "13800138000.0" / "1.3800138e+10").
-        is_bool = values.map(lambda v: isinstance(v, (bool, np.bool_)))
-        text = values.astype(str).where(~is_bool.astype(bool), "")
-    text = text.astype(_string_dtype())
+def _whole_floats_as_text(floats: np.ndarray) -> pa.Array:
+    """Integral, exactly representable floats as digit strings; null for the rest."""
+    whole = np.isfinite(floats) & (np.floor(floats) == floats) & (np.abs(floats) < _MAX_EXACT_FLOAT)
+    ints = np.where(whole, floats, 0).astype(np.int64)
+    return pc.if_else(
+        pa.array(whole), pc.cast(pa.array(ints), pa.string()), pa.nulls(len(ints), pa.string())
+    )
 
-    text = text.str.normalize("NFKC").str.strip().str.lower()
-    text = text.str.replace(_TEL_PREFIX, "", regex=True)
-    text = text.str.replace(_FLOAT_SUFFIX, r"\1", regex=True)
-    scientific = text.str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
-    if scientific.any():
-        floats = pd.to_numeric(text[scientific], errors="coerce").astype("float64")
-        whole = np.isfinite(floats) & (np.floor(floats) == floats) & (floats.abs() < 1e16)
-        fixed = pd.Series(pd.NA, index=floats.index, dtype=_string_dtype())
-        fixed[whole] = floats[whole].astype("int64").astype(str)
-        text[scientific] = fixed
-    text = text.str.replace(_SEPARATORS, "", regex=True)
-    national = text.str.extract(_CN_MOBILE_SHAPE, expand=False)
-    return national.astype(_string_dtype())
+
+def _as_text(values: pd.Series) -> pa.Array:
+    """Each distinct value as text, the way a person would read it."""
+    dtype = values.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return pa.nulls(len(values), pa.string())
+    if pd.api.types.is_integer_dtype(dtype):
+        return pc.cast(pa.array(values.astype("int64").to_numpy()), pa.string())
+    if pd.api.types.is_float_dtype(dtype):
+        return _whole_floats_as_text(values.astype("float64").to_numpy())
+    # Strings, or mixed objects: str() prints ints and floats as "13800138000",
+    # "13800138000.0" or "1.3800138e+10" (handled below) and booleans as "True" (not digits).
+    return pa.array(values.astype(str).to_numpy(dtype=object), type=pa.string())
+
+
+def _normalize_distinct(values: pd.Series) -> pa.Array:
+    """Normalise distinct, non-missing values (any types) to 11-digit strings or null.
+
+    Every step runs in pyarrow's compute kernels (RE2), not in a Python loop.
+    """
+    text = _as_text(values)
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.utf8_normalize(text, "NFKC")))
+    text = pc.replace_substring_regex(text, _TEL_PREFIX, "")
+    text = pc.replace_substring_regex(text, _FLOAT_SUFFIX, r"\1")
+    scientific = pc.fill_null(pc.match_substring_regex(text, _SCIENTIFIC), False)
+    if pc.any(scientific).as_py():
+        floats = pc.cast(pc.if_else(scientific, text, "nan"), pa.float64()).to_numpy(
+            zero_copy_only=False
+        )
+        text = pc.if_else(scientific, _whole_floats_as_text(floats), text)
+    text = pc.replace_substring_regex(text, _SEPARATORS, "")
+    return pc.struct_field(pc.extract_regex(text, _CN_MOBILE_SHAPE), "national")
 
 
 def normalize(values: Iterable[Any] | pd.Series) -> pd.Series:
     """Return the 11-digit national form of each value, ``<NA>`` where it is not one.
 
-    The result has the pandas string dtype and, for a Series input, the same index.
+    The result has the pandas string dtype and, for a Series input, the same index and name.
 
     >>> normalize(["+86 138-0013-8000", "tel:0086 13800138000", 13800138000.0, "n/a"]).tolist()
     ['13800138000', '13800138000', '13800138000', <NA>]
@@ -111,11 +118,10 @@ def normalize(values: Iterable[Any] | pd.Series) -> pd.Series:
     else:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         distinct = pd.Series(uniques)
-        if distinct.dtype == object:
-            distinct = distinct.infer_objects()
-    normalized = _normalize_distinct(distinct).astype(_string_dtype())
-    taken = normalized.array.take(codes, allow_fill=True)  # code -1 (missing) -> <NA>
-    return pd.Series(taken, index=series.index, name=series.name)
+    normalized = pc.take(_normalize_distinct(distinct), pa.array(codes, mask=codes < 0))
+    return pd.Series(
+        pd.arrays.ArrowStringArray(normalized), index=series.index, name=series.name, copy=False
+    )
 
 
 def is_valid(national: pd.Series) -> pd.Series:
@@ -124,11 +130,12 @@ def is_valid(national: pd.Series) -> pd.Series:
     ``<NA>`` inputs are not valid. Works on the distinct values of the column.
     """
     codes, uniques = pd.factorize(national, use_na_sentinel=True)
-    distinct = pd.Series(uniques, dtype=_string_dtype())
-    valid = distinct.str.fullmatch(cn_mobile_pattern().pattern).fillna(False).to_numpy(dtype=bool)
+    distinct = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
+    pattern = f"^{cn_mobile_pattern().pattern}$"
+    valid = pc.fill_null(pc.match_substring_regex(distinct, pattern), False)
     out = np.zeros(len(codes), dtype=bool)
     present = codes >= 0
-    out[present] = valid[codes[present]]
+    out[present] = valid.to_numpy(zero_copy_only=False)[codes[present]]
     return pd.Series(out, index=national.index, dtype="boolean", name=national.name)
 
 
