@@ -53,7 +53,9 @@ def main() -> None:
     args = parser.parse_args()
 
     numbers = random_numbers(args.numbers + args.sdk_numbers, seed=99)
-    with msp.Sandbox(latency_ms=args.latency_ms, latency_spread_ms=args.latency_ms / 5) as sb:
+    with msp.Sandbox(
+        latency_ms=args.latency_ms, latency_spread_ms=args.latency_ms / 5, own_process=True
+    ) as sb:
         baseline = sdk_loop(sb, numbers[: args.sdk_numbers])
         sb.reset_stats()
         rate, report = ours(sb, numbers[args.sdk_numbers :])

@@ -34,7 +34,10 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         latency_spread_ms=args.latency_spread_ms,
         daily_quota=args.daily_quota,
         fault_rate=args.fault_rate,
+        faults=tuple(f for f in args.faults.split(",") if f),
         seed=args.seed,
+        token=args.token,
+        account_error=args.account_error,
     )
     sandbox.start()
     try:
@@ -111,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
     from pathlib import Path
 
+    from .sandbox.server import FAULT_KINDS
+
     parser = argparse.ArgumentParser(
         prog="mobilestatus",
         description="Check whether phone numbers are live lines (Tencent Cloud MobileStatus).",
@@ -125,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--rate-limit", type=float, default=20.0)
     sandbox.add_argument("--daily-quota", type=int, default=None)
     sandbox.add_argument("--fault-rate", type=float, default=0.0)
+    sandbox.add_argument(
+        "--faults", default=",".join(FAULT_KINDS), help="comma-separated kinds of fault to inject"
+    )
     sandbox.add_argument("--seed", type=int, default=0)
+    sandbox.add_argument("--token", default=None, help="require this STS token")
+    sandbox.add_argument("--account-error", default=None, help="refuse every call with this code")
     sandbox.add_argument("--secret-id", default=None)
     sandbox.add_argument("--secret-key", default=None)
     sandbox.add_argument(

@@ -411,17 +411,22 @@ class MobileStatusClient:
         """The cache/ledger key of a normalised number (a keyed hash, never the number)."""
         return self._hasher.key(f"{self._realm}:{number}")
 
-    def _send(self, number: str) -> Answer:
-        """POST one MobileStatus request; translate every transport failure."""
+    def _prepare(self, number: str) -> requests.PreparedRequest:
+        """Build and sign the request for one number, ready to go out the moment it may."""
         body = json.dumps({"Mobile": number}).encode("utf-8")
+        request = requests.Request(
+            "POST",
+            self.url,
+            data=body,
+            headers={"Content-Type": JSON_CONTENT_TYPE},
+            auth=self._auth,
+        )
+        return self._session.prepare_request(request)
+
+    def _send(self, prepared: requests.PreparedRequest) -> Answer:
+        """Send one prepared request; translate every transport failure."""
         try:
-            response = self._session.post(
-                self.url,
-                data=body,
-                headers={"Content-Type": JSON_CONTENT_TYPE},
-                auth=self._auth,
-                timeout=self.timeout,
-            )
+            response = self._session.send(prepared, timeout=self.timeout)
         except requests.RequestException as exc:
             raise TransportError(f"{type(exc).__name__} calling {self.url}") from exc
         if response.status_code != requests.codes.ok:
@@ -460,6 +465,10 @@ class MobileStatusClient:
         attempts = retries = rate_limited = 0
         last: LookupResult | None = None
         while True:
+            # Signed before the slot is taken, so the request leaves as soon as it is granted:
+            # the less time between the two, the less the service's clock can disagree with
+            # ours about which second a call fell in.
+            prepared = self._prepare(number)
             if not take_slot():
                 result = (
                     last
@@ -471,7 +480,7 @@ class MobileStatusClient:
             sent_at = self._clock()
             checked_at = dt.datetime.fromtimestamp(sent_at, tz=dt.timezone.utc)
             try:
-                answer = self._send(number)
+                answer = self._send(prepared)
             except TransportError as exc:
                 last = LookupResult(
                     number,

@@ -242,9 +242,12 @@ def test_result_dtypes(sandbox: msp.Sandbox) -> None:
         assert isinstance(out[name].dtype, pd.StringDtype), name
 
 
-def test_clients_of_one_user_share_the_limit_whatever_their_cache(
-    sandbox: msp.Sandbox, tmp_path: Path
-) -> None:
+def test_clients_of_one_user_share_the_limit_whatever_their_cache(tmp_path: Path) -> None:
+    with msp.Sandbox(own_process=True) as sandbox:
+        _share_the_limit(sandbox, tmp_path)
+
+
+def _share_the_limit(sandbox: msp.Sandbox, tmp_path: Path) -> None:
     clients = [sandbox.client(), sandbox.client(cache=tmp_path / "other.sqlite3")]
     outs: dict[int, pd.DataFrame] = {}
 

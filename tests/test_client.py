@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.client import (
@@ -40,7 +42,9 @@ class Scripted:
         self.script: Iterator[Answer | Exception] = iter(script)
         self.sent = 0
 
-    def __call__(self, number: str) -> Answer:
+    def __call__(self, prepared: requests.PreparedRequest) -> Answer:
+        assert json.loads(prepared.body or b"{}")["Mobile"]
+        assert prepared.headers["Authorization"].startswith("TC3-HMAC-SHA256")
         self.sent += 1
         item = next(self.script)
         if isinstance(item, Exception):

@@ -227,3 +227,17 @@ def test_official_sdk_against_the_cli_sandbox(cli_sandbox: dict[str, str]) -> No
     with pytest.raises(TencentCloudSDKException) as info:
         sdk_client("a-wrong-key").MobileStatus(request)
     assert info.value.code == "AuthFailure.SignatureFailure"
+
+
+def test_sandbox_in_its_own_process_behaves_the_same() -> None:
+    with msp.Sandbox(own_process=True, daily_quota=2, token="tok") as sb:
+        assert code_of(post(sb, {"Mobile": "13800000000"})) == "AuthFailure.TokenFailure"
+        client = sb.client()
+        statuses = [client.lookup(n).status for n in ("13800000002", "13800000001", "13800000000")]
+        assert statuses == ["cancelled", "out_of_service", "daily_limit"]
+        stats = sb.stats()
+        assert stats["billed"] == 2
+        assert stats["requests"] == 4
+        sb.reset_stats()
+        assert sb.stats()["requests"] == 0
+    assert "not running" in repr(sb)

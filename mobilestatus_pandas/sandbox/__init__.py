@@ -9,11 +9,16 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+import requests
 
 from .behaviour import MAGIC_NUMBERS, Behaviour, behaviour_for
 from .server import FAULT_KINDS, SandboxConfig, SandboxState, make_server
@@ -39,6 +44,9 @@ class Sandbox:
         seed: makes latency and faults repeatable.
         account_error: answer every authenticated request with this error code
             (e.g. ``"UnauthorizedOperation.Arrears"``).
+        own_process: serve from a child process instead of a thread of this one, so the
+            server does not compete with the client under test for the GIL (its timings
+            are then those of a separate machine). ``config`` changes do not reach it.
     """
 
     def __init__(
@@ -58,7 +66,10 @@ class Sandbox:
         seed: int | None = 0,
         account_error: str | None = None,
         clock: Callable[[], float] = time.time,
+        own_process: bool = False,
     ) -> None:
+        if own_process and clock is not time.time:
+            raise ValueError("a sandbox in its own process uses the real clock")
         self._state = SandboxState(
             SandboxConfig(
                 secret_id=secret_id or "AKIDsandbox" + secrets.token_hex(8),
@@ -78,6 +89,9 @@ class Sandbox:
         self._host, self._port = host, port
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._own_process = own_process
+        self._child: subprocess.Popen[str] | None = None
+        self._child_url: str | None = None
 
     @property
     def config(self) -> SandboxConfig:
@@ -97,6 +111,8 @@ class Sandbox:
     @property
     def url(self) -> str:
         """``http://127.0.0.1:PORT`` once started."""
+        if self._child_url is not None:
+            return self._child_url
         if self._server is None:
             raise RuntimeError(
                 "the sandbox is not running; use `with Sandbox() as sb:` or .start()"
@@ -107,10 +123,47 @@ class Sandbox:
     @property
     def port(self) -> int:
         """The bound port."""
+        if self._child_url is not None:
+            return int(self._child_url.rsplit(":", 1)[1])
         return int(self._server.server_address[1]) if self._server is not None else self._port
 
+    def _child_args(self) -> list[str]:
+        c = self.config
+        args = [
+            sys.executable, "-m", "mobilestatus_pandas.cli", "sandbox", "--json",
+            "--host", self._host, "--port", str(self._port),
+            "--secret-id", c.secret_id, "--secret-key", c.secret_key,
+            "--rate-limit", repr(c.rate_limit), "--latency-ms", repr(c.latency_ms),
+            "--latency-spread-ms", repr(c.latency_spread_ms), "--fault-rate", repr(c.fault_rate),
+            "--faults", ",".join(c.faults),
+        ]  # fmt: skip
+        optional = {
+            "--daily-quota": c.daily_quota, "--seed": c.seed, "--token": c.token,
+            "--account-error": c.account_error,
+        }  # fmt: skip
+        for flag, value in optional.items():
+            if value is not None:
+                args += [flag, str(value)]
+        return args
+
+    def _start_child(self) -> None:
+        # The key travels on the command line of a child of this same user, on loopback only.
+        self._child = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+            self._child_args(), stdout=subprocess.PIPE, text=True
+        )
+        assert self._child.stdout is not None
+        line = self._child.stdout.readline()
+        if not line:
+            self._child.wait(timeout=10)
+            raise RuntimeError("the sandbox process did not start")
+        self._child_url = json.loads(line)["endpoint"]
+
     def start(self) -> Sandbox:
-        """Bind and serve in a background thread."""
+        """Bind and serve in a background thread (or a child process, ``own_process=True``)."""
+        if self._own_process:
+            if self._child is None:
+                self._start_child()
+            return self
         if self._server is None:
             self._server = make_server(self._state, self._host, self._port)
             self._thread = threading.Thread(
@@ -130,6 +183,13 @@ class Sandbox:
 
     def stop(self) -> None:
         """Stop serving and release the port."""
+        if self._child is not None:
+            self._child.terminate()
+            self._child.wait(timeout=10)
+            if self._child.stdout is not None:
+                self._child.stdout.close()
+            self._child = None
+            self._child_url = None
         if self._server is not None:
             if self._thread is not None:
                 self._server.shutdown()
@@ -145,15 +205,22 @@ class Sandbox:
         self.stop()
 
     def __repr__(self) -> str:
-        where = self.url if self._server is not None else "not running"
+        running = self._server is not None or self._child_url is not None
+        where = self.url if running else "not running"
         return f"Sandbox({where}, secret_id={self.secret_id!r})"
 
     def stats(self) -> dict[str, Any]:
         """What the sandbox served: requests, answers, errors, faults, billing, peak rate."""
+        if self._child_url is not None:
+            stats: dict[str, Any] = requests.get(f"{self._child_url}/__stats", timeout=10).json()
+            return stats
         return self._state.stats()
 
     def reset_stats(self) -> None:
         """Forget the counters and the rate window."""
+        if self._child_url is not None:
+            requests.post(f"{self._child_url}/__reset", timeout=10).raise_for_status()
+            return
         self._state.reset()
 
     def client(self, **options: Any) -> MobileStatusClient:

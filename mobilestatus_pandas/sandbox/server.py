@@ -205,6 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b'{"error": "the sandbox serves POST / and GET /__stats"}')
 
     def do_POST(self) -> None:
+        if self.path.rstrip("/") == "/__reset":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.state.reset()
+            self._send(200, b"{}")
+            return
         state = self.state
         arrived = state.config.clock()
         with state.lock:
