@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import numbers
-from .batch import run_lookups
+from .batch import estimate, run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
 
@@ -127,6 +127,32 @@ class MobileFrameAccessor:
         out = pd.concat([out, results], axis=1)
         out.attrs = {**self._frame.attrs, **results.attrs}
         return out
+
+    def estimate(
+        self,
+        column: object,
+        *,
+        client: MobileStatusClient | None = None,
+        validate: str | None = None,
+        refresh: bool = False,
+        **client_options: Any,
+    ) -> pd.Series:
+        """Before paying: rows, distinct, invalid, cached, calls needed, worst-case cost, time.
+
+        No call is made.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     est = pd.DataFrame({"phone": ["13800000000"] * 3 + ["junk"]}).mobile.estimate(
+        ...         "phone", client=sb.client(price_per_call=0.1))
+        >>> est["calls needed"], est["invalid rows"], est["worst-case cost"]
+        (1, 1, 0.1)
+        """
+        series = _check_column(self._frame, column)
+        _check_values(series)
+        return estimate(
+            resolve_client(client, client_options), series, validate=validate, refresh=refresh
+        )
 
 
 @pd.api.extensions.register_series_accessor("mobile")

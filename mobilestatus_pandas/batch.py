@@ -237,6 +237,94 @@ def run_lookups(
     return frame
 
 
+@dataclass
+class _Plan:
+    """What a run has to do, worked out before anything is sent."""
+
+    series: pd.Series
+    row_codes: np.ndarray  # per row: position in ``distinct``, -1 when not a number
+    distinct: list[str]  # the distinct normalised numbers
+    to_check: list[str]  # those to answer (valid, or all with validate="server")
+    cached: dict[str, LookupResult]  # those answered by the cache
+
+    @property
+    def pending(self) -> list[str]:
+        return [n for n in self.to_check if n not in self.cached]
+
+
+def _plan(
+    client: MobileStatusClient, values: Iterable[object] | pd.Series, mode: str, refresh: bool
+) -> _Plan:
+    """Normalise and de-duplicate the values; answer what the cache can, in one query."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    national = numbers.normalize(series)
+    row_codes, uniques = pd.factorize(national, use_na_sentinel=True)
+    distinct = [str(n) for n in uniques]
+    locally_valid = numbers.is_valid(pd.Series(distinct, dtype=numbers.string_dtype()))
+    send = locally_valid.to_numpy(dtype=bool) if mode == "local" else np.ones(len(distinct), bool)
+    to_check = [n for n, go in zip(distinct, send, strict=True) if go]
+    cached: dict[str, LookupResult] = {}
+    if to_check and not refresh:
+        keys = {client.number_key(n): n for n in to_check}
+        fresh_after = client.now() - client.cache_ttl.total_seconds()
+        for key, answer in client.store.get_many(list(keys), fresh_after).items():
+            cached[keys[key]] = _cached_result(keys[key], answer)
+    return _Plan(series, row_codes, distinct, to_check, cached)
+
+
+#: The labels of :func:`estimate`'s answer, in order.
+ESTIMATE_LABELS: Final = (
+    "rows",
+    "distinct numbers",
+    "invalid rows",
+    "cached and fresh",
+    "calls needed",
+    "worst-case billed calls",
+    "worst-case cost",
+    "expected minutes",
+)
+
+
+def estimate(
+    client: MobileStatusClient,
+    values: Iterable[object] | pd.Series,
+    *,
+    validate: str | None = None,
+    refresh: bool = False,
+) -> pd.Series:
+    """What a run would do, before any money is spent: no call is made.
+
+    Returns a Series labelled ``rows``, ``distinct numbers``, ``invalid rows`` (not sent),
+    ``cached and fresh``, ``calls needed``, ``worst-case billed calls`` (every call could be
+    billed), ``worst-case cost`` (NaN without ``price_per_call``) and ``expected minutes`` (at
+    the rate limit).
+    """
+    mode = validate or client.validate
+    if mode not in ("local", "server"):
+        raise InputError(f"validate must be 'local' or 'server', got {mode!r}")
+    plan = _plan(client, values, mode, refresh)
+    sent = {n: i for i, n in enumerate(plan.distinct)}
+    checked_codes = np.array([sent[n] for n in plan.to_check], dtype=np.int64)
+    invalid_rows = int((~np.isin(plan.row_codes, checked_codes)).sum())
+    calls = len(plan.pending)
+    price = client.price_per_call
+    return pd.Series(
+        [
+            len(plan.series),
+            len(plan.distinct),
+            invalid_rows,
+            len(plan.cached),
+            calls,
+            calls,
+            calls * price if price is not None else float("nan"),
+            round(calls / client.rate_limit / 60, 2),
+        ],
+        index=list(ESTIMATE_LABELS),
+        dtype=object,
+        name="mobilestatus estimate",
+    )
+
+
 def _run(
     client: MobileStatusClient,
     values: Iterable[object] | pd.Series,
@@ -251,27 +339,17 @@ def _run(
     if mode not in ("local", "server"):
         raise InputError(f"validate must be 'local' or 'server', got {mode!r}")
     started = time.monotonic()
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    report = RunReport(run_id=uuid.uuid4().hex[:12], rows=len(series))
-    client.last_run = report
-
-    national = numbers.normalize(series)
-    codes_, uniques = pd.factorize(national, use_na_sentinel=True)
-    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype="string")
-    locally_valid = numbers.is_valid(distinct).to_numpy(dtype=bool)
-    report.distinct_numbers = len(distinct)
-    send = np.ones(len(distinct), dtype=bool) if mode == "server" else locally_valid
-    to_check = [str(n) for n in distinct[send]]
-
-    results: dict[str, LookupResult] = {}
     client.settle_interrupted_runs()
-    if to_check and not refresh:
-        keys = {client.number_key(n): n for n in to_check}
-        fresh_after = client.now() - client.cache_ttl.total_seconds()
-        for key, answer in client.store.get_many(list(keys), fresh_after).items():
-            results[keys[key]] = _cached_result(keys[key], answer)
-        report.cache_hits = len(results)
-    pending = [n for n in to_check if n not in results]
+    plan = _plan(client, values, mode, refresh)
+    report = RunReport(
+        run_id=uuid.uuid4().hex[:12],
+        rows=len(plan.series),
+        distinct_numbers=len(plan.distinct),
+        cache_hits=len(plan.cached),
+    )
+    client.last_run = report
+    results = dict(plan.cached)
+    pending = plan.pending
 
     run = _Run(client, report)
     try:
@@ -285,8 +363,8 @@ def _run(
         if client.price_per_call is not None:
             report.cost = report.billed_calls * client.price_per_call
 
-    per_number = [results.get(str(n)) or LookupResult.invalid(str(n)) for n in distinct]
-    frame = _join(per_number, codes_, series.index)
+    per_number = [results.get(n) or LookupResult.invalid(n) for n in plan.distinct]
+    frame = _join(per_number, plan.row_codes, plan.series.index)
     report.invalid = int((frame["status"] == "invalid").sum())
     report.errors = int(frame["status"].isin(["error", "busy"]).sum())
     report.not_checked = int((frame["status"] == "not_checked").sum())
