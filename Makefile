@@ -3,14 +3,23 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# A second environment with the oldest pandas we support (2.2); the main one has pandas 3.
+VENV22  := .venv-pandas22
+STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest pytest-pandas22 bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(STAMP22): pyproject.toml
+	test -x $(VENV22)/bin/python || $(PYTHON) -m venv $(VENV22)
+	$(VENV22)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV22)/bin/python -m pip install --quiet -e '.[dev]' 'pandas>=2.2,<2.3'
+	touch $(STAMP22)
 
 demo: $(STAMP)
 	$(BIN)/mobilestatus demo
@@ -25,11 +34,16 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# pandas 2.2: every test but the minute-long scale ones (they exercise no pandas difference).
+pytest-pandas22: $(STAMP22)
+	$(VENV22)/bin/python -c "import pandas; assert pandas.__version__.startswith('2.2'), pandas.__version__"
+	$(VENV22)/bin/pytest -m "not slow" -p no:cacheprovider
+
+test: lint typecheck pytest pytest-pandas22
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/frame.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(VENV22) .pytest_cache .mypy_cache .ruff_cache build dist
