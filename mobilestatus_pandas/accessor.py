@@ -128,6 +128,15 @@ class MobileFrameAccessor:
         out.attrs = {**self._frame.attrs, **results.attrs}
         return out
 
+    def summary(
+        self, by: str | list[str] | None = None, *, prefix: str = DEFAULT_PREFIX
+    ) -> pd.DataFrame:
+        """Line health per status (and per group with ``by``): rows, distinct numbers, shares,
+        billed calls, cache hits, and cost when the run had a ``price_per_call``."""
+        from .report import summary
+
+        return summary(self._frame, by, prefix=prefix)
+
     def estimate(
         self,
         column: object,

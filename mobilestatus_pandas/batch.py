@@ -74,6 +74,7 @@ class RunReport:
     elapsed_seconds: float = 0.0
     calls_per_second: float = 0.0
     cost: float | None = None
+    price_per_call: float | None = None
     stop_reason: str | None = None
     status_counts: dict[str, int] = field(default_factory=dict)
 
@@ -347,6 +348,7 @@ def _run(
         distinct_numbers=len(plan.distinct),
         cache_hits=len(plan.cached),
     )
+    report.price_per_call = client.price_per_call
     client.last_run = report
     results = dict(plan.cached)
     pending = plan.pending

@@ -2,9 +2,14 @@
 
 ::
 
+    mobilestatus check IN -c COLUMN -o OUT [--endpoint URL] [--rate-limit R] [--max-billed N]
+                       [--refresh] [--cache PATH] [--validate local|server] [--no-progress]
     mobilestatus sandbox [--port N] [--latency-ms M] [--json]
     mobilestatus demo [--rows N]
     mobilestatus cache info|clear [--ledger]
+
+Exit codes: 0 done, 2 usage or input error, 3 stopped early (budget, daily limit),
+4 authentication failure.
 """
 
 from __future__ import annotations
@@ -13,12 +18,81 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Final
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
 EXIT_STOPPED: Final = 3
 EXIT_AUTH: Final = 4
+
+
+TABLE_SUFFIXES: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _table_format(path: Path) -> str:
+    from .errors import InputError
+
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise InputError(f"{path}: use a .csv or .parquet file ({', '.join(TABLE_SUFFIXES)})")
+    return kind
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    import warnings
+
+    import pandas as pd
+
+    from .batch import RunStoppedWarning
+    from .client import MobileStatusClient
+    from .errors import InputError
+
+    source, target = Path(args.input), Path(args.output)
+    read_as, write_as = _table_format(source), _table_format(target)
+    if not source.is_file():
+        raise InputError(f"{source}: no such file")
+    if read_as == "csv":
+        # Read the phone column as text: leading zeros and "+86" must survive.
+        frame = pd.read_csv(source, dtype={args.column: str}, keep_default_na=True)
+    else:
+        frame = pd.read_parquet(source)
+    options: dict[str, object] = {"rate_limit": args.rate_limit}
+    if args.endpoint:
+        options["endpoint"] = args.endpoint
+    if args.cache:
+        options["cache"] = args.cache
+    if args.price_per_call is not None:
+        options["price_per_call"] = args.price_per_call
+    client = MobileStatusClient(**options)  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RunStoppedWarning)
+        try:
+            out = frame.mobile.status(
+                args.column, client=client, progress=not args.no_progress,
+                max_billed=args.max_billed, refresh=args.refresh, validate=args.validate,
+                overwrite=args.overwrite,
+            )  # fmt: skip
+        except KeyError as exc:
+            raise InputError(str(exc.args[0]) if exc.args else str(exc)) from exc
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if write_as == "csv":
+        out.to_csv(target, index=False)
+    else:
+        out.to_parquet(target, index=False)
+    report = out.attrs["mobilestatus"]
+    table = out.mobile.summary()
+    print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
+    cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
+    print(
+        f"{report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
+        f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
+        f"{report['cache_hits']} from the cache. Written to {target}"
+    )
+    for warning in caught:
+        if issubclass(warning.category, RunStoppedWarning):
+            print(f"mobilestatus: {warning.message}", file=sys.stderr)
+    return EXIT_STOPPED if report["stop_reason"] else EXIT_OK
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -112,8 +186,6 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
-    from pathlib import Path
-
     from .sandbox.server import FAULT_KINDS
 
     parser = argparse.ArgumentParser(
@@ -121,6 +193,28 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check whether phone numbers are live lines (Tencent Cloud MobileStatus).",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser(
+        "check", help="enrich a CSV or Parquet table with line statuses",
+        description="Look up the phone column of a table and write it back with the "
+        "mobile_* result columns. Credentials come from Tencent's chain (environment, "
+        "~/.tencentcloud/credentials).",
+    )  # fmt: skip
+    check.add_argument("input", help="a .csv or .parquet file")
+    check.add_argument("-c", "--column", required=True, help="the phone number column")
+    check.add_argument("-o", "--output", required=True, help="a .csv or .parquet file to write")
+    check.add_argument("--endpoint", default=None, help="host or URL of the service")
+    check.add_argument("--rate-limit", type=float, default=20.0, help="calls per second")
+    check.add_argument("--max-billed", type=int, default=None, help="billed calls at most")
+    check.add_argument("--refresh", action="store_true", help="ignore cached answers")
+    check.add_argument("--cache", default=None, help="a cache file other than the default")
+    check.add_argument("--price-per-call", type=float, default=None, help="for cost figures")
+    check.add_argument("--validate", choices=["local", "server"], default="local")
+    check.add_argument("--no-progress", action="store_true", help="no progress bar")
+    check.add_argument(
+        "--overwrite", action="store_true", help="replace mobile_* columns already in the input"
+    )
+    check.set_defaults(func=_cmd_check)
 
     sandbox = sub.add_parser("sandbox", help="run the local MobileStatus sandbox until Ctrl-C")
     sandbox.add_argument("--host", default="127.0.0.1")
@@ -169,7 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthenticationError as exc:
         print(f"mobilestatus: authentication failed: {exc}", file=sys.stderr)
         return EXIT_AUTH
-    except MobileStatusError as exc:
+    except (MobileStatusError, OSError) as exc:
         print(f"mobilestatus: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -31,13 +31,9 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
         out = frame.mobile.status("phone", client=client)
         report = out.attrs["mobilestatus"]
         stats = sandbox.stats()
-    print("\nLine health:")
-    summary = (
-        out["mobile_status"].value_counts(sort=False).rename("rows").to_frame()
-        .assign(share=lambda t: (t["rows"] / t["rows"].sum()).round(3))
-        .query("rows > 0")
-    )  # fmt: skip
-    print(summary.to_string())
+    print("\nLine health (out.mobile.summary()):")
+    summary = out.mobile.summary()
+    print(summary[summary["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
     print("\nFraud vs. legitimate, share of dead lines (cancelled, out of service, offline):")
     dead = out["mobile_status"].isin(["cancelled", "out_of_service", "offline"])
     print(dead.groupby(out["fraud"]).mean().round(3).rename("dead_share").to_string())
