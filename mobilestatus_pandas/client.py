@@ -526,7 +526,9 @@ class MobileStatusClient:
 
     # -- the public surface ---------------------------------------------------------------
 
-    def lookup(self, number: object, *, refresh: bool = False) -> LookupResult:
+    def lookup(
+        self, number: object, *, refresh: bool = False, validate: str | None = None
+    ) -> LookupResult:
         """Check one number (any format); cached, rate-limited and recorded like a batch.
 
         >>> import mobilestatus_pandas as msp
@@ -536,7 +538,7 @@ class MobileStatusClient:
         """
         from .batch import run_lookups
 
-        frame = run_lookups(self, [number], progress=False, refresh=refresh)
+        frame = run_lookups(self, [number], progress=False, refresh=refresh, validate=validate)
         return LookupResult.from_row(frame.iloc[0].to_dict())
 
     def lookup_many(

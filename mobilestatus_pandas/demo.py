@@ -19,10 +19,13 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
     with Sandbox(latency_ms=60, latency_spread_ms=20, own_process=True) as sandbox:
         print(f"\nThe embedded sandbox listens on {sandbox.url}, speaking Tencent's protocol.")
         client = sandbox.client()
-        print("\nThe two documented examples:")
+        print("\nThe two documented examples, sent as they are (validate='server'):")
         for number in ("13800138000", "16137688175"):
-            result = client.lookup(number)
-            print(f"  {number} -> status={result.status!r} result={result.result!r}")
+            result = client.lookup(number, validate="server")
+            print(
+                f"  {number} -> Result {result.result}, StatusCode {result.status_code}: "
+                f"{result.status} ({result.description})"
+            )
         estimate = frame["phone"].mobile.normalize()
         print(
             f"\n{estimate.nunique()} distinct numbers among {len(frame)} rows; "

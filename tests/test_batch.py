@@ -242,27 +242,31 @@ def test_result_dtypes(sandbox: msp.Sandbox) -> None:
         assert isinstance(out[name].dtype, pd.StringDtype), name
 
 
-def test_clients_of_one_user_share_the_limit_whatever_their_cache(tmp_path: Path) -> None:
-    with msp.Sandbox(own_process=True) as sandbox:
-        _share_the_limit(sandbox, tmp_path)
-
-
-def _share_the_limit(sandbox: msp.Sandbox, tmp_path: Path) -> None:
-    clients = [sandbox.client(), sandbox.client(cache=tmp_path / "other.sqlite3")]
+def run_concurrently(
+    clients: list[msp.MobileStatusClient], count: int, seed: int
+) -> list[pd.DataFrame]:
+    """Each client looks up its own ``count`` numbers, all at the same time, in threads."""
     outs: dict[int, pd.DataFrame] = {}
 
     def run(i: int) -> None:
-        outs[i] = clients[i].lookup_many(random_numbers(60, seed=60 + i), progress=False)
+        outs[i] = clients[i].lookup_many(random_numbers(count, seed=seed + i), progress=False)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=60)
-    stats = sandbox.stats()
+        t.join(timeout=120)
+    return [outs[i] for i in range(len(clients))]
+
+
+def test_clients_of_one_user_share_the_limit_whatever_their_cache(tmp_path: Path) -> None:
+    with msp.Sandbox(own_process=True) as sandbox:
+        clients = [sandbox.client(), sandbox.client(cache=tmp_path / "other.sqlite3")]
+        outs = run_concurrently(clients, 60, seed=60)
+        stats = sandbox.stats()
     assert stats["rate_limited"] == 0
     assert stats["max_calls_in_any_second"] <= 20
-    assert all(not out["status"].isin(["error", "not_checked"]).any() for out in outs.values())
+    assert all(not out["status"].isin(["error", "not_checked"]).any() for out in outs)
 
 
 def test_no_numbers_or_keys_in_logs(sandbox: msp.Sandbox, caplog: pytest.LogCaptureFixture) -> None:
@@ -286,20 +290,11 @@ def test_throttling_by_another_client_is_absorbed_not_shown(
     for name in ("machine-a", "machine-b"):
         monkeypatch.setenv("MOBILESTATUS_CACHE_DIR", str(tmp_path / name))
         clients.append(sandbox.client(backoff_seconds=0.05))
-    outs: dict[int, pd.DataFrame] = {}
-
-    def run(i: int) -> None:
-        outs[i] = clients[i].lookup_many(random_numbers(120, seed=50 + i), progress=False)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    outs = run_concurrently(clients, 120, seed=50)
     stats = sandbox.stats()
     assert stats["rate_limited"] > 0
     assert sum(c.limiter.penalties for c in clients) > 0
-    for out in outs.values():
+    for out in outs:
         assert not out["status"].isin(["error", "busy", "not_checked"]).any()
         assert not out["error"].fillna("").str.contains("RequestLimitExceeded").any()
     assert stats["billed_more_than_once"] == []
