@@ -35,6 +35,16 @@ from .errors import (
 from .result import RESULT_COLUMNS, LookupResult
 from .sandbox import Sandbox
 
+
+def __getattr__(name: str) -> object:
+    # plots and widgets pull in matplotlib / ipywidgets: load them only when asked for.
+    if name in ("plots", "widgets", "report"):
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __version__ = "0.1.0"
 
 __all__ = [

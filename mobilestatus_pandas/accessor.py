@@ -137,6 +137,28 @@ class MobileFrameAccessor:
 
         return summary(self._frame, by, prefix=prefix)
 
+    def plot(
+        self,
+        kind: str = "health",
+        by: str | list[str] | None = None,
+        ax: Any = None,
+        **options: Any,
+    ) -> Any:
+        """A picture of the results: ``kind="health"`` (stacked status shares per group) or
+        ``kind="billing"`` (billed vs unbilled calls and cache hits; over time with
+        ``ledger=client.ledger()``, or of a ledger frame). Returns the matplotlib Axes.
+        """
+        from .plots import plot
+
+        return plot(self._frame, kind, by, ax, **options)
+
+    def dashboard(self, by: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> Any:
+        """One ipywidgets widget: headline figures, grouping and counts/shares controls,
+        the health plot and the summary table; changing a control redraws in place."""
+        from .widgets import Dashboard
+
+        return Dashboard(self._frame, by=by, prefix=prefix)
+
     def estimate(
         self,
         column: object,

@@ -568,6 +568,13 @@ class MobileStatusClient:
             validate=validate,
         )
 
+    def billing(self, period: str = "D") -> pd.DataFrame:
+        """The ledger per day (``"D"``) or month (``"M"``): calls, billed, unbilled, cost, and
+        ``billed_without_request_id`` (0 when every billed call can be reconciled)."""
+        from .report import billing_by_period
+
+        return billing_by_period(self.ledger(), period, price_per_call=self.price_per_call)
+
     def ledger(self) -> pd.DataFrame:
         """Every call that reached the service: time, key hash, Result, billed, RequestId.
 

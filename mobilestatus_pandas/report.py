@@ -80,3 +80,34 @@ def summary(
     if price is not None:
         table["cost"] = table["billed"] * float(price)
     return table
+
+
+def billing_by_period(
+    ledger: pd.DataFrame, period: str = "D", *, price_per_call: float | None = None
+) -> pd.DataFrame:
+    """The ledger per period (``"D"`` day, ``"M"`` month, any pandas period alias):
+    calls, billed, unbilled, ``cost`` (when the ledger has one or a price is given) and
+    ``billed_without_request_id``, which must be 0 to reconcile with Tencent's bill.
+    """
+    missing = {"called_at", "billed", "request_id"} - set(ledger.columns)
+    if missing:
+        raise InputError(f"not a ledger (missing {sorted(missing)}): use client.ledger()")
+    billed = ledger["billed"].fillna(False).astype(bool)
+    parts = pd.DataFrame(
+        {
+            "calls": 1,
+            "billed": billed.astype("int64"),
+            "unbilled": (~billed).astype("int64"),
+            "billed_without_request_id": (billed & ledger["request_id"].isna()).astype("int64"),
+        },
+        index=ledger.index,
+    )
+    if "cost" in ledger.columns:
+        parts["cost"] = ledger["cost"].astype(float)
+    elif price_per_call is not None:
+        parts["cost"] = billed.astype(float) * price_per_call
+    when = pd.to_datetime(ledger["called_at"], utc=True).dt.tz_localize(None)
+    parts["period"] = when.dt.to_period(period).to_numpy()
+    table = parts.groupby("period").sum()
+    table.index.name = "period"
+    return table

@@ -1,0 +1,144 @@
+"""The notebook dashboard: one ipywidgets widget over a result frame (imported on first use).
+
+Headline figures, a grouping dropdown, a counts/shares toggle, the health plot (a PNG in an
+``Image`` widget, so the widget renders anywhere its state is saved, exported HTML included)
+and the summary table. Changing a control redraws the plot and the table in place.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any, Final
+
+import pandas as pd
+
+from .codes import DEAD_LINE_STATES
+from .report import summary
+
+try:
+    import ipywidgets as widgets
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError(
+        "the dashboard needs ipywidgets: pip install 'mobilestatus-pandas[notebook]'"
+    ) from exc
+
+NO_GROUPING: Final = "(all rows)"
+#: Columns with more distinct values than this are not offered for grouping.
+MAX_GROUPS: Final = 20
+SHARES, COUNTS = "shares", "counts"
+PLOT_DPI: Final = 100
+
+
+def grouping_candidates(frame: pd.DataFrame, prefix: str) -> list[str]:
+    """Columns worth grouping by: not results, few distinct values."""
+    out = []
+    for name in frame.columns:
+        if str(name).startswith(prefix):
+            continue
+        try:
+            distinct = frame[name].nunique(dropna=False)
+        except TypeError:  # unhashable values
+            continue
+        if 1 < distinct <= MAX_GROUPS:
+            out.append(str(name))
+    return out
+
+
+def headline(frame: pd.DataFrame, prefix: str) -> dict[str, Any]:
+    """The headline figures of a result frame."""
+    status = frame[f"{prefix}status"].astype(str)
+    report = frame.attrs.get("mobilestatus", {})
+    rows = len(frame)
+    figures: dict[str, Any] = {
+        "rows": rows,
+        "distinct numbers": int(frame[f"{prefix}number"].nunique()),
+        "normal": (status == "normal").mean() if rows else 0.0,
+        "dead lines": status.isin(list(DEAD_LINE_STATES)).mean() if rows else 0.0,
+        "billed calls": int(frame[f"{prefix}billed"].fillna(False).sum()),
+        "cache hits": int(
+            report.get("cache_hits", frame[f"{prefix}from_cache"].fillna(False).sum())
+        ),
+    }
+    if report.get("cost") is not None:
+        figures["cost"] = report["cost"]
+    return figures
+
+
+def _headline_html(figures: dict[str, Any]) -> str:
+    cells = []
+    for name, value in figures.items():
+        if name in ("normal", "dead lines"):
+            shown = f"{value:.1%}"
+        elif isinstance(value, float):
+            shown = f"{value:,.2f}"
+        else:
+            shown = f"{value:,}"
+        cells.append(
+            "<div style='display:inline-block;margin:0 18px 6px 0'>"
+            f"<div style='font-size:22px;font-weight:600'>{html.escape(shown)}</div>"
+            f"<div style='font-size:12px;color:#555'>{html.escape(name)}</div></div>"
+        )
+    return "<div>" + "".join(cells) + "</div>"
+
+
+class Dashboard(widgets.VBox):  # type: ignore[misc]
+    """Line health of a result frame at a glance. Build it with ``out.mobile.dashboard()``.
+
+    Attributes for scripting and tests: ``group`` (Dropdown), ``mode`` (ToggleButtons),
+    ``headline`` (HTML), ``plot`` (Image), ``table`` (HTML), ``axes`` (the matplotlib Axes of
+    the current plot).
+    """
+
+    def __init__(self, frame: pd.DataFrame, by: str | None = None, prefix: str = "mobile_") -> None:
+        summary(frame, prefix=prefix)  # fails early, with advice, on a frame without results
+        self._frame = frame
+        self._prefix = prefix
+        options = [NO_GROUPING, *grouping_candidates(frame, prefix)]
+        if by is not None and by not in options:
+            options.append(by)
+        self.group = widgets.Dropdown(
+            options=options, value=by or NO_GROUPING, description="group by"
+        )
+        self.mode = widgets.ToggleButtons(options=[SHARES, COUNTS], value=SHARES)
+        self.headline = widgets.HTML(_headline_html(headline(frame, prefix)))
+        self.plot = widgets.Image(format="png")
+        self.table = widgets.HTML()
+        self.axes: Any = None
+        super().__init__(
+            [
+                self.headline,
+                widgets.HBox([self.group, self.mode]),
+                self.plot,
+                self.table,
+            ]
+        )
+        self.group.observe(self._redraw, names="value")
+        self.mode.observe(self._redraw, names="value")
+        self._redraw()
+
+    @property
+    def by(self) -> str | None:
+        """The grouping column chosen, or None."""
+        return None if self.group.value == NO_GROUPING else str(self.group.value)
+
+    def _redraw(self, _change: object = None) -> None:
+        from matplotlib.figure import Figure
+
+        from .plots import BAR_HEIGHT_INCHES, health
+
+        by = self.by
+        groups = 1 if by is None else self._frame[by].nunique(dropna=False)
+        figure = Figure(figsize=(9, 1.6 + BAR_HEIGHT_INCHES * groups), layout="constrained")
+        self.axes = health(
+            self._frame, by, normalize=self.mode.value == SHARES, ax=figure.add_subplot(),
+            prefix=self._prefix,
+        )  # fmt: skip
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=PLOT_DPI)
+        self.plot.value = buffer.getvalue()
+        table = summary(self._frame, by, prefix=self._prefix)
+        table = table[table["rows"] > 0]
+        self.table.value = table.to_html(
+            float_format=lambda x: f"{x:.3f}", classes="mobilestatus-summary", border=0
+        )
