@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 VENV22  := .venv-pandas22
 STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-pandas22 bench clean
+.PHONY: demo test lint typecheck pytest pytest-pandas22 bench pictures clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ $(STAMP22): pyproject.toml
 	$(VENV22)/bin/python -m pip install --quiet -e '.[dev]' 'pandas>=2.2,<2.3'
 	touch $(STAMP22)
 
+# The widget JavaScript for the browser test (npm's @jupyter-widgets/html-manager), when npm
+# is there; without it (or without Chromium) that one test skips.
+BROWSER_JS := tests/browser/node_modules/.installed
+$(BROWSER_JS): tests/browser/package.json tests/browser/package-lock.json
+	if command -v npm >/dev/null 2>&1; then \
+	  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed) \
+	    || echo "npm ci failed: the browser test will skip"; \
+	else echo "npm not found: the browser test will skip"; fi
+
 demo: $(STAMP)
 	$(BIN)/mobilestatus demo
 
@@ -31,7 +40,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BROWSER_JS)
 	$(BIN)/pytest
 
 # pandas 2.2: every test but the minute-long scale ones (they exercise no pandas difference).
@@ -41,9 +50,12 @@ pytest-pandas22: $(STAMP22)
 
 test: lint typecheck pytest pytest-pandas22
 
+pictures: $(STAMP) $(BROWSER_JS)
+	$(BIN)/python docs/make_pictures.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/frame.py
 
 clean:
-	rm -rf $(VENV) $(VENV22) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(VENV22) tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

@@ -27,6 +27,11 @@ NO_GROUPING: Final = "(all rows)"
 #: Columns with more distinct values than this are not offered for grouping.
 MAX_GROUPS: Final = 20
 SHARES, COUNTS = "shares", "counts"
+TABLE_STYLE: Final = (
+    "<style>.mobilestatus-summary{border-collapse:collapse;font-size:12px;"
+    "font-family:sans-serif}.mobilestatus-summary th,.mobilestatus-summary td"
+    "{padding:2px 10px;text-align:right;border-bottom:1px solid #eee}</style>"
+)
 PLOT_DPI: Final = 100
 
 
@@ -76,8 +81,8 @@ def _headline_html(figures: dict[str, Any]) -> str:
             shown = f"{value:,}"
         cells.append(
             "<div style='display:inline-block;margin:0 18px 6px 0'>"
-            f"<div style='font-size:22px;font-weight:600'>{html.escape(shown)}</div>"
-            f"<div style='font-size:12px;color:#555'>{html.escape(name)}</div></div>"
+            f"<div style='font:600 22px sans-serif'>{html.escape(shown)}</div>"
+            f"<div style='font:12px sans-serif;color:#555'>{html.escape(name)}</div></div>"
         )
     return "<div>" + "".join(cells) + "</div>"
 
@@ -139,6 +144,6 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self.plot.value = buffer.getvalue()
         table = summary(self._frame, by, prefix=self._prefix)
         table = table[table["rows"] > 0]
-        self.table.value = table.to_html(
+        self.table.value = TABLE_STYLE + table.to_html(
             float_format=lambda x: f"{x:.3f}", classes="mobilestatus-summary", border=0
         )
