@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 VENV22  := .venv-pandas22
 STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-pandas22 bench pictures clean
+.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild bench pictures clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,16 @@ pytest-pandas22: $(STAMP22)
 	$(VENV22)/bin/python -c "import pandas; assert pandas.__version__.startswith('2.2'), pandas.__version__"
 	$(VENV22)/bin/pytest -m "not slow" -p no:cacheprovider
 
-test: lint typecheck pytest pytest-pandas22
+# The tutorial notebooks, run in a real kernel and compared output by output with what is stored.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+notebooks: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider $(NBVAL) notebooks/
+
+# After changing notebooks/make_notebooks.py: write and run the notebooks again.
+notebooks-rebuild: $(STAMP)
+	$(BIN)/python notebooks/make_notebooks.py
+
+test: lint typecheck pytest notebooks pytest-pandas22
 
 pictures: $(STAMP) $(BROWSER_JS)
 	$(BIN)/python docs/make_pictures.py

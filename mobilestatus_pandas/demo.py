@@ -5,8 +5,25 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from . import datasets
 from .sandbox import Sandbox
+
+
+def _save_health_plot(out: pd.DataFrame, path: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        print("(no matplotlib: pip install 'mobilestatus-pandas[notebook]' for the health plot)")
+        return
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = out.mobile.plot(by="signup_channel").figure
+    if isinstance(figure, Figure):
+        figure.savefig(path, dpi=110)
+    print(f"Health plot by sign-up channel written to {path}")
 
 
 def run_demo(rows: int = 2000, output: Path | None = None) -> int:
@@ -51,5 +68,6 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
         path = output / "demo_results.csv"
         out.drop(columns=["phone"]).to_csv(path, index=False)
         print(f"Results (without the raw phone column) written to {path}")
+        _save_health_plot(out, output / "health.png")
     print(f"Done in {time.monotonic() - started:.1f} s.")
     return 0

@@ -53,6 +53,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "Line health" in done.stdout
     assert "0 RequestLimitExceeded" in done.stdout
+    assert (tmp_path / "out" / "health.png").read_bytes().startswith(b"\x89PNG")
     written = (tmp_path / "out" / "demo_results.csv").read_text()
     assert "mobile_status" in written
     assert "13800138000" not in done.stderr
