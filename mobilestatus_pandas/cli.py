@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(func=_cmd_sandbox)
 
     demo = sub.add_parser("demo", help="enrich a synthetic frame against the embedded sandbox")
-    demo.add_argument("--rows", type=int, default=2000)
+    demo.add_argument("--rows", type=int, default=2500)
     demo.add_argument("--output", type=Path, default=Path("demo-output"))
     demo.set_defaults(func=_cmd_demo)
 
