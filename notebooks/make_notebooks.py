@@ -219,7 +219,7 @@ ledger = client.ledger()
 ledger[["billed", "result", "status_code"]].value_counts().head()
 """),
     code("""
-client.billing()[["calls", "billed", "unbilled", "billed_without_request_id", "cost"]].reset_index(drop=True)
+client.billing()[["calls", "billed", "unbilled", "billed_without_request_id", "cost"]].sum()  # per day, summed
 """),
     code("""
 _ = second.mobile.plot(kind="billing")
@@ -284,7 +284,14 @@ def write(name: str, cells: list[nbformat.NotebookNode]) -> None:
     print("wrote", name)
 
 
+NOTEBOOKS = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "02_fraud_study.ipynb": FRAUD_STUDY,
+    "03_cost_control.ipynb": COST_CONTROL,
+}
+
 if __name__ == "__main__":
-    write("01_quickstart.ipynb", QUICKSTART)
-    write("02_fraud_study.ipynb", FRAUD_STUDY)
-    write("03_cost_control.ipynb", COST_CONTROL)
+    import sys
+
+    for name in sys.argv[1:] or NOTEBOOKS:  # names given: only those
+        write(name, NOTEBOOKS[name])
