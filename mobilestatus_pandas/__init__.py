@@ -22,6 +22,7 @@ from .batch import RunReport, RunStoppedWarning
 from .client import MobileStatusClient
 from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from .credentials import Credentials
+from .encryption import Encryption, EncryptionUnavailable
 from .errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -57,6 +58,8 @@ __all__ = [
     "BudgetExceeded",
     "Credentials",
     "CredentialsNotFound",
+    "Encryption",
+    "EncryptionUnavailable",
     "InputError",
     "LookupResult",
     "MobileStatusClient",

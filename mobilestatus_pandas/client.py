@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from .batch import RunReport
+    from .encryption import Encryption
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +242,8 @@ class MobileStatusClient:
         cache: ``"default"`` (per-user cache dir), a path to a SQLite file, or ``None``
             (this client's memory only).
         cache_ttl: how long a cached answer is reused.
-        encryption: reserved for the ``Encryption`` parameter (not available yet).
+        encryption: ``msp.Encryption(...)`` sends the number encrypted (Tencent's
+            ``Encryption`` parameter, a fresh key and IV per request).
         price_per_call: price of one billed call, for cost figures.
         backoff_seconds: the first retry waits up to twice this, each next one doubles
             (capped at 8 s), with full jitter.
@@ -269,7 +271,7 @@ class MobileStatusClient:
         max_retries: int = DEFAULT_MAX_RETRIES,
         cache: str | os.PathLike[str] | None = "default",
         cache_ttl: dt.timedelta = DEFAULT_CACHE_TTL,
-        encryption: object | None = None,
+        encryption: Encryption | None = None,
         price_per_call: float | None = None,
         *,
         credential: object | None = None,
@@ -280,10 +282,9 @@ class MobileStatusClient:
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
     ) -> None:
-        if encryption is not None:
-            raise NotImplementedError(
-                "encryption= (Tencent's Encryption parameter) is not available in this version"
-            )
+        if encryption is not None and not hasattr(encryption, "encrypt"):
+            raise InputError("encryption= takes msp.Encryption(public_key=..., algorithm=...)")
+        self.encryption = encryption
         if validate not in VALIDATE_MODES:
             raise InputError(f"validate must be one of {VALIDATE_MODES}, got {validate!r}")
         if not (isinstance(timeout, (int, float)) and timeout > 0):
@@ -413,7 +414,10 @@ class MobileStatusClient:
 
     def _prepare(self, number: str) -> requests.PreparedRequest:
         """Build and sign the request for one number, ready to go out the moment it may."""
-        body = json.dumps({"Mobile": number}).encode("utf-8")
+        params: dict[str, Any] = {"Mobile": number}
+        if self.encryption is not None:
+            params = self.encryption.encrypt(params)
+        body = json.dumps(params).encode("utf-8")
         request = requests.Request(
             "POST",
             self.url,

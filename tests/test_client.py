@@ -204,7 +204,7 @@ def test_cache_realms_keep_sandboxes_apart_from_tencent() -> None:
 @pytest.mark.parametrize(
     ("option", "value"),
     [("rate_limit", 0), ("rate_limit", float("nan")), ("timeout", -1), ("max_retries", -1),
-     ("validate", "maybe"), ("max_workers", 0), ("cache", 3)],
+     ("validate", "maybe"), ("max_workers", 0), ("cache", 3), ("encryption", "yes")],
 )  # fmt: skip
 def test_bad_options_raise_input_errors(option: str, value: object) -> None:
     with pytest.raises(msp.InputError):

@@ -26,6 +26,9 @@ from .server import FAULT_KINDS, SandboxConfig, SandboxState, make_server
 if TYPE_CHECKING:
     from ..client import MobileStatusClient
 
+#: Size of the key pair a sandbox makes for the Encryption parameter.
+RSA_KEY_BITS = 2048
+
 __all__ = ["FAULT_KINDS", "MAGIC_NUMBERS", "Behaviour", "Sandbox", "behaviour_for"]
 
 
@@ -44,6 +47,9 @@ class Sandbox:
         seed: makes latency and faults repeatable.
         account_error: answer every authenticated request with this error code
             (e.g. ``"UnauthorizedOperation.Arrears"``).
+        private_key: PEM of the RSA private key that decrypts ``Encryption`` requests; by
+            default a key pair is made on first use, and ``client(encryption=True)`` wires its
+            public half (``public_key_pem``).
         own_process: serve from a child process instead of a thread of this one, so the
             server does not compete with the client under test for the GIL (its timings
             are then those of a separate machine). ``config`` changes do not reach it.
@@ -67,6 +73,7 @@ class Sandbox:
         account_error: str | None = None,
         clock: Callable[[], float] = time.time,
         own_process: bool = False,
+        private_key: str | bytes | None = None,
     ) -> None:
         if own_process and clock is not time.time:
             raise ValueError("a sandbox in its own process uses the real clock")
@@ -84,6 +91,9 @@ class Sandbox:
                 seed=seed,
                 account_error=account_error,
                 clock=clock,
+                private_key_pem=(
+                    private_key.encode("ascii") if isinstance(private_key, str) else private_key
+                ),
             )
         )
         self._host, self._port = host, port
@@ -97,6 +107,34 @@ class Sandbox:
     def config(self) -> SandboxConfig:
         """The live configuration (fields may be changed while it runs, e.g. ``fault_rate``)."""
         return self._state.config
+
+    @property
+    def public_key_pem(self) -> str:
+        """The public half of the key the sandbox decrypts with (made on first use)."""
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            NoEncryption,
+            PrivateFormat,
+            PublicFormat,
+            load_pem_private_key,
+        )
+
+        config = self._state.config
+        if config.private_key_pem is None:
+            if self._own_process:
+                raise RuntimeError("a sandbox in its own process takes no generated key")
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            generated = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+            config.private_key_pem = generated.private_bytes(
+                Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+            )
+        private: Any = load_pem_private_key(config.private_key_pem, password=None)
+        return str(
+            private.public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
     @property
     def secret_id(self) -> str:
@@ -232,6 +270,10 @@ class Sandbox:
         from ..client import MobileStatusClient
 
         options.setdefault("cache", None)
+        if options.get("encryption") is True:
+            from ..encryption import Encryption
+
+            options["encryption"] = Encryption(public_key=self.public_key_pem)
         options.setdefault("endpoint", self.url)
         if "credential" not in options:
             options.setdefault("secret_id", self.secret_id)

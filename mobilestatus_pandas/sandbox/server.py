@@ -64,6 +64,7 @@ class SandboxConfig:
     seed: int | None = 0
     account_error: str | None = None
     clock: Callable[[], float] = time.time
+    private_key_pem: bytes | None = None
 
 
 @dataclass
@@ -318,6 +319,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError("AuthFailure.TokenFailure", "The token is invalid or missing.")
         return match["id"]
 
+    def _decrypt(self, params: dict[str, Any]) -> dict[str, Any]:
+        return _decrypt_with(params, self.state.config.private_key_pem)
+
     def _mobile(self, body: bytes) -> str:
         try:
             params = json.loads(body.decode("utf-8"))
@@ -325,6 +329,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError("InvalidParameter", "The request body is not valid JSON.") from exc
         if not isinstance(params, dict):
             raise ApiError("InvalidParameter", "The request body must be a JSON object.")
+        if "Encryption" in params:
+            params = self._decrypt(params)
         unknown = sorted(set(params) - {"Mobile"})
         if unknown:
             raise ApiError("UnknownParameter", f"The parameter {unknown[0]} is not recognised.")
@@ -333,6 +339,23 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(params["Mobile"], str):
             raise ApiError("InvalidParameterValue", "Mobile must be a string.")
         return str(params["Mobile"])
+
+
+def _decrypt_with(params: dict[str, Any], private_key_pem: bytes | None) -> dict[str, Any]:
+    from ..encryption import decrypt_fields
+
+    if private_key_pem is None:
+        raise ApiError("FailedOperation.DecryptSystemError", "Decryption failed.")
+    try:
+        return decrypt_fields(params, private_key_pem)
+    except ValueError as exc:
+        code = str(exc)
+        message = (
+            "The field is not supported for encryption."
+            if code == "InvalidParameter.UnsupportEncryptField"
+            else "Decryption failed."
+        )
+        raise ApiError(code, message) from exc
 
 
 def make_server(state: SandboxState, host: str, port: int) -> ThreadingHTTPServer:
