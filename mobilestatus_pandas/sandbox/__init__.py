@@ -77,6 +77,8 @@ class Sandbox:
     ) -> None:
         if own_process and clock is not time.time:
             raise ValueError("a sandbox in its own process uses the real clock")
+        if own_process and private_key is not None:
+            raise ValueError("a sandbox in its own process does not decrypt: drop own_process")
         self._state = SandboxState(
             SandboxConfig(
                 secret_id=secret_id or "AKIDsandbox" + secrets.token_hex(8),
@@ -122,7 +124,7 @@ class Sandbox:
         config = self._state.config
         if config.private_key_pem is None:
             if self._own_process:
-                raise RuntimeError("a sandbox in its own process takes no generated key")
+                raise RuntimeError("a sandbox in its own process does not decrypt")
             from cryptography.hazmat.primitives.asymmetric import rsa
 
             generated = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
