@@ -340,8 +340,3 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def now_unix() -> float:
-    """Wall-clock Unix seconds (shared between processes, unlike monotonic time)."""
-    return time.time()
