@@ -96,13 +96,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
-    from .sandbox import Sandbox
+    import os
+
+    from .sandbox import SECRET_KEY_ENV, Sandbox
 
     sandbox = Sandbox(
         host=args.host,
         port=args.port,
         secret_id=args.secret_id,
-        secret_key=args.secret_key,
+        secret_key=args.secret_key or os.environ.get(SECRET_KEY_ENV),
         rate_limit=args.rate_limit,
         latency_ms=args.latency_ms,
         latency_spread_ms=args.latency_spread_ms,
@@ -231,7 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--token", default=None, help="require this STS token")
     sandbox.add_argument("--account-error", default=None, help="refuse every call with this code")
     sandbox.add_argument("--secret-id", default=None)
-    sandbox.add_argument("--secret-key", default=None)
+    sandbox.add_argument(
+        "--secret-key", default=None,
+        help="default: $MOBILESTATUS_SANDBOX_SECRET_KEY, else a random key",
+    )  # fmt: skip
     sandbox.add_argument(
         "--json", action="store_true", help="print the endpoint and credentials as one JSON line"
     )

@@ -244,3 +244,11 @@ def test_sandbox_in_its_own_process_behaves_the_same() -> None:
         sb.reset_stats()
         assert sb.stats()["requests"] == 0
     assert "not running" in repr(sb)
+
+
+def test_own_process_key_starting_with_a_dash_and_kept_off_the_command_line() -> None:
+    # token_urlsafe keys may start with "-", which argparse would take for an option
+    with msp.Sandbox(own_process=True, secret_key="-Ab3-dash-first", token="-tok") as sb:
+        assert sb._child is not None
+        assert not any("-Ab3-dash-first" in str(arg) for arg in sb._child.args)
+        assert sb.client().lookup("13800000001").status == "out_of_service"

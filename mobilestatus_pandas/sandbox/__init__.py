@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import sys
@@ -26,6 +27,8 @@ from .server import FAULT_KINDS, SandboxConfig, SandboxState, make_server
 if TYPE_CHECKING:
     from ..client import MobileStatusClient
 
+#: The environment variable through which a sandbox in its own process gets its SecretKey.
+SECRET_KEY_ENV = "MOBILESTATUS_SANDBOX_SECRET_KEY"  # noqa: S105 - a variable name
 #: Size of the key pair a sandbox makes for the Encryption parameter.
 RSA_KEY_BITS = 2048
 
@@ -172,7 +175,7 @@ class Sandbox:
         args = [
             sys.executable, "-m", "mobilestatus_pandas.cli", "sandbox", "--json",
             "--host", self._host, "--port", str(self._port),
-            "--secret-id", c.secret_id, "--secret-key", c.secret_key,
+            f"--secret-id={c.secret_id}",
             "--rate-limit", repr(c.rate_limit), "--latency-ms", repr(c.latency_ms),
             "--latency-spread-ms", repr(c.latency_spread_ms), "--fault-rate", repr(c.fault_rate),
             "--faults", ",".join(c.faults),
@@ -183,13 +186,14 @@ class Sandbox:
         }  # fmt: skip
         for flag, value in optional.items():
             if value is not None:
-                args += [flag, str(value)]
+                args.append(f"{flag}={value}")  # "=": a value may start with "-"
         return args
 
     def _start_child(self) -> None:
-        # The key travels on the command line of a child of this same user, on loopback only.
+        # The key goes through the environment, not the command line (which `ps` shows).
+        env = {**os.environ, SECRET_KEY_ENV: self.config.secret_key}
         self._child = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-            self._child_args(), stdout=subprocess.PIPE, text=True
+            self._child_args(), stdout=subprocess.PIPE, text=True, env=env
         )
         assert self._child.stdout is not None
         line = self._child.stdout.readline()
