@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes, numbers
-from .cache import CachedAnswer, LedgerEntry
+from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .errors import InputError
 from .result import RESULT_COLUMNS, LookupResult
 
@@ -254,9 +254,17 @@ class _Plan:
 
 
 def _plan(
-    client: MobileStatusClient, values: Iterable[object] | pd.Series, mode: str, refresh: bool
+    client: MobileStatusClient,
+    values: Iterable[object] | pd.Series,
+    validate: str | None,
+    refresh: bool,
 ) -> _Plan:
     """Normalise and de-duplicate the values; answer what the cache can, in one query."""
+    from .client import VALIDATE_MODES
+
+    mode = validate or client.validate
+    if mode not in VALIDATE_MODES:
+        raise InputError(f"validate must be one of {VALIDATE_MODES}, got {mode!r}")
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
     national = numbers.normalize(series)
     row_codes, uniques = pd.factorize(national, use_na_sentinel=True)
@@ -300,10 +308,7 @@ def estimate(
     billed), ``worst-case cost`` (NaN without ``price_per_call``) and ``expected minutes`` (at
     the rate limit).
     """
-    mode = validate or client.validate
-    if mode not in ("local", "server"):
-        raise InputError(f"validate must be 'local' or 'server', got {mode!r}")
-    plan = _plan(client, values, mode, refresh)
+    plan = _plan(client, values, validate, refresh)
     sent = {n: i for i, n in enumerate(plan.distinct)}
     checked_codes = np.array([sent[n] for n in plan.to_check], dtype=np.int64)
     invalid_rows = int((~np.isin(plan.row_codes, checked_codes)).sum())
@@ -336,12 +341,9 @@ def _run(
 ) -> tuple[pd.DataFrame, RunReport]:
     if max_billed is not None and (not isinstance(max_billed, (int, np.integer)) or max_billed < 0):
         raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
-    mode = validate or client.validate
-    if mode not in ("local", "server"):
-        raise InputError(f"validate must be 'local' or 'server', got {mode!r}")
     started = time.monotonic()
     client.settle_interrupted_runs()
-    plan = _plan(client, values, mode, refresh)
+    plan = _plan(client, values, validate, refresh)
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
         rows=len(plan.series),
@@ -445,18 +447,7 @@ def _join(
 def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -> pd.DataFrame:
     """The ledger as a DataFrame (``called_at`` in UTC; ``cost`` when a price is known)."""
     frame = pd.DataFrame.from_records(
-        [asdict(e) for e in entries],
-        columns=[
-            "called_at",
-            "key",
-            "result",
-            "status_code",
-            "billed",
-            "request_id",
-            "error",
-            "run_id",
-            "secret_id",
-        ],
+        [asdict(e) for e in entries], columns=list(LEDGER_FIELDS)
     ).rename(columns={"key": "number_key"})
     string = numbers.string_dtype()
     frame["called_at"] = pd.to_datetime(frame["called_at"], unit="s", utc=True)

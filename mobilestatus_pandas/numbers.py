@@ -26,7 +26,6 @@ import pyarrow.compute as pc
 
 #: Country calling code for China, and the international call prefix used there.
 CN_COUNTRY_CODE: Final = "86"
-NATIONAL_NUMBER_LENGTH: Final = 11
 
 # Separators people put between digit groups: white space, dashes (ASCII and Unicode),
 # dots, slashes, parentheses, brackets, underscores. (RE2 syntax: run by pyarrow.)
