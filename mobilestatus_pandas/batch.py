@@ -11,8 +11,9 @@
 
 It stops well: an account-level failure raises :class:`AuthenticationError` at the first
 answer (the first call of a run goes alone, so a wrong key costs one request); a streak of
-daily-limit answers or ``max_billed`` ends the run with ``not_checked`` rows and a warning;
-Ctrl-C stops within a couple of seconds, keeps what was answered, and re-raises.
+daily-limit answers, ``max_billed``, or a shared cache (Redis) away for longer than
+``outage_timeout`` ends the run with ``not_checked`` rows and a warning; Ctrl-C stops within
+a couple of seconds, keeps what was answered, and re-raises.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import pandas as pd
 
 from . import codes, numbers
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
-from .errors import InputError
+from .errors import CacheUnavailableError, InputError
 from .result import RESULT_COLUMNS, LookupResult
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ ATTRS_KEY: Final = "mobilestatus"
 STOP_BUDGET: Final = "max_billed reached"
 STOP_DAILY_LIMIT: Final = "daily limit reached"
 STOP_INTERRUPTED: Final = "interrupted"
+STOP_CACHE_UNAVAILABLE: Final = "cache unavailable"
 
 
 class RunStoppedWarning(UserWarning):
@@ -76,6 +78,11 @@ class RunReport:
     cost: float | None = None
     price_per_call: float | None = None
     stop_reason: str | None = None
+    #: What stopped the run, in words (the error's message), when something did.
+    stop_detail: str | None = None
+    #: Calls answered but not yet written to the cache and ledger (a Redis that is away):
+    #: the client holds them and writes them when it can.
+    held_writes: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +100,17 @@ class _Run:
         self.lock = threading.Lock()
 
     def acquire(self) -> bool:
-        return self.client.limiter.acquire(self.stop)
+        try:
+            return self.client.limiter.acquire(self.stop)
+        except CacheUnavailableError as exc:
+            # The shared rate limit stayed away past outage_timeout: sending unpaced is not
+            # an option, so the run ends here; answers so far are kept.
+            with self.lock:
+                if self.report.stop_reason is None:
+                    self.report.stop_reason = STOP_CACHE_UNAVAILABLE
+                    self.report.stop_detail = str(exc)
+            self.stop.set()
+            return False
 
     def pause(self, seconds: float) -> None:
         self.stop.wait(seconds)
@@ -197,9 +214,13 @@ def _dispatch(
         if bar is not None:
             bar.close()
     executor.shutdown(wait=True)
-    reason = report.stop_reason or "run stopped"
+    reason = report.stop_detail or report.stop_reason or "run stopped"
     for number in queue:
         results[number] = LookupResult.unchecked(number, True, reason)
+    if report.stop_detail:  # calls that were waiting for a slot when the run stopped
+        for number, result in list(results.items()):
+            if result.status == "not_checked":
+                results[number] = LookupResult.unchecked(number, True, reason)
     return results
 
 
@@ -360,6 +381,10 @@ def _run(
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))
     finally:
+        # Answers received while a shared cache was away are written now if it is back
+        # (waiting for it as calls would have, unless waiting is what stopped the run).
+        no_wait = report.stop_reason in (STOP_CACHE_UNAVAILABLE, STOP_INTERRUPTED)
+        report.held_writes = client.store.flush(0.0 if no_wait else client.outage_timeout)
         report.elapsed_seconds = time.monotonic() - started
         report.calls_per_second = (
             report.calls / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
@@ -376,16 +401,22 @@ def _run(
         str(k): int(v) for k, v in frame["status"].value_counts(sort=False).items() if v
     }
     frame.attrs[ATTRS_KEY] = report.to_dict()
-    if report.stop_reason in (STOP_BUDGET, STOP_DAILY_LIMIT):
+    advice = {
+        STOP_BUDGET: "Raise max_billed and run again; answered numbers come from the cache.",
+        STOP_DAILY_LIMIT: "The service's daily verification limit is used up; run again "
+        "tomorrow, answered numbers come from the cache.",
+        STOP_CACHE_UNAVAILABLE: f"{report.stop_detail}.",
+    }
+    if report.stop_reason in advice:
+        held = (
+            f" {report.held_writes} answered calls are held by this client until Redis "
+            "is back (keep it open, or they are not in the ledger)."
+            if report.held_writes
+            else ""
+        )
         warnings.warn(
             f"MobileStatus run stopped early ({report.stop_reason}): "
-            f"{report.not_checked} rows are 'not_checked'. "
-            + (
-                "Raise max_billed and run again; answered numbers come from the cache."
-                if report.stop_reason == STOP_BUDGET
-                else "The service's daily verification limit is used up; run again tomorrow, "
-                "answered numbers come from the cache."
-            ),
+            f"{report.not_checked} rows are 'not_checked'. {advice[report.stop_reason]}{held}",
             RunStoppedWarning,
             stacklevel=4,
         )

@@ -7,6 +7,8 @@ the number (:class:`NumberHasher`): the numbers themselves never reach the disk.
 ``tests/test_store_contract.py`` holds each one to it); :class:`SQLiteStore` is the embedded
 default: one SQLite file in WAL mode, safe for several processes at once, created private to
 the user. ``SQLiteStore(":memory:")`` keeps everything in this process only (``cache=None``).
+:class:`~mobilestatus_pandas.redis_backend.RedisStore` shares one cache and ledger among
+machines (``cache="redis://..."``).
 """
 
 from __future__ import annotations
@@ -115,6 +117,11 @@ class NumberHasher:
         """The hex key for one normalised number."""
         return hmac.new(self._secret, number.encode("ascii"), hashlib.sha256).hexdigest()
 
+    def fingerprint(self, message: str) -> str:
+        """An HMAC of a fixed ``message``: tells two keys apart without revealing either."""
+        tagged = b"fingerprint:" + message.encode("utf-8")
+        return hmac.new(self._secret, tagged, hashlib.sha256).hexdigest()
+
     def __repr__(self) -> str:
         return "NumberHasher(secret=****)"
 
@@ -176,6 +183,11 @@ class Store(Protocol):
 
     def clear(self, *, ledger: bool = False) -> int:
         """Forget cached answers (and the ledger when asked); return how many answers went."""
+        ...
+
+    def flush(self, timeout_seconds: float = 0.0) -> int:
+        """Write anything held back (a server that was away), waiting up to
+        ``timeout_seconds``; return how many writes are still held."""
         ...
 
     def close(self) -> None:
@@ -336,6 +348,10 @@ class SQLiteStore:
             if ledger:
                 conn.execute("DELETE FROM ledger")
         return int(removed)
+
+    def flush(self, timeout_seconds: float = 0.0) -> int:
+        """Nothing is ever held back: SQLite writes go to the file at once."""
+        return 0
 
     def close(self) -> None:
         with self._lock:

@@ -3,10 +3,10 @@
 ::
 
     mobilestatus check IN -c COLUMN -o OUT [--endpoint URL] [--rate-limit R] [--max-billed N]
-                       [--refresh] [--cache PATH] [--validate local|server] [--no-progress]
+                       [--refresh] [--cache PATH|URL] [--validate local|server] [--no-progress]
     mobilestatus sandbox [--port N] [--latency-ms M] [--json]
     mobilestatus demo [--rows N]
-    mobilestatus cache info|clear [--ledger]
+    mobilestatus cache info|clear [--cache PATH|URL] [--ledger]
 
 Exit codes: 0 done, 2 usage or input error, 3 stopped early (budget, daily limit),
 4 authentication failure.
@@ -156,33 +156,38 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import CACHE_FILE_NAME, SQLiteStore, default_cache_dir
+    import os
 
-    path = default_cache_dir() / CACHE_FILE_NAME if args.path is None else args.path
-    if args.action == "info":
-        if not path.exists():
-            print(f"cache: {path} (not created yet)")
-            return EXIT_OK
-        store = SQLiteStore(path)
-        try:
+    from .cache import CACHE_FILE_NAME, default_cache_dir
+    from .client import DEFAULT_CACHE_TTL, ENV_CACHE, open_cache
+    from .redis_backend import is_redis_url
+
+    target = args.cache or os.environ.get(ENV_CACHE) or str(default_cache_dir() / CACHE_FILE_NAME)
+    path = None if is_redis_url(target) else Path(target).expanduser()
+    if path is not None and path.is_dir():
+        path = path / CACHE_FILE_NAME
+    if path is not None and not path.exists():
+        print(f"cache: {path} " + ("(not created yet)" if args.action == "info" else
+                                   "does not exist; nothing to clear"))  # fmt: skip
+        return EXIT_OK
+    backend = open_cache(
+        target if path is None else str(path), ttl_seconds=DEFAULT_CACHE_TTL.total_seconds()
+    )
+    store = backend.store
+    try:
+        if args.action == "info":
             ledger = store.ledger()
-            print(f"cache:          {path}")
-            print(f"size:           {path.stat().st_size / 1024:.1f} KiB")
+            print(f"cache:          {backend.location}")
+            if path is not None:
+                print(f"size:           {path.stat().st_size / 1024:.1f} KiB")
             print(f"cached answers: {store.count_answers()}")
             print(f"ledger calls:   {len(ledger)} ({sum(e.billed for e in ledger)} billed)")
-        finally:
-            store.close()
-        return EXIT_OK
-    if not path.exists():
-        print(f"cache: {path} does not exist; nothing to clear")
-        return EXIT_OK
-    store = SQLiteStore(path)
-    try:
+            return EXIT_OK
         removed = store.clear(ledger=args.ledger)
     finally:
         store.close()
     what = "answers and the ledger" if args.ledger else "answers (the ledger is kept)"
-    print(f"cleared {removed} cached {what} from {path}")
+    print(f"cleared {removed} cached {what} from {backend.location}")
     return EXIT_OK
 
 
@@ -209,7 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--rate-limit", type=float, default=20.0, help="calls per second")
     check.add_argument("--max-billed", type=int, default=None, help="billed calls at most")
     check.add_argument("--refresh", action="store_true", help="ignore cached answers")
-    check.add_argument("--cache", default=None, help="a cache file other than the default")
+    check.add_argument(
+        "--cache", default=None,
+        help="a cache file, or a redis:// URL shared by a team (default: $MOBILESTATUS_CACHE, "
+        "else the per-user cache)",
+    )  # fmt: skip
     check.add_argument("--price-per-call", type=float, default=None, help="for cost figures")
     check.add_argument("--validate", choices=["local", "server"], default="local")
     check.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -247,11 +256,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", type=Path, default=Path("demo-output"))
     demo.set_defaults(func=_cmd_demo)
 
-    cache = sub.add_parser("cache", help="show or clear the local cache")
+    cache = sub.add_parser("cache", help="show or clear the cache (a file or a Redis)")
     cache.add_argument("action", choices=["info", "clear"])
     cache.add_argument(
-        "--path", type=Path, default=None, help="a cache file other than the default"
-    )
+        "--cache", "--path", dest="cache", default=None,
+        help="a cache file or redis:// URL other than the default",
+    )  # fmt: skip
     cache.add_argument("--ledger", action="store_true", help="with clear: also forget the ledger")
     cache.set_defaults(func=_cmd_cache)
     return parser

@@ -41,6 +41,7 @@ from .cache import (
 from .credentials import CredentialSource, resolve_credentials
 from .errors import AuthenticationError, InputError, TransportError
 from .ratelimit import (
+    DEFAULT_OUTAGE_TIMEOUT_SECONDS,
     DEFAULT_RATE_PER_SECOND,
     LocalWindowLog,
     RateLimiter,
@@ -63,6 +64,9 @@ ENV_ENDPOINT: Final = "MOBILESTATUS_ENDPOINT"
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 DEFAULT_MAX_RETRIES: Final = 4
 DEFAULT_CACHE_TTL: Final = dt.timedelta(days=7)
+#: Where the cache is when ``cache="default"``: this variable (a path or a Redis URL), else
+#: the per-user cache directory.
+ENV_CACHE: Final = "MOBILESTATUS_CACHE"
 #: Backoff before retry n is uniform in [0, min(CAP, BASE * 2**n)] ("full jitter").
 BACKOFF_BASE_SECONDS: Final = 0.2
 BACKOFF_CAP_SECONDS: Final = 8.0
@@ -122,6 +126,69 @@ def _shared_window_log() -> WindowLog:
             path.parent, exc,
         )  # fmt: skip
         return LocalWindowLog()
+
+
+@dataclass(frozen=True)
+class CacheBackend:
+    """Where a client keeps answers, calls and its rate-limit log."""
+
+    location: str  # for people: a path, a Redis URL without its password, or "memory"
+    path: Path | None  # the SQLite file, when the cache is one
+    store: Store
+    hasher: NumberHasher
+    window_log: WindowLog
+
+
+def open_cache(
+    cache: str | os.PathLike[str] | None,
+    *,
+    ttl_seconds: float,
+    outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
+) -> CacheBackend:
+    """Open the backend ``cache`` names (see :class:`MobileStatusClient`)."""
+    if isinstance(cache, str) and cache == "default":
+        cache = os.environ.get(ENV_CACHE) or "default"
+    if cache is None:
+        return CacheBackend(
+            "memory",
+            None,
+            SQLiteStore(":memory:"),
+            NumberHasher.ephemeral(),
+            _shared_window_log(),
+        )
+    if isinstance(cache, str) and "://" in cache:
+        from . import redis_backend
+
+        if not redis_backend.is_redis_url(cache):
+            raise InputError(
+                f"cache URLs are redis://, rediss:// or unix:// (Redis), got {cache.split('://')[0]}://"
+            )
+        connection = redis_backend.connect(cache)
+        location = redis_backend.mask_url(cache)
+        store = redis_backend.RedisStore(
+            connection, ttl_seconds=ttl_seconds, location=location, outage_timeout=outage_timeout
+        )
+        hasher = NumberHasher.for_directory(default_cache_dir())
+        store.check_hasher(hasher)
+        window_log = redis_backend.RedisWindowLog(connection, location=location)
+        return CacheBackend(location, None, store, hasher, window_log)
+    if isinstance(cache, str) and cache == "default":
+        path = default_cache_dir() / CACHE_FILE_NAME
+    elif isinstance(cache, (str, os.PathLike)):
+        path = Path(cache).expanduser()
+        if path.is_dir():
+            path = path / CACHE_FILE_NAME
+    else:
+        raise InputError(
+            f"cache must be 'default', a file path, a redis:// URL or None, got {cache!r}"
+        )
+    return CacheBackend(
+        str(path),
+        path,
+        SQLiteStore(path),
+        NumberHasher.for_directory(path.parent),
+        _shared_window_log(),
+    )
 
 
 @dataclass(frozen=True)
@@ -234,14 +301,17 @@ class MobileStatusClient:
         credential: an object with ``get_credential_info()`` (the official SDK's providers).
         region: sent as ``X-TC-Region`` (not required by this API).
         rate_limit: calls per second, shared by every process of this user on this machine
-            that uses the same SecretId (the log lives in the per-user cache directory).
+            that uses the same SecretId (the log lives in the per-user cache directory), or
+            by every process on every machine that uses the same Redis cache.
         max_workers: calls in flight; the default reaches ``rate_limit`` at 1 s latency.
         timeout: seconds to wait for one answer.
         max_retries: retries of a transient failure (network, HTTP 5xx, bad JSON,
             ``InternalError``, ``Result -3``) before the row gets ``busy``/``error``.
-        cache: ``"default"`` (per-user cache dir), a path to a SQLite file, or ``None``
-            (this client's memory only).
-        cache_ttl: how long a cached answer is reused.
+        cache: ``"default"`` (``$MOBILESTATUS_CACHE`` if set, else the per-user cache
+            dir), a path to a SQLite file, a Redis URL (``"redis://host:6379/0"``: cache,
+            ledger and rate limit shared by a team; ``pip install
+            'mobilestatus-pandas[redis]'``), or ``None`` (this client's memory only).
+        cache_ttl: how long a cached answer is reused (in Redis, also its TTL).
         encryption: ``msp.Encryption(...)`` sends the number encrypted (Tencent's
             ``Encryption`` parameter, a fresh key and IV per request).
         price_per_call: price of one billed call, for cost figures.
@@ -249,6 +319,8 @@ class MobileStatusClient:
             (capped at 8 s), with full jitter.
         validate: ``"local"`` marks numbers that fail libphonenumber's CN mobile pattern
             ``invalid`` without a call; ``"server"`` sends every 11-digit number.
+        outage_timeout: seconds a run waits, calls paused, for a Redis cache that stopped
+            answering; then the run stops with ``not_checked`` rows.
 
     Example:
         >>> import mobilestatus_pandas as msp
@@ -278,6 +350,7 @@ class MobileStatusClient:
         validate: str = "local",
         language: str | None = None,
         backoff_seconds: float = BACKOFF_BASE_SECONDS,
+        outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
@@ -295,6 +368,8 @@ class MobileStatusClient:
             raise InputError("price_per_call must be >= 0")
         if cache_ttl <= dt.timedelta(0):
             raise InputError("cache_ttl must be a positive timedelta")
+        if not (isinstance(outage_timeout, (int, float)) and outage_timeout >= 0):
+            raise InputError(f"outage_timeout must be seconds >= 0, got {outage_timeout!r}")
         try:
             limit_ok = math.isfinite(rate_limit) and rate_limit > 0
         except TypeError:
@@ -328,9 +403,20 @@ class MobileStatusClient:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
 
-        self.cache_path, self._store, self._hasher, window_log = self._open_cache(cache)
+        self.outage_timeout = float(outage_timeout)
+        backend = open_cache(
+            cache, ttl_seconds=cache_ttl.total_seconds(), outage_timeout=self.outage_timeout
+        )
+        self.cache_location = backend.location
+        self.cache_path = backend.path
+        self._store, self._hasher = backend.store, backend.hasher
         self.limiter = RateLimiter(
-            self.rate_limit, window_log, self._credentials.secret_id, clock=clock, sleep=sleep
+            self.rate_limit,
+            backend.window_log,
+            self._credentials.secret_id,
+            clock=clock,
+            sleep=sleep,
+            outage_timeout_seconds=self.outage_timeout,
         )
         self._realm = cache_realm(self.url)
         self._session = requests.Session()
@@ -347,29 +433,10 @@ class MobileStatusClient:
 
     # -- set-up ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _open_cache(
-        cache: str | os.PathLike[str] | None,
-    ) -> tuple[Path | None, Store, NumberHasher, WindowLog]:
-        window_log = _shared_window_log()
-        if cache is None:
-            return None, SQLiteStore(":memory:"), NumberHasher.ephemeral(), window_log
-        if isinstance(cache, str) and cache == "default":
-            path = default_cache_dir() / CACHE_FILE_NAME
-        elif isinstance(cache, (str, os.PathLike)):
-            path = Path(cache).expanduser()
-            if path.is_dir():
-                path = path / CACHE_FILE_NAME
-        else:
-            raise InputError(f"cache must be 'default', a file path or None, got {cache!r}")
-        store = SQLiteStore(path)
-        return path, store, NumberHasher.for_directory(path.parent), window_log
-
     def __repr__(self) -> str:
-        cache = str(self.cache_path) if self.cache_path else None
         return (
             f"MobileStatusClient(endpoint={self.url!r}, secret_id={self.secret_id!r}, "
-            f"rate_limit={self.rate_limit:g}, cache={cache!r})"
+            f"rate_limit={self.rate_limit:g}, cache={self.cache_location!r})"
         )
 
     def close(self) -> None:

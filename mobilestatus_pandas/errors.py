@@ -9,6 +9,9 @@
     ├── RateLimitError             RequestLimitExceeded* still answered after every retry
     ├── ServiceError               any other error answer from the service
     ├── TransportError             network failure, HTTP error status, unparsable body
+    ├── CacheUnavailableError      (also ConnectionError) a shared cache (Redis) stopped
+    │                              answering for longer than ``outage_timeout``
+    ├── MissingDependencyError     (also ImportError) an optional extra is not installed
     ├── BudgetExceeded             a run stopped early (max_billed reached, daily limit)
     └── InputError                 (also ValueError) bad input: wrong column, bad option
 
@@ -91,3 +94,16 @@ class TransportError(MobileStatusError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class CacheUnavailableError(MobileStatusError, ConnectionError):
+    """The shared cache, ledger and rate limit (Redis) cannot be reached.
+
+    During a run, calls pause while it is away (they are never sent unpaced) and resume
+    when it answers again; after ``outage_timeout`` seconds the run stops with
+    ``not_checked`` rows. Before a run, reading the cache raises this error.
+    """
+
+
+class MissingDependencyError(MobileStatusError, ImportError):
+    """An optional dependency is needed: the message names the extra to install."""

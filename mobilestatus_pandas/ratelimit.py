@@ -12,16 +12,20 @@ Where the log lives decides who shares the limit:
 * :class:`LocalWindowLog`: this process only (``cache=None``);
 * :class:`SQLiteWindowLog`: every process of this user on this machine that uses the same
   credentials, whatever cache each uses: the log lives in the per-user cache directory
-  (two notebooks at once stay under the limit together).
+  (two notebooks at once stay under the limit together);
+* :class:`~mobilestatus_pandas.redis_backend.RedisWindowLog`: every process on every machine
+  that uses the same Redis and credentials (``cache="redis://..."``).
 
 :class:`RateLimiter` adds what a client needs around the log: waiting (interruptibly),
-a small safety margin for the time between our clock and the service's, and backing off
+a small safety margin for the time between our clock and the service's, backing off
 when the service says ``RequestLimitExceeded`` (someone else is using the account's limit),
-then recovering.
+then recovering, and pausing while a shared log cannot be reached: no slot is ever given
+without the log's say, so an outage slows calls down and never lets them run unpaced.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -32,6 +36,9 @@ from pathlib import Path
 from typing import Final, Protocol
 
 from .cache import connect
+from .errors import CacheUnavailableError
+
+logger = logging.getLogger(__name__)
 
 RATE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS rate_log (
@@ -54,6 +61,12 @@ PENALTY_FACTOR: Final = 0.5
 MIN_RATE_SHARE: Final = 0.1
 #: ... and grows back to the full rate linearly over this many seconds.
 RECOVERY_SECONDS: Final = 10.0
+#: How long calls wait for a shared log that stopped answering before the run gives up.
+DEFAULT_OUTAGE_TIMEOUT_SECONDS: Final = 60.0
+#: The shortest wait (a shorter one might not move a clock at today's Unix time).
+MIN_SLEEP_SECONDS: Final = 0.001
+#: How often a paused limiter asks an unreachable log again.
+OUTAGE_POLL_SECONDS: Final = 0.25
 
 
 class WindowLog(Protocol):
@@ -63,7 +76,9 @@ class WindowLog(Protocol):
         """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``
         and the latest is at least ``window / limit`` old.
 
-        Returns 0.0 when the send was recorded, else the seconds until it could be.
+        Returns 0.0 when the send was recorded, else the seconds until it could be. Raises
+        :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the log cannot be
+        reached.
         """
         ...
 
@@ -157,6 +172,11 @@ class RateLimiter:
     ``bucket`` names whose limit this is (the SecretId: the service limits per account).
     ``clock`` (Unix seconds) and ``sleep`` are injectable so tests run without waiting.
 
+    When the log cannot be reached, :meth:`acquire` waits (no slot without the log) and, as
+    the log may have lost its recent sends, lets no call go until a whole window has passed
+    since the outage began; after ``outage_timeout_seconds`` it raises
+    :class:`~mobilestatus_pandas.errors.CacheUnavailableError`.
+
     >>> now = [0.0]
     >>> limiter = RateLimiter(2, LocalWindowLog(), "AKID...", clock=lambda: now[0],
     ...                       sleep=lambda s: now.__setitem__(0, now[0] + s))
@@ -173,6 +193,7 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
+        outage_timeout_seconds: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
     ) -> None:
         self.limit, base_window = window_for_rate(rate_per_second)
         self.rate_per_second = rate_per_second
@@ -186,6 +207,9 @@ class RateLimiter:
         self._share = 1.0
         self._penalized_at: float | None = None
         self.penalties = 0
+        self.outage_timeout_seconds = outage_timeout_seconds
+        self._outage_since: float | None = None
+        self.outages = 0
 
     def _share_now(self, now: float) -> float:
         """The share of the limit allowed at ``now``; call with the penalty lock held."""
@@ -219,11 +243,42 @@ class RateLimiter:
             while True:
                 if stop is not None and stop.is_set():
                     return False
-                wait = self._log.try_acquire(
-                    self._bucket, self._clock(), self.current_limit(), self.window_seconds
-                )
+                now = self._clock()
+                if self._outage_since is not None and now - self._outage_since < (
+                    self.window_seconds
+                ):
+                    # The log may have lost the sends of the window before the outage.
+                    left = self._outage_since + self.window_seconds - now
+                    self._sleep(min(max(left, MIN_SLEEP_SECONDS), POLL_SECONDS))
+                    continue
+                try:
+                    wait = self._log.try_acquire(
+                        self._bucket, now, self.current_limit(), self.window_seconds
+                    )
+                except CacheUnavailableError as exc:
+                    self._sleep(self._outage(now, exc))
+                    continue
+                if self._outage_since is not None:
+                    logger.warning(
+                        "the shared rate limit answers again after %.1f s; calls resume",
+                        now - self._outage_since,
+                    )
+                    self._outage_since = None
                 if wait <= 0:
                     return True
                 self._sleep(min(wait, POLL_SECONDS))
         finally:
             self._lock.release()
+
+    def _outage(self, now: float, exc: CacheUnavailableError) -> float:
+        """Note that the log is away; raise after the timeout, else return how long to wait."""
+        if self._outage_since is None:
+            self._outage_since = now
+            self.outages += 1
+            logger.warning("%s: calls paused until it answers", exc)
+        waited = now - self._outage_since
+        if waited >= self.outage_timeout_seconds:
+            raise CacheUnavailableError(
+                f"{exc}; waited {waited:.0f} s (outage_timeout) with calls paused"
+            ) from exc
+        return min(OUTAGE_POLL_SECONDS, self.outage_timeout_seconds - waited)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
+from tests.redis_server import RedisServer, redis_binary
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +64,25 @@ def sandbox() -> Iterator[msp.Sandbox]:
 @pytest.fixture
 def cache_file(tmp_path: Path) -> Path:
     return tmp_path / "cache" / "mobilestatus.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the session (skips when the binary is not installed)."""
+    if redis_binary() is None:
+        pytest.skip("redis-server is not installed (Debian package redis-server)")
+    pytest.importorskip("redis")
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    import redis
+
+    if not redis_server.ping():  # a test that stopped it: bring it back
+        redis_server.start()
+    with redis.Redis.from_url(redis_server.url) as connection:
+        connection.flushall()
+    return redis_server.url

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mobilestatus_pandas.errors import CacheUnavailableError
 from mobilestatus_pandas.ratelimit import (
     RECOVERY_SECONDS,
     LocalWindowLog,
@@ -34,8 +35,13 @@ LOGS: dict[str, Callable[[Path], WindowLog]] = {
 }
 
 
-@pytest.fixture(params=sorted(LOGS))
+@pytest.fixture(params=[*sorted(LOGS), "redis"])
 def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], WindowLog]:
+    if request.param == "redis":  # a real redis-server (skips when it is not installed)
+        from mobilestatus_pandas import redis_backend
+
+        url = request.getfixturevalue("redis_url")
+        return lambda: redis_backend.RedisWindowLog(redis_backend.connect(url), server_time=False)
     return lambda: LOGS[request.param](tmp_path)
 
 
@@ -136,3 +142,88 @@ def test_margin_widens_the_window(clock: FakeClock) -> None:
     for _ in range(3):
         limiter.acquire()
     assert clock() == pytest.approx(1_700_000_000 + 1.05)
+
+
+class FlakyLog:
+    """A window log that is away (raises) while ``away`` is set; counts every grant."""
+
+    def __init__(self) -> None:
+        self.inner = LocalWindowLog()
+        self.away = False
+        self.tries_while_away = 0
+        self.grants: list[float] = []
+
+    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+        if self.away:
+            self.tries_while_away += 1
+            raise CacheUnavailableError("Redis at test is not answering")
+        wait = self.inner.try_acquire(bucket, now, limit, window_seconds)
+        if wait <= 0:
+            self.grants.append(now)
+        return wait
+
+
+def test_outage_pauses_then_resumes_after_a_whole_window(clock: FakeClock) -> None:
+    log = FlakyLog()
+    limiter = RateLimiter(
+        20, log, "AKID", clock=clock, sleep=clock.sleep, outage_timeout_seconds=30
+    )
+    assert limiter.acquire()
+    log.away = True
+    outage_began = clock()
+
+    def come_back(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock() - outage_began > 3:
+            log.away = False
+
+    limiter._sleep = come_back
+    assert limiter.acquire()
+    assert log.tries_while_away > 1, "it kept asking while the log was away"
+    assert len(log.grants) == 2, "no slot was given without the log"
+    assert log.grants[1] - outage_began >= 3
+    assert limiter.outages == 1
+
+
+def test_short_outage_still_waits_one_window(clock: FakeClock) -> None:
+    """The log may have lost the last second's sends: wait them out before sending again."""
+    log = FlakyLog()
+    limiter = RateLimiter(20, log, "AKID", clock=clock, sleep=clock.sleep)
+    log.away = True
+    began = clock()
+
+    def back_at_once(seconds: float) -> None:
+        clock.sleep(seconds)
+        log.away = False
+
+    limiter._sleep = back_at_once
+    assert limiter.acquire()
+    assert log.grants[0] - began >= limiter.window_seconds
+
+
+def test_outage_longer_than_the_timeout_raises(clock: FakeClock) -> None:
+    log = FlakyLog()
+    log.away = True
+    limiter = RateLimiter(20, log, "AKID", clock=clock, sleep=clock.sleep, outage_timeout_seconds=5)
+    start = clock()
+    with pytest.raises(CacheUnavailableError, match="outage_timeout"):
+        limiter.acquire()
+    assert 5 <= clock() - start <= 5.5
+    assert log.grants == []
+    with pytest.raises(CacheUnavailableError):  # still away: the next ask fails at once
+        limiter.acquire()
+    assert clock() - start <= 6
+
+
+def test_stop_event_ends_an_outage_wait(clock: FakeClock) -> None:
+    log = FlakyLog()
+    log.away = True
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        stop.set()
+        clock.sleep(seconds)
+
+    limiter = RateLimiter(20, log, "AKID", clock=clock, sleep=sleep)
+    assert limiter.acquire(stop) is False
+    assert log.grants == []

@@ -173,3 +173,15 @@ def test_many_processes_can_create_the_same_file_at_once(tmp_path: Path) -> None
     store = SQLiteStore(path)
     assert sorted(e.key for e in store.ledger()) == [f"k{i}" for i in range(6)]
     store.close()
+
+
+class TestRedisStore(StoreContract):
+    """The same contract against a real redis-server (skips when it is not installed)."""
+
+    @pytest.fixture
+    def store(self, redis_url: str) -> Iterator[Store]:
+        from mobilestatus_pandas import redis_backend
+
+        store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=3600)
+        yield store
+        store.close()

@@ -1,0 +1,501 @@
+"""The team backend: cache, ledger and rate limit in one Redis, shared across machines.
+
+``MobileStatusClient(cache="redis://host:6379/0")`` (or ``$MOBILESTATUS_CACHE``) uses this
+module instead of the embedded SQLite file. It needs the ``redis`` package, an optional
+extra (``pip install 'mobilestatus-pandas[redis]'``), imported only here.
+
+What lives in Redis, under the prefix ``mobilestatus:``:
+
+* ``answer:<key>``: one final answer per number, a JSON string with a TTL (the writing
+  client's ``cache_ttl``). ``<key>`` is the same keyed hash (HMAC-SHA256) as on disk, so a
+  team must share the hashing key (``$MOBILESTATUS_CACHE_KEY``); ``meta`` holds a
+  fingerprint of it, and a client with another key is refused instead of paying again.
+* ``ledger``: a stream, one entry per call that reached the service, never trimmed.
+* ``rate:<SecretId>``: the account's sliding-window log of send times, a sorted set kept by a
+  Lua script that runs atomically on the server with the server's clock, so any number of
+  processes on any number of machines stay under the limit together.
+* ``written:<id>``: short-lived markers that make a ledger write idempotent when it is
+  retried after a lost reply.
+
+When Redis stops answering mid-run, nothing is sent unpaced: the rate limiter pauses every
+call (see :class:`~mobilestatus_pandas.ratelimit.RateLimiter`), answers already received are
+held in memory and written when Redis is back, and after ``outage_timeout`` seconds the run
+ends with ``not_checked`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from .cache import CachedAnswer, LedgerEntry, NumberHasher
+from .errors import CacheUnavailableError, InputError, MissingDependencyError
+
+if TYPE_CHECKING:
+    import redis
+
+logger = logging.getLogger(__name__)
+
+REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+DEFAULT_PREFIX: Final = "mobilestatus"
+#: A command that gets no answer within this long counts as Redis being away.
+SOCKET_TIMEOUT_SECONDS: Final = 5.0
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+#: How often a read waits and tries again while Redis is away.
+RETRY_SECONDS: Final = 0.25
+#: Keys per MGET: large lookups go in one pipelined round trip, in slices Redis serves fast.
+MGET_CHUNK: Final = 1000
+#: Entries per XRANGE page when reading the ledger.
+LEDGER_PAGE: Final = 10_000
+#: How long the marker of a ledger write is kept (a retry after a lost reply finds it).
+WRITE_MARKER_SECONDS: Final = 3600
+#: What the hashing key's fingerprint is an HMAC of (reveals nothing of the key).
+FINGERPRINT_MESSAGE: Final = "mobilestatus-pandas cache key check"
+
+T = TypeVar("T")
+
+#: Atomic sliding-window log: the same rule as ``ratelimit._wait_for``, on the server.
+#: KEYS[1] the bucket's sorted set; ARGV: now, limit, window, use server time, member.
+#: Returns "0" when the send was recorded, else the seconds to wait (as a string: Lua
+#: numbers would be truncated to integers on the way back).
+RATE_SCRIPT: Final = """
+local now = tonumber(ARGV[1])
+if ARGV[4] == '1' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local count = redis.call('ZCARD', KEYS[1])
+local wait = 0
+if count > 0 then
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  wait = math.max(wait, tonumber(last[2]) + window / limit - now)
+end
+if count >= limit then
+  local first = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  wait = math.max(wait, tonumber(first[2]) + window - now)
+end
+if wait <= 0 then
+  redis.call('ZADD', KEYS[1], now, ARGV[5])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  return '0'
+end
+return tostring(math.max(wait, 0.000001))
+"""
+
+#: One call's record, atomically and at most once: the ledger entry, and the answer when
+#: there is one. KEYS: ledger stream, answer key, write marker. ARGV: marker seconds,
+#: answer JSON ('' for none), answer TTL in ms, then the ledger fields as name, value pairs.
+RECORD_SCRIPT: Final = """
+if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then
+  return 0
+end
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+if ARGV[2] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+return 1
+"""
+
+
+def is_redis_url(value: object) -> bool:
+    """Whether ``value`` names a Redis server (``redis://``, ``rediss://``, ``unix://``)."""
+    if not isinstance(value, str) or "://" not in value:
+        return False
+    return value.split("://", 1)[0].lower() in REDIS_SCHEMES
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for reprs, logs and messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _import_redis() -> Any:
+    try:
+        import redis
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "cache='redis://...' needs the redis package: pip install 'mobilestatus-pandas[redis]'"
+        ) from exc
+    return redis
+
+
+def connect(url: str) -> redis.Redis:
+    """A Redis client for ``url`` that fails fast when the server is away.
+
+    A command gets one quick retry on a fresh connection (a pooled connection goes stale
+    when the server restarts); everything longer is the caller's to wait out.
+    """
+    redis = _import_redis()
+    from redis.backoff import ExponentialBackoff
+    from redis.retry import Retry
+
+    try:
+        return redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.01), 1),
+            client_name="mobilestatus-pandas",
+        )
+    except ValueError as exc:
+        raise InputError(f"cache={mask_url(url)!r} is not a Redis URL: {exc}") from exc
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """The redis-py exceptions that mean "the server cannot be reached now"."""
+    redis = _import_redis()
+    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+class RedisStore:
+    """Cache and ledger in Redis (the :class:`~mobilestatus_pandas.cache.Store` contract).
+
+    Args:
+        client: a redis-py client (see :func:`connect`), with ``decode_responses=True``.
+        ttl_seconds: how long a cached answer lives in Redis.
+        location: what to call the server in messages (a URL without its password).
+        outage_timeout: how long reads wait for a server that does not answer.
+        prefix: the namespace of every key.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        ttl_seconds: float,
+        location: str = "Redis",
+        outage_timeout: float = 60.0,
+        prefix: str = DEFAULT_PREFIX,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._redis = client
+        self.location = location
+        self.prefix = prefix
+        self.ttl_ms = max(1, round(ttl_seconds * 1000))
+        self.outage_timeout = outage_timeout
+        self._sleep = sleep
+        self._unavailable = unavailable_errors()
+        self._record = client.register_script(RECORD_SCRIPT)
+        # Writes that found Redis away: (marker id, entry, answer), written when it is back.
+        self._held: deque[tuple[str, LedgerEntry, CachedAnswer | None]] = deque()
+        self._held_lock = threading.Lock()
+        self._drain_lock = threading.Lock()
+        #: Writes that found Redis away (and were held, then tried again).
+        self.failed_writes = 0
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.location!r}, prefix={self.prefix!r})"
+
+    # -- keys -----------------------------------------------------------------------------
+
+    def _answer_key(self, key: str) -> str:
+        return f"{self.prefix}:answer:{key}"
+
+    @property
+    def ledger_key(self) -> str:
+        """The stream holding the ledger."""
+        return f"{self.prefix}:ledger"
+
+    @property
+    def meta_key(self) -> str:
+        """The hash holding the backend's settings (the hashing key's fingerprint)."""
+        return f"{self.prefix}:meta"
+
+    # -- outages --------------------------------------------------------------------------
+
+    def _unavailable_error(self, exc: BaseException, waited: float) -> CacheUnavailableError:
+        return CacheUnavailableError(
+            f"Redis at {self.location} did not answer for {waited:.0f} s "
+            f"({type(exc).__name__}: {exc}); check that it is running and reachable, "
+            "then run again (nothing was lost: answers come from the cache)"
+        )
+
+    def _retrying(self, operation: Callable[[], T]) -> T:
+        """Run a read, waiting up to ``outage_timeout`` for a server that is away."""
+        started = time.monotonic()
+        warned = False
+        while True:
+            try:
+                return operation()
+            except self._unavailable as exc:
+                waited = time.monotonic() - started
+                if waited >= self.outage_timeout:
+                    raise self._unavailable_error(exc, waited) from exc
+                if not warned:
+                    logger.warning("Redis at %s is not answering; waiting", self.location)
+                    warned = True
+                self._sleep(min(RETRY_SECONDS, self.outage_timeout - waited))
+
+    # -- the Store contract ---------------------------------------------------------------
+
+    def check_hasher(self, hasher: NumberHasher) -> None:
+        """Refuse a hashing key other than the one this Redis's cache was written with.
+
+        The first client to use a Redis leaves the fingerprint of its key there (an HMAC of
+        a fixed message: it reveals nothing of the key); a client whose key differs would
+        find none of the team's answers and pay again for each, so it is stopped instead.
+        """
+        mine = hasher.fingerprint(FINGERPRINT_MESSAGE)
+
+        def exchange() -> Any:
+            self._redis.hsetnx(self.meta_key, "key_fingerprint", mine)
+            return self._redis.hget(self.meta_key, "key_fingerprint")
+
+        try:
+            theirs = exchange()
+        except _import_redis().exceptions.RedisError as exc:  # away, or refused us (auth)
+            raise CacheUnavailableError(
+                f"cannot use Redis at {self.location} ({type(exc).__name__}: {exc}); "
+                "start it or check the URL, or use cache='default' for this machine only"
+            ) from exc
+        if theirs != mine:
+            raise InputError(
+                f"the cache in Redis at {self.location} was written with another hashing key: "
+                "set MOBILESTATUS_CACHE_KEY to your team's shared key on every machine "
+                "(README: 'Sharing the cache across machines')"
+            )
+
+    def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
+        if not keys:
+            return {}
+        self._drain()
+
+        def read() -> list[Any]:
+            pipe = self._redis.pipeline(transaction=False)
+            for start in range(0, len(keys), MGET_CHUNK):
+                pipe.mget([self._answer_key(k) for k in keys[start : start + MGET_CHUNK]])
+            return [value for chunk in pipe.execute() for value in chunk]
+
+        found: dict[str, CachedAnswer] = {}
+        for key, raw in zip(keys, self._retrying(read), strict=True):
+            if raw is not None:
+                stored = CachedAnswer(*json.loads(raw))
+                if stored.checked_at > fresh_after:
+                    found[key] = stored
+        with self._held_lock:  # answers received while Redis was away count as cached
+            wanted = set(keys)
+            for _, entry, held in self._held:
+                if held is not None and entry.key in wanted and held.checked_at > fresh_after:
+                    found[entry.key] = held
+        return found
+
+    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+        """Write at once; when Redis is away, hold the write and send it when it is back."""
+        with self._held_lock:
+            self._held.append((uuid.uuid4().hex, entry, answer))
+        self._drain()
+
+    def _write(self, marker: str, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+        fields: list[str] = []
+        for name, value in (
+            ("called_at", repr(entry.called_at)),
+            ("key", entry.key),
+            ("result", entry.result),
+            ("status_code", None if entry.status_code is None else str(entry.status_code)),
+            ("billed", "1" if entry.billed else "0"),
+            ("request_id", entry.request_id),
+            ("error", entry.error),
+            ("run_id", entry.run_id),
+            ("secret_id", entry.secret_id),
+        ):
+            if value is not None:
+                fields += [name, value]
+        cached = "" if answer is None else json.dumps(list(_answer_tuple(answer)))
+        self._record(
+            keys=[self.ledger_key, self._answer_key(entry.key), f"{self.prefix}:written:{marker}"],
+            args=[WRITE_MARKER_SECONDS, cached, self.ttl_ms, *fields],
+        )
+
+    def _drain(self) -> bool:
+        """Write held writes, oldest first, from one thread at a time.
+
+        Returns True when nothing is held any more; False when Redis is away or another
+        thread is writing (it writes ours too: it looks again after letting go).
+        """
+        while True:
+            if not self._drain_lock.acquire(blocking=False):
+                return False
+            try:
+                while True:
+                    with self._held_lock:
+                        if not self._held:
+                            break
+                        item = self._held[0]
+                    self._write(*item)
+                    with self._held_lock:
+                        if self._held and self._held[0] is item:
+                            self._held.popleft()
+            except self._unavailable:
+                self.failed_writes += 1
+                return False
+            finally:
+                self._drain_lock.release()
+            with self._held_lock:
+                if not self._held:
+                    return True
+
+    def flush(self, timeout_seconds: float = 0.0) -> int:
+        """Write what is held; return how many writes are still held after waiting up to
+        ``timeout_seconds`` for Redis to come back."""
+        deadline = time.monotonic() + timeout_seconds
+        while not self._drain():
+            if time.monotonic() >= deadline:
+                held = self.held_writes
+                if held:
+                    logger.warning(
+                        "Redis at %s is away: %d calls held in memory, written when it is back",
+                        self.location, held,
+                    )  # fmt: skip
+                return held
+            self._sleep(RETRY_SECONDS)
+        return 0
+
+    @property
+    def held_writes(self) -> int:
+        """How many writes wait in memory for Redis to come back."""
+        with self._held_lock:
+            return len(self._held)
+
+    def ledger(self) -> list[LedgerEntry]:
+        self._drain()
+
+        def read() -> list[LedgerEntry]:
+            entries: list[LedgerEntry] = []
+            start = "-"
+            while True:
+                page: list[tuple[str, dict[str, str]]] = self._redis.xrange(  # type: ignore[assignment]
+                    self.ledger_key, min=start, count=LEDGER_PAGE
+                )
+                entries += [_ledger_entry(fields) for _, fields in page]
+                if len(page) < LEDGER_PAGE:
+                    return entries
+                start = "(" + page[-1][0]
+
+        entries = self._retrying(read)
+        with self._held_lock:
+            return entries + [entry for _, entry, _ in self._held]
+
+    def count_answers(self) -> int:
+        def count() -> int:
+            pattern = self._answer_key("*")
+            return sum(1 for _ in self._redis.scan_iter(match=pattern, count=1000))
+
+        return self._retrying(count)
+
+    def clear(self, *, ledger: bool = False) -> int:
+        def clear() -> int:
+            removed = 0
+            batch: list[str] = []
+            for name in self._redis.scan_iter(match=self._answer_key("*"), count=1000):
+                batch.append(name)
+                if len(batch) >= MGET_CHUNK:
+                    removed += int(self._redis.unlink(*batch))
+                    batch.clear()
+            if batch:
+                removed += int(self._redis.unlink(*batch))
+            if ledger:
+                self._redis.unlink(self.ledger_key)
+            return removed
+
+        with self._held_lock:
+            if ledger:
+                self._held.clear()
+            else:  # keep the ledger entries, forget the answers
+                kept = [(m, e, None) for m, e, _ in self._held]
+                self._held.clear()
+                self._held.extend(kept)
+        return self._retrying(clear)
+
+    def close(self) -> None:
+        held = self.flush()
+        if held:
+            logger.error(
+                "closing with %d calls not written to Redis at %s: they are not in the "
+                "ledger or cache", held, self.location,
+            )  # fmt: skip
+        self._redis.close()
+
+
+def _answer_tuple(answer: CachedAnswer) -> tuple[object, ...]:
+    return (
+        answer.result,
+        answer.description,
+        answer.status_code,
+        answer.request_id,
+        answer.checked_at,
+    )
+
+
+def _ledger_entry(fields: dict[str, str]) -> LedgerEntry:
+    status = fields.get("status_code")
+    return LedgerEntry(
+        called_at=float(fields["called_at"]),
+        key=fields["key"],
+        result=fields.get("result"),
+        status_code=None if status is None else int(status),
+        billed=fields.get("billed") == "1",
+        request_id=fields.get("request_id"),
+        error=fields.get("error"),
+        run_id=fields.get("run_id", ""),
+        secret_id=fields.get("secret_id", ""),
+    )
+
+
+class RedisWindowLog:
+    """The rate limiter's window log in Redis, kept by an atomic Lua script.
+
+    With ``server_time`` (the default) send times are the Redis server's clock, so machines
+    whose clocks disagree still share one window; ``server_time=False`` uses the caller's
+    ``now`` (for tests with a frozen clock).
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        location: str = "Redis",
+        prefix: str = DEFAULT_PREFIX,
+        server_time: bool = True,
+    ) -> None:
+        self._script = client.register_script(RATE_SCRIPT)
+        self.location = location
+        self.prefix = prefix
+        self.server_time = server_time
+        self._unavailable = unavailable_errors()
+
+    def __repr__(self) -> str:
+        return f"RedisWindowLog({self.location!r}, prefix={self.prefix!r})"
+
+    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+        try:
+            wait = self._script(
+                keys=[f"{self.prefix}:rate:{bucket}"],
+                args=[
+                    repr(now),
+                    limit,
+                    repr(window_seconds),
+                    "1" if self.server_time else "0",
+                    uuid.uuid4().hex,
+                ],
+            )
+        except self._unavailable as exc:
+            raise CacheUnavailableError(
+                f"Redis at {self.location} is not answering ({type(exc).__name__}: {exc})"
+            ) from exc
+        return float(wait)
