@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/frame.py
 	$(BIN)/python benchmarks/encryption.py
+	$(BIN)/python benchmarks/team.py
 
 clean:
 	rm -rf $(VENV) $(VENV22) tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

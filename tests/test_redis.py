@@ -19,7 +19,8 @@ import pytest
 import mobilestatus_pandas as msp
 from mobilestatus_pandas import cli, redis_backend
 from mobilestatus_pandas.datasets import random_numbers
-from tests.redis_server import RedisServer, redis_binary
+from tests.conftest import skip_without_redis
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -55,9 +56,7 @@ def everything_in(url: str) -> str:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, free to stop and restart."""
-    if redis_binary() is None:
-        pytest.skip("redis-server is not installed (Debian package redis-server)")
-    pytest.importorskip("redis")
+    skip_without_redis()
     with RedisServer(tmp_path / "redis") as server:
         yield server
 
@@ -149,7 +148,7 @@ def test_a_different_hashing_key_is_refused_not_paid_again(
 
 
 def test_unreachable_redis_says_so_before_anything_is_sent(sandbox: msp.Sandbox) -> None:
-    pytest.importorskip("redis")
+    skip_without_redis()
     from tests.redis_server import free_port
 
     url = f"redis://127.0.0.1:{free_port()}/0"

@@ -1,0 +1,154 @@
+"""Team scale: three processes on one account, against one sandbox, in one run.
+
+Each process is ``mobilestatus check`` with its own cache directory, as on three analysts'
+machines. Baseline: each keeps to the limit on its own (no shared backend), which is what
+a team gets from three notebooks with the embedded cache. Ours: the three share one Redis
+(cache, ledger, rate limit). Prints the calls per second the three reach together (from the
+send times in their outputs), the service's RequestLimitExceeded answers, the peak calls in
+any second at the service, and the ratios.
+
+    .venv/bin/python benchmarks/team.py [--numbers 150] [--latency-ms 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import pandas as pd
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas.datasets import random_numbers
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make tests.redis_server importable
+    sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class TeamRun:
+    """What a set of processes did together."""
+
+    outputs: list[pd.DataFrame]
+    exit_codes: list[int]
+    errors: list[str]
+    stats: dict[str, Any]
+
+    @property
+    def send_times(self) -> pd.Series:
+        """When each call of every process was sent (its answer's ``checked_at``)."""
+        fresh = [
+            o.loc[~o["mobile_from_cache"].astype(bool), "mobile_checked_at"] for o in self.outputs
+        ]
+        return pd.to_datetime(pd.concat(fresh), utc=True).dropna().sort_values()
+
+    @property
+    def calls_per_second(self) -> float:
+        """Calls per second together, from the first send to the last."""
+        times = self.send_times
+        span = (times.iloc[-1] - times.iloc[0]).total_seconds()
+        return (len(times) - 1) / span if span > 0 else 0.0
+
+
+def run_team(
+    sandbox: msp.Sandbox,
+    numbers: list[list[str]],
+    workdir: Path,
+    *,
+    cache: str | None,
+    team_key: str,
+) -> TeamRun:
+    """Run one ``mobilestatus check`` process per list of numbers, all at once.
+
+    Each gets its own cache directory under ``workdir``; ``cache`` (a Redis URL) is shared
+    by all when given, else each uses its own embedded cache.
+    """
+    sandbox.reset_stats()
+    processes = []
+    for i, chunk in enumerate(numbers):
+        source, target = workdir / f"in-{i}.csv", workdir / f"out-{i}.csv"
+        target.unlink(missing_ok=True)
+        pd.DataFrame({"phone": chunk}).to_csv(source, index=False)
+        env = {
+            **os.environ,
+            "MOBILESTATUS_CACHE_DIR": str(workdir / f"machine-{i}"),
+            "MOBILESTATUS_CACHE_KEY": team_key,
+            "TENCENTCLOUD_SECRET_ID": sandbox.secret_id,
+            "TENCENTCLOUD_SECRET_KEY": sandbox.secret_key,
+        }
+        command = [
+            sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source),
+            "-c", "phone", "-o", str(target), "--endpoint", sandbox.url, "--no-progress",
+        ]  # fmt: skip
+        if cache is not None:
+            command += ["--cache", cache]
+        processes.append(
+            subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        )
+    codes, errors = [], []
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        codes.append(process.returncode)
+        errors.append(err.decode(errors="replace"))
+    outputs = [
+        pd.read_csv(workdir / f"out-{i}.csv", dtype={"mobile_number": str})
+        for i in range(len(numbers))
+        if (workdir / f"out-{i}.csv").exists()
+    ]
+    return TeamRun(outputs, codes, errors, sandbox.stats())
+
+
+def main() -> None:
+    from tests.redis_server import RedisServer
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=150, help="per process")
+    parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--latency-ms", type=float, default=150.0)
+    args = parser.parse_args()
+
+    every = random_numbers(args.numbers * args.processes * 2, seed=2026)
+    half = args.numbers * args.processes
+    key = secrets.token_hex(32)
+    with (
+        TemporaryDirectory() as tmp,
+        msp.Sandbox(latency_ms=args.latency_ms, own_process=True) as sb,
+        RedisServer(Path(tmp) / "redis") as redis,
+    ):
+        runs = {}
+        for name, first, cache in (("alone", 0, None), ("shared", half, redis.url)):
+            work = Path(tmp) / name
+            work.mkdir()
+            chunks = [
+                every[first + i * args.numbers : first + (i + 1) * args.numbers]
+                for i in range(args.processes)
+            ]
+            runs[name] = run_team(sb, chunks, work, cache=cache, team_key=key)
+    alone, shared = runs["alone"], runs["shared"]
+    print(
+        f"{args.processes} processes x {args.numbers} numbers, sandbox latency "
+        f"{args.latency_ms:.0f} ms, account limit 20 calls/s"
+    )
+    for name, run in (("each alone (baseline)", alone), ("sharing one Redis", shared)):
+        print(
+            f"{name:>22}: {run.calls_per_second:6.2f} calls/s together, "
+            f"RequestLimitExceeded {run.stats['rate_limited']:4d}, "
+            f"max {run.stats['max_calls_in_any_second']} calls in any second, "
+            f"billed twice {len(run.stats['billed_more_than_once'])}, exit codes {run.exit_codes}"
+        )
+    refused = alone.stats["rate_limited"]
+    print(
+        f"ratio: {shared.calls_per_second / alone.calls_per_second:.2f}x the useful rate, "
+        f"{refused} vs {shared.stats['rate_limited']} refused calls"
+    )
+
+
+if __name__ == "__main__":
+    main()

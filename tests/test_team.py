@@ -1,0 +1,64 @@
+"""A team on one account: separate processes, each with its own cache directory, sharing one
+real Redis, against the sandbox in its own process at 150 ms latency.
+
+The processes are the real command (``mobilestatus check``); the harness is the team
+benchmark's (``benchmarks/team.py``), which also measures the baseline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import mobilestatus_pandas as msp
+from benchmarks.team import run_team
+from mobilestatus_pandas.datasets import random_numbers
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+TEAM_KEY = "cd" * 32
+
+
+@pytest.fixture(scope="module")
+def slow_sandbox() -> Iterator[msp.Sandbox]:
+    with msp.Sandbox(latency_ms=150, own_process=True) as sb:
+        yield sb
+
+
+def test_three_processes_share_the_limit(
+    slow_sandbox: msp.Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    numbers = random_numbers(3 * 80, seed=31)
+    chunks = [numbers[i * 80 : (i + 1) * 80] for i in range(3)]
+    run = run_team(slow_sandbox, chunks, tmp_path, cache=redis_url, team_key=TEAM_KEY)
+    assert run.exit_codes == [0, 0, 0], run.errors
+    assert run.stats["rate_limited"] == 0, "no RequestLimitExceeded"
+    assert run.stats["max_calls_in_any_second"] <= 20
+    assert run.stats["billed_more_than_once"] == []
+    assert len(run.send_times) == 240
+    # Measured from the send times the processes recorded, not the test's wall clock: the
+    # shared limiter keeps three processes together close to the account's 20 calls/s.
+    assert run.calls_per_second >= 18
+
+
+def test_overlapping_numbers_one_after_the_other_are_billed_once(
+    slow_sandbox: msp.Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    numbers = random_numbers(90, seed=32)
+    first, second = numbers[:60], numbers[30:]
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = run_team(slow_sandbox, [first], tmp_path / "a", cache=redis_url, team_key=TEAM_KEY)
+    two = run_team(slow_sandbox, [second], tmp_path / "b", cache=redis_url, team_key=TEAM_KEY)
+    assert one.exit_codes == two.exit_codes == [0]
+    [out_one], [out_two] = one.outputs, two.outputs
+    billed_first = set(out_one.loc[out_one["mobile_billed"], "mobile_number"])
+    billed_second = set(out_two.loc[out_two["mobile_billed"], "mobile_number"])
+    assert billed_first, "the first process paid for its numbers"
+    assert not billed_first & billed_second, "no number billed twice"
+    overlap = out_two["mobile_number"].isin(first)
+    assert overlap.sum() == 30
+    assert out_two.loc[overlap, "mobile_from_cache"].all(), "the overlap came from Redis"
+    assert two.stats["requests"] == 30, "the second process called only for its new numbers"
