@@ -300,3 +300,55 @@ def test_cli_cache_info_and_clear_on_redis(
     assert "cleared 5" in capsys.readouterr().out
     assert cli.main(["cache", "info", "--cache", redis_url]) == 0
     assert "cached answers: 0" in capsys.readouterr().out
+
+
+def test_redis_away_before_a_run_raises_before_anything_is_sent(
+    own_redis: RedisServer, team_key: str, sandbox: msp.Sandbox
+) -> None:
+    client = sandbox.client(cache=own_redis.url, outage_timeout=0.5)
+    own_redis.stop()
+    started = time.monotonic()
+    with pytest.raises(msp.CacheUnavailableError, match="did not answer"):
+        client.lookup_many(random_numbers(5, seed=14), progress=False)
+    assert time.monotonic() - started >= 0.5, "it waited for Redis first"
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_writes_held_while_redis_is_away_count_as_cached_and_land_later(
+    own_redis: RedisServer,
+) -> None:
+    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+
+    store = redis_backend.RedisStore(
+        redis_backend.connect(own_redis.url), ttl_seconds=60, outage_timeout=0.3
+    )
+    entry = LedgerEntry(time.time(), "k1", "0", 0, True, "req-1", None, "run", "AKID")
+    answer = CachedAnswer("0", "ok", 0, "req-1", entry.called_at)
+    own_redis.stop()
+    store.record(entry, answer)  # does not raise: held
+    assert store.held_writes == 1
+    assert store.failed_writes == 1
+    assert store.flush(timeout_seconds=0.3) == 1, "still away: still held"
+    with pytest.raises(msp.CacheUnavailableError):
+        store.ledger()
+    own_redis.start()
+    assert store.get_many(["k1"], 0) == {"k1": answer}
+    assert store.held_writes == 0, "written on the next use"
+    assert store.ledger() == [entry]
+    assert store.flush() == 0
+    assert store.ledger() == [entry], "written once"
+    store.close()
+
+
+def test_a_write_retried_after_a_lost_reply_is_recorded_once(redis_url: str) -> None:
+    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+
+    store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=60)
+    entry = LedgerEntry(1.0, "k1", "0", 0, True, "req-1", None, "run", "AKID")
+    answer = CachedAnswer("0", "ok", 0, "req-1", 1.0)
+    store._write("marker-1", entry, answer)
+    store._write("marker-1", entry, answer)  # the same write again: Redis did it already
+    assert store.ledger() == [entry]
+    store._write("marker-2", entry, answer)  # another call of the same number: recorded
+    assert len(store.ledger()) == 2
+    store.close()
