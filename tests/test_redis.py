@@ -235,7 +235,7 @@ def test_redis_away_past_the_timeout_ends_the_run_cleanly(
     own_redis: RedisServer, team_key: str
 ) -> None:
     numbers = random_numbers(200, seed=11)
-    with msp.Sandbox(latency_ms=20) as sb:
+    with msp.Sandbox(latency_ms=20, own_process=True) as sb:
         client = sb.client(cache=own_redis.url, outage_timeout=1.5)
         timer = threading.Timer(1.0, own_redis.stop)
         timer.start()
@@ -243,22 +243,25 @@ def test_redis_away_past_the_timeout_ends_the_run_cleanly(
             out = client.lookup_many(numbers, progress=False)
         timer.join()
         stats = sb.stats()
-    report = out.attrs["mobilestatus"]
-    assert report["stop_reason"] == "cache unavailable"
-    not_checked = out["status"] == "not_checked"
-    assert 0 < not_checked.sum() < len(numbers)
-    assert out.loc[not_checked, "error"].str.contains("Redis at").all()
-    assert "outage_timeout" in str(caught[0].message)
-    answered = out["status"] != "not_checked"
-    assert answered.sum() == stats["requests"], "every call's answer is in the frame"
+        report = out.attrs["mobilestatus"]
+        assert report["stop_reason"] == "cache unavailable"
+        not_checked = out["status"] == "not_checked"
+        assert 0 < not_checked.sum() < len(numbers)
+        assert out.loc[not_checked, "error"].str.contains("Redis at").all()
+        assert "outage_timeout" in str(caught[0].message)
+        answered = out["status"] != "not_checked"
+        assert answered.sum() == stats["requests"], "every call's answer is in the frame"
 
-    own_redis.start()  # the held writes go to Redis when it is back
-    assert client.store.flush(timeout_seconds=10) == 0
-    ledger = client.ledger()
-    assert len(ledger) == stats["requests"]
-    assert ledger["billed"].sum() == stats["billed"]
-    again = client.lookup_many(numbers, progress=False)
-    assert again["from_cache"].sum() == answered.sum()
+        own_redis.start()  # the held writes go to Redis when it is back
+        assert client.store.flush(timeout_seconds=10) == 0
+        ledger = client.ledger()
+        assert len(ledger) == stats["requests"]
+        assert ledger["billed"].sum() == stats["billed"]
+        again = client.lookup_many(numbers, progress=False)  # resumes where it stopped
+        assert again["from_cache"].sum() == answered.sum()
+        assert again.attrs["mobilestatus"]["calls"] == not_checked.sum()
+        assert not again["status"].isin(UNANSWERED).any()
+        assert sb.stats()["billed_more_than_once"] == []
 
 
 def test_redis_restart_mid_run_loses_no_answered_result(
