@@ -64,11 +64,13 @@ def run_team(
     *,
     cache: str | None,
     team_key: str,
+    one_machine: bool = False,
 ) -> TeamRun:
     """Run one ``mobilestatus check`` process per list of numbers, all at once.
 
-    Each gets its own cache directory under ``workdir``; ``cache`` (a Redis URL) is shared
-    by all when given, else each uses its own embedded cache.
+    Each gets its own cache directory under ``workdir`` (as on separate machines), or all
+    one (``one_machine``: as notebooks of one user); ``cache`` (a Redis URL or a file) is
+    shared by all when given, else each uses the embedded cache of its directory.
     """
     sandbox.reset_stats()
     processes = []
@@ -78,7 +80,7 @@ def run_team(
         pd.DataFrame({"phone": chunk}).to_csv(source, index=False)
         env = {
             **os.environ,
-            "MOBILESTATUS_CACHE_DIR": str(workdir / f"machine-{i}"),
+            "MOBILESTATUS_CACHE_DIR": str(workdir / f"machine-{0 if one_machine else i}"),
             "MOBILESTATUS_CACHE_KEY": team_key,
             "TENCENTCLOUD_SECRET_ID": sandbox.secret_id,
             "TENCENTCLOUD_SECRET_KEY": sandbox.secret_key,

@@ -34,16 +34,23 @@ import pandas as pd
 
 from . import codes, numbers
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
+from .client import CallOutcome
 from .errors import CacheUnavailableError, InputError
 from .result import RESULT_COLUMNS, LookupResult
 
 if TYPE_CHECKING:
-    from .client import Answer, CallOutcome, MobileStatusClient
+    from .client import Answer, MobileStatusClient
 
 logger = logging.getLogger(__name__)
 
 #: This many daily-limit (-4) answers in a row end the run.
 DAILY_LIMIT_STREAK: Final = 10
+#: How often a run waiting for another run's answer to a number looks in the cache.
+CLAIM_POLL_SECONDS: Final = 0.25
+#: A claim on a number lasts this long unless renewed; a running run renews its claims every
+#: CLAIM_RENEW_SECONDS, so a run that died holds its numbers no longer than this.
+CLAIM_SECONDS: Final = 10.0
+CLAIM_RENEW_SECONDS: Final = 2.0
 #: How often the dispatcher wakes to check for completions and interrupts.
 DISPATCH_POLL_SECONDS: Final = 0.1
 #: The key under which a result frame's ``attrs`` carry the run report.
@@ -93,23 +100,48 @@ class RunReport:
 class _Run:
     """The state of one run: counters, stop signal, and what to do with each answer."""
 
-    def __init__(self, client: MobileStatusClient, report: RunReport) -> None:
+    def __init__(self, client: MobileStatusClient, report: RunReport, refresh: bool) -> None:
         self.client = client
         self.report = report
         self.stop = threading.Event()
         self.lock = threading.Lock()
+        # With refresh, only answers newer than the run count (another run's, given the
+        # same number at the same time); else any answer within the cache's TTL.
+        self.fresh_after = client.now() if refresh else (
+            client.now() - client.cache_ttl.total_seconds()
+        )  # fmt: skip
+        # Claims are the client's (its runs never overlap: each waits for the calls of an
+        # interrupted one), so a run takes over what an earlier one could not release.
+        self.owner = client.claim_owner
+        self.claimed: set[str] = set()
+        self.finished = threading.Event()
+
+    def renew_claims(self) -> None:
+        """Keep this run's claims alive until it finishes (a thread of its own)."""
+        store = self.client.store
+        while not self.finished.wait(CLAIM_RENEW_SECONDS):
+            with self.lock:
+                keys = list(self.claimed)
+            for key in keys:
+                try:
+                    store.claim(key, self.owner, self.client.now(), CLAIM_SECONDS)
+                except Exception:  # a renewal missed is a claim that may lapse, no more
+                    logger.debug("could not renew a claim", exc_info=True)
+
+    def _stop_for_cache(self, exc: CacheUnavailableError) -> None:
+        # The shared cache and rate limit stayed away past outage_timeout: sending unpaced
+        # is not an option, so the run ends here; answers so far are kept.
+        with self.lock:
+            if self.report.stop_reason is None:
+                self.report.stop_reason = STOP_CACHE_UNAVAILABLE
+                self.report.stop_detail = str(exc)
+        self.stop.set()
 
     def acquire(self) -> bool:
         try:
             return self.client.limiter.acquire(self.stop)
         except CacheUnavailableError as exc:
-            # The shared rate limit stayed away past outage_timeout: sending unpaced is not
-            # an option, so the run ends here; answers so far are kept.
-            with self.lock:
-                if self.report.stop_reason is None:
-                    self.report.stop_reason = STOP_CACHE_UNAVAILABLE
-                    self.report.stop_detail = str(exc)
-            self.stop.set()
+            self._stop_for_cache(exc)
             return False
 
     def pause(self, seconds: float) -> None:
@@ -141,10 +173,49 @@ class _Run:
             self.report.calls += 1
             self.report.billed_calls += int(billed)
 
+    def _answered_elsewhere(self, number: str, key: str) -> CallOutcome | None:
+        """The cached answer another run wrote since this run's plan, if there is one."""
+        try:
+            answer = self.client.store.get_many([key], self.fresh_after).get(key)
+        except CacheUnavailableError as exc:
+            self._stop_for_cache(exc)
+            return CallOutcome(LookupResult.unchecked(number, True, str(exc)), 0, 0)
+        if answer is None:
+            return None
+        with self.lock:
+            self.report.cache_hits += 1
+        return CallOutcome(_cached_result(number, answer), 0, 0)
+
     def lookup(self, number: str) -> CallOutcome:
-        return self.client.call(
-            number, acquire=self.acquire, sleep=self.pause, on_answer=self.on_answer
-        )
+        """Look one number up, unless another run is calling it or has answered it.
+
+        The number is claimed first (in the shared store): a run that finds it claimed waits
+        for that run's answer in the cache instead of paying for it again, and calls it
+        itself only if the claim ends without one (an answer that is not cached, or a run
+        that died). Claims are renewed by :meth:`renew_claims` and released at the end.
+        """
+        store, owner = self.client.store, self.owner
+        key = self.client.number_key(number)
+        while not store.claim(key, owner, self.client.now(), CLAIM_SECONDS):
+            done = self._answered_elsewhere(number, key)
+            if done is not None:
+                return done
+            if self.stop.is_set():
+                return CallOutcome(LookupResult.unchecked(number, True, "run stopped"), 0, 0)
+            self.pause(CLAIM_POLL_SECONDS)
+        with self.lock:
+            self.claimed.add(key)
+        try:
+            done = self._answered_elsewhere(number, key)
+            if done is not None:
+                return done
+            return self.client.call(
+                number, acquire=self.acquire, sleep=self.pause, on_answer=self.on_answer
+            )
+        finally:
+            with self.lock:
+                self.claimed.discard(key)
+            store.release(key, owner)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -169,6 +240,10 @@ def _dispatch(
     failed = 0
     bar = _progress_bar(len(pending), progress)
     executor = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="mobilestatus")
+    renewer = threading.Thread(
+        target=run.renew_claims, name="mobilestatus-claims", daemon=True
+    )  # fmt: skip
+    renewer.start()
     try:
         while queue or in_flight:
             width = client.max_workers if opened else 1
@@ -209,11 +284,13 @@ def _dispatch(
             logger.warning("run interrupted; answers so far are in the cache, run again to resume")
         executor.shutdown(wait=False, cancel_futures=True)
         client.abandon_pool(executor)
+        run.finished.set()
         raise
     finally:
         if bar is not None:
             bar.close()
     executor.shutdown(wait=True)
+    run.finished.set()
     reason = report.stop_detail or report.stop_reason or "run stopped"
     for number in queue:
         results[number] = LookupResult.unchecked(number, True, reason)
@@ -376,7 +453,7 @@ def _run(
     results = dict(plan.cached)
     pending = plan.pending
 
-    run = _Run(client, report)
+    run = _Run(client, report, refresh)
     try:
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))

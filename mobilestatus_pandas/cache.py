@@ -3,6 +3,9 @@
 The storage layer knows nothing of pandas or HTTP. It stores rows keyed by a *keyed hash* of
 the number (:class:`NumberHasher`): the numbers themselves never reach the disk.
 
+Besides answers and the ledger, a store keeps short-lived *claims*: which run is calling a
+number right now, so that two runs given the same number at once pay for it once.
+
 :class:`Store` is the interface every backend implements (a contract test in
 ``tests/test_store_contract.py`` holds each one to it); :class:`SQLiteStore` is the embedded
 default: one SQLite file in WAL mode, safe for several processes at once, created private to
@@ -190,6 +193,18 @@ class Store(Protocol):
         ``timeout_seconds``; return how many writes are still held."""
         ...
 
+    def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
+        """Mark ``key`` as being looked up by ``owner`` until ``now + seconds``.
+
+        True when ``owner`` holds the claim (taken, or renewed); False while another owner's
+        claim lasts: that run is calling the number, and its answer will be in the cache.
+        """
+        ...
+
+    def release(self, key: str, owner: str) -> None:
+        """Give up ``owner``'s claim on ``key`` (nothing when another owner holds it)."""
+        ...
+
     def close(self) -> None:
         """Release the backend's resources."""
         ...
@@ -216,6 +231,11 @@ CREATE TABLE IF NOT EXISTS ledger (
     run_id TEXT NOT NULL,
     secret_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -352,6 +372,21 @@ class SQLiteStore:
     def flush(self, timeout_seconds: float = 0.0) -> int:
         """Nothing is ever held back: SQLite writes go to the file at once."""
         return 0
+
+    def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO claims VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "owner = excluded.owner, until = excluded.until "
+                "WHERE claims.owner = excluded.owner OR claims.until <= ?",
+                (key, owner, now + seconds, now),
+            )
+            row = conn.execute("SELECT owner FROM claims WHERE key = ?", (key,)).fetchone()
+        return row is not None and row[0] == owner
+
+    def release(self, key: str, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
 
     def close(self) -> None:
         with self._lock:

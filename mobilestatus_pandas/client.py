@@ -18,9 +18,11 @@ import logging
 import math
 import os
 import random
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -427,6 +429,8 @@ class MobileStatusClient:
         self._session.mount("https://", adapter)
         self._auth = TC3Auth(self._credentials.get, clock=clock, region=region, language=language)
         self.last_run: RunReport | None = None
+        #: Who holds this client's claims on numbers being looked up (see batch.py).
+        self.claim_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # Worker pools of interrupted runs whose calls may still be in flight: the next run
         # waits for them, so an answer already paid for is in the cache before it looks.
         self._abandoned_pools: list[Any] = []

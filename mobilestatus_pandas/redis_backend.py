@@ -14,6 +14,8 @@ What lives in Redis, under the prefix ``mobilestatus:``:
 * ``rate:<SecretId>``: the account's sliding-window log of send times, a sorted set kept by a
   Lua script that runs atomically on the server with the server's clock, so any number of
   processes on any number of machines stay under the limit together.
+* ``claim:<key>``: which run is calling a number right now, so that two runs given the same
+  number at the same time pay once: the second waits for the first's answer;
 * ``written:<id>``: short-lived markers that make a ledger write idempotent when it is
   retried after a lost reply.
 
@@ -25,6 +27,7 @@ ends with ``not_checked`` rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -104,6 +107,25 @@ if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 end
 return 1
+"""
+
+
+#: Take or renew a claim: KEYS[1] the claim; ARGV: owner, milliseconds. 1 when owner holds it.
+CLAIM_SCRIPT: Final = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+#: Give up a claim if it is still the owner's: KEYS[1] the claim; ARGV[1] owner.
+RELEASE_SCRIPT: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
 """
 
 
@@ -192,6 +214,8 @@ class RedisStore:
         self._sleep = sleep
         self._unavailable = unavailable_errors()
         self._record = client.register_script(RECORD_SCRIPT)
+        self._claim = client.register_script(CLAIM_SCRIPT)
+        self._release = client.register_script(RELEASE_SCRIPT)
         # Writes that found Redis away: (marker id, entry, answer), written when it is back.
         self._held: deque[tuple[str, LedgerEntry, CachedAnswer | None]] = deque()
         self._held_lock = threading.Lock()
@@ -421,6 +445,23 @@ class RedisStore:
                 self._held.clear()
                 self._held.extend(kept)
         return self._retrying(clear)
+
+    def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
+        """Claims expire on the server's clock (``now`` is not needed). While Redis is away
+        the claim is granted: the rate limiter pauses every call until it is back anyway."""
+        try:
+            return bool(
+                self._claim(
+                    keys=[f"{self.prefix}:claim:{key}"],
+                    args=[owner, max(1, round(seconds * 1000))],
+                )
+            )
+        except self._unavailable:
+            return True
+
+    def release(self, key: str, owner: str) -> None:
+        with contextlib.suppress(*self._unavailable):  # away: the claim expires on its own
+            self._release(keys=[f"{self.prefix}:claim:{key}"], args=[owner])
 
     def close(self) -> None:
         held = self.flush()

@@ -355,3 +355,12 @@ def test_a_write_retried_after_a_lost_reply_is_recorded_once(redis_url: str) -> 
     store._write("marker-2", entry, answer)  # another call of the same number: recorded
     assert len(store.ledger()) == 2
     store.close()
+
+
+def test_redis_claims_expire_on_the_server(redis_url: str) -> None:
+    store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=60)
+    assert store.claim("k", "run-a", 0.0, 30)
+    ttl = redis_connection(redis_url).pttl("mobilestatus:claim:k")
+    assert 29_000 < ttl <= 30_000
+    assert not store.claim("k", "run-b", 0.0, 30)
+    store.close()

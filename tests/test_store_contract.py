@@ -82,6 +82,17 @@ class StoreContract:
         store.clear(ledger=True)
         assert store.ledger() == []
 
+    def test_claims_belong_to_one_owner_at_a_time(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.claim("k", "run-a", now, 30)
+        assert not store.claim("k", "run-b", now + 1, 30), "run-a is calling it"
+        assert store.claim("k", "run-a", now + 2, 30), "the owner renews its claim"
+        assert store.claim("other", "run-b", now, 30), "claims are per number"
+        store.release("k", "run-b")  # not run-b's to release
+        assert not store.claim("k", "run-b", now + 3, 30)
+        store.release("k", "run-a")
+        assert store.claim("k", "run-b", now + 4, 30)
+
 
 class TestSQLiteFileStore(StoreContract):
     @staticmethod
@@ -108,6 +119,15 @@ class TestSQLiteFileStore(StoreContract):
         assert b.get_many(["k"], 0) == {"k": answer()}
         a.close()
         b.close()
+
+
+def test_sqlite_claims_expire_by_the_callers_clock(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.sqlite3")
+    assert store.claim("k", "run-a", 100.0, 30)
+    assert not store.claim("k", "run-b", 129.9, 30)
+    assert store.claim("k", "run-b", 130.0, 30), "a claim its owner stopped renewing ends"
+    assert not store.claim("k", "run-a", 131.0, 30)
+    store.close()
 
 
 class TestSQLiteMemoryStore(StoreContract):

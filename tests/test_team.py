@@ -62,3 +62,30 @@ def test_overlapping_numbers_one_after_the_other_are_billed_once(
     assert overlap.sum() == 30
     assert out_two.loc[overlap, "mobile_from_cache"].all(), "the overlap came from Redis"
     assert two.stats["requests"] == 30, "the second process called only for its new numbers"
+
+
+@pytest.mark.parametrize("backend", ["redis", "sqlite"])
+def test_the_same_numbers_at_the_same_time_are_billed_once(
+    backend: str, slow_sandbox: msp.Sandbox, redis_url: str, tmp_path: Path
+) -> None:
+    """Two processes given the same numbers at once: each number is called once; the other
+    process waits for that answer (a claim on the number) and takes it from the cache.
+    With Redis as on two machines; with the embedded cache as two notebooks of one user."""
+    numbers = random_numbers(60, seed=33 if backend == "redis" else 34)
+    run = run_team(
+        slow_sandbox,
+        [numbers, list(reversed(numbers))],
+        tmp_path,
+        cache=redis_url if backend == "redis" else None,
+        team_key=TEAM_KEY,
+        one_machine=backend == "sqlite",
+    )
+    assert run.exit_codes == [0, 0], run.errors
+    assert run.stats["billed_more_than_once"] == []
+    assert run.stats["rate_limited"] == 0
+    assert run.stats["requests"] == 60, "one call per number for the two processes together"
+    for out in run.outputs:
+        assert out["mobile_status"].notna().all()
+        assert not out["mobile_status"].isin(["error", "not_checked", "busy"]).any()
+    from_cache = sum(int(out["mobile_from_cache"].sum()) for out in run.outputs)
+    assert from_cache == 60, "each number was answered once and shared once"
