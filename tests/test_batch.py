@@ -298,3 +298,28 @@ def test_throttling_by_another_client_is_absorbed_not_shown(
         assert not out["status"].isin(["error", "busy", "not_checked"]).any()
         assert not out["error"].fillna("").str.contains("RequestLimitExceeded").any()
     assert stats["billed_more_than_once"] == []
+
+
+def test_two_runs_at_once_on_one_cache_pay_once_per_number(
+    sandbox: msp.Sandbox, cache_file: Path
+) -> None:
+    """Two notebooks given the same numbers at the same time: one call per number."""
+    numbers = random_numbers(30, seed=77)
+    outs: dict[str, pd.DataFrame] = {}
+
+    def run(name: str, order: list[str]) -> None:
+        outs[name] = sandbox.client(cache=cache_file).lookup_many(order, progress=False)
+
+    threads = [
+        threading.Thread(target=run, args=("a", numbers)),
+        threading.Thread(target=run, args=("b", numbers[::-1])),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    stats = sandbox.stats()
+    assert stats["billed_more_than_once"] == []
+    assert stats["requests"] - stats["rate_limited"] == 30, "one answered call per number"
+    assert outs["a"]["from_cache"].sum() + outs["b"]["from_cache"].sum() == 30
+    assert outs["a"]["billed"].sum() + outs["b"]["billed"].sum() == stats["billed"]
