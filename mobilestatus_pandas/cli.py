@@ -156,23 +156,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    import os
+    from .client import DEFAULT_CACHE_TTL, open_cache, resolve_cache
 
-    from .cache import CACHE_FILE_NAME, default_cache_dir
-    from .client import DEFAULT_CACHE_TTL, ENV_CACHE, open_cache
-    from .redis_backend import is_redis_url
-
-    target = args.cache or os.environ.get(ENV_CACHE) or str(default_cache_dir() / CACHE_FILE_NAME)
-    path = None if is_redis_url(target) else Path(target).expanduser()
-    if path is not None and path.is_dir():
-        path = path / CACHE_FILE_NAME
+    target = resolve_cache(args.cache or "default")
+    path = target if isinstance(target, Path) else None
     if path is not None and not path.exists():
         print(f"cache: {path} " + ("(not created yet)" if args.action == "info" else
                                    "does not exist; nothing to clear"))  # fmt: skip
         return EXIT_OK
-    backend = open_cache(
-        target if path is None else str(path), ttl_seconds=DEFAULT_CACHE_TTL.total_seconds()
-    )
+    backend = open_cache(target, ttl_seconds=DEFAULT_CACHE_TTL.total_seconds())
     store = backend.store
     try:
         if args.action == "info":

@@ -141,16 +141,41 @@ class CacheBackend:
     window_log: WindowLog
 
 
+def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
+    """What ``cache=`` names: ``None`` (this client's memory), a Redis URL, or a SQLite file.
+
+    ``"default"`` is ``$MOBILESTATUS_CACHE`` when set, else the per-user cache file; a
+    directory means the cache file in it.
+    """
+    if isinstance(cache, str) and cache == "default":
+        cache = os.environ.get(ENV_CACHE) or default_cache_dir() / CACHE_FILE_NAME
+    if cache is None:
+        return None
+    if isinstance(cache, str) and "://" in cache:
+        from .redis_backend import is_redis_url
+
+        if not is_redis_url(cache):
+            raise InputError(
+                f"cache URLs are redis://, rediss:// or unix:// (Redis), got {cache.split('://')[0]}://"
+            )
+        return cache
+    if not isinstance(cache, (str, os.PathLike)):
+        raise InputError(
+            f"cache must be 'default', a file path, a redis:// URL or None, got {cache!r}"
+        )
+    path = Path(cache).expanduser()
+    return path / CACHE_FILE_NAME if path.is_dir() else path
+
+
 def open_cache(
     cache: str | os.PathLike[str] | None,
     *,
     ttl_seconds: float,
     outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
 ) -> CacheBackend:
-    """Open the backend ``cache`` names (see :class:`MobileStatusClient`)."""
-    if isinstance(cache, str) and cache == "default":
-        cache = os.environ.get(ENV_CACHE) or "default"
-    if cache is None:
+    """Open the backend ``cache`` names (see :func:`resolve_cache`)."""
+    target = resolve_cache(cache)
+    if target is None:
         return CacheBackend(
             "memory",
             None,
@@ -158,15 +183,11 @@ def open_cache(
             NumberHasher.ephemeral(),
             _shared_window_log(),
         )
-    if isinstance(cache, str) and "://" in cache:
+    if isinstance(target, str):  # a Redis URL
         from . import redis_backend
 
-        if not redis_backend.is_redis_url(cache):
-            raise InputError(
-                f"cache URLs are redis://, rediss:// or unix:// (Redis), got {cache.split('://')[0]}://"
-            )
-        connection = redis_backend.connect(cache)
-        location = redis_backend.mask_url(cache)
+        connection = redis_backend.connect(target)
+        location = redis_backend.mask_url(target)
         store = redis_backend.RedisStore(
             connection, ttl_seconds=ttl_seconds, location=location, outage_timeout=outage_timeout
         )
@@ -174,21 +195,11 @@ def open_cache(
         store.check_hasher(hasher)
         window_log = redis_backend.RedisWindowLog(connection, location=location)
         return CacheBackend(location, None, store, hasher, window_log)
-    if isinstance(cache, str) and cache == "default":
-        path = default_cache_dir() / CACHE_FILE_NAME
-    elif isinstance(cache, (str, os.PathLike)):
-        path = Path(cache).expanduser()
-        if path.is_dir():
-            path = path / CACHE_FILE_NAME
-    else:
-        raise InputError(
-            f"cache must be 'default', a file path, a redis:// URL or None, got {cache!r}"
-        )
     return CacheBackend(
-        str(path),
-        path,
-        SQLiteStore(path),
-        NumberHasher.for_directory(path.parent),
+        str(target),
+        target,
+        SQLiteStore(target),
+        NumberHasher.for_directory(target.parent),
         _shared_window_log(),
     )
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from .codes import STATUS_DESCRIPTIONS, STATUSES
-from .errors import InputError
+from .errors import InputError, MissingDependencyError
 from .report import billing_by_period, summary
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise ImportError(
+        raise MissingDependencyError(
             "plots need matplotlib: pip install 'mobilestatus-pandas[notebook]'"
         ) from exc
     return plt

@@ -14,12 +14,13 @@ from typing import Any, Final
 import pandas as pd
 
 from .codes import DEAD_LINE_STATES
+from .errors import MissingDependencyError
 from .report import summary
 
 try:
     import ipywidgets as widgets
 except ImportError as exc:  # pragma: no cover - depends on the installation
-    raise ImportError(
+    raise MissingDependencyError(
         "the dashboard needs ipywidgets: pip install 'mobilestatus-pandas[notebook]'"
     ) from exc
 
