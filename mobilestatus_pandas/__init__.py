@@ -20,7 +20,13 @@ from __future__ import annotations
 from . import accessor as _accessor  # noqa: F401  (registers .mobile)
 from .batch import RunReport, RunStoppedWarning
 from .client import MobileStatusClient
-from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from .codes import (
+    DEAD_LINE_STATES,
+    LINE_STATES,
+    NO_ANSWER_STATES,
+    STATUS_DESCRIPTIONS,
+    STATUSES,
+)
 from .credentials import Credentials
 from .encryption import Encryption, EncryptionUnavailable
 from .errors import (
@@ -53,6 +59,7 @@ __version__ = "0.1.0"
 __all__ = [
     "DEAD_LINE_STATES",
     "LINE_STATES",
+    "NO_ANSWER_STATES",
     "RESULT_COLUMNS",
     "STATUSES",
     "STATUS_DESCRIPTIONS",

@@ -28,6 +28,7 @@ STATUSES: Final[tuple[str, ...]] = (
     "unknown",
     "not_found",
     "invalid",
+    "missing",
     "unsupported",
     "busy",
     "daily_limit",
@@ -40,6 +41,16 @@ LINE_STATES: Final[tuple[str, ...]] = STATUSES[:6]
 
 #: Line states that mean the number no longer reaches a person.
 DEAD_LINE_STATES: Final[tuple[str, ...]] = ("out_of_service", "cancelled", "offline")
+
+#: Statuses that carry no answer about the line: left out of shares and comparisons
+#: (reported apart), and never cached.
+NO_ANSWER_STATES: Final[tuple[str, ...]] = (
+    "missing",
+    "busy",
+    "daily_limit",
+    "error",
+    "not_checked",
+)
 
 #: StatusCode (meaningful when Result is "0") -> status label.
 STATUS_CODE_LABELS: Final[dict[int, str]] = {
@@ -61,6 +72,7 @@ STATUS_DESCRIPTIONS: Final[dict[str, str]] = {
     "unknown": "line state unknown",
     "not_found": "no result found (Result -1)",
     "invalid": "not a valid CN mobile number",
+    "missing": "no number given (empty, None, NaN)",
     "unsupported": "number segment not supported (Result -13)",
     "busy": "verification service busy after retries (Result -3)",
     "daily_limit": "daily verification limit reached (Result -4)",

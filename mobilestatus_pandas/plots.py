@@ -29,6 +29,7 @@ STATUS_COLORS: Final[dict[str, str]] = {
     "unknown": "#9e9e9e",  # grey
     "not_found": "#78909c",  # blue grey
     "invalid": "#8d6e63",  # brown
+    "missing": "#f5f5f5",  # near white: no number given
     "unsupported": "#bcaaa4",  # light brown
     "busy": "#fbc02d",  # yellow
     "daily_limit": "#0277bd",  # blue

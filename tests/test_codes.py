@@ -65,4 +65,6 @@ def test_status_order_is_fixed_and_complete() -> None:
     assert codes.STATUSES[:6] == codes.LINE_STATES
     assert set(codes.STATUS_CODE_LABELS.values()) == set(codes.LINE_STATES)
     assert set(codes.STATUS_DESCRIPTIONS) == set(codes.STATUSES)
-    assert len(set(codes.STATUSES)) == 13
+    assert len(set(codes.STATUSES)) == 14
+    assert codes.STATUSES.index("missing") == codes.STATUSES.index("invalid") + 1
+    assert set(codes.NO_ANSWER_STATES) <= set(codes.STATUSES)
