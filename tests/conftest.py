@@ -1,4 +1,8 @@
-"""Shared fixtures: an isolated environment, a fake clock, and the real sandbox on loopback."""
+"""Shared fixtures: a fake clock, the real sandbox on loopback, a real redis-server.
+
+The isolated environment every test (and every doctest) runs in is ``isolated_env``, in the
+``conftest.py`` at the top of the repository: doctests in the package see it too.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +13,6 @@ import pytest
 
 import mobilestatus_pandas as msp
 from tests.redis_server import RedisServer, redis_binary
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """No test sees the developer's credentials, cache or endpoint."""
-    home = tmp_path_factory.mktemp("home")
-    monkeypatch.setenv("HOME", str(home))
-    for name in (
-        "TENCENTCLOUD_SECRET_ID",
-        "TENCENTCLOUD_SECRET_KEY",
-        "TENCENTCLOUD_SESSION_TOKEN",
-        "TENCENTCLOUD_TOKEN",
-        "MOBILESTATUS_ENDPOINT",
-        "MOBILESTATUS_CACHE_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("MOBILESTATUS_CACHE_DIR", str(home / "cache"))
-    monkeypatch.setattr(
-        msp.credentials, "profile_paths", lambda: [home / ".tencentcloud" / "credentials"]
-    )
-    return home
 
 
 class FakeClock:

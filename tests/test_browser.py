@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,15 +10,31 @@ import pytest
 
 from tests.browser import render
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(render.chromium() is None, reason="Chromium is not installed"),
-    pytest.mark.skipif(
-        not render.widget_javascript_ready(),
-        reason="widget JavaScript missing: npm install --prefix tests/browser",
-    ),
-]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+#: Set by ``.ci/run``: a missing Chromium or widget JavaScript fails the test instead of
+#: skipping it (as ``MOBILESTATUS_REQUIRE_REDIS`` does for the Redis tests).
+REQUIRE_ENV = "MOBILESTATUS_REQUIRE_BROWSER"
+
+
+def missing_browser_parts() -> str | None:
+    """Why the browser test cannot run here, or None when it can."""
+    if render.chromium() is None:
+        return "Chromium is not installed (Debian package chromium)"
+    if not render.widget_javascript_ready():
+        return "widget JavaScript missing: npm ci --prefix tests/browser (make pytest does it)"
+    return None
+
+
+@pytest.fixture(autouse=True)
+def browser_parts() -> None:
+    """Skip without Chromium or the widget JavaScript; fail instead under $REQUIRE_ENV."""
+    missing = missing_browser_parts()
+    if missing and os.environ.get(REQUIRE_ENV):
+        pytest.fail(f"{missing}, and {REQUIRE_ENV} is set")
+    if missing:
+        pytest.skip(missing)
+
 
 DASHBOARD_CELLS = [
     "import mobilestatus_pandas as msp\nfrom mobilestatus_pandas.datasets import signups",
