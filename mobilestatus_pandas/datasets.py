@@ -1,4 +1,18 @@
-"""Synthetic data for demos, notebooks and benchmarks: seeded, realistic, messy."""
+"""Synthetic data for demos, notebooks and benchmarks: seeded, realistic, messy.
+
+Everything here is **synthetic**. :func:`signups` plants one documented fraud signal, chosen
+from the sandbox's own outcome model (:func:`~mobilestatus_pandas.sandbox.behaviour_for`),
+so that a study run against the sandbox finds a real, known effect:
+
+* legitimate accounts draw their numbers from the whole pool, so their share of dead lines
+  (out of service, cancelled, offline) is the sandbox's natural one, about 14%;
+* fraudulent accounts (:data:`FRAUD_RATE` of them) take a dead line with probability
+  :data:`FRAUD_DEAD_LINE_SHARE` (35%), and otherwise a live one; dead numbers being few, fraud
+  accounts share them more often (small "rings");
+* fraud is more frequent on the ``ads`` and ``partner`` channels (:data:`FRAUD_RATE_BY_CHANNEL`).
+
+The lift of the dead-line share, fraud against legitimate, is therefore about 2.5.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +21,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from .codes import DEAD_LINE_STATES, status_for
 from .numbers import cn_mobile_pattern
 
 #: Common CN mobile prefixes (all pass libphonenumber's CN mobile pattern).
@@ -15,6 +30,34 @@ MOBILE_PREFIXES: Final = (
     "150", "151", "152", "155", "156", "157", "158", "159",
     "166", "177", "180", "181", "182", "183", "185", "186", "187", "188", "189", "199",
 )  # fmt: skip
+
+
+#: Sign-up channels and their share of accounts.
+CHANNELS: Final = ("organic", "referral", "ads", "partner")
+CHANNEL_SHARES: Final = (0.4, 0.2, 0.3, 0.1)
+#: Share of fraudulent accounts per channel (overall about 8%).
+FRAUD_RATE_BY_CHANNEL: Final = {"organic": 0.05, "referral": 0.06, "ads": 0.11, "partner": 0.13}
+FRAUD_RATE: Final = sum(
+    share * FRAUD_RATE_BY_CHANNEL[name]
+    for name, share in zip(CHANNELS, CHANNEL_SHARES, strict=True)
+)
+#: The planted signal: the chance that a fraudulent account's number is a dead line.
+FRAUD_DEAD_LINE_SHARE: Final = 0.35
+#: Share of rows whose phone value is junk, blank or foreign.
+JUNK_SHARE: Final = 0.03
+#: Sign-ups span this many days, from SIGNUP_START.
+SIGNUP_START: Final = "2026-01-01"
+SIGNUP_DAYS: Final = 180
+
+
+def is_dead_line_in_sandbox(number: str) -> bool:
+    """Whether the sandbox answers ``number`` with a dead line state (its outcome model)."""
+    from .sandbox.behaviour import behaviour_for
+
+    behaviour = behaviour_for(number)
+    if behaviour.error is not None or behaviour.result != "0":
+        return False
+    return status_for(behaviour.result, behaviour.status_code) in DEAD_LINE_STATES
 
 
 def random_numbers(count: int, seed: int = 0) -> list[str]:
@@ -53,28 +96,47 @@ def messy_format(number: str, style: int) -> object:
 def signups(rows: int = 2000, distinct: int | None = None, seed: int = 7) -> pd.DataFrame:
     """A synthetic table of sign-ups with a phone column in messy formats.
 
-    Columns: ``user_id``, ``signup_channel``, ``fraud`` (a label), ``phone``. Numbers repeat
-    (shared by several accounts), a few are junk, formats vary row by row.
+    Columns: ``user_id``, ``signup_ts`` (UTC sign-up time over :data:`SIGNUP_DAYS` days),
+    ``signup_channel``, ``fraud`` (a label), ``phone``. Numbers repeat (shared by several
+    accounts), a few values are junk, blank or foreign, formats vary row by row. Fraudulent
+    accounts carry dead lines more often (the planted signal: see the module docstring).
+
+    >>> frame = signups(rows=5)
+    >>> list(frame.columns)
+    ['user_id', 'signup_ts', 'signup_channel', 'fraud', 'phone']
     """
     rng = np.random.default_rng(seed)
     distinct = distinct if distinct is not None else max(1, int(rows * 0.3))
     pool = random_numbers(distinct, seed=seed)
-    picks = rng.integers(0, len(pool), size=rows)
-    styles = rng.integers(0, 9, size=rows)
-    phones: list[object] = [
-        messy_format(pool[p], int(s)) for p, s in zip(picks, styles, strict=True)
+    dead = np.array([is_dead_line_in_sandbox(n) for n in pool], dtype=bool)
+    dead_pool = [n for n, d in zip(pool, dead, strict=True) if d] or pool
+    live_pool = [n for n, d in zip(pool, dead, strict=True) if not d] or pool
+
+    channel = rng.choice(list(CHANNELS), size=rows, p=list(CHANNEL_SHARES))
+    fraud_rate = np.array([FRAUD_RATE_BY_CHANNEL[c] for c in channel])
+    fraud = rng.random(rows) < fraud_rate
+    # Legitimate accounts: the whole pool (the sandbox's natural mix). Fraud: a dead line
+    # with probability FRAUD_DEAD_LINE_SHARE, else a live one.
+    from_pool = rng.integers(0, len(pool), size=rows)
+    fraud_dead = rng.random(rows) < FRAUD_DEAD_LINE_SHARE
+    from_dead = rng.integers(0, len(dead_pool), size=rows)
+    from_live = rng.integers(0, len(live_pool), size=rows)
+    numbers = [
+        (dead_pool[d] if fd else live_pool[v]) if f else pool[p]
+        for f, fd, p, d, v in zip(fraud, fraud_dead, from_pool, from_dead, from_live, strict=True)
     ]
-    junk = rng.random(rows) < 0.03
+    styles = rng.integers(0, 9, size=rows)
+    phones: list[object] = [messy_format(n, int(s)) for n, s in zip(numbers, styles, strict=True)]
+    junk = rng.random(rows) < JUNK_SHARE
     junk_values = ["n/a", "", None, "12345", "+1 415 555 0100", "138 0013 8000 ext 12"]
     for i in np.flatnonzero(junk):
         phones[i] = junk_values[int(rng.integers(0, len(junk_values)))]
-    fraud = rng.random(rows) < 0.08
-    channel = rng.choice(
-        ["organic", "referral", "ads", "partner"], size=rows, p=[0.4, 0.2, 0.3, 0.1]
-    )
+    seconds = np.sort(rng.integers(0, SIGNUP_DAYS * 86_400, size=rows))
+    signup_ts = pd.Timestamp(SIGNUP_START, tz="UTC") + pd.to_timedelta(seconds, unit="s")
     return pd.DataFrame(
         {
             "user_id": np.arange(1, rows + 1),
+            "signup_ts": signup_ts,
             "signup_channel": channel,
             "fraud": fraud,
             "phone": pd.Series(phones, dtype=object),
