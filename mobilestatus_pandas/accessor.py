@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import difflib
 import threading
+from collections.abc import Hashable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from . import numbers
+from . import numbers, sampling
 from .batch import estimate, run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
@@ -72,6 +74,35 @@ def _check_values(series: pd.Series) -> None:
     )
 
 
+def group_values(frame: pd.DataFrame | pd.Series, by: object) -> pd.Series | None:
+    """``by`` as a Series of one value per row (positional), named after the grouping: a
+    column name (of a frame), a Series (aligned on the index, like ``groupby``), or an array
+    as long as the frame."""
+    if by is None:
+        return None
+    if isinstance(by, pd.Series):
+        if not by.index.equals(frame.index):
+            if not by.index.is_unique:
+                raise InputError("by= is a Series whose index does not match the frame's")
+            by = by.reindex(frame.index)
+        return pd.Series(by.to_numpy(dtype=object), name=by.name)
+    if isinstance(frame, pd.DataFrame) and isinstance(by, Hashable) and not isinstance(by, tuple):
+        if by in frame.columns:
+            return pd.Series(_check_column(frame, by).to_numpy(dtype=object), name=by)
+        if isinstance(by, str):
+            _check_column(frame, by)  # raises, with close matches
+    if isinstance(by, (list, tuple, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
+        values = np.asarray(by, dtype=object)
+        if values.ndim != 1 or len(values) != len(frame):
+            raise InputError(
+                f"by= must give one group per row ({len(frame)} rows), got {np.shape(values)}"
+            )
+        return pd.Series(values)
+    raise InputError(
+        f"cannot group by {by!r}: pass a column name, or a Series/array with one value per row"
+    )
+
+
 def _lookup(
     series: pd.Series,
     client: MobileStatusClient | None,
@@ -103,9 +134,18 @@ class MobileFrameAccessor:
         refresh: bool = False,
         validate: str | None = None,
         overwrite: bool = False,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
         **client_options: Any,
     ) -> pd.DataFrame:
         """Return a new frame: this frame plus the ``mobile_*`` result columns.
+
+        ``sample=N`` looks up only N distinct numbers drawn at random among those a full run
+        would send, stratified by ``by`` (a column name or a Series/array, like ``groupby``)
+        with a floor per group, reproducible with ``seed``; other rows are ``not_checked``
+        with ``error="not sampled"``, ``attrs["mobilestatus"]["sample"]`` records the design
+        and ``mobile_sample_weight`` each row's weight (see :mod:`mobilestatus_pandas.sampling`).
 
         >>> import pandas as pd, mobilestatus_pandas as msp
         >>> with msp.Sandbox() as sb:
@@ -114,11 +154,15 @@ class MobileFrameAccessor:
         >>> out.loc[0, "mobile_status"]
         'normal'
         """
+        groups = group_values(self._frame, by)
         results = _lookup(
             _check_column(self._frame, column), client, client_options, prefix,
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
         )  # fmt: skip
-        clash = [c for c in results.columns if c in self._frame.columns]
+        # A stale sample weight from an earlier sampled run must not outlive its results.
+        produced = {*results.columns, f"{prefix}{sampling.WEIGHT_COLUMN}"}
+        clash = [c for c in self._frame.columns if c in produced]
         if clash and not overwrite:
             raise InputError(
                 f"columns {clash} already exist; pass overwrite=True or another prefix="
@@ -207,10 +251,16 @@ class MobileSeriesAccessor:
         max_billed: int | None = None,
         refresh: bool = False,
         validate: str | None = None,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
         **client_options: Any,
     ) -> pd.DataFrame:
-        """Only the result columns, indexed like the Series."""
+        """Only the result columns, indexed like the Series. ``sample``, ``by`` (a Series or
+        array, one value per row) and ``seed`` as for ``DataFrame.mobile.status``."""
+        groups = group_values(self._series, by)
         return _lookup(
             self._series, client, client_options, prefix,
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
         )  # fmt: skip

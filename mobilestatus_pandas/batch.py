@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from . import codes, numbers
+from . import codes, numbers, sampling
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .client import CallOutcome
 from .errors import CacheUnavailableError, InputError
@@ -326,13 +326,24 @@ def run_lookups(
     max_billed: int | None = None,
     refresh: bool = False,
     validate: str | None = None,
+    sample: int | None = None,
+    by: object = None,
+    seed: int | None = None,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
 
     The index is ``values``' index for a Series, else a RangeIndex. The run report is in
-    ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``.
+    ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``. With ``sample=N``
+    only N distinct numbers are looked up, stratified by ``by`` (one value per row) when given:
+    see :mod:`mobilestatus_pandas.sampling`.
     """
-    frame, _ = _run(client, values, progress, max_billed, refresh, validate)
+    rows = len(values) if isinstance(values, pd.Series) else None
+    if rows is None:
+        values = list(values)
+        rows = len(values)
+    by_name = by.name if isinstance(by, pd.Series) else None
+    request = sampling.check_request(sample, by, seed, rows, by_name)
+    frame, _ = _run(client, values, progress, max_billed, refresh, validate, request)
     return frame
 
 
@@ -345,6 +356,7 @@ class _Plan:
     distinct: list[str]  # the distinct normalised numbers
     to_check: list[str]  # those to answer (valid, or all with validate="server")
     cached: dict[str, LookupResult]  # those answered by the cache
+    sample: sampling.SampleDesign | None = None  # the draw, with sample=N
 
     @property
     def pending(self) -> list[str]:
@@ -356,6 +368,7 @@ def _plan(
     values: Iterable[object] | pd.Series,
     validate: str | None,
     refresh: bool,
+    sample: sampling.SampleRequest | None = None,
 ) -> _Plan:
     """Normalise and de-duplicate the values; answer what the cache can, in one query."""
     from .client import VALIDATE_MODES
@@ -370,13 +383,16 @@ def _plan(
     locally_valid = numbers.is_valid(pd.Series(distinct, dtype=numbers.string_dtype()))
     send = locally_valid.to_numpy(dtype=bool) if mode == "local" else np.ones(len(distinct), bool)
     to_check = [n for n, go in zip(distinct, send, strict=True) if go]
+    design = None
+    if sample is not None:
+        to_check, design = sampling.draw(distinct, to_check, row_codes, sample)
     cached: dict[str, LookupResult] = {}
     if to_check and not refresh:
         keys = {client.number_key(n): n for n in to_check}
         fresh_after = client.now() - client.cache_ttl.total_seconds()
         for key, answer in client.store.get_many(list(keys), fresh_after).items():
             cached[keys[key]] = _cached_result(keys[key], answer)
-    return _Plan(series, row_codes, distinct, to_check, cached)
+    return _Plan(series, row_codes, distinct, to_check, cached, design)
 
 
 #: The labels of :func:`estimate`'s answer, in order.
@@ -436,12 +452,13 @@ def _run(
     max_billed: int | None,
     refresh: bool,
     validate: str | None,
+    sample: sampling.SampleRequest | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
     if max_billed is not None and (not isinstance(max_billed, (int, np.integer)) or max_billed < 0):
         raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
     started = time.monotonic()
     client.settle_interrupted_runs()
-    plan = _plan(client, values, validate, refresh)
+    plan = _plan(client, values, validate, refresh, sample)
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
         rows=len(plan.series),
@@ -469,8 +486,13 @@ def _run(
         if client.price_per_call is not None:
             report.cost = report.billed_calls * client.price_per_call
 
+    if plan.sample is not None:
+        for number in plan.sample.left_out:
+            results[number] = LookupResult.unchecked(number, True, sampling.NOT_SAMPLED)
     per_number = [results.get(n) or LookupResult.invalid(n) for n in plan.distinct]
     frame = _join(per_number, plan.row_codes, plan.series.index)
+    if plan.sample is not None:
+        frame[sampling.WEIGHT_COLUMN] = plan.sample.row_weights(plan.distinct, plan.row_codes)
     report.invalid = int((frame["status"] == "invalid").sum())
     report.errors = int(frame["status"].isin(["error", "busy"]).sum())
     report.not_checked = int((frame["status"] == "not_checked").sum())
@@ -478,6 +500,8 @@ def _run(
         str(k): int(v) for k, v in frame["status"].value_counts(sort=False).items() if v
     }
     frame.attrs[ATTRS_KEY] = report.to_dict()
+    if plan.sample is not None:
+        frame.attrs[ATTRS_KEY][sampling.SAMPLE_KEY] = plan.sample.to_dict()
     advice = {
         STOP_BUDGET: "Raise max_billed and run again; answered numbers come from the cache.",
         STOP_DAILY_LIMIT: "The service's daily verification limit is used up; run again "

@@ -635,13 +635,18 @@ class MobileStatusClient:
         refresh: bool = False,
         *,
         validate: str | None = None,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
     ) -> pd.DataFrame:
         """Check many numbers: a DataFrame with one row per input, in input order.
 
         Each distinct number is looked up once; fresh cached answers cost nothing; calls go
         through the shared rate limit; every answer is written to the cache and ledger as it
         arrives, so an interrupted run resumes where it stopped. The run report is in
-        ``out.attrs["mobilestatus"]`` and :attr:`last_run`.
+        ``out.attrs["mobilestatus"]`` and :attr:`last_run`. ``sample=N`` looks up only N
+        distinct numbers drawn at random (stratified by ``by``, one value per input, with
+        ``seed``): see :mod:`mobilestatus_pandas.sampling`.
         """
         from .batch import run_lookups
 
@@ -652,6 +657,9 @@ class MobileStatusClient:
             max_billed=max_billed,
             refresh=refresh,
             validate=validate,
+            sample=sample,
+            by=by,
+            seed=seed,
         )
 
     def billing(self, period: str = "D") -> pd.DataFrame:

@@ -1,0 +1,273 @@
+"""Sample before paying: look up a random, stratified subset of the distinct numbers.
+
+``df.mobile.status("phone", sample=1000, by="fraud", seed=0)`` looks up 1,000 distinct numbers
+drawn at random among those a full run would send (valid and not missing), and marks every
+other row ``not_checked`` with ``error="not sampled"``. With ``by`` the draw is stratified:
+each group gets a share of the sample proportional to its distinct numbers (proportional
+allocation), raised to a floor of :data:`MIN_PER_STRATUM` numbers (or all of a smaller group)
+so that small groups are represented; the floor is taken from the larger groups.
+
+The design is recorded in ``out.attrs["mobilestatus"]["sample"]``::
+
+    {"size": 1000, "by": "fraud", "seed": 0, "allocation": "proportional" | "floored",
+     "strata": {group: {"numbers": distinct numbers in the group, "sampled": n}}}
+
+and each row's weight (the inverse of the probability that its number was drawn) in the
+column ``mobile_sample_weight``, which survives merges that drop ``attrs``.
+:func:`weights` turns that into the per-row weights that estimates for the whole frame use.
+
+Choices, and why:
+
+* The sample is drawn from the numbers a run would send, whatever the cache holds: the same
+  data, ``size``, ``by`` and ``seed`` give the same sample, so running the cell again is free
+  (every sampled number is in the cache) and a cached number is not favoured. Sampled numbers
+  with a fresh cached answer cost nothing; cached answers of numbers outside the sample are not
+  used (they would make the design depend on the cache's history).
+* A number found in rows of several groups belongs to the stratum of its first row.
+* Rows decided without a call (not a number, ``invalid`` by the local check) are known for
+  every row: weight 1.
+* ``seed=None`` draws a fresh seed and records it, so any sample can be drawn again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from .codes import NO_ANSWER_STATES
+from .errors import InputError
+
+#: The ``error`` of rows whose number was not drawn.
+NOT_SAMPLED: Final = "not sampled"
+#: The least numbers drawn from each stratum (all of a smaller one); lowered to
+#: ``size // strata`` when the sample cannot give every stratum this many.
+MIN_PER_STRATUM: Final = 30
+#: The result column (after the prefix) holding each row's design weight, on sampled runs.
+WEIGHT_COLUMN: Final = "sample_weight"
+#: The key of the design inside ``attrs["mobilestatus"]``.
+SAMPLE_KEY: Final = "sample"
+ALLOCATION_PROPORTIONAL: Final = "proportional"
+ALLOCATION_FLOORED: Final = "floored"
+#: The stratum of rows whose ``by`` value is missing.
+MISSING_GROUP: Final = None
+
+
+@dataclass(frozen=True)
+class SampleRequest:
+    """What the caller asked for: ``size`` distinct numbers, stratified by ``by`` values."""
+
+    size: int
+    by: np.ndarray | None = None  # one value per row, or None
+    by_name: Hashable | None = None
+    seed: int | None = None
+
+
+@dataclass
+class SampleDesign:
+    """A drawn sample: the chosen numbers, their weights, and the design for ``attrs``."""
+
+    size: int
+    by: Hashable | None
+    seed: int
+    allocation: str
+    strata: dict[Any, dict[str, int]]
+    #: Chosen number -> inverse inclusion probability (numbers in its stratum / drawn).
+    weight: dict[str, float] = field(default_factory=dict)
+    #: Numbers a full run would send that were not drawn.
+    left_out: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The design as recorded in ``attrs["mobilestatus"]["sample"]``."""
+        return {
+            "size": self.size,
+            "by": self.by,
+            "seed": self.seed,
+            "allocation": self.allocation,
+            "strata": {k: dict(v) for k, v in self.strata.items()},
+        }
+
+    def row_weights(self, distinct: Sequence[str], row_codes: np.ndarray) -> np.ndarray:
+        """Per row: the weight of its number; NaN when not drawn; 1.0 when decided without a
+        call (not a number, or not sent)."""
+        left_out = set(self.left_out)
+        per_number = np.array(
+            [np.nan if n in left_out else self.weight.get(n, 1.0) for n in distinct] + [1.0],
+            dtype=float,
+        )
+        take = np.where(row_codes < 0, len(distinct), row_codes)
+        return per_number[take]
+
+
+def check_request(
+    sample: object, by: object, seed: object, rows: int, by_name: Hashable | None = None
+) -> SampleRequest | None:
+    """Validate ``sample``/``by``/``seed`` (``by`` as values, one per row); None without sample."""
+    if sample is None:
+        if by is not None or seed is not None:
+            raise InputError("by= and seed= choose how to sample: pass sample=N with them")
+        return None
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
+        raise InputError(f"sample must be a whole number of distinct numbers >= 1, got {sample!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise InputError(f"seed must be a whole number or None, got {seed!r}")
+    values = None
+    if by is not None:
+        values = np.asarray(by, dtype=object)
+        if values.ndim != 1 or len(values) != rows:
+            raise InputError(
+                f"by= must give one group per row ({rows} rows), got {np.shape(values)}: pass a "
+                "column name, or a Series/array as long as the frame"
+            )
+    return SampleRequest(int(sample), values, by_name, None if seed is None else int(seed))
+
+
+def allocate(population: Mapping[Any, int], size: int) -> tuple[dict[Any, int], str]:
+    """How many numbers to draw from each stratum: ``(counts, allocation)``.
+
+    Proportional to each stratum's population (largest remainders), each raised to its floor
+    (``min(MIN_PER_STRATUM, size // strata, population)``) at the expense of the others; the
+    total is ``min(size, total population)``. ``allocation`` is ``"floored"`` when a floor
+    changed the proportional counts.
+
+    >>> allocate({"fraud": 50, "good": 9950}, 500)
+    ({'fraud': 30, 'good': 470}, 'floored')
+    """
+    total = sum(population.values())
+    if size >= total:
+        return dict(population), ALLOCATION_PROPORTIONAL
+    live = {k: v for k, v in population.items() if v > 0}
+    if size < len(live):
+        raise InputError(
+            f"sample={size} is smaller than the number of groups ({len(live)}): every group "
+            "needs at least one number; raise sample= or group by fewer values"
+        )
+    floor = min(MIN_PER_STRATUM, size // len(live))
+    floors = {k: min(floor, v) for k, v in live.items()}
+    fixed: dict[Any, int] = {}
+    while True:
+        free = {k: v for k, v in live.items() if k not in fixed}
+        room = size - sum(fixed.values())
+        free_total = sum(free.values())
+        ideal = {k: room * v / free_total for k, v in free.items()}
+        below = [k for k, x in ideal.items() if x < floors[k]]
+        if not below:
+            break
+        fixed.update({k: floors[k] for k in below})
+    counts = {k: int(np.floor(x)) for k, x in ideal.items()}
+    short = room - sum(counts.values())
+    for k in sorted(ideal, key=lambda k: ideal[k] - counts[k], reverse=True)[:short]:
+        counts[k] += 1
+    counts.update(fixed)
+    allocation = ALLOCATION_FLOORED if fixed else ALLOCATION_PROPORTIONAL
+    return {k: counts.get(k, 0) for k in population}, allocation
+
+
+def _key(value: object) -> Any:
+    """A stratum key for ``attrs``: a plain Python scalar, None for missing."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return MISSING_GROUP
+    if isinstance(value, (float, np.floating)) and np.isnan(value):
+        return MISSING_GROUP
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def draw(
+    distinct: Sequence[str],
+    to_check: Sequence[str],
+    row_codes: np.ndarray,
+    request: SampleRequest,
+) -> tuple[list[str], SampleDesign]:
+    """Draw the sample among ``to_check``: ``(chosen numbers, design)``.
+
+    ``distinct`` are the run's distinct numbers and ``row_codes`` each row's position in it
+    (-1: not a number); a number's stratum is the ``by`` value of its first row.
+    """
+    seed = request.seed
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**32))  # type: ignore[operator]
+    rng = np.random.default_rng(seed)
+    position = {n: i for i, n in enumerate(distinct)}
+    candidates = np.array([position[n] for n in to_check], dtype=np.int64)
+    if request.by is None:
+        strata_of = np.zeros(len(candidates), dtype=np.int64)
+        keys: list[Any] = [None]
+    else:
+        first_row = np.full(len(distinct), -1, dtype=np.int64)
+        rows = np.flatnonzero(row_codes >= 0)
+        first_row[row_codes[rows[::-1]]] = rows[::-1]  # the last write is the first row
+        labels = [_key(v) for v in request.by[first_row[candidates]]]
+        try:
+            codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+        except TypeError:  # groups that do not sort (mixed types): order of appearance
+            codes, uniques = pd.factorize(pd.Series(labels, dtype=object))
+        strata_of = np.asarray(codes, dtype=np.int64)
+        keys = [_key(u) for u in uniques]
+        if strata_of.size and (strata_of < 0).any():  # missing groups form a stratum of their own
+            keys.append(MISSING_GROUP)
+            strata_of = np.where(strata_of < 0, len(keys) - 1, strata_of)
+    members = [
+        sorted(str(distinct[c]) for c in candidates[strata_of == s]) for s in range(len(keys))
+    ]
+    population = {s: len(m) for s, m in enumerate(members)}
+    counts, allocation = allocate(population, request.size)
+    chosen: list[str] = []
+    weight: dict[str, float] = {}
+    left_out: list[str] = []
+    strata: dict[Any, dict[str, int]] = {}
+    for s, group in enumerate(members):
+        n = counts[s]
+        picked = set(rng.choice(len(group), size=n, replace=False).tolist()) if n else set()
+        for i, number in enumerate(group):
+            if i in picked:
+                chosen.append(number)
+                weight[number] = len(group) / n
+            else:
+                left_out.append(number)
+        strata[keys[s]] = {"numbers": len(group), "sampled": n}
+    design = SampleDesign(
+        size=request.size,
+        by=request.by_name,
+        seed=seed,
+        allocation=allocation,
+        strata=strata,
+        weight=weight,
+        left_out=left_out,
+    )
+    chosen_set = set(chosen)
+    return [n for n in to_check if n in chosen_set], design
+
+
+def weights(frame: pd.DataFrame, prefix: str = "mobile_") -> pd.Series:
+    """Per-row weights for estimates about the whole frame from a (possibly sampled) result.
+
+    For each row: the inverse of the probability that its number was looked up, within its
+    stratum (``numbers in the stratum / numbers drawn``); ``NaN`` for rows without an answer
+    about the line (not sampled, or a status in :data:`~mobilestatus_pandas.NO_ANSWER_STATES`);
+    ``1.0`` for every answered row of an unsampled run and for rows decided without a call.
+    A weighted share ``(w * is_status).sum() / w.sum()`` (NaN weights skipped) estimates the
+    share among answered rows of the whole frame. The weights are read from the column
+    ``{prefix}sample_weight`` that sampled runs add, so they survive a ``merge``.
+
+    >>> import pandas as pd
+    >>> out = pd.DataFrame({"mobile_status": ["normal", "not_checked", "cancelled", "error"],
+    ...                     "mobile_sample_weight": [4.0, float("nan"), 4.0, 4.0]})
+    >>> weights(out).tolist()
+    [4.0, nan, 4.0, nan]
+    """
+    column = f"{prefix}status"
+    if column not in frame.columns:
+        raise InputError(
+            f"{column!r} is not in the frame: pass the output of df.mobile.status(...) "
+            "(or the prefix= it was made with)"
+        )
+    answered = ~frame[column].isin(NO_ANSWER_STATES).to_numpy(dtype=bool)
+    name = f"{prefix}{WEIGHT_COLUMN}"
+    if name in frame.columns:
+        base = frame[name].to_numpy(dtype=float, na_value=np.nan)
+    else:
+        base = np.ones(len(frame), dtype=float)
+    return pd.Series(np.where(answered, base, np.nan), index=frame.index, name="weight")
