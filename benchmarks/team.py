@@ -142,8 +142,9 @@ def main() -> None:
         print(
             f"{name:>22}: {run.calls_per_second:6.2f} calls/s together, "
             f"RequestLimitExceeded {run.stats['rate_limited']:4d}, "
-            f"max {run.stats['max_calls_in_any_second']} calls in any second, "
-            f"billed twice {len(run.stats['billed_more_than_once'])}, exit codes {run.exit_codes}"
+            f"max {run.stats['max_arrivals_in_any_second']} requests in any second, "
+            f"numbers billed twice {run.stats['numbers_billed_more_than_once']}, "
+            f"exit codes {run.exit_codes}"
         )
     refused = alone.stats["rate_limited"]
     print(

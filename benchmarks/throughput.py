@@ -66,7 +66,7 @@ def main() -> None:
     print(f"ratio: {rate / baseline:.1f}x")
     print(
         f"RequestLimitExceeded: {stats['rate_limited']}, "
-        f"max calls in any second at the service: {stats['max_calls_in_any_second']}, "
+        f"max requests in any second at the service: {stats['max_arrivals_in_any_second']}, "
         f"billed: {report['billed_calls']}"
     )
 

@@ -25,6 +25,7 @@ import sqlite3
 import stat
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,11 @@ SETUP_RETRY_SECONDS: Final = 0.02
 SCHEMA_VERSION: Final = 1
 PRIVATE_DIR_MODE: Final = 0o700
 PRIVATE_FILE_MODE: Final = 0o600
+#: Permission bits of an existing cache folder that earn a warning: group or others may
+#: read (list) or write it.
+SHARED_DIR_BITS: Final = stat.S_IRGRP | stat.S_IWGRP | stat.S_IROTH | stat.S_IWOTH
+
+_warned_folders: set[str] = set()
 
 
 def default_cache_dir() -> Path:
@@ -58,14 +64,46 @@ def default_cache_dir() -> Path:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by this user only; return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-    try:
-        if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            path.chmod(PRIVATE_DIR_MODE)
-    except OSError:  # pragma: no cover - a directory we do not own: leave it as it is
-        pass
+    """Make sure ``path`` exists; return it.
+
+    Folders created here (``path`` and any missing parents) are made readable by this user
+    only (0700). A folder that exists already keeps its mode, whatever it is: the library
+    never changes the permissions of a folder it did not make (``cache="/tmp/x.sqlite3"``
+    leaves ``/tmp`` alone), and warns when other users can list or write to it (the files it
+    writes there are private all the same).
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # made meanwhile by another process: not ours to change
+            continue
+        folder.chmod(PRIVATE_DIR_MODE)  # mkdir's mode is filtered by the umask
+    if not missing:
+        _warn_if_shared(path)
     return path
+
+
+def _warn_if_shared(folder: Path) -> None:
+    """Warn (once per folder) when users other than this one can read or write ``folder``."""
+    try:
+        mode = stat.S_IMODE(folder.stat().st_mode)
+    except OSError:
+        return
+    if not mode & SHARED_DIR_BITS or str(folder) in _warned_folders:
+        return
+    _warned_folders.add(str(folder))
+    warnings.warn(
+        f"the cache folder {folder} is open to other users (mode {mode:04o}); the files "
+        "written there are readable by you only (0600), but others can see their names and "
+        f"sizes: keep the cache in a folder of your own, or `chmod 700 {folder}`",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def _create_private_file(path: Path) -> None:

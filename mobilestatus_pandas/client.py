@@ -176,12 +176,14 @@ def open_cache(
     """Open the backend ``cache`` names (see :func:`resolve_cache`)."""
     target = resolve_cache(cache)
     if target is None:
+        # Nothing on disk at all: the rate-limit log too lives in this client's memory, so
+        # it paces this client only (not other processes or clients of the same account).
         return CacheBackend(
             "memory",
             None,
             SQLiteStore(":memory:"),
             NumberHasher.ephemeral(),
-            _shared_window_log(),
+            LocalWindowLog(),
         )
     if isinstance(target, str):  # a Redis URL
         from . import redis_backend

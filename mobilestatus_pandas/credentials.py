@@ -35,17 +35,17 @@ def profile_paths() -> list[Path]:
 
 
 def mask(secret: str | None) -> str:
-    """Show just enough of a secret to tell two apart: ``AKID****1234``."""
-    if not secret:
-        return "<none>"
-    if len(secret) <= 8:
-        return "****"
-    return f"{secret[:4]}****{secret[-4:]}"
+    """Say whether a secret is there, and nothing of it: ``<set>`` or ``<none>``.
+
+    Not even a few characters: a fragment of a key narrows a search for it, and a key's
+    ends are as secret as its middle. To tell two credentials apart, compare SecretIds.
+    """
+    return "<set>" if secret else "<none>"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """A SecretId, SecretKey and optional STS token. The repr masks the key and token."""
+    """A SecretId, SecretKey and optional STS token. The repr shows only the SecretId."""
 
     secret_id: str
     secret_key: str = field(repr=False)
@@ -53,9 +53,9 @@ class Credentials:
     source: str = "arguments"
 
     def __repr__(self) -> str:
-        token = ", token=****" if self.token else ""
+        token = f", token={mask(self.token)}" if self.token else ""
         return (
-            f"Credentials(secret_id={self.secret_id!r}, secret_key={mask(self.secret_key)!r}"
+            f"Credentials(secret_id={self.secret_id!r}, secret_key={mask(self.secret_key)}"
             f"{token}, source={self.source!r})"
         )
 

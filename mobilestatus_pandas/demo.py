@@ -60,7 +60,7 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
     print(
         f"\nRun: {report['calls']} calls, {report['billed_calls']} billed, "
         f"{report['cache_hits']} cache hits, {report['calls_per_second']:.1f} calls/s; "
-        f"the sandbox saw at most {stats['max_calls_in_any_second']} calls in any second "
+        f"the sandbox saw at most {stats['max_arrivals_in_any_second']} requests in any second "
         f"and {stats['rate_limited']} RequestLimitExceeded."
     )
     if output is not None:

@@ -36,7 +36,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from .cache import CachedAnswer, LedgerEntry, NumberHasher
 from .errors import CacheUnavailableError, InputError, MissingDependencyError
@@ -47,6 +47,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
+#: Query parameters of a Redis URL whose names contain one of these are shown as ``***``.
+SECRET_QUERY_WORDS: Final = ("pass", "secret", "token", "auth", "credential")
 DEFAULT_PREFIX: Final = "mobilestatus"
 #: A command that gets no answer within this long counts as Redis being away.
 SOCKET_TIMEOUT_SECONDS: Final = 5.0
@@ -137,13 +139,38 @@ def is_redis_url(value: object) -> bool:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password replaced by ``***`` (for reprs, logs and messages)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    """``url`` with every credential in it replaced by ``***`` (for reprs, logs, messages).
+
+    Covers what redis-py's ``from_url`` accepts: a password in the user part
+    (``redis://user:pw@h``, ``redis://:pw@h``, ``unix://:pw@/path.sock``) and any query
+    parameter that carries one (``?password=``, ``?username=u&password=``,
+    ``ssl_password=``: redis-py passes every query parameter on to the connection). A user
+    part without ``:`` is masked whole, as some tools read ``redis://pw@h`` as a password.
+    A URL too malformed to take apart shows its scheme only.
+    """
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            userinfo, host = netloc.rsplit("@", 1)
+            user, has_password, _ = userinfo.partition(":")
+            netloc = f"{user}:***@{host}" if has_password else f"***@{host}"
+        query = "&".join(_mask_query_item(item) for item in parts.query.split("&"))
+        # Put together by hand: urlunsplit drops the "//" of "unix:///path.sock". A fragment
+        # is never read by redis-py; it goes, in case someone put a secret there.
+        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+    except ValueError:
+        scheme = url.split("://", 1)[0] if "://" in url else "redis"
+        return f"{scheme}://***"
+
+
+def _mask_query_item(item: str) -> str:
+    """One ``name=value`` of a URL's query, its value masked when the name is a secret's."""
+    name, has_value, _ = item.partition("=")
+    decoded = unquote_plus(name).lower()
+    if has_value and any(word in decoded for word in SECRET_QUERY_WORDS):
+        return f"{name}=***"
+    return item
 
 
 def _import_redis() -> Any:

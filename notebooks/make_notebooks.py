@@ -211,7 +211,7 @@ report = second.attrs["mobilestatus"]
 {k: report[k] for k in ("cache_hits", "calls", "not_checked")}
 """),
     code("""
-sandbox.stats()["billed_more_than_once"]   # nothing was billed twice
+sandbox.stats()["numbers_billed_more_than_once"]   # nothing was billed twice
 """),
     md("## 4. The ledger: every call, for reconciling the bill (numbers are not stored)"),
     code("""
@@ -245,7 +245,7 @@ except KeyboardInterrupt:
 resumed = more.mobile.status("phone", client=client, progress=False)
 print("cache hits after the interrupt:", resumed.attrs["mobilestatus"]["cache_hits"] > 0)
 print("rows without an answer:", int(resumed["mobile_status"].isin(["not_checked", "error"]).sum()))
-print("numbers billed twice:", len(sandbox.stats()["billed_more_than_once"]))
+print("numbers billed twice:", sandbox.stats()["numbers_billed_more_than_once"])
 """),
     md("""
 ## 6. The daily limit

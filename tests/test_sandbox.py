@@ -107,10 +107,18 @@ def test_rate_limit_and_stats() -> None:
         assert all(code_of(r) == "RequestLimitExceeded" for r in limited)
         stats = sb.stats()
         assert stats["max_calls_in_any_second"] == 5
+        assert stats["max_arrivals_in_any_second"] == 8, "refused requests arrived too"
         assert stats["rate_limited"] == len(limited)
-        assert stats["billed_per_number"] == {"13800000000": 8 - len(limited)}
+        assert stats["numbers_called"] == 1
+        assert stats["most_billed_for_one_number"] == 8 - len(limited)
+        assert "billed_per_number" not in stats, "numbers only on request"
+        detail = sb.stats(numbers=True)
+        assert detail["billed_per_number"] == {"13800000000": 8 - len(limited)}
         served = requests.get(sb.url + "/__stats", timeout=5).json()
         assert served["billed"] == stats["billed"]
+        assert "13800000000" not in json.dumps(served)
+        on_request = requests.get(sb.url + "/__stats?numbers=1", timeout=5).json()
+        assert on_request["billed_per_number"] == detail["billed_per_number"]
 
 
 def test_daily_quota_answers_minus_4() -> None:
@@ -144,7 +152,7 @@ def test_each_fault_kind_is_survived_by_retries(kind: str) -> None:
         assert [r.status for r in results] == ["normal", "out_of_service", "cancelled", "offline"]
         stats = sb.stats()
         assert stats["faults"].get(kind, 0) > 0
-        assert stats["billed_more_than_once"] == []
+        assert stats["numbers_billed_more_than_once"] == 0
 
 
 def test_client_gets_every_magic_number_right(sandbox: msp.Sandbox) -> None:
@@ -252,3 +260,15 @@ def test_own_process_key_starting_with_a_dash_and_kept_off_the_command_line() ->
         assert sb._child is not None
         assert not any("-Ab3-dash-first" in str(arg) for arg in sb._child.args)
         assert sb.client().lookup("13800000001").status == "out_of_service"
+
+
+def test_arrivals_show_a_client_that_goes_too_fast() -> None:
+    """The bound the pacing tests assert on can fail: refused requests count as arrivals."""
+    from mobilestatus_pandas.datasets import random_numbers
+
+    with msp.Sandbox() as sb:
+        client = sb.client(rate_limit=40, backoff_seconds=0.01)  # twice the account's limit
+        client.lookup_many(random_numbers(60, seed=13), progress=False)
+        stats = sb.stats()
+    assert stats["max_calls_in_any_second"] <= 20, "the sandbox refuses the excess ..."
+    assert stats["max_arrivals_in_any_second"] > 20, "... and arrivals show it was sent"

@@ -62,7 +62,7 @@ def test_600_numbers_at_250ms_reach_19_calls_per_second(cache_file: Path) -> Non
         report = out.attrs["mobilestatus"]
         stats = sb.stats()
         assert stats["rate_limited"] == 0
-        assert stats["max_calls_in_any_second"] <= 20
+        assert stats["max_arrivals_in_any_second"] <= 20
         assert report["calls"] == 600
         assert report["calls_per_second"] >= 19.0, report
         started = time.monotonic()
@@ -82,9 +82,8 @@ def test_two_processes_share_one_limit(tmp_path: Path) -> None:
             assert proc.returncode == 0, err
             reports.append(json.loads(out.strip().splitlines()[-1]))
         stats = sb.stats()
-    stats.pop("billed_per_number")
     assert stats["rate_limited"] == 0, (stats, reports)
-    assert stats["max_calls_in_any_second"] <= 20, stats
+    assert stats["max_arrivals_in_any_second"] <= 20, stats
     calls = sum(r["calls"] for r in reports)
     assert calls == 340, reports
     span = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
@@ -107,11 +106,11 @@ def test_killed_run_bills_no_finished_number_again(tmp_path: Path) -> None:
         finished = {e.key for e in store.ledger() if e.billed}
         store.close()
         assert len(finished) >= 30
-        billed_before = dict(sb.stats()["billed_per_number"])
+        billed_before = dict(sb.stats(numbers=True)["billed_per_number"])
 
         client = sb.client(cache=cache)
         out = client.lookup_many(numbers, progress=False)
-        stats = sb.stats()
+        stats = sb.stats(numbers=True)
         realm = cache_realm(sb.url + "/")
 
     hasher = NumberHasher.for_directory(cache.parent)

@@ -35,8 +35,8 @@ def test_three_processes_share_the_limit(
     run = run_team(slow_sandbox, chunks, tmp_path, cache=redis_url, team_key=TEAM_KEY)
     assert run.exit_codes == [0, 0, 0], run.errors
     assert run.stats["rate_limited"] == 0, "no RequestLimitExceeded"
-    assert run.stats["max_calls_in_any_second"] <= 20
-    assert run.stats["billed_more_than_once"] == []
+    assert run.stats["max_arrivals_in_any_second"] <= 20
+    assert run.stats["numbers_billed_more_than_once"] == 0
     assert len(run.send_times) == 240
     # Measured from the send times the processes recorded, not the test's wall clock: the
     # shared limiter keeps three processes together close to the account's 20 calls/s.
@@ -81,7 +81,7 @@ def test_the_same_numbers_at_the_same_time_are_billed_once(
         one_machine=backend == "sqlite",
     )
     assert run.exit_codes == [0, 0], run.errors
-    assert run.stats["billed_more_than_once"] == []
+    assert run.stats["numbers_billed_more_than_once"] == 0
     assert run.stats["rate_limited"] == 0
     assert run.stats["requests"] == 60, "one call per number for the two processes together"
     for out in run.outputs:

@@ -253,12 +253,32 @@ class Sandbox:
         where = self.url if running else "not running"
         return f"Sandbox({where}, secret_id={self.secret_id!r})"
 
-    def stats(self) -> dict[str, Any]:
-        """What the sandbox served: requests, answers, errors, faults, billing, peak rate."""
+    def stats(self, *, numbers: bool = False) -> dict[str, Any]:
+        """What the sandbox served, as counts: requests, answers, errors, faults, billing.
+
+        ``max_arrivals_in_any_second`` is the most requests that reached the server in any
+        one-second window, refused or not: a client that keeps to the limit keeps it <= the
+        limit (``max_calls_in_any_second``, the admitted ones, never exceeds it).
+        ``numbers_called``, ``numbers_billed_more_than_once`` and ``most_calls_for_one_number``
+        count numbers without naming them; ``numbers=True`` adds the per-number detail
+        (``billed_per_number``, ``billed_more_than_once``), numbers in clear.
+
+        >>> with Sandbox() as sb:
+        ...     _ = sb.client().lookup_many(["13800138000"] * 2, progress=False)
+        ...     stats = sb.stats()
+        >>> stats["numbers_called"], stats["numbers_billed_more_than_once"]
+        (1, 0)
+        >>> "billed_per_number" in stats
+        False
+        """
         if self._child_url is not None:
-            stats: dict[str, Any] = requests.get(f"{self._child_url}/__stats", timeout=10).json()
+            stats: dict[str, Any] = requests.get(
+                f"{self._child_url}/__stats",
+                params={"numbers": "1"} if numbers else None,
+                timeout=10,
+            ).json()
             return stats
-        return self._state.stats()
+        return self._state.stats(numbers=numbers)
 
     def reset_stats(self) -> None:
         """Forget the counters and the rate window."""

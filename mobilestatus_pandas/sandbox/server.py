@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
+from urllib.parse import parse_qs
 
 from .. import signing
 from .behaviour import DESCRIPTIONS, ERROR_MESSAGES, behaviour_for
@@ -33,6 +34,7 @@ MAX_CLOCK_SKEW_SECONDS: Final = 300
 MAX_BODY_BYTES: Final = 1 << 20
 FAULT_KINDS: Final[tuple[str, ...]] = ("drop", "http_502", "truncated", "busy", "internal_error")
 _GATEWAY_FAULTS: Final = ("drop", "http_502")
+_TRUE_WORDS: Final = ("1", "true", "yes")
 _AUTH_RE: Final = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
     r"/tc3_request, ?SignedHeaders=(?P<signed>[a-z0-9;\-]+), ?Signature=(?P<sig>[0-9a-f]{64})$"
@@ -53,8 +55,8 @@ class SandboxConfig:
     """How the sandbox behaves. Every field has a sensible default."""
 
     secret_id: str
-    secret_key: str
-    token: str | None = None
+    secret_key: str = field(repr=False)
+    token: str | None = field(default=None, repr=False)
     rate_limit: float = 20.0
     latency_ms: float = 0.0
     latency_spread_ms: float = 0.0
@@ -64,7 +66,11 @@ class SandboxConfig:
     seed: int | None = 0
     account_error: str | None = None
     clock: Callable[[], float] = time.time
-    private_key_pem: bytes | None = None
+    private_key_pem: bytes | None = field(default=None, repr=False)
+
+
+#: Every request that reaches the server counts here, in any one-second window.
+ARRIVAL_WINDOW_SECONDS: Final = 1.0
 
 
 @dataclass
@@ -74,8 +80,11 @@ class _Counters:
     errors: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     billed: Counter[str] = field(default_factory=Counter)
+    # Numbers asked about (answered or not), and how many times: for counts only.
+    looked_up: Counter[str] = field(default_factory=Counter)
     quota_used: int = 0
     max_calls_in_any_second: int = 0
+    max_arrivals_in_any_second: int = 0
 
 
 class SandboxState:
@@ -91,6 +100,8 @@ class SandboxState:
         self.lock = threading.Lock()
         self.rng = random.Random(config.seed)
         self.arrivals: dict[str, deque[float]] = {}
+        # Every request that reached the server, refused or not, authenticated or not.
+        self.all_arrivals: deque[float] = deque()
         self.counters = _Counters()
 
     # -- decisions, each under the lock ----------------------------------------------------
@@ -112,6 +123,23 @@ class SandboxState:
         with self.lock:
             value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
         return max(0.0, value) / 1000.0
+
+    def arrive(self, now: float) -> None:
+        """Count a request that reached the server, before anything can refuse it.
+
+        ``max_arrivals_in_any_second`` is what a test of a client's pacing asserts on: the
+        admitted calls (``max_calls_in_any_second``) can never exceed the limit, as the
+        sandbox refuses the excess, so a bound on them could never fail.
+        """
+        with self.lock:
+            self.counters.requests += 1
+            arrivals = self.all_arrivals
+            while arrivals and arrivals[0] <= now - ARRIVAL_WINDOW_SECONDS:
+                arrivals.popleft()
+            arrivals.append(now)
+            self.counters.max_arrivals_in_any_second = max(
+                self.counters.max_arrivals_in_any_second, len(arrivals)
+            )
 
     def admit(self, secret_id: str, now: float) -> bool:
         """Count an authenticated arrival against the per-second limit; False when over it."""
@@ -147,6 +175,7 @@ class SandboxState:
         error: str | None = None,
         result: str | None = None,
         billed_number: str | None = None,
+        number: str | None = None,
     ) -> None:
         with self.lock:
             if error is not None:
@@ -155,29 +184,47 @@ class SandboxState:
                 self.counters.answered[result] += 1
             if billed_number is not None:
                 self.counters.billed[billed_number] += 1
+            if number is not None:
+                self.counters.looked_up[number] += 1
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self, *, numbers: bool = False) -> dict[str, Any]:
+        """What the sandbox served, as counts: no number appears unless ``numbers=True``.
+
+        ``numbers_called`` counts distinct numbers asked about, ``most_calls_for_one_number``
+        and ``most_billed_for_one_number`` the largest repeat, ``numbers_billed_more_than_once``
+        the numbers paid for twice or more (0 when a client never pays twice). With
+        ``numbers=True`` the per-number detail is added: ``billed_per_number`` and
+        ``billed_more_than_once``, numbers in clear (they are the sandbox's own test numbers).
+        """
         with self.lock:
             c = self.counters
             billed = dict(c.billed)
-            return {
+            stats: dict[str, Any] = {
                 "requests": c.requests,
                 "answered": dict(c.answered),
                 "errors": dict(c.errors),
                 "faults": dict(c.faults),
                 "billed": sum(billed.values()),
                 "billed_numbers": len(billed),
-                "billed_more_than_once": sorted(n for n, k in billed.items() if k > 1),
-                "billed_per_number": billed,
+                "numbers_called": len(c.looked_up),
+                "numbers_billed_more_than_once": sum(1 for k in billed.values() if k > 1),
+                "most_calls_for_one_number": max(c.looked_up.values(), default=0),
+                "most_billed_for_one_number": max(billed.values(), default=0),
                 "rate_limited": c.errors.get("RequestLimitExceeded", 0),
+                "max_arrivals_in_any_second": c.max_arrivals_in_any_second,
                 "max_calls_in_any_second": c.max_calls_in_any_second,
                 "quota_used": c.quota_used,
             }
+            if numbers:
+                stats["billed_per_number"] = billed
+                stats["billed_more_than_once"] = sorted(n for n, k in billed.items() if k > 1)
+            return stats
 
     def reset(self) -> None:
         with self.lock:
             self.counters = _Counters()
             self.arrivals.clear()
+            self.all_arrivals.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -200,8 +247,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/__stats":
-            self._send(200, json.dumps(self.state.stats()).encode())
+        path, _, query = self.path.partition("?")
+        if path.rstrip("/") == "/__stats":
+            numbers = parse_qs(query).get("numbers", [""])[0].lower() in _TRUE_WORDS
+            self._send(200, json.dumps(self.state.stats(numbers=numbers)).encode())
         else:
             self._send(404, b'{"error": "the sandbox serves POST / and GET /__stats"}')
 
@@ -213,8 +262,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.state
         arrived = state.config.clock()
-        with state.lock:
-            state.counters.requests += 1
+        state.arrive(arrived)
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, MAX_BODY_BYTES))
         request_id = str(uuid.uuid4())
@@ -258,6 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "internal_error":
             raise ApiError("InternalError", "An internal error occurred.")
         mobile = self._mobile(body)
+        state.count(number=mobile)
         if fault == "busy":
             state.count(result="-3")
             return {"Result": "-3", "Description": DESCRIPTIONS["-3"], "StatusCode": 99}
