@@ -88,6 +88,7 @@ def run_team(
         command = [
             sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source),
             "-c", "phone", "-o", str(target), "--endpoint", sandbox.url, "--no-progress",
+            "--keep-numbers",  # the comparisons need mobile_number
         ]  # fmt: skip
         if cache is not None:
             command += ["--cache", cache]

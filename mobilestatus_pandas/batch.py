@@ -219,11 +219,9 @@ class _Run:
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    from tqdm.auto import tqdm
+    from .progress import progress_bar  # a bar on a terminal or in Jupyter, plain lines in a log
 
-    return tqdm(total=total, desc="MobileStatus", unit="number", dynamic_ncols=True)
+    return progress_bar(total, enabled)
 
 
 def _dispatch(
@@ -269,14 +267,14 @@ def _dispatch(
                     report.stop_reason = STOP_DAILY_LIMIT
                     run.stop.set()
                 failed += result.status in ("error", "busy")
-                if bar is not None:
-                    bar.update(1)
+                if bar is not None:  # the figures first: the update shows them
                     bar.set_postfix(
                         billed=report.billed_calls,
                         cached=report.cache_hits,
                         errors=failed,
                         refresh=False,
                     )
+                    bar.update(1)
     except BaseException as exc:
         run.stop.set()
         if isinstance(exc, KeyboardInterrupt):

@@ -1,33 +1,80 @@
-"""The ``mobilestatus`` command: run the sandbox, the demo, and manage the cache.
+"""The ``mobilestatus`` command: check a table, run the sandbox or the demo, manage the cache.
 
 ::
 
-    mobilestatus check IN -c COLUMN -o OUT [--endpoint URL] [--rate-limit R] [--max-billed N]
-                       [--refresh] [--cache PATH|URL] [--validate local|server] [--no-progress]
+    mobilestatus check IN -c COLUMN -o OUT [--sandbox | --endpoint URL] [--rate-limit R]
+                       [--max-billed N] [--refresh] [--cache PATH|URL] [--price-per-call P]
+                       [--validate local|server] [--prefix P] [--overwrite] [--by COL]...
+                       [--keep-numbers] [--no-progress]
     mobilestatus sandbox [--port N] [--latency-ms M] [--json]
-    mobilestatus demo [--rows N]
+    mobilestatus demo [--rows N] [--output DIR] [--keep-numbers]
     mobilestatus cache info|clear [--cache PATH|URL] [--ledger]
 
-Exit codes: 0 done, 2 usage or input error, 3 stopped early (budget, daily limit),
-4 authentication failure.
+Exit codes: 0 done, 2 usage or input error (nothing was looked up when it is found before the
+run), 3 stopped early (budget, daily limit, Redis away), 4 authentication failure, 130
+interrupted (Ctrl-C; the answers so far are in the cache).
+
+Messages from the library name its Python options (``overwrite=True``, ``max_billed``); the
+command passes them on in its own terms (``--overwrite``, ``--max-billed``): see
+:func:`in_cli_terms`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .client import MobileStatusClient
 
 EXIT_OK: Final = 0
 EXIT_USAGE: Final = 2
 EXIT_STOPPED: Final = 3
 EXIT_AUTH: Final = 4
+EXIT_INTERRUPTED: Final = 130  # the shell's code for a process ended by Ctrl-C (128 + SIGINT)
 
 
 TABLE_SUFFIXES: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: The result column that holds the normalised number; left out of written files unless
+#: ``--keep-numbers`` (numbers are personal data: write them only when asked).
+NUMBER_COLUMN: Final = "number"
+#: Where a file is written before it replaces OUT, so a failed write leaves OUT as it was.
+PARTIAL_SUFFIX: Final = ".partial"
+
+#: Library option names, as they appear in its messages, and the flags of ``check`` that set
+#: them. Applied once, where the command prints an error or a warning (:func:`in_cli_terms`).
+OPTION_FLAGS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
+    (re.compile(r"\boverwrite=True\b"), "--overwrite"),
+    (re.compile(r"\brefresh=True\b"), "--refresh"),
+    (re.compile(r"\bprefix=(?![\w'\"])"), "--prefix"),
+    (re.compile(r"\bmax_billed\b"), "--max-billed"),
+    (re.compile(r"\brate_limit\b"), "--rate-limit"),
+    (re.compile(r"\bprice_per_call\b"), "--price-per-call"),
+    (re.compile(r"\bcache=(?=['\"])"), "--cache "),
+    (re.compile(r"^(validate|endpoint)\b"), r"--\1"),
+)
+
+
+def in_cli_terms(message: str) -> str:
+    """A library message with its Python option names replaced by the ``check`` flags.
+
+    >>> in_cli_terms("columns exist; pass overwrite=True or another prefix=")
+    'columns exist; pass --overwrite or another --prefix'
+    >>> in_cli_terms("Raise max_billed and run again")
+    'Raise --max-billed and run again'
+    """
+    for pattern, flag in OPTION_FLAGS:
+        message = pattern.sub(flag, message)
+    return message
 
 
 def _table_format(path: Path) -> str:
@@ -39,59 +86,151 @@ def _table_format(path: Path) -> str:
     return kind
 
 
+def _read_parquet(path: Path, column: str) -> pd.DataFrame:
+    """Read a Parquet table with an integer phone column as digit strings (nulls as <NA>).
+
+    Text is what the engine reads best and what a CSV gives; a float64 column is left as it
+    is (the engine reads its whole values exactly) and a float32 one, which cannot hold 11
+    digits, gets the library's clear error.
+    """
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.read_parquet(path)
+    schema = pq.read_schema(path)
+    if column in schema.names and pa.types.is_integer(schema.field(column).type):
+        digits = pq.read_table(path, columns=[column]).column(column).cast(pa.string())
+        frame[column] = pd.array(digits.to_numpy(zero_copy_only=False), dtype="string")
+    return frame
+
+
+def _read_table(path: Path, kind: str, column: str) -> pd.DataFrame:
+    import pandas as pd
+
+    from .errors import InputError
+
+    try:
+        if kind == "csv":
+            # The phone column as text: leading zeros and "+86" must survive.
+            return pd.read_csv(path, dtype={column: str}, keep_default_na=True)
+        return _read_parquet(path, column)
+    except ValueError as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise InputError(f"{path} cannot be read as {kind}: {exc}") from exc
+
+
+def _write_table(frame: pd.DataFrame, path: Path, kind: str) -> None:
+    """Write through a partial file, so a failure never leaves half a table at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    try:
+        if kind == "csv":
+            frame.to_csv(partial, index=False)
+        else:
+            frame.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _refuse_before_paying(args: argparse.Namespace, frame: pd.DataFrame, source: Path) -> None:
+    """Everything that would make the run useless, checked before the first call."""
+    from .errors import InputError
+    from .result import RESULT_COLUMNS
+
+    for key in args.by or ():
+        if key not in frame.columns:
+            raise InputError(
+                f"--by {key!r} is not a column of {source} (columns: {list(frame.columns)})"
+            )
+    clash = [f"{args.prefix}{name}" for name in RESULT_COLUMNS]
+    clash = [name for name in clash if name in frame.columns]
+    if clash and not args.overwrite:
+        raise InputError(
+            f"{source} already has the columns {clash}: pass --overwrite to replace them, "
+            f"or --prefix to add the results under other names"
+        )
+
+
+def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> MobileStatusClient:
+    """The client of this run, closed by ``stack`` (so held writes are flushed at exit)."""
+    from .client import MobileStatusClient
+    from .errors import InputError
+
+    options: dict[str, object] = {"rate_limit": args.rate_limit}
+    if args.price_per_call is not None:
+        options["price_per_call"] = args.price_per_call
+    if not args.sandbox:
+        if args.endpoint:
+            options["endpoint"] = args.endpoint
+        if args.cache:
+            options["cache"] = args.cache
+        return stack.enter_context(MobileStatusClient(**options))  # type: ignore[arg-type]
+    for flag, given in (("--endpoint", args.endpoint), ("--cache", args.cache)):
+        if given:
+            raise InputError(
+                f"--sandbox answers are made up and stay in this run's memory: drop {flag}"
+            )
+    from .sandbox import Sandbox
+
+    # A sandbox for this run only: its random credentials never leave this process, and its
+    # answers go to no cache. It allows what --rate-limit asks, as an account would.
+    sandbox = stack.enter_context(Sandbox(rate_limit=args.rate_limit))
+    print(
+        f"Using a local sandbox at {sandbox.url} for this run: made-up answers, not Tencent's "
+        "service (nothing is billed, nothing is cached)."
+    )
+    return stack.enter_context(sandbox.client(**options))
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     import warnings
 
-    import pandas as pd
-
     from .batch import RunStoppedWarning
-    from .client import MobileStatusClient
     from .errors import InputError
 
     source, target = Path(args.input), Path(args.output)
     read_as, write_as = _table_format(source), _table_format(target)
     if not source.is_file():
         raise InputError(f"{source}: no such file")
-    if read_as == "csv":
-        # Read the phone column as text: leading zeros and "+86" must survive.
-        frame = pd.read_csv(source, dtype={args.column: str}, keep_default_na=True)
-    else:
-        frame = pd.read_parquet(source)
-    options: dict[str, object] = {"rate_limit": args.rate_limit}
-    if args.endpoint:
-        options["endpoint"] = args.endpoint
-    if args.cache:
-        options["cache"] = args.cache
-    if args.price_per_call is not None:
-        options["price_per_call"] = args.price_per_call
-    client = MobileStatusClient(**options)  # type: ignore[arg-type]
-    with warnings.catch_warnings(record=True) as caught:
+    if target.is_dir():
+        raise InputError(f"{target} is a folder: -o names the file to write")
+    if target.exists() and not args.overwrite:
+        raise InputError(f"{target} already exists: pass --overwrite to replace it, or another -o")
+    frame = _read_table(source, read_as, args.column)
+    _refuse_before_paying(args, frame, source)
+    with contextlib.ExitStack() as stack:
+        client = _open_client(args, stack)
+        caught = stack.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("always", RunStoppedWarning)
         try:
             out = frame.mobile.status(
-                args.column, client=client, progress=not args.no_progress,
+                args.column, client=client, prefix=args.prefix, progress=not args.no_progress,
                 max_billed=args.max_billed, refresh=args.refresh, validate=args.validate,
                 overwrite=args.overwrite,
             )  # fmt: skip
         except KeyError as exc:
             raise InputError(str(exc.args[0]) if exc.args else str(exc)) from exc
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if write_as == "csv":
-        out.to_csv(target, index=False)
-    else:
-        out.to_parquet(target, index=False)
+    number_column = f"{args.prefix}{NUMBER_COLUMN}"
+    written = out if args.keep_numbers else out.drop(columns=[number_column])
+    _write_table(written, target, write_as)
     report = out.attrs["mobilestatus"]
-    table = out.mobile.summary()
+    table = out.mobile.summary(by=args.by, prefix=args.prefix)
     print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
     cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
+    origin = " (sandbox answers, not Tencent's)" if args.sandbox else ""
+    kept = (
+        f"with {number_column}" if args.keep_numbers
+        else f"without {number_column} (--keep-numbers keeps it)"
+    )  # fmt: skip
     print(
         f"{report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
         f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
-        f"{report['cache_hits']} from the cache. Written to {target}"
+        f"{report['cache_hits']} from the cache{origin}. Written to {target}, {kept}."
     )
     for warning in caught:
         if issubclass(warning.category, RunStoppedWarning):
-            print(f"mobilestatus: {warning.message}", file=sys.stderr)
+            print(f"mobilestatus: {in_cli_terms(str(warning.message))}", file=sys.stderr)
     return EXIT_STOPPED if report["stop_reason"] else EXIT_OK
 
 
@@ -152,7 +291,7 @@ def _wait_forever() -> None:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(rows=args.rows, output=args.output)
+    return run_demo(rows=args.rows, output=args.output, keep_numbers=args.keep_numbers)
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
@@ -185,6 +324,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
+    from .accessor import DEFAULT_PREFIX
     from .sandbox.server import FAULT_KINDS
 
     parser = argparse.ArgumentParser(
@@ -196,12 +336,18 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check", help="enrich a CSV or Parquet table with line statuses",
         description="Look up the phone column of a table and write it back with the "
-        "mobile_* result columns. Credentials come from Tencent's chain (environment, "
-        "~/.tencentcloud/credentials).",
+        "mobile_* result columns (the normalised number only with --keep-numbers). "
+        "Credentials come from Tencent's chain (environment, ~/.tencentcloud/credentials); "
+        "--sandbox tries it with none.",
     )  # fmt: skip
     check.add_argument("input", help="a .csv or .parquet file")
     check.add_argument("-c", "--column", required=True, help="the phone number column")
     check.add_argument("-o", "--output", required=True, help="a .csv or .parquet file to write")
+    check.add_argument(
+        "--sandbox", action="store_true",
+        help="look up against a local sandbox started for this run (made-up answers, no "
+        "account needed, nothing billed)",
+    )  # fmt: skip
     check.add_argument("--endpoint", default=None, help="host or URL of the service")
     check.add_argument("--rate-limit", type=float, default=20.0, help="calls per second")
     check.add_argument("--max-billed", type=int, default=None, help="billed calls at most")
@@ -213,10 +359,25 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     check.add_argument("--price-per-call", type=float, default=None, help="for cost figures")
     check.add_argument("--validate", choices=["local", "server"], default="local")
-    check.add_argument("--no-progress", action="store_true", help="no progress bar")
     check.add_argument(
-        "--overwrite", action="store_true", help="replace mobile_* columns already in the input"
+        "--prefix", default=DEFAULT_PREFIX, help=f"of the result columns (default {DEFAULT_PREFIX})"
     )
+    check.add_argument(
+        "--overwrite", action="store_true",
+        help="replace OUT if it exists, and result columns already in the input",
+    )  # fmt: skip
+    check.add_argument(
+        "--by", action="append", default=None, metavar="COL",
+        help="print the summary per group of COL (repeat for several columns)",
+    )  # fmt: skip
+    check.add_argument(
+        "--keep-numbers", action="store_true",
+        help="also write the normalised numbers (the <prefix>number column); left out by default",
+    )  # fmt: skip
+    check.add_argument(
+        "--no-progress", action="store_true",
+        help="no progress (default: a bar on a terminal, a few plain lines otherwise)",
+    )  # fmt: skip
     check.set_defaults(func=_cmd_check)
 
     sandbox = sub.add_parser("sandbox", help="run the local MobileStatus sandbox until Ctrl-C")
@@ -246,6 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="enrich a synthetic frame against the embedded sandbox")
     demo.add_argument("--rows", type=int, default=2500)
     demo.add_argument("--output", type=Path, default=Path("demo-output"))
+    demo.add_argument(
+        "--keep-numbers", action="store_true",
+        help="also write the phone numbers (raw and normalised) to the results file",
+    )  # fmt: skip
     demo.set_defaults(func=_cmd_demo)
 
     cache = sub.add_parser("cache", help="show or clear the cache (a file or a Redis)")
@@ -260,8 +425,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mobilestatus`` command."""
-    from .errors import AuthenticationError, MobileStatusError
+    """Entry point of the ``mobilestatus`` command; returns its exit code."""
+    from .errors import AuthenticationError, CredentialsNotFound, MobileStatusError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -270,9 +435,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuthenticationError as exc:
         print(f"mobilestatus: authentication failed: {exc}", file=sys.stderr)
         return EXIT_AUTH
-    except (MobileStatusError, OSError) as exc:
+    except CredentialsNotFound as exc:
         print(f"mobilestatus: {exc}", file=sys.stderr)
+        if args.command == "check":
+            print("mobilestatus: to try the command without an account, add --sandbox.",
+                  file=sys.stderr)  # fmt: skip
         return EXIT_USAGE
+    except (MobileStatusError, OSError) as exc:
+        print(f"mobilestatus: {in_cli_terms(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            "mobilestatus: interrupted; the answers so far are in the cache: run the same "
+            "command again to resume without paying twice.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,8 +26,16 @@ def _save_health_plot(out: pd.DataFrame, path: Path) -> None:
     print(f"Health plot by sign-up channel written to {path}")
 
 
-def run_demo(rows: int = 2000, output: Path | None = None) -> int:
-    """Start the sandbox, enrich a synthetic frame with ``df.mobile.status``, print a summary."""
+#: The columns of the demo's results that hold phone numbers: written only when asked.
+NUMBER_COLUMNS = ("phone", "mobile_number")
+
+
+def run_demo(rows: int = 2000, output: Path | None = None, *, keep_numbers: bool = False) -> int:
+    """Start the sandbox, enrich a synthetic frame with ``df.mobile.status``, print a summary.
+
+    With ``output``, write ``demo_results.csv`` there (without the phone numbers, raw and
+    normalised, unless ``keep_numbers``) and ``health.png``.
+    """
     started = time.monotonic()
     frame = datasets.signups(rows=rows)
     print(f"A synthetic sign-up table: {len(frame)} rows, phone numbers in messy formats.")
@@ -66,8 +74,14 @@ def run_demo(rows: int = 2000, output: Path | None = None) -> int:
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)
         path = output / "demo_results.csv"
-        out.drop(columns=["phone"]).to_csv(path, index=False)
-        print(f"Results (without the raw phone column) written to {path}")
+        written = out if keep_numbers else out.drop(columns=list(NUMBER_COLUMNS))
+        written.to_csv(path, index=False)
+        numbers = "with" if keep_numbers else "without"
+        print(
+            f"Results written to {path}: the sign-up columns and the mobile_* results, "
+            f"{numbers} the phone numbers ({' and '.join(NUMBER_COLUMNS)})"
+            + ("" if keep_numbers else "; --keep-numbers writes them")
+        )
         _save_health_plot(out, output / "health.png")
     print(f"Done in {time.monotonic() - started:.1f} s.")
     return 0

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
+import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
@@ -55,26 +58,39 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "0 RequestLimitExceeded" in done.stdout
     assert (tmp_path / "out" / "health.png").read_bytes().startswith(b"\x89PNG")
     written = (tmp_path / "out" / "demo_results.csv").read_text()
-    assert "mobile_status" in written
+    header = written.splitlines()[0].split(",")
+    assert "mobile_status" in header
+    assert "mobile_number" not in header, "the normalised numbers are written only when asked"
+    assert "phone" not in header, "nor the raw phone column"
+    assert "without the phone numbers (phone and mobile_number)" in done.stdout
     assert "13800138000" not in done.stderr
+
+
+@pytest.mark.integration
+def test_demo_keeps_numbers_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mobilestatus_pandas.demo import run_demo
+
+    assert run_demo(rows=30, output=tmp_path, keep_numbers=True) == 0
+    header = (tmp_path / "demo_results.csv").read_text().splitlines()[0].split(",")
+    assert {"phone", "mobile_number", "mobile_status"} <= set(header)
+    assert "with the phone numbers (phone and mobile_number)" in capsys.readouterr().out
+
+
+def run_cli(*args: str, tmp: Path, env: dict[str, str] | None = None) -> CompletedProcess[str]:
+    """The real command in a process of its own; stdout and stderr are pipes, not terminals."""
+    return subprocess.run(
+        [sys.executable, "-m", "mobilestatus_pandas.cli", *args],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "MOBILESTATUS_CACHE_DIR": str(tmp / "cache"), **(env or {})},
+    )  # fmt: skip
 
 
 def run_check(
     sb: msp.Sandbox, *args: str, key: str | None = None, tmp: Path
-) -> subprocess.CompletedProcess[str]:
-    import os
-
-    env = {
-        **os.environ,
-        "TENCENTCLOUD_SECRET_ID": sb.secret_id,
-        "TENCENTCLOUD_SECRET_KEY": key or sb.secret_key,
-        "MOBILESTATUS_CACHE_DIR": str(tmp / "cache"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "mobilestatus_pandas.cli", "check", *args,
-         "--endpoint", sb.url, "--no-progress"],
-        capture_output=True, text=True, timeout=120, check=False, env=env,
-    )  # fmt: skip
+) -> CompletedProcess[str]:
+    """``mobilestatus check ARGS`` against ``sb``, its credentials in the environment."""
+    env = {"TENCENTCLOUD_SECRET_ID": sb.secret_id, "TENCENTCLOUD_SECRET_KEY": key or sb.secret_key}
+    return run_cli("check", *args, "--endpoint", sb.url, "--no-progress", tmp=tmp, env=env)
 
 
 @pytest.fixture
@@ -107,7 +123,10 @@ def test_check_csv_to_parquet_and_back(
     args = [str(out_path), "-c", "phone", "-o", str(tmp_path / "again.csv")]
     clash = run_check(sandbox, *args, tmp=tmp_path)
     assert clash.returncode == 2
-    assert "already exist" in clash.stderr
+    assert "already has the columns" in clash.stderr
+    assert "--overwrite" in clash.stderr
+    assert "--prefix" in clash.stderr
+    assert "overwrite=True" not in clash.stderr, "the command speaks in flags"
     again = run_check(sandbox, *args, "--overwrite", tmp=tmp_path)
     assert again.returncode == 0, again.stderr
     assert "0 calls, 0 billed" in again.stdout
@@ -120,7 +139,10 @@ def test_check_exit_codes(sandbox: msp.Sandbox, phones_csv: Path, tmp_path: Path
     budget = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", out, "--max-billed", "1",
                        tmp=tmp_path)  # fmt: skip
     assert budget.returncode == 3
-    assert "max_billed" in budget.stderr
+    assert "(--max-billed reached)" in budget.stderr
+    assert "Raise --max-billed" in budget.stderr
+    assert "max_billed" not in budget.stderr
+    out = str(tmp_path / "o2.csv")
     wrong_key = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", out, key="not-the-key",
                           tmp=tmp_path)  # fmt: skip
     assert wrong_key.returncode == 4
@@ -137,3 +159,220 @@ def test_check_exit_codes(sandbox: msp.Sandbox, phones_csv: Path, tmp_path: Path
         done = run_check(sandbox, *bad, tmp=tmp_path)
         assert done.returncode == 2
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.integration
+def test_sandbox_flag_needs_no_account(phones_csv: Path, tmp_path: Path) -> None:
+    out_path = tmp_path / "out.csv"
+    done = run_cli("check", str(phones_csv), "-c", "phone", "-o", str(out_path), "--sandbox",
+                   tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "local sandbox" in done.stdout
+    assert "made-up answers, not Tencent's service" in done.stdout
+    assert "(sandbox answers, not Tencent's)" in done.stdout
+    assert "3 calls, 3 billed" in done.stdout
+    printed = done.stdout + done.stderr
+    assert "AKIDsandbox" not in printed, "the sandbox's credentials are never printed"
+    assert "secret" not in printed.lower()
+    out = pd.read_csv(out_path)
+    assert out["mobile_status"].tolist() == ["out_of_service", "cancelled", "invalid", "normal"]
+    assert not (tmp_path / "cache" / "mobilestatus.sqlite3").exists(), "made-up answers: no cache"
+
+
+def test_sandbox_refuses_a_real_endpoint_or_cache(
+    phones_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = ["check", str(phones_csv), "-c", "phone", "-o", str(tmp_path / "o.csv"), "--sandbox"]
+    for flag, value in (("--endpoint", "http://127.0.0.1:9"), ("--cache", str(tmp_path / "c"))):
+        assert cli.main([*base, flag, value]) == 2
+        assert f"drop {flag}" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.integration
+def test_without_credentials_the_sandbox_is_suggested(phones_csv: Path, tmp_path: Path) -> None:
+    done = run_cli("check", str(phones_csv), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                   tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert "add --sandbox" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.integration
+def test_an_existing_output_needs_overwrite(
+    sandbox: msp.Sandbox, phones_csv: Path, tmp_path: Path
+) -> None:
+    out_path = tmp_path / "out.csv"
+    out_path.write_text("run 1's results\n")
+    refused = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(out_path),
+                        tmp=tmp_path)  # fmt: skip
+    assert refused.returncode == 2
+    assert f"{out_path} already exists: pass --overwrite" in refused.stderr
+    assert out_path.read_text() == "run 1's results\n"
+    assert sandbox.stats()["requests"] == 0, "refused before any lookup"
+    replaced = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(out_path),
+                         "--overwrite", tmp=tmp_path)  # fmt: skip
+    assert replaced.returncode == 0, replaced.stderr
+    assert "mobile_status" in out_path.read_text()
+    assert not list(tmp_path.glob("*.partial")), "the partial file is renamed into place"
+
+
+@pytest.mark.integration
+def test_column_clash_is_refused_before_paying_and_prefix_avoids_it(
+    sandbox: msp.Sandbox, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("phone,mobile_status\n13800000000,from an earlier tool\n")
+    clash = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                      tmp=tmp_path)  # fmt: skip
+    assert clash.returncode == 2
+    assert "pass --overwrite to replace them, or --prefix" in clash.stderr
+    assert sandbox.stats()["requests"] == 0
+    done = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                     "--prefix", "line_", "--keep-numbers", tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = pd.read_csv(tmp_path / "o.csv", dtype=str)
+    assert out.loc[0, "mobile_status"] == "from an earlier tool"
+    assert out.loc[0, "line_status"] == "normal"
+    assert out.loc[0, "line_number"] == "13800000000"
+    assert "normal" in done.stdout, "the summary reads the prefixed columns"
+
+
+def test_library_messages_are_put_in_the_commands_terms(sandbox: msp.Sandbox) -> None:
+    """The translation follows the library's real wording, not a copy of it."""
+    frame = pd.DataFrame({"phone": ["13800000000"], "mobile_status": ["x"]})
+    with pytest.raises(msp.InputError) as clash:
+        frame.mobile.status("phone", client=sandbox.client(), progress=False)
+    said = cli.in_cli_terms(str(clash.value))
+    assert "--overwrite" in said
+    assert "--prefix" in said
+    assert "=" not in said
+    with pytest.raises(msp.InputError) as budget:
+        frame.mobile.status("phone", client=sandbox.client(), max_billed=-1, overwrite=True)
+    assert "--max-billed must be" in cli.in_cli_terms(str(budget.value))
+    with pytest.raises(msp.InputError) as rate:
+        msp.MobileStatusClient(rate_limit=0, secret_id="a", secret_key="b", cache=None)
+    assert cli.in_cli_terms(str(rate.value)).startswith("--rate-limit must be")
+    assert cli.in_cli_terms("the cache is away") == "the cache is away", "prose is left alone"
+
+
+@pytest.mark.integration
+def test_by_prints_the_summary_per_group(sandbox: msp.Sandbox, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("phone,fraud\n13800138000,yes\n13800000002,yes\n13800000000,no\n")
+    done = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                     "--by", "fraud", tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["rows", "row_share", "numbers", "number_share", "billed",
+                                "from_cache"]  # fmt: skip
+    assert lines[1].split() == ["fraud", "status"]
+    assert lines[2].split()[:3] == ["no", "normal", "1"]
+    assert lines[3].split()[:3] == ["yes", "out_of_service", "1"]
+    assert lines[4].split()[:2] == ["cancelled", "1"]
+    wrong = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "p.csv"),
+                      "--by", "frau", tmp=tmp_path)  # fmt: skip
+    assert wrong.returncode == 2
+    assert "--by 'frau' is not a column" in wrong.stderr
+    assert sandbox.stats()["requests"] == 3, "the wrong --by was refused before any lookup"
+
+
+@pytest.mark.integration
+def test_numbers_are_written_only_when_asked(
+    sandbox: msp.Sandbox, phones_csv: Path, tmp_path: Path
+) -> None:
+    plain, kept = tmp_path / "plain.parquet", tmp_path / "kept.parquet"
+    done = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(plain), tmp=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "without mobile_number (--keep-numbers keeps it)" in done.stdout
+    assert "mobile_number" not in pd.read_parquet(plain).columns
+    done = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(kept), "--keep-numbers",
+                     tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert pd.read_parquet(kept)["mobile_number"].tolist()[0] == "13800138000"
+
+
+@pytest.mark.integration
+def test_progress_off_a_terminal_is_a_few_plain_lines(tmp_path: Path) -> None:
+    numbers = [f"139{i:08d}" for i in range(600)]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"phone": numbers}).to_csv(source, index=False)
+    done = run_cli("check", str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                   "--sandbox", "--rate-limit", "600", tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert "\r" not in err, "no bar redraws in a log"
+    lines = err.splitlines()
+    assert 3 <= len(lines) <= 12, err
+    assert len(err.encode()) < 1500
+    assert lines[0] == "MobileStatus: 600 numbers to look up"
+    assert lines[-1].startswith("MobileStatus: 600/600 (100%)")
+    assert ", billed " in lines[-1], "with the figures of the run"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("arrow_type", ["int64", "float64"])
+def test_parquet_numeric_phone_columns_keep_their_digits(
+    sandbox: msp.Sandbox, tmp_path: Path, arrow_type: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    values = [13800138000, None, 13800000000]
+    source = tmp_path / f"{arrow_type}.parquet"
+    # Written by pyarrow, as Spark or DuckDB would: no pandas metadata, a nullable column.
+    pq.write_table(pa.table({"phone": pa.array(values, type=getattr(pa, arrow_type)())}), source)
+    out_path = tmp_path / "out.parquet"
+    done = run_check(sandbox, str(source), "-c", "phone", "-o", str(out_path), "--keep-numbers",
+                     tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = pd.read_parquet(out_path)
+    assert out["mobile_number"].tolist()[0] == "13800138000"
+    assert out["mobile_status"].astype(str).tolist()[0::2] == ["out_of_service", "normal"]
+    assert not out["mobile_billed"].tolist()[1], "the null row costs nothing"
+    if arrow_type == "int64":
+        assert out["phone"].tolist()[0] == "13800138000", "integer phone columns are read as text"
+        assert pd.isna(out["phone"].tolist()[1])
+
+
+@pytest.mark.integration
+def test_the_client_is_closed_on_every_path(
+    sandbox: msp.Sandbox,
+    phones_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Closing flushes answers held while Redis was away: it must happen however a run ends."""
+    closed: list[str] = []
+    real_close = msp.MobileStatusClient.close
+
+    def close(self: msp.MobileStatusClient) -> None:
+        closed.append(self.url)
+        real_close(self)
+
+    monkeypatch.setattr(msp.MobileStatusClient, "close", close)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", sandbox.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", sandbox.secret_key)
+    base = [str(phones_csv), "-c", "phone", "--endpoint", sandbox.url, "--no-progress"]
+
+    def check(*extra: str) -> int:
+        return cli.main(["check", *base, "-o", str(tmp_path / f"o{len(closed)}.csv"), *extra])
+
+    assert check() == 0
+    assert closed == [sandbox.url + "/"]
+    assert check("--max-billed", "1", "--refresh") == 3
+    assert len(closed) == 2
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", "not-the-key")
+    assert check("--refresh") == 4
+    assert len(closed) == 3, "closed after an authentication failure"
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", sandbox.secret_key)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("mobilestatus_pandas.accessor.run_lookups", interrupted)
+    assert check("--refresh") == cli.EXIT_INTERRUPTED
+    assert len(closed) == 4, "closed after Ctrl-C"
+    assert "run the same command again to resume" in capsys.readouterr().err
