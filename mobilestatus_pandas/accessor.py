@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import numpy as np
@@ -180,6 +180,30 @@ class MobileFrameAccessor:
         from .report import summary
 
         return summary(self._frame, by, prefix=prefix)
+
+    def compare(
+        self,
+        by: object,
+        *,
+        reference: object = None,
+        statuses: Sequence[str] | str | None = None,
+        level: float = 0.95,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> pd.DataFrame:
+        """Shares of each status (and ``dead_line``) per group with Wilson intervals, lift
+        against a reference group with its interval, and p-values (Fisher's exact test).
+
+        One row per (status, group): ``status, group, rows, n, share, ci_low, ci_high, lift,
+        lift_ci_low, lift_ci_high, p_value, note``. ``by`` is a column name or a Series/array
+        like ``groupby``'s; ``reference`` defaults to the largest group (the ``False`` group of
+        a boolean). On a sampled frame the shares estimate the whole frame. See
+        :func:`mobilestatus_pandas.stats.compare`.
+        """
+        from .stats import compare
+
+        return compare(
+            self._frame, by, reference=reference, statuses=statuses, level=level, prefix=prefix
+        )
 
     def plot(
         self,

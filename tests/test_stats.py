@@ -1,0 +1,248 @@
+"""compare(): Wilson intervals, lift and its interval, Fisher and chi-square p-values, and
+estimates with intervals that cover the truth on sampled frames."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import binomtest, chi2_contingency, fisher_exact
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.sampling import WEIGHT_COLUMN, SampleRequest, draw
+from mobilestatus_pandas.stats import MIN_ANSWERED_FOR_TEST, compare, wilson_interval
+
+
+def _frame(groups: dict[object, tuple[int, int]], other: str = "normal") -> pd.DataFrame:
+    """Rows per group: (dead lines as 'cancelled', everything else as ``other``)."""
+    labels: list[object] = []
+    status: list[str] = []
+    for group, (dead, alive) in groups.items():
+        labels += [group] * (dead + alive)
+        status += ["cancelled"] * dead + [other] * alive
+    return pd.DataFrame({"g": labels, "mobile_status": status})
+
+
+def _row(table: pd.DataFrame, status: str, group: object) -> pd.Series:
+    hit = table[(table["status"] == status) & (table["group"] == group)]
+    assert len(hit) == 1
+    return hit.iloc[0]
+
+
+# -- the interval -----------------------------------------------------------------------------
+
+
+def test_wilson_interval_matches_a_hand_computed_case() -> None:
+    # k = 14, n = 40, z = 1.959964: p = 0.35, centre = (p + z²/2n) / (1 + z²/n) = 0.363143,
+    # half-width = z·sqrt(p(1-p)/n + z²/4n²) / (1 + z²/n) = 0.141798
+    low, high = wilson_interval(np.array([14]), np.array([40]))
+    assert low[0] == pytest.approx(0.221345, abs=1e-6)
+    assert high[0] == pytest.approx(0.504941, abs=1e-6)
+    table = compare(_frame({"a": (14, 26), "b": (16, 144)}), "g")
+    row = _row(table, "dead_line", "a")
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.221345, 0.504941), abs=1e-6)
+
+
+@pytest.mark.parametrize(("k", "n"), [(0, 12), (12, 12), (1, 3), (57, 1000), (500, 1000)])
+def test_wilson_interval_is_scipys(k: int, n: int) -> None:
+    ci = binomtest(k, n).proportion_ci(0.9, method="wilson")
+    low, high = wilson_interval(np.array([k]), np.array([n]), 0.9)
+    assert (low[0], high[0]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+# -- lift and p-values ------------------------------------------------------------------------
+
+
+def test_two_groups_columns_fisher_p_value_and_the_false_reference() -> None:
+    frame = _frame({True: (14, 26), False: (16, 144)})
+    table = frame.mobile.compare("g")
+    assert list(table.columns) == [
+        "status", "group", "rows", "n", "share", "ci_low", "ci_high",
+        "lift", "lift_ci_low", "lift_ci_high", "p_value", "note",
+    ]  # fmt: skip
+    assert table["status"].tolist() == ["dead_line"] * 2 + ["normal"] * 2 + ["cancelled"] * 2
+    fraud = _row(table, "dead_line", True)
+    assert fraud["share"] == pytest.approx(0.35)
+    assert fraud["lift"] == pytest.approx(3.5)
+    assert fraud["p_value"] == pytest.approx(fisher_exact([[14, 26], [16, 144]]).pvalue, rel=1e-12)
+    se = np.sqrt(1 / 14 - 1 / 40 + 1 / 16 - 1 / 160)  # Katz
+    assert fraud["lift_ci_low"] == pytest.approx(3.5 * np.exp(-1.959964 * se), rel=1e-6)
+    assert fraud["lift_ci_high"] == pytest.approx(3.5 * np.exp(1.959964 * se), rel=1e-6)
+    reference = _row(table, "dead_line", False)
+    assert reference["lift"] == 1.0
+    assert pd.isna(reference["p_value"])
+    assert reference["note"] == "reference group"
+    assert table.attrs["compare"]["reference"] is False
+
+
+def test_lift_and_its_interval_find_a_planted_effect() -> None:
+    rng = np.random.default_rng(0)
+    fraud = rng.random(20_000) < 0.1
+    dead = rng.random(20_000) < np.where(fraud, 0.36, 0.12)  # planted lift: 3
+    frame = pd.DataFrame({"fraud": fraud, "mobile_status": np.where(dead, "offline", "normal")})
+    row = _row(frame.mobile.compare("fraud", statuses="dead_line"), "dead_line", True)
+    assert row["lift_ci_low"] < 3 < row["lift_ci_high"]
+    assert row["lift_ci_low"] > 2.5
+    assert row["lift_ci_high"] < 3.6
+    assert row["p_value"] < 1e-12
+
+
+def test_shuffled_labels_show_no_effect_in_most_seeds() -> None:
+    rng = np.random.default_rng(1)
+    dead = rng.random(3000) < 0.15
+    frame = pd.DataFrame({"mobile_status": np.where(dead, "cancelled", "normal")})
+    significant = 0
+    for seed in range(100):
+        labels = np.random.default_rng(seed).permutation(np.arange(3000) < 300)
+        table = compare(frame, labels, statuses="dead_line")
+        significant += bool(table["p_value"].min() <= 0.05)
+    assert significant <= 10  # about 5 expected at the 5% level
+
+
+def test_more_groups_chi_square_overall_and_fisher_against_the_reference() -> None:
+    frame = _frame({"ads": (40, 160), "organic": (50, 450), "partner": (9, 41)})
+    frame.loc[:19, "mobile_status"] = "not_found"  # a third status among the ads rows
+    table = compare(frame, "g")
+    assert table.attrs["compare"]["reference"] == "organic"  # the largest group
+    counts = pd.crosstab(frame["g"], frame["mobile_status"])
+    overall = chi2_contingency(counts.to_numpy())
+    test = table.attrs["compare"]["overall_test"]
+    assert test["p_value"] == pytest.approx(overall.pvalue, rel=1e-9)
+    assert test["dof"] == overall.dof
+    partner = _row(table, "dead_line", "partner")
+    assert partner["p_value"] == pytest.approx(fisher_exact([[9, 41], [50, 450]]).pvalue)
+    assert _row(table, "not_found", "organic")["share"] == 0.0
+    assert _row(table, "not_found", "ads")["note"] == (
+        "no rows with this status in the reference group: no lift"
+    )
+    assert pd.isna(_row(table, "not_found", "ads")["lift"])
+
+
+def test_small_groups_get_na_and_a_note_not_a_misleading_number() -> None:
+    frame = _frame({"big": (30, 170), "tiny": (3, MIN_ANSWERED_FOR_TEST - 5)})
+    row = _row(compare(frame, "g"), "dead_line", "tiny")
+    assert row["share"] == pytest.approx(3 / (MIN_ANSWERED_FOR_TEST - 2))  # still estimated
+    assert pd.isna(row["lift"])
+    assert pd.isna(row["p_value"])
+    assert "no lift or test" in row["note"]
+
+
+def test_rows_without_an_answer_are_left_out_of_shares() -> None:
+    frame = _frame({"a": (10, 90), "b": (20, 80)})
+    frame.loc[:9, "mobile_status"] = "error"
+    frame.loc[10:14, "mobile_status"] = "not_checked"
+    frame.loc[100:104, "mobile_status"] = "missing"
+    table = compare(frame, "g")
+    a = _row(table, "dead_line", "a")
+    assert (a["rows"], a["n"], a["share"]) == (100, 85, pytest.approx(0 / 85))
+    b = _row(table, "dead_line", "b")
+    assert (b["rows"], b["n"], b["share"]) == (100, 95, pytest.approx(15 / 95))
+    assert set(table["status"]) == {"dead_line", "normal", "cancelled"}
+
+
+def test_by_takes_a_series_or_an_array_and_missing_groups_are_left_out() -> None:
+    frame = _frame({"a": (10, 90), "b": (20, 80)})
+    series = frame["g"].rename("label")
+    series.iloc[:50] = None
+    by_series = compare(frame, series)
+    assert by_series.attrs["compare"]["by"] == "label"
+    assert _row(by_series, "dead_line", "a")["rows"] == 50
+    by_array = compare(frame, frame["g"].to_numpy(), reference="b")
+    assert _row(by_array, "dead_line", "a")["lift"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"by": "nope"}, "cannot compare by"),
+        ({"by": [1, 2]}, "one group per row"),
+        ({"by": "g", "statuses": ["error"]}, "carries no answer"),
+        ({"by": "g", "statuses": ["dead"]}, "unknown status"),
+        ({"by": "g", "reference": "c"}, "is not a group"),
+        ({"by": "g", "level": 95}, "confidence level"),
+    ],
+)
+def test_wrong_options_say_what_to_do(options: dict[str, object], message: str) -> None:
+    with pytest.raises(msp.InputError, match=message):
+        compare(_frame({"a": (10, 90), "b": (20, 80)}), **options)  # type: ignore[arg-type]
+
+
+# -- sampled frames: estimates for the whole frame that cover the truth --------------------------
+
+
+def _population() -> pd.DataFrame:
+    """A known 'full run': 2,000 numbers in 1-3 rows each, 5% of numbers fraudulent with a
+    planted dead-line share of 35% against 14%, and a channel not used to sample."""
+    rng = np.random.default_rng(42)
+    numbers = np.array(random_numbers(2000, seed=42), dtype=object)
+    fraud = rng.random(2000) < 0.05
+    dead = rng.random(2000) < np.where(fraud, 0.35, 0.14)
+    status = np.where(dead, rng.choice(["cancelled", "offline"], 2000), "normal")
+    status = np.where(rng.random(2000) < 0.05, "not_found", status)
+    repeats = rng.integers(1, 4, 2000)
+    which = np.repeat(np.arange(2000), repeats)
+    return pd.DataFrame(
+        {
+            "fraud": fraud[which],
+            "channel": rng.choice(["ads", "organic", "partner"], len(which)),
+            "mobile_number": pd.array(numbers[which], dtype="string"),
+            "mobile_status": status[which],
+        }
+    )
+
+
+def _sample(full: pd.DataFrame, size: int, by: str, seed: int) -> pd.DataFrame:
+    """What status(sample=size, by=by, seed=seed) returns for ``full``, without the calls."""
+    codes, distinct = pd.factorize(full["mobile_number"])
+    distinct_list = [str(n) for n in distinct]
+    request = SampleRequest(size, full[by].to_numpy(dtype=object), by, seed)
+    _, design = draw(distinct_list, distinct_list, np.asarray(codes), request)
+    sampled = full.copy()
+    left = full["mobile_number"].isin(design.left_out).to_numpy()
+    sampled.loc[left, "mobile_status"] = "not_checked"
+    sampled[f"mobile_{WEIGHT_COLUMN}"] = design.row_weights(distinct_list, np.asarray(codes))
+    return sampled
+
+
+@pytest.mark.parametrize("by", ["fraud", "channel"])
+def test_sampled_intervals_cover_the_whole_frame_at_the_stated_level(by: str) -> None:
+    full = _population()
+    truth = compare(full, by, statuses=["dead_line", "not_found"]).set_index(["status", "group"])
+    covered = pd.Series(0, index=truth.index)
+    lift_covered = pd.Series(0, index=truth.index)
+    lift_given = pd.Series(0, index=truth.index)
+    seeds = 200
+    for seed in range(seeds):
+        sampled = _sample(full, 300, "fraud", seed)  # floored: fraud numbers are ~100 of 2,000
+        est = compare(sampled, by, statuses=["dead_line", "not_found"])
+        est = est.set_index(["status", "group"])
+        covered += (est["ci_low"] <= truth["share"]) & (truth["share"] <= est["ci_high"])
+        lift_covered += (est["lift_ci_low"] <= truth["lift"]) & (
+            truth["lift"] <= est["lift_ci_high"]
+        )
+        lift_given += est["lift_ci_low"].notna()
+    assert sampled.attrs == {}  # the design came from the weights column alone
+    coverage = covered / seeds
+    assert (coverage >= 0.90).all(), coverage
+    # the lift of the dead-line share, for each group against the reference
+    dead = (truth.index.get_level_values("status") == "dead_line") & truth["lift_ci_low"].notna()
+    assert dead.sum() == truth.index.get_level_values("group").nunique() - 1
+    assert (lift_given[dead] >= 0.95 * seeds).all()
+    assert (lift_covered[dead] / lift_given[dead] >= 0.90).all(), lift_covered / lift_given
+
+
+def test_a_sampled_share_is_the_weighted_estimate() -> None:
+    full = _population()
+    sampled = _sample(full, 300, "fraud", 0)
+    answered = sampled["mobile_status"] != "not_checked"
+    w = sampled["mobile_sample_weight"].where(answered)
+    dead = sampled["mobile_status"].isin(msp.DEAD_LINE_STATES)
+    table = compare(sampled, "fraud", statuses="dead_line")
+    for group in (False, True):
+        mine = sampled["fraud"] == group
+        expected = (w * dead)[mine].sum() / w[mine].sum()
+        row = _row(table, "dead_line", group)
+        assert row["share"] == pytest.approx(expected)
+        assert row["n"] == int((answered & mine).sum())
+        assert row["rows"] == int(mine.sum())
