@@ -17,6 +17,7 @@ dependencies (matplotlib, ipywidgets, tqdm, phonenumbers' metadata) load on firs
 
 from __future__ import annotations
 
+from . import _dask_hook
 from . import accessor as _accessor  # noqa: F401  (registers .mobile)
 from .batch import RunReport, RunStoppedWarning
 from .client import MobileStatusClient
@@ -55,6 +56,9 @@ def __getattr__(name: str) -> object:
 
 
 __version__ = "0.1.0"
+
+# .mobile on dask DataFrames too, once dask.dataframe is imported (dask itself is not).
+_dask_hook.install()
 
 __all__ = [
     "DEAD_LINE_STATES",

@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,22 @@ class RunStoppedWarning(UserWarning):
     """A run ended before every number was looked up; the frame says which rows."""
 
 
+class JobGate(Protocol):
+    """What several runs that make one job share: a budget and a stop (see ``dask.py``).
+
+    A run given a gate asks it before every call to the service and tells it every answer;
+    the gate keeps the job's state in the shared store, so runs on other machines see it.
+    """
+
+    def before_call(self, stop: threading.Event) -> str | None:
+        """None to send the call now (waiting as needed); else why the job stopped."""
+        ...
+
+    def after_answer(self, billed: bool, error_code: str | None) -> None:
+        """The service answered a call this gate let through."""
+        ...
+
+
 @dataclass
 class RunReport:
     """What one run did. Also found as ``out.attrs["mobilestatus"]`` (as a plain dict)."""
@@ -100,8 +116,15 @@ class RunReport:
 class _Run:
     """The state of one run: counters, stop signal, and what to do with each answer."""
 
-    def __init__(self, client: MobileStatusClient, report: RunReport, refresh: bool) -> None:
+    def __init__(
+        self,
+        client: MobileStatusClient,
+        report: RunReport,
+        refresh: bool,
+        gate: JobGate | None = None,
+    ) -> None:
         self.client = client
+        self.gate = gate
         self.report = report
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -139,10 +162,21 @@ class _Run:
 
     def acquire(self) -> bool:
         try:
-            return self.client.limiter.acquire(self.stop)
+            granted = self.client.limiter.acquire(self.stop)
+            if not granted or self.gate is None:
+                return granted
+            reason = self.gate.before_call(self.stop)
         except CacheUnavailableError as exc:
             self._stop_for_cache(exc)
             return False
+        if reason is None:
+            return True
+        with self.lock:  # the job stopped (elsewhere, or its budget is spent)
+            if self.report.stop_reason is None:
+                self.report.stop_reason = reason
+                self.report.stop_detail = reason
+        self.stop.set()
+        return False
 
     def pause(self, seconds: float) -> None:
         self.stop.wait(seconds)
@@ -169,6 +203,8 @@ class _Run:
                 answer.result, answer.description, answer.status_code, answer.request_id, sent_at
             )
         self.client.store.record(entry, cached)
+        if self.gate is not None:
+            self.gate.after_answer(billed, answer.error_code)
         with self.lock:
             self.report.calls += 1
             self.report.billed_calls += int(billed)
@@ -327,13 +363,15 @@ def run_lookups(
     sample: int | None = None,
     by: object = None,
     seed: int | None = None,
+    gate: JobGate | None = None,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
 
     The index is ``values``' index for a Series, else a RangeIndex. The run report is in
     ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``. With ``sample=N``
     only N distinct numbers are looked up, stratified by ``by`` (one value per row) when given:
-    see :mod:`mobilestatus_pandas.sampling`.
+    see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
+    job (a Dask partition): a budget and stops shared with the job's other runs.
     """
     rows = len(values) if isinstance(values, pd.Series) else None
     if rows is None:
@@ -341,7 +379,7 @@ def run_lookups(
         rows = len(values)
     by_name = by.name if isinstance(by, pd.Series) else None
     request = sampling.check_request(sample, by, seed, rows, by_name)
-    frame, _ = _run(client, values, progress, max_billed, refresh, validate, request)
+    frame, _ = _run(client, values, progress, max_billed, refresh, validate, request, gate=gate)
     return frame
 
 
@@ -451,6 +489,8 @@ def _run(
     refresh: bool,
     validate: str | None,
     sample: sampling.SampleRequest | None = None,
+    *,
+    gate: JobGate | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
     if max_billed is not None and (not isinstance(max_billed, (int, np.integer)) or max_billed < 0):
         raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
@@ -468,7 +508,7 @@ def _run(
     results = dict(plan.cached)
     pending = plan.pending
 
-    run = _Run(client, report, refresh)
+    run = _Run(client, report, refresh, gate)
     try:
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))

@@ -243,6 +243,24 @@ class Store(Protocol):
         """Give up ``owner``'s claim on ``key`` (nothing when another owner holds it)."""
         ...
 
+    def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
+        """Add ``amount`` (may be negative or 0) to the shared counter ``name`` at once and
+        return its new value; the counter lasts ``seconds`` from its last change.
+
+        Runs that make one job (the partitions of a Dask frame) keep their shared budget
+        here: every process of the job sees the same count.
+        """
+        ...
+
+    def set_flag(self, name: str, value: str, now: float, seconds: float) -> bool:
+        """Set ``name`` to ``value`` for ``seconds`` unless it is set: True when this call set
+        it (the first writer wins; a job's first stop reason stays its reason)."""
+        ...
+
+    def get_flag(self, name: str, now: float) -> str | None:
+        """The value of flag ``name``, or None when it is not set (or has lapsed)."""
+        ...
+
     def close(self) -> None:
         """Release the backend's resources."""
         ...
@@ -272,6 +290,11 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
+    until REAL NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS job_state (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
     until REAL NOT NULL
 ) WITHOUT ROWID;
 """
@@ -425,6 +448,32 @@ class SQLiteStore:
     def release(self, key: str, owner: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+
+    def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM job_state WHERE name = ? AND until <= ?", (name, now))
+            conn.execute(
+                "INSERT INTO job_state VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "value = CAST(CAST(value AS INTEGER) + ? AS TEXT), until = excluded.until",
+                (name, str(int(amount)), now + seconds, int(amount)),
+            )
+            row = conn.execute("SELECT value FROM job_state WHERE name = ?", (name,)).fetchone()
+        return int(row[0])
+
+    def set_flag(self, name: str, value: str, now: float, seconds: float) -> bool:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM job_state WHERE name = ? AND until <= ?", (name, now))
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO job_state VALUES (?, ?, ?)", (name, value, now + seconds)
+            ).rowcount
+        return bool(inserted)
+
+    def get_flag(self, name: str, now: float) -> str | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM job_state WHERE name = ? AND until > ?", (name, now)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         with self._lock:

@@ -139,6 +139,9 @@ class CacheBackend:
     store: Store
     hasher: NumberHasher
     window_log: WindowLog
+    #: What ``cache=`` named, resolved: None, a Redis URL (it may hold a password: never
+    #: show it), or the SQLite file. Other processes open the same cache from it (Dask).
+    target: str | Path | None = None
 
 
 def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
@@ -184,6 +187,7 @@ def open_cache(
             SQLiteStore(":memory:"),
             NumberHasher.ephemeral(),
             LocalWindowLog(),
+            None,
         )
     if isinstance(target, str):  # a Redis URL
         from . import redis_backend
@@ -196,13 +200,14 @@ def open_cache(
         hasher = NumberHasher.for_directory(default_cache_dir())
         store.check_hasher(hasher)
         window_log = redis_backend.RedisWindowLog(connection, location=location)
-        return CacheBackend(location, None, store, hasher, window_log)
+        return CacheBackend(location, None, store, hasher, window_log, target)
     return CacheBackend(
         str(target),
         target,
         SQLiteStore(target),
         NumberHasher.for_directory(target.parent),
         _shared_window_log(),
+        target,
     )
 
 
@@ -424,6 +429,7 @@ class MobileStatusClient:
         )
         self.cache_location = backend.location
         self.cache_path = backend.path
+        self._cache_target = backend.target
         self._store, self._hasher = backend.store, backend.hasher
         self.limiter = RateLimiter(
             self.rate_limit,

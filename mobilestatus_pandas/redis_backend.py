@@ -490,6 +490,38 @@ class RedisStore:
         with contextlib.suppress(*self._unavailable):  # away: the claim expires on its own
             self._release(keys=[f"{self.prefix}:claim:{key}"], args=[owner])
 
+    def _job_key(self, name: str) -> str:
+        return f"{self.prefix}:job:{name}"
+
+    def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
+        """Counters expire on the server's clock (``now`` is not needed)."""
+
+        def add() -> int:
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incrby(self._job_key(name), int(amount))
+            pipe.pexpire(self._job_key(name), max(1, round(seconds * 1000)))
+            value, _ = pipe.execute()
+            return int(value)
+
+        return self._retrying(add)
+
+    def set_flag(self, name: str, value: str, now: float, seconds: float) -> bool:
+        def put() -> bool:
+            return bool(
+                self._redis.set(
+                    self._job_key(name), value, nx=True, px=max(1, round(seconds * 1000))
+                )
+            )
+
+        return self._retrying(put)
+
+    def get_flag(self, name: str, now: float) -> str | None:
+        def read() -> str | None:
+            value = self._redis.get(self._job_key(name))
+            return None if value is None else str(value)
+
+        return self._retrying(read)
+
     def close(self) -> None:
         held = self.flush()
         if held:

@@ -93,6 +93,23 @@ class StoreContract:
         store.release("k", "run-a")
         assert store.claim("k", "run-b", now + 4, 30)
 
+    def test_counters_are_shared_and_atomic(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.add_count("job1:billed", 0, now, 60) == 0
+        assert store.add_count("job1:billed", 1, now, 60) == 1
+        assert store.add_count("job1:billed", 2, now, 60) == 3
+        assert store.add_count("job1:billed", -1, now, 60) == 2
+        assert store.add_count("job2:billed", 1, now, 60) == 1, "counters are per name"
+        assert store.add_count("job1:billed", 0, now, 60) == 2
+
+    def test_flags_keep_the_first_value(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.get_flag("job1:stop", now) is None
+        assert store.set_flag("job1:stop", "authentication failed", now, 60)
+        assert not store.set_flag("job1:stop", "max_billed reached", now, 60)
+        assert store.get_flag("job1:stop", now + 1) == "authentication failed"
+        assert store.get_flag("job2:stop", now) is None
+
 
 class TestSQLiteFileStore(StoreContract):
     @staticmethod
@@ -127,6 +144,17 @@ def test_sqlite_claims_expire_by_the_callers_clock(tmp_path: Path) -> None:
     assert not store.claim("k", "run-b", 129.9, 30)
     assert store.claim("k", "run-b", 130.0, 30), "a claim its owner stopped renewing ends"
     assert not store.claim("k", "run-a", 131.0, 30)
+    store.close()
+
+
+def test_sqlite_job_state_lapses_by_the_callers_clock(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "c.sqlite3")
+    assert store.add_count("n", 5, 100.0, 30) == 5
+    assert store.set_flag("f", "x", 100.0, 30)
+    assert store.get_flag("f", 129.9) == "x"
+    assert store.get_flag("f", 130.0) is None
+    assert store.set_flag("f", "y", 130.0, 30), "a lapsed flag can be set again"
+    assert store.add_count("n", 1, 131.0, 30) == 1, "a lapsed counter starts again"
     store.close()
 
 

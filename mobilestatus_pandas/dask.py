@@ -1,0 +1,712 @@
+"""Dask DataFrames: ``ddf.mobile.status("phone")`` on a cluster, one limit and one bill.
+
+With ``pip install 'mobilestatus-pandas[dask]'`` the ``.mobile`` accessor is on
+``dask.dataframe.DataFrame`` and ``Series`` too (registered the moment both this package and
+``dask.dataframe`` are imported, in either order):
+
+>>> import dask.dataframe as dd, pandas as pd
+>>> import mobilestatus_pandas as msp
+>>> ddf = dd.from_pandas(pd.DataFrame({"phone": ["13800000000", "junk"]}), npartitions=2)
+>>> with msp.Sandbox() as sb:
+...     out = ddf.mobile.status("phone", client=sb.client())    # lazy: nothing sent yet
+...     done = out.compute(scheduler="threads")
+>>> done["mobile_status"].tolist()
+['normal', 'invalid']
+
+How it holds together on many machines:
+
+* **Configuration, not connections.** The client travels to the workers as a
+  :class:`WorkerConfig` (endpoint, rate limit, cache location, options); each worker process
+  builds its own :class:`~mobilestatus_pandas.MobileStatusClient` from it once and reuses it.
+  Credentials follow Tencent's chain on each worker (environment, profile file, CVM role);
+  a SecretKey the user passed *explicitly* (``secret_key=`` or a client made with one) is
+  put into the task graph, pickled, because the workers cannot find it otherwise. It never
+  appears in task names, keys or reprs.
+* **One limit, one bill.** Every worker paces through the shared rate limiter and reads
+  and writes the shared cache, claims and ledger, so a cluster stays under the account's
+  limit and a number in several partitions is paid for once. That needs a store every
+  worker reaches: Redis anywhere, the SQLite default only when all workers are on one
+  machine. A cluster of several hosts without Redis, or ``cache=None`` with more than one
+  worker process, is refused before anything is sent.
+* **Job-wide budget and stops.** The partitions of one ``.mobile.status(...)`` share a
+  job in the store: ``max_billed`` counts billed and possibly-billed calls of every
+  partition; the job's first call goes alone (a wrong key costs one request), an
+  authentication failure stops every partition, and a daily-limit streak in one partition
+  stops them all. Rows not looked up are ``not_checked``; :func:`job_report` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import dask
+import dask.dataframe as dd
+import pandas as pd
+from dask.delayed import Delayed, delayed
+
+from . import batch, codes, numbers
+from .accessor import DEFAULT_PREFIX, _check_values, resolve_client
+from .client import MobileStatusClient
+from .credentials import Credentials, mask
+from .errors import AuthenticationError, InputError
+from .report import SUMMARY_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+#: Task names on the dashboard: ``mobilestatus-status-<token>`` and so on.
+TASK_PREFIX: Final = "mobilestatus"
+#: How long a job's shared state (budget, stop, first call) lives in the store.
+JOB_STATE_SECONDS: Final = 24 * 3600.0
+#: How often a partition waiting for the job's first answer looks again.
+JOB_POLL_SECONDS: Final = 0.05
+#: The key of a result frame's ``attrs`` (the same as pandas results use).
+ATTRS_KEY: Final = batch.ATTRS_KEY
+STOP_AUTHENTICATION: Final = "authentication failed"
+
+
+# -- the client as configuration ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """What a worker needs to build the same client: picklable, no connections.
+
+    ``credentials`` (or ``credential``, a provider object) is set only when the user gave
+    them explicitly; otherwise each worker walks Tencent's credential chain itself. The
+    repr and the Dask token never show a secret (nor a Redis password).
+    """
+
+    token: str  # names this client; the same process reuses the user's own object
+    endpoint: str
+    cache: str | None  # a Redis URL or a SQLite file, as resolved on the user's machine
+    cache_location: str  # the same, fit to show (no password)
+    rate_limit: float
+    max_workers: int
+    timeout: float
+    max_retries: int
+    cache_ttl_seconds: float
+    price_per_call: float | None
+    validate: str
+    backoff_seconds: float
+    outage_timeout: float
+    region: str | None = None
+    encryption: tuple[str, bytes] | None = None  # (algorithm, public key PEM)
+    credentials: Credentials | None = field(default=None, repr=False)
+    credential: object | None = field(default=None, repr=False)
+
+    def __repr__(self) -> str:
+        creds = (
+            f"explicit ({self.credentials.secret_id}, key {mask(self.credentials.secret_key)})"
+            if self.credentials is not None
+            else "provider"
+            if self.credential is not None
+            else "credential chain on each worker"
+        )
+        return (
+            f"WorkerConfig(endpoint={self.endpoint!r}, cache={self.cache_location!r}, "
+            f"rate_limit={self.rate_limit:g}, credentials={creds})"
+        )
+
+    def __dask_tokenize__(self) -> str:
+        return self.token  # hashes nothing secret into task keys
+
+    @classmethod
+    def from_client(cls, client: MobileStatusClient) -> WorkerConfig:
+        """The configuration of ``client`` (and remember ``client`` for this process)."""
+        token = _token_for(client)
+        source = client._credentials
+        fixed, provider = source._fixed, source._provider
+        target = client._cache_target
+        encryption = None
+        if client.encryption is not None:
+            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+            pem = client.encryption._public_key.public_bytes(
+                Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+            )
+            encryption = (client.encryption.algorithm, pem)
+        return cls(
+            token=token,
+            endpoint=client.url,
+            cache=None if target is None else str(target),
+            cache_location=client.cache_location,
+            rate_limit=client.rate_limit,
+            max_workers=client.max_workers,
+            timeout=client.timeout,
+            max_retries=client.max_retries,
+            cache_ttl_seconds=client.cache_ttl.total_seconds(),
+            price_per_call=client.price_per_call,
+            validate=client.validate,
+            backoff_seconds=client.backoff_seconds,
+            outage_timeout=client.outage_timeout,
+            region=client.region,
+            encryption=encryption,
+            credentials=fixed if fixed is not None and fixed.source == "arguments" else None,
+            credential=provider,
+        )
+
+    @property
+    def is_redis(self) -> bool:
+        """Whether the cache is a Redis server (shared by every machine)."""
+        return self.cache is not None and "://" in self.cache
+
+    def build(self) -> MobileStatusClient:
+        """A new client from this configuration (on a worker)."""
+        import datetime as dt
+
+        encryption = None
+        if self.encryption is not None:
+            from .encryption import Encryption
+
+            algorithm, pem = self.encryption
+            encryption = Encryption(public_key=pem, algorithm=algorithm)
+        creds = self.credentials
+        cache: str | Path | None = self.cache
+        if cache is not None and not self.is_redis:
+            cache = Path(cache)
+        return MobileStatusClient(
+            endpoint=self.endpoint,
+            secret_id=creds.secret_id if creds else None,
+            secret_key=creds.secret_key if creds else None,
+            token=creds.token if creds else None,
+            credential=self.credential,
+            region=self.region,
+            rate_limit=self.rate_limit,
+            max_workers=self.max_workers,
+            timeout=self.timeout,
+            max_retries=self.max_retries,
+            cache=cache,
+            cache_ttl=dt.timedelta(seconds=self.cache_ttl_seconds),
+            encryption=encryption,
+            price_per_call=self.price_per_call,
+            validate=self.validate,
+            backoff_seconds=self.backoff_seconds,
+            outage_timeout=self.outage_timeout,
+        )
+
+
+_registry_lock = threading.Lock()
+#: The user's own clients in this process, by token (a threaded scheduler uses them as they are).
+_own_clients: weakref.WeakValueDictionary[str, MobileStatusClient] = weakref.WeakValueDictionary()
+_tokens: weakref.WeakKeyDictionary[MobileStatusClient, str] = weakref.WeakKeyDictionary()
+#: Clients this (worker) process built from configurations, reused by every task.
+_built_clients: dict[str, MobileStatusClient] = {}
+
+
+def _token_for(client: MobileStatusClient) -> str:
+    with _registry_lock:
+        token = _tokens.get(client)
+        if token is None:
+            token = uuid.uuid4().hex[:16]
+            _tokens[client] = token
+            _own_clients[token] = client
+        return token
+
+
+def client_for(config: WorkerConfig) -> MobileStatusClient:
+    """The client for ``config`` in this process: the user's own object where it lives,
+    else one built on first use and reused by every later task of this process."""
+    with _registry_lock:
+        found = _own_clients.get(config.token) or _built_clients.get(config.token)
+        if found is None:
+            found = config.build()
+            _built_clients[config.token] = found
+        return found
+
+
+# -- the job: budget and stops shared by every partition -------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One ``.mobile.status(...)`` call: what every partition of it shares."""
+
+    job_id: str
+    max_billed: int | None
+    refresh: bool
+    validate: str | None
+
+    def name(self, what: str) -> str:
+        """The store name of one piece of this job's state."""
+        return f"{self.job_id}:{what}"
+
+
+class _JobGate:
+    """The :class:`~mobilestatus_pandas.batch.JobGate` of one partition's run."""
+
+    def __init__(self, client: MobileStatusClient, job: JobSpec) -> None:
+        self.client = client
+        self.job = job
+        self.store = client.store
+        self.owner = f"{client.claim_owner}:{uuid.uuid4().hex[:8]}"
+        self.opened = False
+
+    def stop_reason(self) -> str | None:
+        """Why the job stopped, when it did (read from the shared store)."""
+        return self.store.get_flag(self.job.name("stop"), self.client.now())
+
+    def stop_job(self, reason: str) -> None:
+        """Stop every partition of the job (the first reason given stays)."""
+        self.store.set_flag(self.job.name("stop"), reason, self.client.now(), JOB_STATE_SECONDS)
+
+    def before_call(self, stop: threading.Event) -> str | None:
+        now = self.client.now
+        while True:
+            reason = self.stop_reason()
+            if reason is not None:
+                return reason
+            if self.opened or self.store.get_flag(self.job.name("opened"), now()) is not None:
+                self.opened = True
+                break
+            # The job's first call goes alone, cluster-wide: a wrong key costs one request.
+            if self.store.claim(
+                self.job.name("first-call"), self.owner, now(), batch.CLAIM_SECONDS
+            ):
+                break
+            if stop.wait(JOB_POLL_SECONDS):
+                return batch.STOP_INTERRUPTED
+        if self.job.max_billed is not None:
+            spent = self.store.add_count(self.job.name("billed"), 1, now(), JOB_STATE_SECONDS)
+            if spent > self.job.max_billed:
+                self.store.add_count(self.job.name("billed"), -1, now(), JOB_STATE_SECONDS)
+                return batch.STOP_BUDGET
+        return None
+
+    def after_answer(self, billed: bool, error_code: str | None) -> None:
+        now = self.client.now()
+        if error_code is not None and codes.error_kind(error_code) is codes.ErrorKind.ACCOUNT:
+            self.stop_job(f"{STOP_AUTHENTICATION}: {error_code}")
+        elif not self.opened:
+            self.opened = True
+            self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
+        if not billed and self.job.max_billed is not None:  # the unit taken comes back
+            self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
+        self.store.add_count(self.job.name("answers"), 1, now, JOB_STATE_SECONDS)
+
+
+def _job_attrs(job: JobSpec, config: WorkerConfig) -> dict[str, Any]:
+    """What every partition's frame (and so the computed frame) carries in ``attrs``."""
+    return {ATTRS_KEY: {"job_id": job.job_id, "price_per_call": config.price_per_call}}
+
+
+def _status_partition(
+    part: pd.DataFrame,
+    column: object,
+    config: WorkerConfig,
+    job: JobSpec,
+    prefix: str,
+    clash: list[str],
+) -> pd.DataFrame:
+    """One partition's lookups, on a worker (the task named ``mobilestatus-status-...``)."""
+    client = client_for(config)
+    gate = _JobGate(client, job)
+    with warnings.catch_warnings():  # the job's stop is reported once, by job_report()
+        warnings.simplefilter("ignore", batch.RunStoppedWarning)
+        results = batch.run_lookups(
+            client,
+            part[column],
+            progress=False,
+            refresh=job.refresh,
+            validate=job.validate,
+            gate=gate,
+        )
+    stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
+    if stopped == batch.STOP_DAILY_LIMIT:
+        gate.stop_job(batch.STOP_DAILY_LIMIT)
+    reason = gate.stop_reason()
+    if reason is not None and reason.startswith(STOP_AUTHENTICATION):
+        code = reason.split(": ", 1)[-1]
+        raise AuthenticationError(code, "another partition of this job was refused")
+    out = part.drop(columns=clash) if clash else part.copy(deep=False)
+    out = pd.concat([out, results.add_prefix(prefix)], axis=1)
+    out.attrs = _job_attrs(job, config)
+    return out
+
+
+# -- cluster checks ---------------------------------------------------------------------------
+
+
+def _cluster_workers() -> list[dict[str, Any]] | None:
+    """The workers of the current distributed client, or None without one."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    info = client.scheduler_info(n_workers=-1)
+    return list(info.get("workers", {}).values())
+
+
+def check_cluster(config: WorkerConfig) -> None:
+    """Refuse, before anything is sent, a cluster whose workers cannot share the store.
+
+    Workers on several hosts share a rate limit, cache and ledger only through Redis;
+    ``cache=None`` lives in one process's memory, so it needs a single worker process.
+    """
+    workers = _cluster_workers()
+    if workers is None:
+        processes = 1 if dask.config.get("scheduler", None) != "processes" else 2
+        hosts: set[str] = set()
+    else:
+        processes = len(workers)
+        hosts = {str(w.get("host")) for w in workers}
+    if config.cache is None and processes > 1:
+        raise InputError(
+            f"cache=None keeps answers, claims and the rate limit in one process's memory, "
+            f"but this cluster has {processes} worker processes: they would each pace and pay "
+            "on their own. Use a Redis cache (cache='redis://host:6379/0'), the default "
+            "SQLite cache (workers on this machine), or a single worker process."
+        )
+    if len(hosts) > 1 and not config.is_redis:
+        raise InputError(
+            f"the cluster's workers are on {len(hosts)} hosts ({', '.join(sorted(hosts))}) "
+            f"but the cache is {config.cache_location!r}, which only one machine can share: "
+            "each host would pace itself and pay again for numbers other hosts looked up. "
+            "Use a Redis cache every worker reaches: cache='redis://host:6379/0' "
+            "(pip install 'mobilestatus-pandas[redis]')."
+        )
+
+
+# -- what the accessor builds -----------------------------------------------------------------
+
+
+def _job_for(
+    client: MobileStatusClient | None, options: dict[str, Any]
+) -> tuple[MobileStatusClient, WorkerConfig]:
+    resolved = resolve_client(client, options)
+    config = WorkerConfig.from_client(resolved)
+    check_cluster(config)
+    return resolved, config
+
+
+#: The client-side record of each job made in this process, for :func:`job_report`.
+_jobs: dict[str, tuple[JobSpec, WorkerConfig]] = {}
+
+
+def status(
+    frame: dd.DataFrame,
+    column: object,
+    *,
+    client: MobileStatusClient | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    max_billed: int | None = None,
+    refresh: bool = False,
+    validate: str | None = None,
+    overwrite: bool = False,
+    **client_options: Any,
+) -> dd.DataFrame:
+    """The lazy frame of ``frame`` plus the ``mobile_*`` columns (see the module docstring)."""
+    meta = frame._meta
+    if column not in meta.columns:
+        raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
+    _check_values(meta[column])
+    if max_billed is not None and (not isinstance(max_billed, int) or max_billed < 0):
+        raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
+    results_meta = batch.empty_results(meta.index).add_prefix(prefix)
+    clash = [c for c in results_meta.columns if c in meta.columns]
+    if clash and not overwrite:
+        raise InputError(f"columns {clash} already exist; pass overwrite=True or another prefix=")
+    _, config = _job_for(client, client_options)
+    job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate)
+    _jobs[job.job_id] = (job, config)
+    out_meta = pd.concat([meta.drop(columns=clash), results_meta], axis=1)
+    out_meta.attrs = _job_attrs(job, config)
+    return frame.map_partitions(
+        _status_partition,
+        column,
+        config,
+        job,
+        prefix,
+        clash,
+        meta=out_meta,
+        token=f"{TASK_PREFIX}-status",
+        align_dataframes=False,
+    )
+
+
+def job_report(result: Any) -> dict[str, Any]:
+    """What a job did, from the shared store: ``job_id``, ``stop_reason`` (None when every
+    row was looked up), ``calls`` answered and ``billed_budget_used`` (billed and
+    possibly-billed calls, counted when ``max_billed`` was set).
+
+    ``result`` is the dask frame ``.mobile.status`` returned, the computed pandas frame, or
+    a job id. Works in the process that made the job.
+    """
+    if isinstance(result, str):
+        job_id = result
+    else:
+        attrs = result._meta.attrs if isinstance(result, dd.DataFrame) else result.attrs
+        job_id = attrs.get(ATTRS_KEY, {}).get("job_id")
+    if job_id not in _jobs:
+        raise InputError("not the result of ddf.mobile.status(...) made in this process")
+    job, config = _jobs[job_id]
+    client = client_for(config)
+    store, now = client.store, client.now()
+    return {
+        "job_id": job_id,
+        "stop_reason": store.get_flag(job.name("stop"), now),
+        "calls": store.add_count(job.name("answers"), 0, now, JOB_STATE_SECONDS),
+        "billed_budget_used": store.add_count(job.name("billed"), 0, now, JOB_STATE_SECONDS),
+        "max_billed": job.max_billed,
+    }
+
+
+# -- estimate and summary: per partition, then combined ----------------------------------------
+
+
+def _estimate_partition(
+    part: pd.Series, config: WorkerConfig, validate: str | None
+) -> dict[str, Any]:
+    """Counts and the keyed hashes (never the numbers) of one partition's distinct numbers."""
+    client = client_for(config)
+    mode = validate or client.validate
+    national = numbers.normalize(part)
+    distinct = pd.Series(national.dropna().unique(), dtype=numbers.string_dtype())
+    valid = numbers.is_valid(distinct).to_numpy(dtype=bool)
+    sent = valid if mode == "local" else [True] * len(distinct)
+    checked = {str(n) for n, go in zip(distinct, sent, strict=True) if go}
+    return {
+        "rows": len(part),
+        "invalid rows": int((~national.isin(list(checked)).fillna(False).astype(bool)).sum()),
+        "keys": {client.number_key(str(n)) for n in distinct},
+        "to_check": {client.number_key(n) for n in checked},
+    }
+
+
+def _estimate_combine(
+    parts: list[dict[str, Any]], config: WorkerConfig, refresh: bool
+) -> pd.Series:
+    client = client_for(config)
+    to_check: set[str] = set().union(*(p["to_check"] for p in parts))
+    cached = 0
+    if to_check and not refresh:
+        fresh_after = client.now() - client.cache_ttl.total_seconds()
+        cached = len(client.store.get_many(sorted(to_check), fresh_after))
+    calls = len(to_check) - cached
+    price = client.price_per_call
+    return pd.Series(
+        [
+            sum(p["rows"] for p in parts),
+            len(set().union(*(p["keys"] for p in parts))),
+            sum(p["invalid rows"] for p in parts),
+            cached,
+            calls,
+            calls,
+            calls * price if price is not None else float("nan"),
+            round(calls / client.rate_limit / 60, 2),
+        ],
+        index=list(batch.ESTIMATE_LABELS),
+        dtype=object,
+        name="mobilestatus estimate",
+    )
+
+
+def estimate(
+    frame: dd.DataFrame,
+    column: object,
+    *,
+    client: MobileStatusClient | None = None,
+    validate: str | None = None,
+    refresh: bool = False,
+    **client_options: Any,
+) -> Delayed:
+    """Lazily, what ``status`` would do: ``.compute()`` gives the Series pandas' ``estimate``
+    gives. No call is made; distinct numbers are counted once across partitions."""
+    meta = frame._meta
+    if column not in meta.columns:
+        raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
+    _check_values(meta[column])
+    _, config = _job_for(client, client_options)
+    token = uuid.uuid4().hex[:8]
+    parts = [
+        delayed(_estimate_partition, pure=False)(
+            p, config, validate, dask_key_name=(f"{TASK_PREFIX}-estimate-{token}", i)
+        )
+        for i, p in enumerate(frame[column].to_delayed())
+    ]
+    combined: Delayed = delayed(_estimate_combine, pure=False)(
+        parts, config, refresh, dask_key_name=f"{TASK_PREFIX}-estimate-total-{token}"
+    )
+    return combined
+
+
+def _summary_partition(
+    part: pd.DataFrame, keys: list[str], prefix: str, salt: str
+) -> dict[str, pd.DataFrame]:
+    """Row counts per group and status, and the distinct (group, status, number hash)."""
+    status = part[f"{prefix}status"].astype(pd.CategoricalDtype(list(codes.STATUSES)))
+    pieces = pd.DataFrame(
+        {
+            "status": status,
+            "billed": part[f"{prefix}billed"].fillna(False).astype(bool).astype("int64"),
+            "from_cache": part[f"{prefix}from_cache"].fillna(False).astype(bool).astype("int64"),
+        },
+        index=part.index,
+    )
+    for key in keys:
+        pieces[key] = part[key].to_numpy()
+    groups = [*keys, "status"]
+    counts = pieces.groupby(groups, observed=False, dropna=False).agg(
+        rows=("status", "size"), billed=("billed", "sum"), from_cache=("from_cache", "sum")
+    )
+    number = part[f"{prefix}number"]
+    present = number.notna().to_numpy()
+    hashed = pd.util.hash_pandas_object(number[present], index=False, hash_key=salt)
+    distinct = pieces.loc[present, groups].assign(number=hashed.to_numpy()).drop_duplicates()
+    return {"counts": counts, "distinct": distinct}
+
+
+def _summary_combine(
+    parts: list[dict[str, pd.DataFrame]], keys: list[str], price: float | None
+) -> pd.DataFrame:
+    groups = [*keys, "status"]
+    row_total: Any
+    number_total: Any
+    counts = pd.concat([p["counts"] for p in parts])
+    table = counts.groupby(level=list(range(len(groups))), observed=False, dropna=False).sum()
+    distinct = pd.concat([p["distinct"] for p in parts]).drop_duplicates()
+    distinct["status"] = distinct["status"].astype(pd.CategoricalDtype(list(codes.STATUSES)))
+    per = distinct.groupby(groups, observed=False, dropna=False)["number"].size()
+    table["numbers"] = per.reindex(table.index, fill_value=0).to_numpy()
+    if keys:
+        totals = table.groupby(level=list(range(len(keys))), dropna=False)
+        row_total = totals["rows"].transform("sum")
+        number_total = totals["numbers"].transform("sum")
+    else:
+        row_total, number_total = table["rows"].sum(), table["numbers"].sum()
+    table["row_share"] = (table["rows"] / row_total).fillna(0.0)
+    table["number_share"] = (table["numbers"] / number_total).fillna(0.0)
+    table = table[list(SUMMARY_COLUMNS)].astype(
+        {"rows": "int64", "numbers": "int64", "billed": "int64", "from_cache": "int64"}
+    )
+    if price is not None:
+        table["cost"] = table["billed"] * float(price)
+    return table
+
+
+def summary(
+    frame: dd.DataFrame,
+    by: str | list[str] | None = None,
+    *,
+    prefix: str = DEFAULT_PREFIX,
+    price_per_call: float | None = None,
+) -> Delayed:
+    """Lazily, the table ``out.mobile.summary(by)`` gives for the computed frame, made from
+    per-partition counts (no rows are collected); ``.compute()`` it."""
+    meta = frame._meta
+    keys = [] if by is None else [by] if isinstance(by, str) else list(by)
+    for name in ["status", "number", "billed", "from_cache"]:
+        if f"{prefix}{name}" not in meta.columns:
+            raise InputError(
+                f"{prefix}{name!r} is not in the frame: summarise the output of "
+                "ddf.mobile.status(...) (or pass the prefix= it was made with)"
+            )
+    for key in keys:
+        if key not in meta.columns:
+            raise InputError(f"cannot group by {key!r}: not a column of the frame")
+    price = price_per_call
+    if price is None:
+        price = meta.attrs.get(ATTRS_KEY, {}).get("price_per_call")
+    token = uuid.uuid4().hex[:8]
+    salt = uuid.uuid4().hex[:16]  # hash_pandas_object takes a 16-character key
+    columns = [*keys, *(f"{prefix}{n}" for n in ("status", "number", "billed", "from_cache"))]
+    parts = [
+        delayed(_summary_partition, pure=False)(
+            p, keys, prefix, salt, dask_key_name=(f"{TASK_PREFIX}-summary-{token}", i)
+        )
+        for i, p in enumerate(frame[list(dict.fromkeys(columns))].to_delayed())
+    ]
+    combined: Delayed = delayed(_summary_combine, pure=False)(
+        parts, keys, price, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
+    )
+    return combined
+
+
+# -- the accessors ------------------------------------------------------------------------------
+
+
+class DaskFrameAccessor:
+    """``ddf.mobile`` on a dask DataFrame: lazy lookups, estimates and summaries."""
+
+    def __init__(self, frame: dd.DataFrame) -> None:
+        self._frame = frame
+
+    def status(self, column: object, **options: Any) -> dd.DataFrame:
+        """A lazy dask DataFrame: this frame plus the ``mobile_*`` columns, partitions kept.
+
+        Options as for pandas (``client=``, ``prefix=``, ``max_billed=``, ``refresh=``,
+        ``validate=``, ``overwrite=``, or client options). ``max_billed`` holds for the
+        whole job, across partitions and workers. Nothing is sent before ``compute()``.
+        """
+        options.pop("progress", None)  # the dashboard (and job_report) show progress
+        return status(self._frame, column, **options)
+
+    def estimate(self, column: object, **options: Any) -> Delayed:
+        """Lazily, rows, distinct, invalid, cached, calls needed, worst-case cost, time."""
+        return estimate(self._frame, column, **options)
+
+    def summary(
+        self, by: str | list[str] | None = None, *, prefix: str = DEFAULT_PREFIX
+    ) -> Delayed:
+        """Lazily, the line-health table of a result (``.compute()`` it)."""
+        return summary(self._frame, by, prefix=prefix)
+
+    def report(self) -> dict[str, Any]:
+        """The job's shared state now: stop reason, calls, budget used (see
+        :func:`job_report`)."""
+        return job_report(self._frame)
+
+
+class DaskSeriesAccessor:
+    """``ds.mobile`` on a dask Series."""
+
+    def __init__(self, series: dd.Series) -> None:
+        self._series = series
+
+    def normalize(self) -> dd.Series:
+        """Lazily, the 11-digit national numbers (string dtype), ``<NA>`` where not one."""
+        meta = self._series._meta
+        _check_values(meta)
+        out_meta = pd.Series([], dtype=numbers.string_dtype(), name=meta.name, index=meta.index)
+        return self._series.map_partitions(
+            numbers.normalize, meta=out_meta, token=f"{TASK_PREFIX}-normalize"
+        )
+
+
+def register() -> None:
+    """Put ``.mobile`` on dask's DataFrame and Series (done on import of this module)."""
+    from dask.dataframe.extensions import (
+        register_dataframe_accessor,
+        register_series_accessor,
+    )
+
+    with warnings.catch_warnings():  # registering twice (a reload) is not news
+        warnings.simplefilter("ignore", UserWarning)
+        register_dataframe_accessor("mobile")(DaskFrameAccessor)
+        register_series_accessor("mobile")(DaskSeriesAccessor)
+
+
+register()
+
+__all__ = [
+    "DaskFrameAccessor",
+    "DaskSeriesAccessor",
+    "JobSpec",
+    "WorkerConfig",
+    "check_cluster",
+    "client_for",
+    "estimate",
+    "job_report",
+    "status",
+    "summary",
+]
