@@ -136,6 +136,8 @@ class _Run:
         # Claims are the client's (its runs never overlap: each waits for the calls of an
         # interrupted one), so a run takes over what an earlier one could not release.
         self.owner = client.claim_owner
+        if gate is not None:  # runs of one job share a client at the same time: one owner each
+            self.owner = f"{self.owner}:{report.run_id}"
         self.claimed: set[str] = set()
         self.finished = threading.Event()
 

@@ -276,6 +276,7 @@ class _JobGate:
             spent = self.store.add_count(self.job.name("billed"), 1, now(), JOB_STATE_SECONDS)
             if spent > self.job.max_billed:
                 self.store.add_count(self.job.name("billed"), -1, now(), JOB_STATE_SECONDS)
+                self.stop_job(batch.STOP_BUDGET)
                 return batch.STOP_BUDGET
         return None
 

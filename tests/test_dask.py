@@ -1,0 +1,178 @@
+"""Dask DataFrames in one process (threads scheduler) against the real sandbox on loopback.
+
+The distributed cluster (worker processes, Redis, the sandbox in its own process) is in
+``test_dask_cluster.py``; here: laziness, exact meta, secrets out of keys and reprs, the
+lazy estimate and summary against the pandas path, and the cluster checks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas.datasets import random_numbers
+
+dd = pytest.importorskip("dask.dataframe")
+msd = pytest.importorskip("mobilestatus_pandas.dask")
+
+pytestmark = pytest.mark.integration
+
+#: Columns whose values do not depend on which run answered (billed/from_cache/time do).
+ANSWER_COLUMNS = ["number", "valid", "result", "description", "status_code", "status", "error"]
+
+
+def frame_with_repeats() -> pd.DataFrame:
+    numbers = random_numbers(30, seed=5)
+    phones = numbers + numbers[:10] + ["junk", None, "+86 " + numbers[3]]
+    return pd.DataFrame({"phone": phones, "group": [i % 3 for i in range(len(phones))]})
+
+
+def test_importing_the_package_does_not_import_dask() -> None:
+    code = "import sys, mobilestatus_pandas; print('dask' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("order", ["package first", "dask first"])
+def test_the_accessor_is_on_dask_frames_whatever_the_import_order(order: str) -> None:
+    imports = ["import mobilestatus_pandas", "import dask.dataframe as dd"]
+    if order == "dask first":
+        imports.reverse()
+    check = "print(hasattr(dd.DataFrame, 'mobile'), hasattr(dd.Series, 'mobile'))"
+    code = "; ".join([*imports, check])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True True"
+
+
+def test_status_is_lazy_with_exact_meta_and_matches_pandas(sandbox: msp.Sandbox) -> None:
+    pdf = frame_with_repeats()
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    out = ddf.mobile.status("phone", client=sandbox.client())
+    assert out.npartitions == 4, "partitions kept as they are"
+    assert sandbox.stats()["requests"] == 0, "nothing is sent before compute (no probe call)"
+    expected = pdf.mobile.status("phone", client=sandbox.client(), progress=False)
+    assert list(out.columns) == list(expected.columns)
+    results = [c for c in expected.columns if c.startswith("mobile_")]
+    # (dask reads the input column as its own string dtype; the result columns are ours)
+    assert out._meta[results].dtypes.to_dict() == expected[results].dtypes.to_dict()
+    sandbox.reset_stats()
+    done = out.compute(scheduler="threads")
+    assert done[results].dtypes.to_dict() == expected[results].dtypes.to_dict()
+    columns = [f"mobile_{c}" for c in ANSWER_COLUMNS]
+    pd.testing.assert_frame_equal(done[columns], expected[columns])
+    assert sandbox.stats()["requests"] == 30, "one request per distinct number"
+    assert sandbox.stats()["billed_more_than_once"] == []
+    billed = int(done["mobile_billed"].sum())
+    assert billed == sandbox.stats()["billed"] == int(expected["mobile_billed"].sum())
+
+
+def test_normalize_on_a_dask_series() -> None:
+    pdf = frame_with_repeats()
+    ds = dd.from_pandas(pdf, npartitions=3)["phone"]
+    lazy = ds.mobile.normalize()
+    pd.testing.assert_series_equal(lazy.compute(scheduler="sync"), pdf["phone"].mobile.normalize())
+    assert lazy._meta.dtype == pdf["phone"].mobile.normalize().dtype
+
+
+def test_a_secret_key_passed_explicitly_is_in_no_task_name_key_or_repr(
+    sandbox: msp.Sandbox,
+) -> None:
+    ddf = dd.from_pandas(frame_with_repeats(), npartitions=3)
+    key = sandbox.secret_key
+    out = ddf.mobile.status("phone", client=sandbox.client(secret_key=key))
+    pieces = {key[i : i + 6] for i in range(len(key) - 5)}
+    shown = [repr(out), str(out.expr), *(str(k) for k in dict(out.__dask_graph__()))]
+    shown += [str(k) for k in out.__dask_keys__()]
+    assert all(k[0].startswith("mobilestatus-status-") for k in out.__dask_keys__())
+    for text in shown:
+        assert not any(piece in text for piece in pieces), text
+    config = msd.WorkerConfig.from_client(sandbox.client())
+    assert config.credentials is not None, "given explicitly: travels in the graph"
+    assert not any(piece in repr(config) for piece in pieces)
+
+
+def test_credentials_from_the_chain_stay_off_the_graph(
+    sandbox: msp.Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_ID", sandbox.secret_id)
+    monkeypatch.setenv("TENCENTCLOUD_SECRET_KEY", sandbox.secret_key)
+    client = msp.MobileStatusClient(endpoint=sandbox.url, cache=None)
+    config = msd.WorkerConfig.from_client(client)
+    assert config.credentials is None
+    assert config.credential is None
+    assert config.build().secret_id == sandbox.secret_id, "the worker finds them itself"
+
+
+def test_estimate_is_lazy_and_counts_numbers_once_across_partitions(
+    sandbox: msp.Sandbox,
+) -> None:
+    pdf = frame_with_repeats()
+    client = sandbox.client(price_per_call=0.5)
+    client.lookup(pdf["phone"][0])  # one number in the cache already
+    sandbox.reset_stats()
+    lazy = dd.from_pandas(pdf, npartitions=5).mobile.estimate("phone", client=client)
+    got = lazy.compute(scheduler="threads")
+    expected = pdf.mobile.estimate("phone", client=client)
+    pd.testing.assert_series_equal(got, expected)
+    assert got["distinct numbers"] == 30
+    assert got["cached and fresh"] == 1
+    assert sandbox.stats()["requests"] == 0
+
+
+@pytest.mark.parametrize("by", [None, "group"])
+def test_summary_of_a_dask_result_equals_the_pandas_summary(
+    sandbox: msp.Sandbox, by: str | None
+) -> None:
+    pdf = frame_with_repeats()
+    out = dd.from_pandas(pdf, npartitions=4).mobile.status(
+        "phone", client=sandbox.client(price_per_call=0.1)
+    )
+    out = out.persist(scheduler="threads")
+    lazy = out.mobile.summary(by)
+    expected = out.compute(scheduler="threads").mobile.summary(by)
+    got = lazy.compute(scheduler="threads")
+    pd.testing.assert_frame_equal(got, expected)
+    assert "cost" in got.columns, "the price travels with the result"
+
+
+def test_cache_none_is_refused_with_several_worker_processes(
+    sandbox: msp.Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ddf = dd.from_pandas(frame_with_repeats(), npartitions=2)
+    two = [{"host": "127.0.0.1"}, {"host": "127.0.0.1"}]
+    monkeypatch.setattr(msd, "_cluster_workers", lambda: two)
+    with pytest.raises(msp.InputError, match=r"cache=None .* 2 worker processes"):
+        ddf.mobile.status("phone", client=sandbox.client(cache=None))
+    assert sandbox.stats()["requests"] == 0
+
+
+def test_a_cluster_on_several_hosts_needs_redis(
+    sandbox: msp.Sandbox, monkeypatch: pytest.MonkeyPatch, cache_file: object
+) -> None:
+    ddf = dd.from_pandas(frame_with_repeats(), npartitions=2)
+    hosts = [{"host": "10.0.0.1"}, {"host": "10.0.0.2"}]
+    monkeypatch.setattr(msd, "_cluster_workers", lambda: hosts)
+    with pytest.raises(msp.InputError, match=r"2 hosts .*redis://"):
+        ddf.mobile.status("phone", client=sandbox.client(cache=cache_file))
+    monkeypatch.setattr(msd, "_cluster_workers", lambda: hosts[:1] * 3)
+    ddf.mobile.status("phone", client=sandbox.client(cache=cache_file))  # one machine: fine
+
+
+def test_max_billed_holds_for_the_job_across_partitions(
+    sandbox: msp.Sandbox, cache_file: object
+) -> None:
+    pdf = pd.DataFrame({"phone": random_numbers(60, seed=8)})
+    out = dd.from_pandas(pdf, npartitions=6).mobile.status(
+        "phone", client=sandbox.client(cache=cache_file), max_billed=25
+    )
+    done = out.compute(scheduler="threads")
+    assert int(done["mobile_billed"].sum()) == 25
+    assert sandbox.stats()["billed"] == 25
+    assert (done["mobile_status"] == "not_checked").sum() == 35
+    report = msd.job_report(done)
+    assert report["stop_reason"] == "max_billed reached"
+    assert out.mobile.report()["billed_budget_used"] == 25
