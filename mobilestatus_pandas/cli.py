@@ -4,8 +4,8 @@
 
     mobilestatus check IN -c COLUMN -o OUT [--sandbox | --endpoint URL] [--rate-limit R]
                        [--max-billed N] [--refresh] [--cache PATH|URL] [--price-per-call P]
-                       [--validate local|server] [--prefix P] [--overwrite] [--by COL]...
-                       [--keep-numbers] [--no-progress]
+                       [--validate local|server] [--outage-timeout S] [--prefix P]
+                       [--overwrite] [--by COL]... [--keep-numbers] [--no-progress]
     mobilestatus sandbox [--port N] [--latency-ms M] [--json]
     mobilestatus demo [--rows N] [--output DIR] [--keep-numbers]
     mobilestatus cache info|clear [--cache PATH|URL] [--ledger]
@@ -59,6 +59,7 @@ OPTION_FLAGS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     (re.compile(r"\bmax_billed\b"), "--max-billed"),
     (re.compile(r"\brate_limit\b"), "--rate-limit"),
     (re.compile(r"\bprice_per_call\b"), "--price-per-call"),
+    (re.compile(r"\boutage_timeout\b"), "--outage-timeout"),
     (re.compile(r"\bcache=(?=['\"])"), "--cache "),
     (re.compile(r"^(validate|endpoint)\b"), r"--\1"),
 )
@@ -157,7 +158,9 @@ def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> Mobil
     from .client import MobileStatusClient
     from .errors import InputError
 
-    options: dict[str, object] = {"rate_limit": args.rate_limit}
+    options: dict[str, object] = {
+        "rate_limit": args.rate_limit, "outage_timeout": args.outage_timeout,
+    }  # fmt: skip
     if args.price_per_call is not None:
         options["price_per_call"] = args.price_per_call
     if not args.sandbox:
@@ -183,6 +186,31 @@ def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> Mobil
     return stack.enter_context(sandbox.client(**options))
 
 
+def _write_held_answers(client: MobileStatusClient, wait_seconds: float) -> int:
+    """Before the client closes: write the answers held while a shared cache (Redis) was
+    away, waiting for it up to ``wait_seconds``. They were paid for; a process that exits
+    with them in memory loses them from the cache and the ledger. Returns how many are lost."""
+    held = client.store.flush(0.0)
+    if not held:
+        return 0
+    print(
+        f"mobilestatus: {held} answered calls are held in memory until the cache at "
+        f"{client.cache_location} is back: waiting up to {wait_seconds:g} s to write them "
+        "(--outage-timeout; Ctrl-C gives up on them).",
+        file=sys.stderr, flush=True,
+    )  # fmt: skip
+    lost = client.store.flush(wait_seconds)
+    if lost:
+        print(
+            f"mobilestatus: {lost} answered calls could not be written: they are missing from "
+            "the cache and the ledger (the service may have billed them).",
+            file=sys.stderr,
+        )
+    else:
+        print(f"mobilestatus: the {held} held answers are written.", file=sys.stderr)
+    return lost
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     import warnings
 
@@ -203,6 +231,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         client = _open_client(args, stack)
         caught = stack.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("always", RunStoppedWarning)
+        interrupted = False
         try:
             out = frame.mobile.status(
                 args.column, client=client, prefix=args.prefix, progress=not args.no_progress,
@@ -211,6 +240,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
             )  # fmt: skip
         except KeyError as exc:
             raise InputError(str(exc.args[0]) if exc.args else str(exc)) from exc
+        except KeyboardInterrupt:
+            interrupted = True  # the user wants out now: close() writes what it can at once
+            raise
+        finally:
+            if not interrupted:
+                for warning in caught:  # why it stopped, before what happens to held answers
+                    if issubclass(warning.category, RunStoppedWarning):
+                        print(f"mobilestatus: {in_cli_terms(str(warning.message))}",
+                              file=sys.stderr)  # fmt: skip
+                lost = _write_held_answers(client, args.outage_timeout)
     number_column = f"{args.prefix}{NUMBER_COLUMN}"
     written = out if args.keep_numbers else out.drop(columns=[number_column])
     _write_table(written, target, write_as)
@@ -228,10 +267,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
         f"{report['cache_hits']} from the cache{origin}. Written to {target}, {kept}."
     )
-    for warning in caught:
-        if issubclass(warning.category, RunStoppedWarning):
-            print(f"mobilestatus: {in_cli_terms(str(warning.message))}", file=sys.stderr)
-    return EXIT_STOPPED if report["stop_reason"] else EXIT_OK
+    return EXIT_STOPPED if report["stop_reason"] or lost else EXIT_OK
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -325,6 +361,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
     from .accessor import DEFAULT_PREFIX
+    from .ratelimit import DEFAULT_OUTAGE_TIMEOUT_SECONDS
     from .sandbox.server import FAULT_KINDS
 
     parser = argparse.ArgumentParser(
@@ -358,6 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
         "else the per-user cache)",
     )  # fmt: skip
     check.add_argument("--price-per-call", type=float, default=None, help="for cost figures")
+    check.add_argument(
+        "--outage-timeout", type=float, default=DEFAULT_OUTAGE_TIMEOUT_SECONDS, metavar="SECONDS",
+        help="how long a run waits for a Redis cache that went away, and how long the command "
+        "then waits to write the answers it holds (default %(default)g)",
+    )  # fmt: skip
     check.add_argument("--validate", choices=["local", "server"], default="local")
     check.add_argument(
         "--prefix", default=DEFAULT_PREFIX, help=f"of the result columns (default {DEFAULT_PREFIX})"

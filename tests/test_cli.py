@@ -376,3 +376,63 @@ def test_the_client_is_closed_on_every_path(
     assert check("--refresh") == cli.EXIT_INTERRUPTED
     assert len(closed) == 4, "closed after Ctrl-C"
     assert "run the same command again to resume" in capsys.readouterr().err
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_answers_held_while_redis_is_away_are_written_before_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command waits for Redis to come back rather than exit with paid answers in memory."""
+    import time
+
+    from tests.conftest import skip_without_redis
+    from tests.redis_server import RedisServer
+
+    skip_without_redis()
+    monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", "cd" * 32)
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"phone": [f"139{i:08d}" for i in range(300)]}).to_csv(source, index=False)
+    with (
+        RedisServer(tmp_path / "redis") as redis_server,
+        msp.Sandbox(latency_ms=50, own_process=True) as sb,
+    ):
+        env = {
+            **os.environ,
+            "TENCENTCLOUD_SECRET_ID": sb.secret_id,
+            "TENCENTCLOUD_SECRET_KEY": sb.secret_key,
+            "MOBILESTATUS_CACHE_DIR": str(tmp_path / "cache"),
+        }
+        command = [
+            sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source), "-c", "phone",
+            "-o", str(tmp_path / "out.csv"), "--endpoint", sb.url, "--cache", redis_server.url,
+            "--outage-timeout", "4", "--no-progress",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while sb.stats()["requests"] < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        redis_server.stop()  # answers now arrive with nowhere to go
+        assert process.stderr is not None
+        said = []
+        for line in process.stderr:  # wait until the command says it holds answers
+            said.append(line)
+            if line.startswith("mobilestatus: ") and "held in memory until" in line:
+                break
+        redis_server.start()
+        out, rest = process.communicate(timeout=60)
+        err = "".join(said) + rest
+        stats = sb.stats()
+        assert process.returncode == 3, err
+        assert "--outage-timeout" in err
+        assert "held answers are written" in err, err
+        with msp.MobileStatusClient(
+            endpoint=sb.url, secret_id=sb.secret_id, secret_key=sb.secret_key,
+            cache=redis_server.url,
+        ) as reader:  # fmt: skip
+            ledger = reader.ledger()
+        assert len(ledger) == stats["requests"], "every call the service saw is in the ledger"
+        assert int(ledger["billed"].fillna(True).sum()) == stats["billed"]
+        assert "written" in out or "Written" in out
