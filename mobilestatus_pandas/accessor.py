@@ -173,13 +173,46 @@ class MobileFrameAccessor:
         return out
 
     def summary(
-        self, by: str | list[str] | None = None, *, prefix: str = DEFAULT_PREFIX
+        self,
+        by: object = None,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        price_per_call: float | None = None,
+        currency: str | None = None,
+        all_statuses: bool = False,
+        wide: bool = False,
+        values: str = "rows",
     ) -> pd.DataFrame:
-        """Line health per status (and per group with ``by``): rows, distinct numbers, shares,
-        billed calls, cache hits, and cost when the run had a ``price_per_call``."""
+        """Line health per status (and per group with ``by``), columns named for their unit:
+        ``rows``, ``row_share``, ``answered_share`` (among rows with an answer about the
+        line), ``numbers``, ``number_share``, ``billed_numbers``, ``cached_numbers``,
+        ``cached_rows``, and ``cost_<currency>`` when a price is known.
+
+        ``by`` takes what ``groupby`` takes: a column, a list, a Series
+        (``out.signup_ts.dt.month``), an array or a ``pd.Grouper``. Statuses with no row are
+        hidden unless ``all_statuses=True``; ``wide=True`` gives a row per group and a column
+        per status (holding ``values``), then the group totals. ``price_per_call`` (default:
+        the run's) and ``currency`` (default ``"USD"``) price the billed numbers; a number in
+        several rows has its cost split equally among them. On a sampled frame,
+        ``estimated_rows`` and ``estimated_share`` estimate the whole frame.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     out = pd.DataFrame({"phone": ["13800000000"] * 2 + ["junk"]}).mobile.status(
+        ...         "phone", client=sb.client(price_per_call=0.05), progress=False)
+        >>> table = out.mobile.summary()
+        >>> normal = table.loc["normal"]
+        >>> int(normal["rows"]), int(normal["billed_numbers"]), float(normal["cost_usd"])
+        (2, 1, 0.05)
+        >>> list(table.index)
+        ['normal', 'invalid']
+        """
         from .report import summary
 
-        return summary(self._frame, by, prefix=prefix)
+        return summary(
+            self._frame, by, prefix=prefix, price_per_call=price_per_call, currency=currency,
+            all_statuses=all_statuses, wide=wide, values=values,
+        )  # fmt: skip
 
     def compare(
         self,
@@ -208,24 +241,52 @@ class MobileFrameAccessor:
     def plot(
         self,
         kind: str = "health",
-        by: str | list[str] | None = None,
+        by: object = None,
         ax: Any = None,
         **options: Any,
     ) -> Any:
-        """A picture of the results: ``kind="health"`` (stacked status shares per group) or
-        ``kind="billing"`` (billed vs unbilled calls and cache hits; over time with
-        ``ledger=client.ledger()``, or of a ledger frame). Returns the matplotlib Axes.
+        """A picture of the results; returns the matplotlib Axes (``ax=`` draws into yours).
+
+        ``kind="health"``: stacked status shares, one bar per group of ``by`` (anything
+        ``groupby`` takes). Options: ``normalize=True`` (False: row counts), ``prefix``.
+
+        ``kind="time"``: line health over time, the share of each status per period (status
+        colours) and of dead lines (dashed). Options: ``on`` (a datetime column; default the
+        index), ``freq="W"`` (any pandas frequency), ``answered=False`` (True: shares among
+        rows with an answer about the line), ``prefix``.
+
+        ``kind="billing"``: billed and unbilled calls, cache hits and numbers not sent for a
+        run; per period for a ledger frame or with ``ledger=client.ledger()``. Options:
+        ``ledger``, ``period="D"``, ``price_per_call``, ``currency="USD"``. Takes no ``by``.
+
+        An unknown kind or option raises ``InputError``.
         """
         from .plots import plot
 
         return plot(self._frame, kind, by, ax, **options)
 
-    def dashboard(self, by: str | None = None, *, prefix: str = DEFAULT_PREFIX) -> Any:
+    def shared(
+        self, by: object, *, min_accounts: int = 2, prefix: str = DEFAULT_PREFIX
+    ) -> pd.DataFrame:
+        """Numbers used by several accounts (a fraud signal of their own), most shared first.
+
+        ``by`` names the account (e.g. ``"user_id"``; anything ``groupby`` takes). One row per
+        number carried by at least ``min_accounts`` distinct accounts: ``accounts``, ``rows``,
+        the line ``status`` and ``dead_line``, indexed by the number. The numbers come from
+        your own frame and are shown as they are there; they are never logged.
+        """
+        from .report import shared
+
+        return shared(self._frame, by, min_accounts=min_accounts, prefix=prefix)
+
+    def dashboard(
+        self, by: str | None = None, *, prefix: str = DEFAULT_PREFIX, currency: str | None = None
+    ) -> Any:
         """One ipywidgets widget: headline figures, grouping and counts/shares controls,
         the health plot and the summary table; changing a control redraws in place."""
         from .widgets import Dashboard
 
-        return Dashboard(self._frame, by=by, prefix=prefix)
+        return Dashboard(self._frame, by=by, prefix=prefix, currency=currency)
 
     def estimate(
         self,
@@ -234,11 +295,20 @@ class MobileFrameAccessor:
         client: MobileStatusClient | None = None,
         validate: str | None = None,
         refresh: bool = False,
+        sample: int | None = None,
+        target_width: float | None = None,
+        level: float = 0.95,
+        expected_share: float | None = None,
         **client_options: Any,
     ) -> pd.Series:
         """Before paying: rows, distinct, invalid, cached, calls needed, worst-case cost, time.
 
-        No call is made.
+        No call is made. ``sample=N`` adds what a sample of N distinct numbers would cost
+        beside the full run (``sample numbers``, ``sample worst-case billed calls``,
+        ``sample worst-case cost``, ``sample expected minutes``) and the ``sample interval
+        width`` of the dead-line share at ``level``; ``target_width=0.02`` adds the
+        ``numbers for target width``. Both plan for a dead-line share of ``expected_share``
+        (default 0.5, the widest interval). See :mod:`mobilestatus_pandas.planning`.
 
         >>> import pandas as pd, mobilestatus_pandas as msp
         >>> with msp.Sandbox() as sb:
@@ -247,11 +317,17 @@ class MobileFrameAccessor:
         >>> est["calls needed"], est["invalid rows"], est["worst-case cost"]
         (1, 1, 0.1)
         """
+        from .planning import extend_estimate
+
         series = _check_column(self._frame, column)
         _check_values(series)
-        return estimate(
-            resolve_client(client, client_options), series, validate=validate, refresh=refresh
-        )
+        resolved = resolve_client(client, client_options)
+        full = estimate(resolved, series, validate=validate, refresh=refresh)
+        return extend_estimate(
+            full, sample=sample, target_width=target_width, level=level,
+            expected_share=expected_share, price_per_call=resolved.price_per_call,
+            rate_per_second=resolved.rate_limit,
+        )  # fmt: skip
 
 
 @pd.api.extensions.register_series_accessor("mobile")

@@ -55,11 +55,18 @@ CLAIM_RENEW_SECONDS: Final = 2.0
 DISPATCH_POLL_SECONDS: Final = 0.1
 #: The key under which a result frame's ``attrs`` carry the run report.
 ATTRS_KEY: Final = "mobilestatus"
+#: Costs are money: rounded to cents wherever they are reported.
+COST_DECIMALS: Final = 2
 
 STOP_BUDGET: Final = "max_billed reached"
 STOP_DAILY_LIMIT: Final = "daily limit reached"
 STOP_INTERRUPTED: Final = "interrupted"
 STOP_CACHE_UNAVAILABLE: Final = "cache unavailable"
+
+
+def round_cost(value: float) -> float:
+    """A cost rounded to cents (``0.1 * 1271`` is 127.10000000000001 in floating point)."""
+    return round(float(value), COST_DECIMALS)
 
 
 class RunStoppedWarning(UserWarning):
@@ -474,7 +481,7 @@ def estimate(
             len(plan.cached),
             calls,
             calls,
-            calls * price if price is not None else float("nan"),
+            round_cost(calls * price) if price is not None else float("nan"),
             round(calls / client.rate_limit / 60, 2),
         ],
         index=list(ESTIMATE_LABELS),
@@ -524,7 +531,7 @@ def _run(
             report.calls / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
         )
         if client.price_per_call is not None:
-            report.cost = report.billed_calls * client.price_per_call
+            report.cost = round_cost(report.billed_calls * client.price_per_call)
 
     if plan.sample is not None:
         for number in plan.sample.left_out:

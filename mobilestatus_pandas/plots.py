@@ -7,14 +7,16 @@ figure of your own. One colour per status, the same everywhere in the project
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from .codes import STATUS_DESCRIPTIONS, STATUSES
+from .batch import round_cost
+from .codes import DEAD_LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from .errors import InputError, MissingDependencyError
-from .report import billing_by_period, summary
+from .report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -40,8 +42,14 @@ BILLED_COLOR: Final = "#c62828"
 UNBILLED_COLOR: Final = "#90a4ae"
 CACHE_COLOR: Final = "#2e7d32"
 COST_COLOR: Final = "#37474f"
-#: Shares below this are not labelled inside their bar segment (they would overlap).
-MIN_LABELLED_SHARE: Final = 0.04
+NOT_SENT_COLOR: Final = "#bdbdbd"
+DEAD_LINE_COLOR: Final = "#000000"
+#: Statuses whose colour is light: their labels are written in black.
+LIGHT_STATUSES: Final = frozenset(
+    {"not_checked", "unsupported", "busy", "unknown", "missing", "not_found"}
+)
+#: A bar label is drawn only where it fits inside its segment with this much room each side.
+LABEL_PADDING_PIXELS: Final = 2.0
 BAR_HEIGHT_INCHES: Final = 0.45
 
 
@@ -61,29 +69,57 @@ def _new_axes(rows: int, width: float = 10.0) -> Axes:
     return ax
 
 
+def status_label(status: str) -> str:
+    """A legend entry: the status name as in the frame, then its description."""
+    if status == DEAD_LINE:
+        return f"{DEAD_LINE}: any of {', '.join(DEAD_LINE_STATES)}"
+    return f"{status}: {STATUS_DESCRIPTIONS[status].split(' (')[0]}"
+
+
 def _group_label(key: object) -> str:
     if isinstance(key, tuple):
         return " / ".join(str(k) for k in key)
     return str(key)
 
 
+def _title_grouping(names: Sequence[object]) -> str:
+    shown = [str(n) for n in names if n is not None]
+    return f" by {', '.join(shown)}" if shown else ""
+
+
 def health_table(
-    frame: pd.DataFrame, by: str | Sequence[str] | None = None, *, prefix: str = "mobile_"
+    frame: pd.DataFrame, by: object = None, *, prefix: str = "mobile_"
 ) -> pd.DataFrame:
     """Rows per status (columns, fixed order, only those present) per group (index)."""
-    table = summary(frame, by, prefix=prefix)["rows"]
-    if by is None:
-        counts = table.to_frame("all rows").T
-    else:
-        counts = table.unstack("status")
-        counts.index = [_group_label(k) for k in counts.index]
-    present = [s for s in STATUSES if s in counts.columns and counts[s].sum() > 0]
-    return counts[present] if present else counts.iloc[:, :0]
+    return _counts(summary(frame, by, prefix=prefix, wide=True), by is not None)
+
+
+def _counts(wide: pd.DataFrame, grouped: bool) -> pd.DataFrame:
+    counts = wide[[s for s in STATUSES if s in wide.columns]]
+    if grouped:
+        counts = counts.set_axis([_group_label(k) for k in counts.index], axis=0)
+    return counts
+
+
+def _fit_bar_labels(ax: Axes, labelled: list[tuple[Any, Any]]) -> None:
+    """Hide each label that does not fit inside its bar segment (so labels never collide).
+
+    Needs the laid-out figure: it is drawn once, without rendering, to measure the texts.
+    """
+    ax.figure.figure.draw_without_rendering()  # the root figure, also from a subfigure
+    for patch, text in labelled:
+        if not text.get_text():
+            continue
+        box = patch.get_window_extent()
+        inner = text.get_window_extent()
+        fits = inner.width + 2 * LABEL_PADDING_PIXELS <= box.width and inner.height <= box.height
+        if not fits:
+            text.set_text("")
 
 
 def health(
     frame: pd.DataFrame,
-    by: str | Sequence[str] | None = None,
+    by: object = None,
     *,
     normalize: bool = True,
     ax: Axes | None = None,
@@ -91,45 +127,105 @@ def health(
 ) -> Axes:
     """Horizontal stacked bars of line status, one bar per group (one bar without ``by``).
 
-    Shares (or counts with ``normalize=False``) are labelled inside segments wide enough to
-    hold them; each bar is labelled with its group and size; the legend sits outside.
+    Shares (or counts with ``normalize=False``) are labelled inside the segments they fit in;
+    each bar is labelled with its group and size; the legend (status name, then description)
+    sits outside.
     """
-    counts = health_table(frame, by, prefix=prefix)
+    wide = summary(frame, by, prefix=prefix, wide=True)
+    counts = _counts(wide, by is not None)
     sizes = counts.sum(axis=1)
     values = counts.div(sizes.where(sizes > 0, 1), axis=0) if normalize else counts
     ax = ax if ax is not None else _new_axes(len(values))
     labels = [f"{group}  (n={int(size):,})" for group, size in sizes.items()]
     positions = list(range(len(values)))[::-1]  # first group on top
     left = pd.Series(0.0, index=values.index)
+    labelled: list[tuple[Any, Any]] = []
     for status in values.columns:
         widths = values[status].astype(float)
         bars = ax.barh(
-            positions, widths, left=left, color=STATUS_COLORS[status], label=status,
+            positions, widths, left=left, color=STATUS_COLORS[status], label=status_label(status),
             edgecolor="white", linewidth=0.5, height=0.7,
         )  # fmt: skip
         shares = counts[status] / sizes.where(sizes > 0, 1)
         texts = [
-            (f"{share:.0%}" if normalize else f"{int(count):,}")
-            if share >= MIN_LABELLED_SHARE
-            else ""
+            (f"{share:.0%}" if normalize else f"{int(count):,}") if count > 0 else ""
             for share, count in zip(shares, counts[status], strict=True)
         ]
-        dark = status not in ("not_checked", "unsupported", "busy", "unknown")
-        ax.bar_label(bars, labels=texts, label_type="center", fontsize=8,
-                     color="white" if dark else "black")  # fmt: skip
+        dark = status not in LIGHT_STATUSES
+        drawn = ax.bar_label(bars, labels=texts, label_type="center", fontsize=8,
+                             color="white" if dark else "black")  # fmt: skip
+        labelled.extend(zip(bars.patches, drawn, strict=True))
         left = left + widths
     ax.set_yticks(positions, labels=labels)
     ax.set_xlabel("share of rows" if normalize else "rows")
     if normalize:
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda x, _: f"{x:.0%}"))
-    grouping = "" if by is None else f" by {by if isinstance(by, str) else ', '.join(by)}"
-    ax.set_title(f"Line health{grouping}")
+    ax.set_title(f"Line health{_title_grouping(wide.index.names if by is not None else [])}")
     ax.legend(
-        [STATUS_DESCRIPTIONS[s].split(" (")[0] for s in values.columns],
         loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
         title="status", title_fontsize=9,
     )  # fmt: skip
+    ax.spines[["top", "right"]].set_visible(False)
+    _fit_bar_labels(ax, labelled)
+    return ax
+
+
+def over_time(
+    frame: pd.DataFrame,
+    *,
+    on: object = None,
+    freq: str = "W",
+    answered: bool = False,
+    ax: Axes | None = None,
+    prefix: str = "mobile_",
+) -> Axes:
+    """Line health over time: per period of ``on`` (a datetime column, default the index),
+    the share of each status (its colour) and of dead lines (dashed).
+
+    Shares are of all rows in the period, or of the rows with an answer about the line with
+    ``answered=True``. Rows without a date are left out (the title says how many).
+    """
+    dates: pd.Index | pd.Series
+    if on is None:
+        dates = frame.index
+        if not isinstance(dates, pd.DatetimeIndex):
+            raise InputError(
+                "out.mobile.plot(kind='time') needs on=: the datetime column to put on the "
+                "time axis (or a DatetimeIndex)"
+            )
+    else:
+        if on not in frame.columns:
+            raise InputError(f"out.mobile.plot(kind='time'): on={on!r} is not a column")
+        dates = frame[on]
+        if not pd.api.types.is_datetime64_any_dtype(dates.dtype):
+            raise InputError(
+                f"out.mobile.plot(kind='time'): column {on!r} holds {dates.dtype}, not "
+                f"datetimes; convert it first: out[{on!r}] = pd.to_datetime(out[{on!r}])"
+            )
+    undated = int(pd.isna(dates).sum())
+    dated = frame[pd.notna(dates)] if on is not None else frame[frame.index.notna()]
+    values = "answered_share" if answered else "row_share"
+    grouper = pd.Grouper(key=on, freq=freq) if on is not None else pd.Grouper(freq=freq)
+    table = summary(dated, grouper, prefix=prefix, wide=True, values=values)
+    statuses = [s for s in STATUSES if s in table.columns and table[s].notna().any()]
+    ax = ax if ax is not None else _new_axes(8, width=10.0)
+    periods = table.index
+    for status in statuses:
+        ax.plot(periods, table[status].to_numpy(dtype=float), color=STATUS_COLORS[status],
+                marker="o", markersize=3, linewidth=1.5, label=status_label(status))  # fmt: skip
+    dead = table[[s for s in DEAD_LINE_STATES if s in table.columns]].sum(axis=1, min_count=1)
+    ax.plot(periods, dead.to_numpy(dtype=float), color=DEAD_LINE_COLOR, linestyle="--",
+            linewidth=2, label=status_label(DEAD_LINE))  # fmt: skip
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda y, _: f"{y:.0%}"))
+    ax.set_ylabel("share of answered rows" if answered else "share of rows")
+    ax.set_xlabel(f"period ({freq})")
+    where = f"{on}" if on is not None else "the index"
+    note = f"; {undated:,} rows without a date left out" if undated else ""
+    ax.set_title(f"Line health over time ({where} per {freq}){note}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+              title="status", title_fontsize=9)  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
     return ax
 
@@ -140,41 +236,58 @@ def billing(
     ledger: pd.DataFrame | None = None,
     period: str = "D",
     price_per_call: float | None = None,
+    currency: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Billed vs unbilled calls: per period from a ledger, else the run's calls and cache hits.
+    """Billed vs unbilled calls: per period from a ledger, else the run's numbers.
 
     ``frame`` is a result frame (its run report is drawn) or a ledger (``client.ledger()``);
-    ``ledger=`` takes precedence. With a ledger, cost goes on a second axis when known; for a
-    run, in the title.
+    ``ledger=`` takes precedence. For a run the bars are the run's distinct numbers, each in
+    one bar: billed calls, unbilled calls, cache hits, and not sent (not a valid number, or not
+    checked because the run stopped); the title gives their total and the cost. With a ledger,
+    cost goes on a second axis when known. Costs are in ``currency`` (default ``"USD"``),
+    rounded to cents.
     """
+    currency = currency or DEFAULT_CURRENCY
     source = ledger if ledger is not None else frame
     if {"called_at", "billed"} <= set(source.columns):
-        return _billing_over_time(source, period, price_per_call, ax)
+        return _billing_over_time(source, period, price_per_call, currency, ax)
     report = frame.attrs.get("mobilestatus")
     if not report:
         raise InputError(
             "no run report in this frame: plot the output of df.mobile.status(...), "
             "or pass ledger=client.ledger()"
         )
-    names = ["billed calls", "unbilled calls", "cache hits"]
+    distinct = int(report["distinct_numbers"])
+    answered = report["calls"] + report["cache_hits"]
+    names = ["billed calls", "unbilled calls", "cache hits", "not sent"]
     values = [
-        report["billed_calls"], report["calls"] - report["billed_calls"], report["cache_hits"]
+        report["billed_calls"], report["calls"] - report["billed_calls"], report["cache_hits"],
+        max(0, distinct - answered),
     ]  # fmt: skip
     ax = ax if ax is not None else _new_axes(2, width=7.0)
-    bars = ax.bar(names, values, color=[BILLED_COLOR, UNBILLED_COLOR, CACHE_COLOR], width=0.6)
+    colors = [BILLED_COLOR, UNBILLED_COLOR, CACHE_COLOR, NOT_SENT_COLOR]
+    bars = ax.bar(names, values, color=colors, width=0.6)
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=9)
     ax.set_ylabel("numbers")
     price = price_per_call if price_per_call is not None else report.get("price_per_call")
-    cost = f", cost {report['billed_calls'] * price:,.2f}" if price is not None else ""
-    ax.set_title(f"Run {report['run_id']}: {report['distinct_numbers']:,} distinct numbers{cost}")
+    cost = (
+        f", cost {round_cost(report['billed_calls'] * price):,.2f} {currency}"
+        if price is not None
+        else ""
+    )
+    ax.set_title(f"Run {report['run_id']}: {distinct:,} distinct numbers{cost}")
     ax.spines[["top", "right"]].set_visible(False)
     ax.margins(y=0.15)
     return ax
 
 
 def _billing_over_time(
-    ledger: pd.DataFrame, period: str, price_per_call: float | None, ax: Axes | None
+    ledger: pd.DataFrame,
+    period: str,
+    price_per_call: float | None,
+    currency: str,
+    ax: Axes | None,
 ) -> Axes:
     table = billing_by_period(ledger, period, price_per_call=price_per_call)
     labels = [str(p) for p in table.index]
@@ -199,9 +312,9 @@ def _billing_over_time(
     if "cost" in table.columns:
         twin = ax.twinx()
         line = twin.plot(x, table["cost"].to_numpy(dtype=float), color=COST_COLOR, marker="o")
-        twin.set_ylabel("cost")
+        twin.set_ylabel(f"cost ({currency})")
         twin.set_ylim(bottom=0)
-        handles, names = [*handles, *line], [*names, "cost"]
+        handles, names = [*handles, *line], [*names, f"cost ({currency})"]
     outside = 1.1 if "cost" in table.columns else 1.01  # clear of the cost axis
     ax.legend(
         handles, names, loc="upper left", bbox_to_anchor=(outside, 1.0), frameon=False, fontsize=8
@@ -209,18 +322,42 @@ def _billing_over_time(
     return ax
 
 
+#: What each kind of ``out.mobile.plot`` draws, and the options it takes (besides ``ax``).
+PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
+    "health": ("normalize", "prefix"),
+    "time": ("on", "freq", "answered", "prefix"),
+    "billing": ("ledger", "period", "price_per_call", "currency"),
+}
+
+
 def plot(
     frame: pd.DataFrame,
     kind: str = "health",
-    by: str | Sequence[str] | None = None,
+    by: object = None,
     ax: Axes | None = None,
     **options: Any,
 ) -> Axes:
-    """``kind="health"`` (:func:`health`) or ``kind="billing"`` (:func:`billing`)."""
+    """Dispatch ``out.mobile.plot``: ``kind="health"`` (:func:`health`), ``"time"``
+    (:func:`over_time`) or ``"billing"`` (:func:`billing`), after checking the options."""
+    if kind not in PLOT_OPTIONS:
+        kinds = ", ".join(repr(k) for k in PLOT_OPTIONS)
+        raise InputError(f"out.mobile.plot: kind must be one of {kinds}, got {kind!r}")
+    unknown = sorted(set(options) - set(PLOT_OPTIONS[kind]))
+    if unknown:
+        allowed = ", ".join(PLOT_OPTIONS[kind])
+        close = difflib.get_close_matches(unknown[0], PLOT_OPTIONS[kind], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise InputError(
+            f"out.mobile.plot(kind={kind!r}) has no option {', '.join(map(repr, unknown))}: "
+            f"it takes ax, {'by, ' if kind == 'health' else ''}{allowed}.{hint}"
+        )
     if kind == "health":
         return health(frame, by, ax=ax, **options)
-    if kind == "billing":
-        if by is not None:
-            raise InputError("the billing plot has no by=; it shows calls over time or per run")
-        return billing(frame, ax=ax, **options)
-    raise InputError(f"kind must be 'health' or 'billing', got {kind!r}")
+    if by is not None:
+        raise InputError(
+            f"out.mobile.plot(kind={kind!r}) takes no by=: group with kind='health' "
+            f"(or kind='compare')"
+        )
+    if kind == "time":
+        return over_time(frame, ax=ax, **options)
+    return billing(frame, ax=ax, **options)

@@ -13,9 +13,10 @@ from typing import Any, Final
 
 import pandas as pd
 
+from .batch import round_cost
 from .codes import DEAD_LINE_STATES
 from .errors import MissingDependencyError
-from .report import summary
+from .report import DEFAULT_CURRENCY, summary
 
 try:
     import ipywidgets as widgets
@@ -51,8 +52,8 @@ def grouping_candidates(frame: pd.DataFrame, prefix: str) -> list[str]:
     return out
 
 
-def headline(frame: pd.DataFrame, prefix: str) -> dict[str, Any]:
-    """The headline figures of a result frame."""
+def headline(frame: pd.DataFrame, prefix: str, currency: str | None = None) -> dict[str, Any]:
+    """The headline figures of a result frame (the cost rounded to cents, with its currency)."""
     status = frame[f"{prefix}status"].astype(str)
     report = frame.attrs.get("mobilestatus", {})
     rows = len(frame)
@@ -67,7 +68,7 @@ def headline(frame: pd.DataFrame, prefix: str) -> dict[str, Any]:
         ),
     }
     if report.get("cost") is not None:
-        figures["cost"] = report["cost"]
+        figures[f"cost ({currency or DEFAULT_CURRENCY})"] = round_cost(report["cost"])
     return figures
 
 
@@ -91,15 +92,23 @@ def _headline_html(figures: dict[str, Any]) -> str:
 class Dashboard(widgets.VBox):  # type: ignore[misc]
     """Line health of a result frame at a glance. Build it with ``out.mobile.dashboard()``.
 
-    Attributes for scripting and tests: ``group`` (Dropdown), ``mode`` (ToggleButtons),
+    Bar labels are drawn only where they fit inside their segment, in shares and counts
+    alike. Attributes for scripting and tests: ``group`` (Dropdown), ``mode`` (ToggleButtons),
     ``headline`` (HTML), ``plot`` (Image), ``table`` (HTML), ``axes`` (the matplotlib Axes of
     the current plot).
     """
 
-    def __init__(self, frame: pd.DataFrame, by: str | None = None, prefix: str = "mobile_") -> None:
+    def __init__(
+        self,
+        frame: pd.DataFrame,
+        by: str | None = None,
+        prefix: str = "mobile_",
+        currency: str | None = None,
+    ) -> None:
         summary(frame, prefix=prefix)  # fails early, with advice, on a frame without results
         self._frame = frame
         self._prefix = prefix
+        self._currency = currency
         options = [NO_GROUPING, *grouping_candidates(frame, prefix)]
         if by is not None and by not in options:
             options.append(by)
@@ -107,7 +116,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             options=options, value=by or NO_GROUPING, description="group by"
         )
         self.mode = widgets.ToggleButtons(options=[SHARES, COUNTS], value=SHARES)
-        self.headline = widgets.HTML(_headline_html(headline(frame, prefix)))
+        self.headline = widgets.HTML(_headline_html(headline(frame, prefix, currency)))
         self.plot = widgets.Image(format="png")
         self.table = widgets.HTML()
         self.axes: Any = None
@@ -143,8 +152,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=PLOT_DPI)
         self.plot.value = buffer.getvalue()
-        table = summary(self._frame, by, prefix=self._prefix)
-        table = table[table["rows"] > 0]
+        # the wide table: a row per group, a column per status present, then the totals
+        table = summary(self._frame, by, prefix=self._prefix, currency=self._currency, wide=True)
         self.table.value = TABLE_STYLE + table.to_html(
             float_format=lambda x: f"{x:.3f}", classes="mobilestatus-summary", border=0
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -13,8 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import mobilestatus_pandas as msp
+from mobilestatus_pandas.accessor import MobileFrameAccessor
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.plots import STATUS_COLORS
+from mobilestatus_pandas.plots import PLOT_OPTIONS, STATUS_COLORS, status_label
 
 pytestmark = pytest.mark.integration
 
@@ -22,6 +24,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def enriched() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     frame = signups(rows=400, seed=3)
+    # an 11-digit number that is not a CN mobile: a distinct number never sent
+    frame.loc[len(frame)] = [401, "ads", False, 14155550100]
+    frame["signup_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        np.arange(len(frame)) % 56, unit="D"
+    )
     frame["region"] = [f"region {i % 10}" for i in range(len(frame))]
     with msp.Sandbox() as sb:
         client = sb.client(price_per_call=0.1)
@@ -37,14 +44,33 @@ def bar_colors(ax: plt.Axes) -> dict[str, str]:
     }
 
 
+def assert_labels_fit(ax: plt.Axes) -> int:
+    """Every bar label shown lies inside a bar segment, and no two overlap; returns how many."""
+    ax.figure.draw_without_rendering()
+    boxes = [p.get_window_extent() for c in ax.containers for p in c.patches]
+    shown = [t.get_window_extent() for t in ax.texts if t.get_text() and t.get_visible()]
+    for text in shown:
+        assert any(
+            box.x0 - 0.5 <= text.x0 and text.x1 <= box.x1 + 0.5 and box.y0 - 0.5 <= text.y0
+            for box in boxes
+        ), f"a label overflows its segment: {text}"
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not a.overlaps(b), "two labels collide"
+    return len(shown)
+
+
 def test_health_plot_one_bar_with_fixed_colours_and_shares(
     enriched: tuple[pd.DataFrame, pd.DataFrame],
 ) -> None:
     out, _ = enriched
     ax = out.mobile.plot()
     colors = bar_colors(ax)
-    assert colors["normal"] == STATUS_COLORS["normal"]
-    assert colors["cancelled"] == STATUS_COLORS["cancelled"]
+    assert colors[status_label("normal")] == STATUS_COLORS["normal"]
+    assert colors[status_label("cancelled")] == STATUS_COLORS["cancelled"]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == "normal: line in service", "the status name first, as in the frame"
+    assert "out_of_service: line suspended" in legend
     widths = [c.patches[0].get_width() for c in ax.containers]
     assert sum(widths) == pytest.approx(1.0)
     normal = (out["mobile_status"] == "normal").mean()
@@ -52,7 +78,7 @@ def test_health_plot_one_bar_with_fixed_colours_and_shares(
     labels = [t.get_text() for t in ax.texts]
     assert f"{normal:.0%}" in labels
     assert ax.get_yticklabels()[0].get_text() == f"all rows  (n={len(out):,})"
-    assert ax.get_legend() is not None
+    assert assert_labels_fit(ax) > 0
 
 
 def test_health_plot_by_ten_groups_counts(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -65,8 +91,38 @@ def test_health_plot_by_ten_groups_counts(enriched: tuple[pd.DataFrame, pd.DataF
     assert ticks[-1][1].startswith("region 0"), "the first group is on top"
     totals = [sum(c.patches[i].get_width() for c in ax.containers) for i in range(10)]
     assert sum(totals) == len(out)
-    # small segments carry no label, so labels never pile up
-    assert all(t.get_text() == "" or int(t.get_text().replace(",", "")) >= 0 for t in ax.texts)
+    # segments too small for their label carry none, so labels never pile up
+    assert assert_labels_fit(ax) > 10
+
+
+def test_health_plot_by_a_series(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    out, _ = enriched
+    ax = out.mobile.plot(by=out["signup_ts"].dt.month)
+    assert [t.get_text().split()[0] for t in ax.get_yticklabels()] == ["1", "2"]
+    assert ax.get_title() == "Line health by signup_ts"
+
+
+def test_time_plot_shows_shares_per_period(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    out, _ = enriched
+    ax = out.mobile.plot(kind="time", on="signup_ts", freq="W")
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    weekly = out.mobile.summary(
+        by=pd.Grouper(key="signup_ts", freq="W"), wide=True, values="row_share"
+    )
+    normal = lines[status_label("normal")]
+    assert matplotlib.colors.to_hex(normal.get_color()) == STATUS_COLORS["normal"]
+    assert list(normal.get_ydata()) == pytest.approx(weekly["normal"].tolist())
+    assert len(normal.get_xdata()) == len(weekly) == 8  # 56 days from a Monday
+    dead = lines[status_label("dead_line")]
+    assert dead.get_linestyle() == "--"
+    expected = weekly[list(msp.DEAD_LINE_STATES)].sum(axis=1)
+    assert list(dead.get_ydata()) == pytest.approx(expected.tolist())
+    answered = out.mobile.plot(kind="time", on="signup_ts", answered=True)
+    assert answered.get_ylabel() == "share of answered rows"
+    with pytest.raises(msp.InputError, match=r"pd\.to_datetime"):
+        out.mobile.plot(kind="time", on="signup_channel")
+    with pytest.raises(msp.InputError, match="needs on="):
+        out.mobile.plot(kind="time")
 
 
 def test_billing_plots(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -74,13 +130,36 @@ def test_billing_plots(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     ax = out.mobile.plot(kind="billing")
     heights = [p.get_height() for p in ax.patches]
     report = out.attrs["mobilestatus"]
-    assert heights == [report["billed_calls"], report["calls"] - report["billed_calls"], 0]
-    assert "cost" in ax.get_title()
+    assert heights == [
+        report["billed_calls"], report["calls"] - report["billed_calls"], 0, 1
+    ]  # fmt: skip
+    assert sum(heights) == report["distinct_numbers"], "the bars add up to the title"
+    assert f"{report['distinct_numbers']:,} distinct numbers" in ax.get_title()
+    assert f"cost {report['billed_calls'] * 0.1:,.2f} USD" in ax.get_title()
+    assert "CNY" in out.mobile.plot(kind="billing", currency="CNY").get_title()
     over_time = ledger.mobile.plot(kind="billing")
     assert sum(p.get_height() for p in over_time.patches) == len(ledger)
     assert len(over_time.figure.axes) == 2, "cost on a second axis"
-    with pytest.raises(msp.InputError, match="kind"):
+    assert over_time.figure.axes[1].get_ylabel() == "cost (USD)"
+
+
+def test_plot_options_are_checked_and_documented(
+    enriched: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    out, _ = enriched
+    with pytest.raises(msp.InputError, match=r"out\.mobile\.plot: kind must be one of"):
         out.mobile.plot(kind="pie")
+    with pytest.raises(msp.InputError, match=r"out\.mobile\.plot\(kind='health'\) has no option"):
+        out.mobile.plot(normalise=False)
+    with pytest.raises(msp.InputError, match="Did you mean 'normalize'"):
+        out.mobile.plot(normalise=False)
+    with pytest.raises(msp.InputError, match="takes no by="):
+        out.mobile.plot(kind="billing", by="fraud")
+    documented = MobileFrameAccessor.plot.__doc__ or ""
+    for kind, options in PLOT_OPTIONS.items():
+        assert f'kind="{kind}"' in documented
+        for option in options:
+            assert f"``{option}" in documented, f"{kind}: {option} is not documented"
 
 
 def test_billing_views_of_the_ledger(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -110,9 +189,11 @@ def test_dashboard_controls_redraw_in_place(enriched: tuple[pd.DataFrame, pd.Dat
     assert len(board.axes.get_yticklabels()) == 2
     assert board.plot.value != first_png
     assert "fraud" in board.table.value
+    assert "dead_line_share" in board.table.value, "the wide table: a row per group"
 
     board.mode.value = "counts"
     assert board.axes.get_xlabel() == "rows"
+    assert assert_labels_fit(board.axes) > 0, "counts mode: no label collides"
     first_group = sum(c.patches[0].get_width() for c in board.axes.containers)
     assert first_group == (~out["fraud"]).sum(), "counts: the bar is the group's size"
     state = board.get_state()

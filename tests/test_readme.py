@@ -29,3 +29,11 @@ def test_every_status_is_documented_in_order() -> None:
 def test_quick_start_shows_the_two_commands() -> None:
     assert "make demo" in README
     assert "make test" in README
+
+
+def test_summary_columns_are_documented() -> None:
+    from mobilestatus_pandas.report import SUMMARY_COLUMNS, cost_column
+
+    section = README.split("### Tables", 1)[1].split("Statuses with no row", 1)[0]
+    documented = re.findall(r"`([a-z_]+)`", "".join(re.findall(r"^\| ([^|]+) \|", section, re.M)))
+    assert documented == [*SUMMARY_COLUMNS, cost_column()]

@@ -1,0 +1,131 @@
+"""Before paying for everyone: a sample's cost beside the full run's, and the sample size a
+question needs.
+
+:func:`extend_estimate` adds to what ``df.mobile.estimate`` says about the full run. The
+sample size for a target interval width uses the normal approximation for a share of distinct
+numbers drawn without replacement (with the finite-population correction): the width of the
+interval on the dead-line share is ``2 z sqrt(p (1 - p) / n * (N - n) / (N - 1))``. With no
+guess of the share ``p`` it plans for the worst case, 0.5, which gives the widest interval.
+
+>>> numbers_for_width(0.02, population=1_000_000, share=0.5, level=0.95)
+9513
+"""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+from typing import Final
+
+import pandas as pd
+
+from .batch import round_cost
+from .errors import InputError
+
+DEFAULT_LEVEL: Final = 0.95
+#: The share planned for when none is guessed: p (1 - p) is largest at 0.5.
+WORST_CASE_SHARE: Final = 0.5
+SECONDS_PER_MINUTE: Final = 60
+
+#: The labels :func:`extend_estimate` adds, in order (those that apply).
+SAMPLE_LABELS: Final = (
+    "sample numbers",
+    "sample worst-case billed calls",
+    "sample worst-case cost",
+    "sample expected minutes",
+    "sample interval width",
+    "target interval width",
+    "numbers for target width",
+    "dead-line share assumed",
+    "interval level",
+)
+
+
+def _z(level: float) -> float:
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def interval_width(numbers: int, population: int, share: float, level: float) -> float:
+    """The width of the ``level`` interval on a share measured on ``numbers`` of ``population``
+    distinct numbers (0 when every number is measured)."""
+    if numbers <= 0:
+        return math.inf
+    if population <= 1 or numbers >= population:
+        return 0.0
+    correction = (population - numbers) / (population - 1)
+    return 2 * _z(level) * math.sqrt(share * (1 - share) / numbers * correction)
+
+
+def numbers_for_width(width: float, population: int, share: float, level: float) -> int:
+    """The fewest distinct numbers whose ``level`` interval on the share is at most ``width``
+    wide (at most ``population``: measuring everyone leaves no sampling error)."""
+    variance = share * (1 - share)
+    if population <= 0 or variance == 0:
+        return min(population, 1)
+    unlimited = (2 * _z(level)) ** 2 * variance / width**2
+    needed = unlimited / (1 + (unlimited - 1) / population)
+    return min(population, math.ceil(needed))
+
+
+def _check_fraction(name: str, value: float, *, closed: bool = False) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    ok = ok and ((0 <= value <= 1) if closed else (0 < value < 1))
+    if not ok:
+        bounds = "between 0 and 1" if closed else "strictly between 0 and 1"
+        raise InputError(f"{name} must be a number {bounds}, got {value!r}")
+    return float(value)
+
+
+def extend_estimate(
+    estimate: pd.Series,
+    *,
+    sample: int | None = None,
+    target_width: float | None = None,
+    level: float = DEFAULT_LEVEL,
+    expected_share: float | None = None,
+    price_per_call: float | None = None,
+    rate_per_second: float,
+) -> pd.Series:
+    """``estimate`` (the full run, from ``batch.estimate``) with the sample's figures added.
+
+    With ``sample``: ``sample numbers`` (the distinct numbers a sample of that size would
+    look up: valid ones, at most all of them), its ``worst-case billed calls`` (those not in
+    the cache), ``worst-case cost``, ``expected minutes`` and the ``sample interval width`` of
+    the dead-line share. With ``target_width``: the ``numbers for target width``. Both state
+    the ``dead-line share assumed`` (``expected_share``, else the worst case 0.5) and the
+    ``interval level``.
+    """
+    if sample is None and target_width is None:
+        return estimate
+    level = _check_fraction("level", level)
+    share = (
+        WORST_CASE_SHARE
+        if expected_share is None
+        else _check_fraction("expected_share", expected_share, closed=True)
+    )
+    calls = int(estimate["calls needed"])
+    population = int(estimate["cached and fresh"]) + calls  # the numbers a run would answer
+    added: dict[str, object] = {}
+    if sample is not None:
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 1:
+            raise InputError(f"sample must be a whole number of numbers >= 1, got {sample!r}")
+        drawn = min(sample, population)
+        sample_calls = min(drawn, calls)
+        added["sample numbers"] = drawn
+        added["sample worst-case billed calls"] = sample_calls
+        added["sample worst-case cost"] = (
+            round_cost(sample_calls * price_per_call) if price_per_call is not None else math.nan
+        )
+        added["sample expected minutes"] = round(
+            sample_calls / rate_per_second / SECONDS_PER_MINUTE, 2
+        )
+        added["sample interval width"] = round(interval_width(drawn, population, share, level), 4)
+    if target_width is not None:
+        added["target interval width"] = _check_fraction("target_width", target_width)
+        added["numbers for target width"] = numbers_for_width(
+            target_width, population, share, level
+        )
+    added["dead-line share assumed"] = share
+    added["interval level"] = level
+    extra = pd.Series(added, dtype=object)
+    return pd.concat([estimate.astype(object), extra]).rename(estimate.name)
