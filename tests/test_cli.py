@@ -265,8 +265,8 @@ def test_by_prints_the_summary_per_group(sandbox: msp.Sandbox, tmp_path: Path) -
                      "--by", "fraud", tmp=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert lines[0].split() == ["rows", "row_share", "numbers", "number_share", "billed",
-                                "from_cache"]  # fmt: skip
+    assert lines[0].split() == ["rows", "row_share", "answered_share", "numbers", "number_share",
+                                "billed_numbers", "cached_numbers", "cached_rows"]  # fmt: skip
     assert lines[1].split() == ["fraud", "status"]
     assert lines[2].split()[:3] == ["no", "normal", "1"]
     assert lines[3].split()[:3] == ["yes", "out_of_service", "1"]

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def enriched() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     frame = signups(rows=400, seed=3)
     # an 11-digit number that is not a CN mobile: a distinct number never sent
-    frame.loc[len(frame)] = [401, "ads", False, 14155550100]
+    frame.loc[len(frame)] = {**frame.iloc[0].to_dict(), "user_id": 401, "phone": 14155550100}
     frame["signup_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(
         np.arange(len(frame)) % 56, unit="D"
     )

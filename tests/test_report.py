@@ -226,7 +226,7 @@ def two_runs() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     invalid number (normalised, counted as distinct, never sent)."""
     first = signups(rows=120, distinct=50, seed=11)
     second = pd.concat([first, signups(rows=80, distinct=40, seed=12)], ignore_index=True)
-    second.loc[len(second)] = [999, "ads", False, 14155550100]
+    second.loc[len(second)] = {**second.iloc[0].to_dict(), "user_id": 999, "phone": 14155550100}
     with msp.Sandbox() as sb:
         client = sb.client(price_per_call=0.1, cache=None)
         a = first.mobile.status("phone", client=client, progress=False)
