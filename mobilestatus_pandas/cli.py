@@ -78,6 +78,39 @@ def in_cli_terms(message: str) -> str:
     return message
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 0 (refused as a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number >= 0, got {text!r}")
+    return value
+
+
+def _number(text: str, *, allow_zero: bool) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
+        raise argparse.ArgumentTypeError(f"a number {'>=' if allow_zero else '>'} 0, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """An argparse type: a finite number > 0."""
+    return _number(text, allow_zero=False)
+
+
+def _non_negative(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return _number(text, allow_zero=True)
+
+
 def _table_format(path: Path) -> str:
     from .errors import InputError
 
@@ -386,17 +419,20 @@ def build_parser() -> argparse.ArgumentParser:
         "account needed, nothing billed)",
     )  # fmt: skip
     check.add_argument("--endpoint", default=None, help="host or URL of the service")
-    check.add_argument("--rate-limit", type=float, default=20.0, help="calls per second")
-    check.add_argument("--max-billed", type=int, default=None, help="billed calls at most")
+    check.add_argument("--rate-limit", type=_positive, default=20.0, help="calls per second")
+    check.add_argument("--max-billed", type=_count, default=None, help="billed calls at most")
     check.add_argument("--refresh", action="store_true", help="ignore cached answers")
     check.add_argument(
         "--cache", default=None,
         help="a cache file, or a redis:// URL shared by a team (default: $MOBILESTATUS_CACHE, "
         "else the per-user cache)",
     )  # fmt: skip
-    check.add_argument("--price-per-call", type=float, default=None, help="for cost figures")
     check.add_argument(
-        "--outage-timeout", type=float, default=DEFAULT_OUTAGE_TIMEOUT_SECONDS, metavar="SECONDS",
+        "--price-per-call", type=_non_negative, default=None, help="for cost figures"
+    )
+    check.add_argument(
+        "--outage-timeout", type=_non_negative, default=DEFAULT_OUTAGE_TIMEOUT_SECONDS,
+        metavar="SECONDS",
         help="how long a run waits for a Redis cache that went away, and how long the command "
         "then waits to write the answers it holds (default %(default)g)",
     )  # fmt: skip

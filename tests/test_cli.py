@@ -46,6 +46,26 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "said"),
+    [
+        ("--max-billed", "-1", "a whole number >= 0"),
+        ("--max-billed", "1.5", "a whole number >= 0"),
+        ("--rate-limit", "0", "a number > 0"),
+        ("--rate-limit", "inf", "a number > 0"),
+        ("--price-per-call", "-0.1", "a number >= 0"),
+        ("--outage-timeout", "nan", "a number >= 0"),
+    ],
+)
+def test_bad_numbers_are_usage_errors_in_flags(
+    flag: str, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["check", "in.csv", "-c", "phone", "-o", "out.csv", flag, value])
+    assert info.value.code == 2
+    assert f"argument {flag}: {said}, got {value!r}" in capsys.readouterr().err
+
+
 @pytest.mark.integration
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     done = subprocess.run(
@@ -176,7 +196,7 @@ def test_sandbox_flag_needs_no_account(phones_csv: Path, tmp_path: Path) -> None
     assert "secret" not in printed.lower()
     out = pd.read_csv(out_path)
     assert out["mobile_status"].tolist() == ["out_of_service", "cancelled", "invalid", "normal"]
-    assert not (tmp_path / "cache" / "mobilestatus.sqlite3").exists(), "made-up answers: no cache"
+    assert not (tmp_path / "cache").exists(), "made-up answers: no cache, nothing on disk"
 
 
 def test_sandbox_refuses_a_real_endpoint_or_cache(
