@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from . import numbers, sampling
@@ -75,32 +74,20 @@ def _check_values(series: pd.Series) -> None:
 
 
 def group_values(frame: pd.DataFrame | pd.Series, by: object) -> pd.Series | None:
-    """``by`` as a Series of one value per row (positional), named after the grouping: a
-    column name (of a frame), a Series (aligned on the index, like ``groupby``), or an array
-    as long as the frame."""
+    """``by`` as a Series of one label per row (positional), named after the grouping,
+    resolved as everywhere (:func:`~.grouping.resolve_by`); several keys make tuple labels."""
+    from .grouping import resolve_by
+
     if by is None:
         return None
-    if isinstance(by, pd.Series):
-        if not by.index.equals(frame.index):
-            if not by.index.is_unique:
-                raise InputError("by= is a Series whose index does not match the frame's")
-            by = by.reindex(frame.index)
-        return pd.Series(by.to_numpy(dtype=object), name=by.name)
-    if isinstance(frame, pd.DataFrame) and isinstance(by, Hashable) and not isinstance(by, tuple):
-        if by in frame.columns:
-            return pd.Series(_check_column(frame, by).to_numpy(dtype=object), name=by)
-        if isinstance(by, str):
-            _check_column(frame, by)  # raises, with close matches
-    if isinstance(by, (list, tuple, pd.Index, np.ndarray, pd.api.extensions.ExtensionArray)):
-        values = np.asarray(by, dtype=object)
-        if values.ndim != 1 or len(values) != len(frame):
-            raise InputError(
-                f"by= must give one group per row ({len(frame)} rows), got {np.shape(values)}"
-            )
-        return pd.Series(values)
-    raise InputError(
-        f"cannot group by {by!r}: pass a column name, or a Series/array with one value per row"
-    )
+    host = frame.to_frame() if isinstance(frame, pd.Series) else frame
+    if isinstance(by, str) and by not in host.columns and by not in host.index.names:
+        _check_column(host, by)  # raises, naming close matches
+    keys, names = resolve_by(host, by, warn_above=None)
+    if len(keys) == 1:
+        return pd.Series(keys[0].to_numpy(dtype=object), name=keys[0].name)
+    labels = list(zip(*(k.to_numpy(dtype=object) for k in keys), strict=True))
+    return pd.Series(labels, dtype=object, name=", ".join(names))
 
 
 def _lookup(
@@ -258,6 +245,11 @@ class MobileFrameAccessor:
         ``kind="billing"``: billed and unbilled calls, cache hits and numbers not sent for a
         run; per period for a ledger frame or with ``ledger=client.ledger()``. Options:
         ``ledger``, ``period="D"``, ``price_per_call``, ``currency="USD"``. Takes no ``by``.
+
+        ``kind="compare"`` (needs ``by``): shares with Wilson interval bars per group beside
+        the lift against the reference group on a log axis with its interval (a forest
+        plot); returns both Axes. Options: ``reference``, ``statuses``, ``level``,
+        ``prefix`` (as for :meth:`compare`).
 
         An unknown kind or option raises ``InputError``.
         """

@@ -327,6 +327,7 @@ PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "health": ("normalize", "prefix"),
     "time": ("on", "freq", "answered", "prefix"),
     "billing": ("ledger", "period", "price_per_call", "currency"),
+    "compare": ("reference", "statuses", "level", "prefix"),
 }
 
 
@@ -336,9 +337,11 @@ def plot(
     by: object = None,
     ax: Axes | None = None,
     **options: Any,
-) -> Axes:
+) -> Any:
     """Dispatch ``out.mobile.plot``: ``kind="health"`` (:func:`health`), ``"time"``
-    (:func:`over_time`) or ``"billing"`` (:func:`billing`), after checking the options."""
+    (:func:`over_time`), ``"billing"`` (:func:`billing`) or ``"compare"``
+    (:func:`~mobilestatus_pandas.compare_plot.compare_plot`, two Axes), after checking the
+    options."""
     if kind not in PLOT_OPTIONS:
         kinds = ", ".join(repr(k) for k in PLOT_OPTIONS)
         raise InputError(f"out.mobile.plot: kind must be one of {kinds}, got {kind!r}")
@@ -349,8 +352,14 @@ def plot(
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise InputError(
             f"out.mobile.plot(kind={kind!r}) has no option {', '.join(map(repr, unknown))}: "
-            f"it takes ax, {'by, ' if kind == 'health' else ''}{allowed}.{hint}"
+            f"it takes ax, {'by, ' if kind in ('health', 'compare') else ''}{allowed}.{hint}"
         )
+    if kind == "compare":
+        from .compare_plot import compare_plot
+
+        if by is None:
+            raise InputError("out.mobile.plot(kind='compare') needs by=: the grouping to compare")
+        return compare_plot(frame, by, ax=ax, **options)
     if kind == "health":
         return health(frame, by, ax=ax, **options)
     if by is not None:

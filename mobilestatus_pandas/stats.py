@@ -80,32 +80,23 @@ class _Groups:
 
 
 def _groups(frame: pd.DataFrame, by: object) -> _Groups:
-    """``by`` as group codes: a column name, or a Series/array with one value per row."""
-    name: Hashable | None = None
-    if isinstance(by, pd.Series):
-        values = by if by.index.equals(frame.index) else by.reindex(frame.index)
-        name = by.name
-    elif isinstance(by, Hashable) and not isinstance(by, tuple) and by in frame.columns:
-        values = frame[by]
-        name = by
-    elif isinstance(by, (list, np.ndarray, pd.Index, pd.api.extensions.ExtensionArray)):
-        if len(by) != len(frame):
-            raise InputError(
-                f"by= must give one group per row ({len(frame)} rows), got {len(by)} values"
-            )
-        values = pd.Series(np.asarray(by, dtype=object), index=frame.index)
+    """``by`` as group codes, resolved as everywhere (:func:`~.grouping.resolve_by`: a column,
+    a Series, an array, a ``pd.Grouper``...); several keys make tuple labels."""
+    from .grouping import resolve_by
+
+    keys, names = resolve_by(frame, by)
+    if not keys:
+        raise InputError("compare needs by=: the grouping to compare (e.g. a fraud label)")
+    if len(keys) == 1:
+        values = keys[0]
     else:
-        raise InputError(
-            f"cannot compare by {by!r}: pass a column name of the frame, or a Series/array "
-            "with one group per row"
-        )
-    if not isinstance(values, pd.Series):
-        raise InputError(f"column label {by!r} is not unique in the frame")
+        values = pd.Series(list(zip(*(k.to_numpy() for k in keys), strict=True)), dtype=object)
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # groups that do not sort (mixed types): order of appearance
         codes, uniques = pd.factorize(values)
     labels = [u.item() if isinstance(u, np.generic) else u for u in np.asarray(uniques)]
+    name: Hashable = keys[0].name if len(keys) == 1 else ", ".join(names)
     return _Groups(np.asarray(codes, dtype=np.int64), labels, name)
 
 

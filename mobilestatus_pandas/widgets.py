@@ -29,6 +29,12 @@ NO_GROUPING: Final = "(all rows)"
 #: Columns with more distinct values than this are not offered for grouping.
 MAX_GROUPS: Final = 20
 SHARES, COUNTS = "shares", "counts"
+#: The views: line health (stacked bars) or the comparison of groups (intervals, lift).
+HEALTH, COMPARE = "health", "compare"
+COMPARE_NEEDS_GROUP: Final = (
+    "<p style='font:13px sans-serif;color:#555'>Choose a grouping (group by) to compare "
+    "groups: shares with intervals, lift against the largest group, p-values.</p>"
+)
 TABLE_STYLE: Final = (
     "<style>.mobilestatus-summary{border-collapse:collapse;font-size:12px;"
     "font-family:sans-serif}.mobilestatus-summary th,.mobilestatus-summary td"
@@ -94,8 +100,9 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
 
     Bar labels are drawn only where they fit inside their segment, in shares and counts
     alike. Attributes for scripting and tests: ``group`` (Dropdown), ``mode`` (ToggleButtons),
-    ``headline`` (HTML), ``plot`` (Image), ``table`` (HTML), ``axes`` (the matplotlib Axes of
-    the current plot).
+    ``view`` (ToggleButtons: ``"health"`` or ``"compare"``, the comparison of groups by
+    ``out.mobile.compare`` with its plot), ``headline`` (HTML), ``plot`` (Image), ``table``
+    (HTML), ``axes`` (the matplotlib Axes of the current plot).
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             options=options, value=by or NO_GROUPING, description="group by"
         )
         self.mode = widgets.ToggleButtons(options=[SHARES, COUNTS], value=SHARES)
+        self.view = widgets.ToggleButtons(options=[HEALTH, COMPARE], value=HEALTH)
         self.headline = widgets.HTML(_headline_html(headline(frame, prefix, currency)))
         self.plot = widgets.Image(format="png")
         self.table = widgets.HTML()
@@ -123,13 +131,14 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         super().__init__(
             [
                 self.headline,
-                widgets.HBox([self.group, self.mode]),
+                widgets.HBox([self.group, self.view, self.mode]),
                 self.plot,
                 self.table,
             ]
         )
         self.group.observe(self._redraw, names="value")
         self.mode.observe(self._redraw, names="value")
+        self.view.observe(self._redraw, names="value")
         self._redraw()
 
     @property
@@ -143,7 +152,11 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         from .plots import BAR_HEIGHT_INCHES, health
 
         by = self.by
+        if self.view.value == COMPARE:
+            self._draw_compare(by)
+            return
         groups = 1 if by is None else self._frame[by].nunique(dropna=False)
+        self.mode.disabled = False
         figure = Figure(figsize=(9, 1.6 + BAR_HEIGHT_INCHES * groups), layout="constrained")
         self.axes = health(
             self._frame, by, normalize=self.mode.value == SHARES, ax=figure.add_subplot(),
@@ -156,4 +169,28 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         table = summary(self._frame, by, prefix=self._prefix, currency=self._currency, wide=True)
         self.table.value = TABLE_STYLE + table.to_html(
             float_format=lambda x: f"{x:.3f}", classes="mobilestatus-summary", border=0
+        )
+
+    def _draw_compare(self, by: str | None) -> None:
+        from matplotlib.figure import Figure
+
+        from .compare_plot import ROW_HEIGHT_INCHES, compare_plot
+        from .stats import compare
+
+        self.mode.disabled = True
+        if by is None:
+            self.axes = None
+            self.plot.value = b""
+            self.table.value = COMPARE_NEEDS_GROUP
+            return
+        table = compare(self._frame, by, prefix=self._prefix)
+        figure = Figure(figsize=(11, 1.4 + ROW_HEIGHT_INCHES * len(table)), layout="constrained")
+        pair = figure.subplots(1, 2, sharey=True)
+        self.axes = compare_plot(self._frame, by, ax=pair, prefix=self._prefix)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=PLOT_DPI)
+        self.plot.value = buffer.getvalue()
+        shown = table.set_index(["status", "group"])
+        self.table.value = TABLE_STYLE + shown.to_html(
+            float_format=lambda x: f"{x:.3g}", classes="mobilestatus-summary", border=0, na_rep=""
         )

@@ -210,7 +210,7 @@ def test_sampling_with_a_series_by_and_through_the_client(sandbox: msp.Sandbox) 
         ({"by": "fraud"}, "pass sample=N"),
         ({"seed": 3}, "pass sample=N"),
         ({"sample": 5, "by": "frod"}, "Did you mean 'fraud'"),
-        ({"sample": 5, "by": [1, 2]}, "one group per row"),
+        ({"sample": 5, "by": np.array([1, 2])}, "one value per row"),
         ({"sample": 5, "seed": "x"}, "seed must be"),
     ],
 )

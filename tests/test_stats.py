@@ -155,8 +155,8 @@ def test_by_takes_a_series_or_an_array_and_missing_groups_are_left_out() -> None
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"by": "nope"}, "cannot compare by"),
-        ({"by": [1, 2]}, "one group per row"),
+        ({"by": "nope"}, "cannot group by"),
+        ({"by": np.array([1, 2])}, "one value per row"),
         ({"by": "g", "statuses": ["error"]}, "carries no answer"),
         ({"by": "g", "statuses": ["dead"]}, "unknown status"),
         ({"by": "g", "reference": "c"}, "is not a group"),

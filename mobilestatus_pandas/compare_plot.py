@@ -1,0 +1,136 @@
+"""The comparison picture: shares with their intervals per group, and lift as a forest plot.
+
+Drawn from :func:`mobilestatus_pandas.stats.compare`'s table (matplotlib, imported on first
+use). Left panel: each status's share per group, a dot with its Wilson interval; right panel:
+the lift against the reference group on a log axis with its interval, and a line at 1 (no
+difference). One row per (status, group), statuses in blocks, colours from
+:data:`mobilestatus_pandas.plots.STATUS_COLORS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+import pandas as pd
+
+from .codes import DEAD_LINE_STATES
+from .errors import InputError
+from .stats import DEAD_LINE, NOTE_REFERENCE, compare
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+#: The colour of the pseudo-status dead_line (the status colours are in plots.STATUS_COLORS).
+DEAD_LINE_COLOR: Final = "#b71c1c"
+ROW_HEIGHT_INCHES: Final = 0.32
+#: Lift axis limits when no interval sets them.
+DEFAULT_LIFT_RANGE: Final = (0.25, 4.0)
+#: What the picture shows by default: dead lines, each dead line state, and live lines.
+DEFAULT_STATUSES: Final = (DEAD_LINE, *DEAD_LINE_STATES, "normal")
+_NUMERIC: Final = ("share", "ci_low", "ci_high", "lift", "lift_ci_low", "lift_ci_high")
+
+
+def _color(status: str) -> str:
+    from .plots import STATUS_COLORS
+
+    return DEAD_LINE_COLOR if status == DEAD_LINE else STATUS_COLORS.get(status, "#555555")
+
+
+def _axes(ax: Any, rows: int) -> tuple[Axes, Axes]:
+    if ax is None:
+        from .plots import _pyplot
+
+        _, pair = _pyplot().subplots(
+            1, 2, figsize=(11, 1.4 + ROW_HEIGHT_INCHES * rows), layout="constrained", sharey=True
+        )
+        return pair[0], pair[1]
+    if isinstance(ax, (Sequence, np.ndarray)) and len(ax) == 2:
+        return ax[0], ax[1]
+    raise InputError(
+        "plot(kind='compare') draws two panels (shares, lift): pass ax=(ax_shares, ax_lift), "
+        "e.g. from plt.subplots(1, 2), or no ax"
+    )
+
+
+def compare_plot(
+    frame: pd.DataFrame,
+    by: object,
+    *,
+    reference: object = None,
+    statuses: Sequence[str] | str | None = None,
+    level: float = 0.95,
+    ax: Any = None,
+    prefix: str = "mobile_",
+) -> np.ndarray:
+    """Shares with interval bars per group, and lift with its interval on a log axis.
+
+    Options as :func:`~mobilestatus_pandas.stats.compare`; ``statuses`` defaults to
+    :data:`DEFAULT_STATUSES` (``dead_line``, each dead line state, ``normal``). ``ax`` takes a
+    pair of Axes. Returns the two Axes (shares, lift) as an array, as ``plt.subplots(1, 2)``.
+    """
+    if statuses is None:
+        statuses = DEFAULT_STATUSES
+    table = compare(frame, by, reference=reference, statuses=statuses, level=level, prefix=prefix)
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, PercentFormatter
+
+    facts = table.attrs["compare"]
+    share_ax, lift_ax = _axes(ax, len(table))
+    positions = np.arange(len(table))[::-1]  # first row on top
+    column = {name: table[name].to_numpy(dtype=float) for name in _NUMERIC}
+    status_of = [str(x) for x in table["status"]]
+    notes = [None if pd.isna(x) else str(x) for x in table["note"]]
+    labels = [
+        f"{status} · {group}  (n={int(n):,})"
+        for status, group, n in zip(status_of, table["group"], table["n"], strict=True)
+    ]
+    for i, y in enumerate(positions):
+        color = _color(status_of[i])
+        share, low, high = column["share"][i], column["ci_low"][i], column["ci_high"][i]
+        if not np.isnan(share):
+            share_ax.errorbar(
+                share, y, xerr=[[share - low], [high - share]],
+                fmt="o", color=color, ecolor=color, capsize=3, markersize=5,
+            )  # fmt: skip
+        lift, low, high = column["lift"][i], column["lift_ci_low"][i], column["lift_ci_high"][i]
+        if notes[i] == NOTE_REFERENCE:
+            lift_ax.text(1.0, y, "  reference", va="center", ha="left", fontsize=8, color="#555")
+        elif not np.isnan(lift) and not np.isnan(low):
+            lift_ax.errorbar(
+                lift, y, xerr=[[lift - low], [high - lift]],
+                fmt="s", color=color, ecolor=color, capsize=3, markersize=5,
+            )  # fmt: skip
+        elif notes[i] is not None:
+            lift_ax.text(1.0, y, f"  {notes[i]}", va="center", ha="left", fontsize=7, color="#777")
+    share_ax.set_yticks(positions, labels=labels, fontsize=8)
+    share_ax.set_xlabel(f"share of answered rows ({level:.0%} Wilson interval)")
+    share_ax.set_xlim(left=0)
+    share_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    lift_ax.set_xscale("log")
+    lift_ax.axvline(1.0, color="#333", linewidth=0.8, linestyle="--")
+    bounds = pd.concat([table["lift_ci_low"], table["lift_ci_high"]]).dropna()
+    low = min(DEFAULT_LIFT_RANGE[0], float(bounds.min()) / 1.3) if len(bounds) else None
+    high = max(DEFAULT_LIFT_RANGE[1], float(bounds.max()) * 1.3) if len(bounds) else None
+    lift_ax.set_xlim(low or DEFAULT_LIFT_RANGE[0], high or DEFAULT_LIFT_RANGE[1])
+    left, right = lift_ax.get_xlim()
+    ticks = [2.0**k for k in range(-10, 11) if left <= 2.0**k <= right]
+    lift_ax.xaxis.set_major_locator(FixedLocator(ticks))
+    lift_ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    lift_ax.xaxis.set_minor_formatter(NullFormatter())
+    reference_name = (
+        f"{facts['by']}={facts['reference']}" if facts["by"] is not None else facts["reference"]
+    )
+    lift_ax.set_xlabel(f"lift against {reference_name} (log scale, {level:.0%} interval)")
+    # blocks of statuses are told apart by a faint line between them
+    for y in positions[1:][table["status"].to_numpy()[1:] != table["status"].to_numpy()[:-1]]:
+        for a in (share_ax, lift_ax):
+            a.axhline(y + 0.5, color="#ddd", linewidth=0.8)
+    grouping = facts["by"] if facts["by"] is not None else "group"
+    sampled = ", estimated from a sample" if facts["sampled"] else ""
+    share_ax.set_title(f"Line status by {grouping}{sampled}", fontsize=10, loc="left")
+    lift_ax.set_title("Lift (forest plot)", fontsize=10, loc="left")
+    for a in (share_ax, lift_ax):
+        a.spines[["top", "right"]].set_visible(False)
+    share_ax.set_ylim(-0.7, len(table) - 0.3)
+    return np.array([share_ax, lift_ax], dtype=object)
