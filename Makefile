@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 VENV22  := .venv-pandas22
 STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild bench pictures clean
+.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild package-check bench pictures clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -60,7 +60,12 @@ notebooks: $(STAMP)
 notebooks-rebuild: $(STAMP)
 	$(BIN)/python notebooks/make_notebooks.py
 
-test: lint typecheck pytest notebooks pytest-pandas22
+# What users install: sdist and wheel built (python -m build), the wheel installed in a clean
+# venv outside the checkout, and a smoke test run there (.ci/smoke_test.py).
+package-check: $(STAMP)
+	.ci/package_check.sh $(BIN)/python
+
+test: lint typecheck pytest notebooks pytest-pandas22 package-check
 
 pictures: $(STAMP) $(BROWSER_JS)
 	$(BIN)/python docs/make_pictures.py

@@ -15,7 +15,7 @@ def _save_health_plot(out: pd.DataFrame, path: Path) -> None:
     try:
         import matplotlib
     except ImportError:
-        print("(no matplotlib: pip install 'mobilestatus-pandas[notebook]' for the health plot)")
+        print("(no matplotlib in this environment: pip install 'matplotlib>=3.8' for the plot)")
         return
     matplotlib.use("Agg")
     from matplotlib.figure import Figure

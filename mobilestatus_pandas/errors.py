@@ -11,7 +11,7 @@
     ├── TransportError             network failure, HTTP error status, unparsable body
     ├── CacheUnavailableError      (also ConnectionError) a shared cache (Redis) stopped
     │                              answering for longer than ``outage_timeout``
-    ├── MissingDependencyError     (also ImportError) an optional extra is not installed
+    ├── MissingDependencyError     (also ImportError) a dependency is not installed
     ├── BudgetExceeded             a run stopped early (max_billed reached, daily limit)
     └── InputError                 (also ValueError) bad input: wrong column, bad option
 
@@ -106,4 +106,5 @@ class CacheUnavailableError(MobileStatusError, ConnectionError):
 
 
 class MissingDependencyError(MobileStatusError, ImportError):
-    """An optional dependency is needed: the message names the extra to install."""
+    """A dependency is missing (the ``redis`` extra, or a broken installation): the
+    message says what to install."""

@@ -58,7 +58,8 @@ def _pyplot() -> Any:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise MissingDependencyError(
-            "plots need matplotlib: pip install 'mobilestatus-pandas[notebook]'"
+            "plots need matplotlib, a dependency of mobilestatus-pandas that this environment "
+            "lacks: pip install 'matplotlib>=3.8' (or reinstall mobilestatus-pandas)"
         ) from exc
     return plt
 

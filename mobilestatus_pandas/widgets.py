@@ -22,7 +22,8 @@ try:
     import ipywidgets as widgets
 except ImportError as exc:  # pragma: no cover - depends on the installation
     raise MissingDependencyError(
-        "the dashboard needs ipywidgets: pip install 'mobilestatus-pandas[notebook]'"
+        "the dashboard needs ipywidgets, a dependency of mobilestatus-pandas that this "
+        "environment lacks: pip install 'ipywidgets>=8.1' (or reinstall mobilestatus-pandas)"
     ) from exc
 
 NO_GROUPING: Final = "(all rows)"

@@ -36,7 +36,7 @@ QUICKSTART = [
 from pandas. This notebook runs against the **embedded sandbox**, a local server that speaks
 Tencent's protocol, so it needs no account and no network.
 
-Install: `pip install 'mobilestatus-pandas[notebook]'` (the extra brings plots and widgets).
+Install: `pip install mobilestatus-pandas` (plots and widgets come with it).
 """),
     code("""
 import pandas as pd

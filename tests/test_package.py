@@ -1,0 +1,52 @@
+"""What the installed package is: required dependencies, loaded lazily; the type marker.
+
+The wheel itself is built and installed in a clean environment by ``.ci/package_check.sh``
+(``make package-check``); these tests check the source tree it is built from.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Loaded on first use only, so that `import mobilestatus_pandas` stays quick.
+LAZY_MODULES = ("matplotlib", "ipywidgets")
+
+
+def project() -> dict[str, object]:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in Python 3.11+")
+    with (ROOT / "pyproject.toml").open("rb") as file:
+        table: dict[str, object] = tomllib.load(file)["project"]
+    return table
+
+
+def test_plots_and_widgets_are_required_dependencies() -> None:
+    dependencies: list[str] = project()["dependencies"]  # type: ignore[assignment]
+    required = {d.split(">")[0].split("=")[0].strip() for d in dependencies}
+    assert set(LAZY_MODULES) <= required
+
+
+def test_the_notebook_extra_stays_as_an_empty_alias() -> None:
+    extras = project()["optional-dependencies"]
+    assert extras["notebook"] == []  # type: ignore[index]
+
+
+@pytest.mark.parametrize("module", LAZY_MODULES)
+def test_importing_the_package_does_not_load(module: str) -> None:
+    code = (
+        "import sys, pandas as pd, mobilestatus_pandas as msp; "
+        "pd.DataFrame({'p': ['1']}).mobile; "  # the accessor is registered and usable
+        f"print({module!r} in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "False", f"import mobilestatus_pandas loaded {module}"
+
+
+def test_the_package_is_marked_typed() -> None:
+    assert (ROOT / "mobilestatus_pandas" / "py.typed").is_file()
