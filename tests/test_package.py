@@ -50,3 +50,19 @@ def test_importing_the_package_does_not_load(module: str) -> None:
 
 def test_the_package_is_marked_typed() -> None:
     assert (ROOT / "mobilestatus_pandas" / "py.typed").is_file()
+
+
+def test_the_architecture_notes_name_every_module() -> None:
+    notes = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    package = ROOT / "mobilestatus_pandas"
+    modules = {p.stem for p in package.glob("*.py")} | {
+        p.name for p in package.iterdir() if (p / "__init__.py").is_file()
+    }
+    missing = sorted(m for m in modules if f"`{m}`" not in notes and f"`{m}/`" not in notes)
+    assert missing == [], f"docs/architecture.md does not say what {missing} are for"
+
+
+def test_the_readme_links_only_inside_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "../" not in readme, "the repository stands alone: no links outside it"
+    assert "docs/architecture.md" in readme
