@@ -56,7 +56,7 @@ from .accessor import DEFAULT_PREFIX, _check_values, resolve_client
 from .client import MobileStatusClient
 from .credentials import Credentials, mask
 from .errors import AuthenticationError, InputError
-from .report import SUMMARY_COLUMNS
+from .report import combine_parts, summary_from_parts, summary_parts
 
 logger = logging.getLogger(__name__)
 
@@ -541,58 +541,17 @@ def estimate(
     return combined
 
 
-def _summary_partition(
-    part: pd.DataFrame, keys: list[str], prefix: str, salt: str
-) -> dict[str, pd.DataFrame]:
-    """Row counts per group and status, and the distinct (group, status, number hash)."""
-    status = part[f"{prefix}status"].astype(pd.CategoricalDtype(list(codes.STATUSES)))
-    pieces = pd.DataFrame(
-        {
-            "status": status,
-            "billed": part[f"{prefix}billed"].fillna(False).astype(bool).astype("int64"),
-            "from_cache": part[f"{prefix}from_cache"].fillna(False).astype(bool).astype("int64"),
-        },
-        index=part.index,
-    )
-    for key in keys:
-        pieces[key] = part[key].to_numpy()
-    groups = [*keys, "status"]
-    counts = pieces.groupby(groups, observed=False, dropna=False).agg(
-        rows=("status", "size"), billed=("billed", "sum"), from_cache=("from_cache", "sum")
-    )
-    number = part[f"{prefix}number"]
-    present = number.notna().to_numpy()
-    hashed = pd.util.hash_pandas_object(number[present], index=False, hash_key=salt)
-    distinct = pieces.loc[present, groups].assign(number=hashed.to_numpy()).drop_duplicates()
-    return {"counts": counts, "distinct": distinct}
+def _summary_partition(part: pd.DataFrame, keys: list[str], prefix: str, salt: str) -> pd.DataFrame:
+    """The partition's summary parts (per group, status and number hash; see
+    :func:`~mobilestatus_pandas.report.summary_parts`)."""
+    parts, _ = summary_parts(part, keys or None, prefix=prefix, hash_key=salt)
+    return parts
 
 
 def _summary_combine(
-    parts: list[dict[str, pd.DataFrame]], keys: list[str], price: float | None
+    parts: list[pd.DataFrame], keys: list[str], price: float | None, currency: str | None
 ) -> pd.DataFrame:
-    groups = [*keys, "status"]
-    row_total: Any
-    number_total: Any
-    counts = pd.concat([p["counts"] for p in parts])
-    table = counts.groupby(level=list(range(len(groups))), observed=False, dropna=False).sum()
-    distinct = pd.concat([p["distinct"] for p in parts]).drop_duplicates()
-    distinct["status"] = distinct["status"].astype(pd.CategoricalDtype(list(codes.STATUSES)))
-    per = distinct.groupby(groups, observed=False, dropna=False)["number"].size()
-    table["numbers"] = per.reindex(table.index, fill_value=0).to_numpy()
-    if keys:
-        totals = table.groupby(level=list(range(len(keys))), dropna=False)
-        row_total = totals["rows"].transform("sum")
-        number_total = totals["numbers"].transform("sum")
-    else:
-        row_total, number_total = table["rows"].sum(), table["numbers"].sum()
-    table["row_share"] = (table["rows"] / row_total).fillna(0.0)
-    table["number_share"] = (table["numbers"] / number_total).fillna(0.0)
-    table = table[list(SUMMARY_COLUMNS)].astype(
-        {"rows": "int64", "numbers": "int64", "billed": "int64", "from_cache": "int64"}
-    )
-    if price is not None:
-        table["cost"] = table["billed"] * float(price)
-    return table
+    return summary_from_parts(combine_parts(parts), keys, price=price, currency=currency)
 
 
 def summary(
@@ -601,6 +560,7 @@ def summary(
     *,
     prefix: str = DEFAULT_PREFIX,
     price_per_call: float | None = None,
+    currency: str | None = None,
 ) -> Delayed:
     """Lazily, the table ``out.mobile.summary(by)`` gives for the computed frame, made from
     per-partition counts (no rows are collected); ``.compute()`` it."""
@@ -628,7 +588,7 @@ def summary(
         for i, p in enumerate(frame[list(dict.fromkeys(columns))].to_delayed())
     ]
     combined: Delayed = delayed(_summary_combine, pure=False)(
-        parts, keys, price, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
+        parts, keys, price, currency, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
     )
     return combined
 

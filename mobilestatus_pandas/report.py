@@ -22,6 +22,8 @@ from .grouping import resolve_by, user_stacklevel
 DEFAULT_CURRENCY: Final = "USD"
 #: The row label of the one group of a table without ``by``.
 ALL_ROWS: Final = "all rows"
+#: The result column (after the prefix) of a sampled run's per-row design weights.
+SAMPLE_WEIGHT_COLUMN: Final = "sample_weight"
 #: The pseudo-status of any dead line (:data:`~mobilestatus_pandas.codes.DEAD_LINE_STATES`).
 DEAD_LINE: Final = "dead_line"
 
@@ -91,28 +93,6 @@ def _column(frame: pd.DataFrame, prefix: str, name: str) -> pd.Series:
     return frame[full]
 
 
-def _group_codes(frame: pd.DataFrame, by: object) -> tuple[np.ndarray, pd.Index | None]:
-    """Per row, the position of its group in the returned (sorted) group index."""
-    keys, names = resolve_by(frame, by)
-    if not keys:
-        return np.zeros(len(frame), dtype=np.int64), None
-    ranged = [pd.Series(key.array, name=name) for key, name in zip(keys, names, strict=True)]
-    grouped = pd.Series(np.zeros(len(frame)), dtype=float).groupby(
-        ranged, dropna=False, observed=True, sort=True
-    )
-    codes = grouped.ngroup().to_numpy(dtype=np.int64)
-    index = grouped.size().index
-    index.names = names
-    return codes, index
-
-
-def _distinct_per_cell(cells: np.ndarray, numbers: np.ndarray, size: int) -> np.ndarray:
-    """Distinct numbers per cell (``numbers`` are codes, -1 for no number)."""
-    has = numbers >= 0
-    pairs = pd.DataFrame({"cell": cells[has], "number": numbers[has]}).drop_duplicates()
-    return np.bincount(pairs["cell"].to_numpy(), minlength=size)
-
-
 def _price(frame: pd.DataFrame, price_per_call: float | None, billed: int) -> float | None:
     if price_per_call is not None:
         if price_per_call < 0:
@@ -173,61 +153,155 @@ def summary(
     weights. With no price and no run report (dropped by a merge), a
     :class:`CostUnknownWarning` says the cost is unknown instead of leaving it out silently.
     """
+    sampled = f"{prefix}{SAMPLE_WEIGHT_COLUMN}" in frame.columns or bool(
+        run_report(frame).get("sample")
+    )
+    parts, names = summary_parts(frame, by, prefix=prefix, weighted=sampled)
+    return summary_from_parts(
+        parts, names, price=_price(frame, price_per_call, _billed_numbers(parts)),
+        currency=currency, all_statuses=all_statuses, wide=wide, values=values,
+        estimated=sampled,
+    )  # fmt: skip
+
+
+def _key_column(position: int) -> str:
+    return f"__by_{position}__"
+
+
+def _billed_numbers(parts: pd.DataFrame) -> int:
+    return int(parts.loc[parts["billed"], "number"].nunique())
+
+
+def summary_parts(
+    frame: pd.DataFrame,
+    by: object = None,
+    *,
+    prefix: str = "mobile_",
+    hash_key: str | None = None,
+    weighted: bool = False,
+) -> tuple[pd.DataFrame, list[str]]:
+    """The additive core of :func:`summary`: one row per (group, status, number).
+
+    Columns: the group keys (``__by_0__``...), ``status``, ``number`` (the number, or its
+    hash with ``hash_key``; NA for rows without one), ``rows``, ``billed`` (any of its rows),
+    ``cached_rows`` and ``weight`` (the sampling weights' sum with ``weighted``, else rows).
+    Parts of several pieces of a frame combine with :func:`combine_parts` (dask sums them per
+    partition); :func:`summary_from_parts` makes the table. Returns ``(parts, names)``.
+    """
     status = _column(frame, prefix, "status").astype(pd.CategoricalDtype(list(STATUSES)))
     number = _column(frame, prefix, "number")
     billed = _column(frame, prefix, "billed").fillna(False).to_numpy(dtype=bool)
     cached = _column(frame, prefix, "from_cache").fillna(False).to_numpy(dtype=bool)
-    group_codes, groups = _group_codes(frame, by)
+    keys, names = resolve_by(frame, by)
+    numbers: Any = number.array
+    if hash_key is not None:
+        present = number.notna().to_numpy()
+        hashed = np.zeros(len(frame), dtype=np.uint64)
+        hashed[present] = pd.util.hash_pandas_object(
+            number[present], index=False, hash_key=hash_key
+        ).to_numpy()
+        numbers = pd.arrays.IntegerArray(hashed.astype(np.int64), ~present)
+    if weighted:
+        sampling = importlib.import_module(f"{__package__}.sampling")
+        weight = np.nan_to_num(sampling.weights(frame, prefix).to_numpy(dtype=float), nan=0.0)
+    else:
+        weight = np.ones(len(frame))
+    data: dict[str, Any] = {_key_column(i): key.array for i, key in enumerate(keys)}
+    data.update(
+        status=status.array, number=numbers, rows=np.ones(len(frame), dtype=np.int64),
+        billed=billed, cached_rows=cached.astype(np.int64), weight=weight,
+    )  # fmt: skip
+    return combine_parts([pd.DataFrame(data)]), names
+
+
+def combine_parts(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """Parts of pieces of one frame (:func:`summary_parts`), as the parts of the whole."""
+    joined = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    keys = [c for c in joined.columns if str(c).startswith("__by_")]
+    grouped = joined.groupby([*keys, "status", "number"], dropna=False, observed=True, sort=False)
+    combined = grouped.agg(
+        rows=("rows", "sum"), billed=("billed", "any"), cached_rows=("cached_rows", "sum"),
+        weight=("weight", "sum"),
+    ).reset_index()  # fmt: skip
+    combined["status"] = combined["status"].astype(pd.CategoricalDtype(list(STATUSES)))
+    return combined
+
+
+def summary_from_parts(
+    parts: pd.DataFrame,
+    names: list[str],
+    *,
+    price: float | None = None,
+    currency: str | None = None,
+    all_statuses: bool = False,
+    wide: bool = False,
+    values: str = "rows",
+    estimated: bool = False,
+) -> pd.DataFrame:
+    """The table :func:`summary` gives, from the parts of the frame (see
+    :func:`summary_parts`) and the names of its ``by`` keys."""
+    key_columns = [_key_column(i) for i in range(len(names))]
+    groups: pd.Index | None = None
+    if key_columns:
+        grouped = parts.groupby(key_columns, dropna=False, observed=True, sort=True)
+        group_codes = grouped.ngroup().to_numpy(dtype=np.int64)
+        groups = grouped.size().index
+        groups.names = names
+    else:
+        group_codes = np.zeros(len(parts), dtype=np.int64)
 
     width = len(STATUSES)
-    status_codes = status.cat.codes.to_numpy(dtype=np.int64)
+    status_codes = parts["status"].cat.codes.to_numpy(dtype=np.int64)
     known = status_codes >= 0  # a row with no status (never made by a run) is not counted
-    number_codes, uniques = pd.factorize(number.to_numpy(dtype=object), use_na_sentinel=True)
+    rows = parts["rows"].to_numpy(dtype=np.int64)
+    number_codes, uniques = pd.factorize(parts["number"], use_na_sentinel=True)
     has_number = number_codes >= 0
     # A number is billed once per run (on its first row): find it wherever it is, so the
     # figures do not depend on row order, and split its cost over all of its rows.
     number_billed = np.zeros(len(uniques), dtype=bool)
-    number_billed[number_codes[billed & has_number]] = True
-    rows_per_number = np.bincount(number_codes[has_number], minlength=len(uniques))
-    row_cost = np.zeros(len(frame))
-    row_cost[has_number] = (
-        number_billed[number_codes[has_number]] / rows_per_number[number_codes[has_number]]
+    number_billed[number_codes[parts["billed"].to_numpy(dtype=bool) & has_number]] = True
+    rows_per_number = np.bincount(
+        number_codes[has_number], weights=rows[has_number], minlength=len(uniques)
     )
-    billed_rows = np.zeros(len(frame), dtype=bool)
-    billed_rows[has_number] = number_billed[number_codes[has_number]]
-    billed_codes = np.where(billed_rows, number_codes, -1)
-    cached_codes = np.where(cached, number_codes, -1)
+    part_billed = np.zeros(len(parts), dtype=bool)
+    part_billed[has_number] = number_billed[number_codes[has_number]]
+    part_cost = np.zeros(len(parts))
+    part_cost[part_billed] = rows[part_billed] / rows_per_number[number_codes[part_billed]]
+    cached_rows = parts["cached_rows"].to_numpy(dtype=np.int64)
 
     group_count = 1 if groups is None else len(groups)
     size = group_count * width
     cells = (group_codes * width + status_codes)[known]
+
+    def per_cell(weights: np.ndarray) -> np.ndarray:
+        return np.bincount(cells, weights=weights[known], minlength=size)
+
+    # parts are distinct per (group, status, number): counting parts counts distinct numbers
     counts = {
-        "rows": np.bincount(cells, minlength=size),
-        "numbers": _distinct_per_cell(cells, number_codes[known], size),
-        "billed_numbers": _distinct_per_cell(cells, billed_codes[known], size),
-        "cached_numbers": _distinct_per_cell(cells, cached_codes[known], size),
-        "cached_rows": np.bincount(cells, weights=cached[known], minlength=size).astype(np.int64),
+        "rows": per_cell(rows),
+        "numbers": per_cell(has_number),
+        "billed_numbers": per_cell(part_billed),
+        "cached_numbers": per_cell(has_number & (cached_rows > 0)),
+        "cached_rows": per_cell(cached_rows),
     }
-    grid = {name: value.reshape(group_count, width) for name, value in counts.items()}
+    grid = {
+        name: np.rint(value).astype(np.int64).reshape(group_count, width)
+        for name, value in counts.items()
+    }
     answered = np.array([s not in NO_ANSWER_STATES for s in STATUSES])
     dead = np.array([s in DEAD_LINE_STATES for s in STATUSES])
-    price = _price(frame, price_per_call, int(counts["billed_numbers"].sum()))
-    sample = run_report(frame).get("sample")
-    estimated = None
-    if sample:
-        # sampling is the sampler's module; imported by name so this one stands without it
-        sampling = importlib.import_module(f"{__package__}.sampling")
-        row_weights = sampling.weights(frame, prefix).to_numpy(dtype=float)
-        estimated = np.bincount(cells, weights=row_weights[known], minlength=size).reshape(
-            group_count, width
-        )
+    cost_grid = None if price is None else per_cell(part_cost).reshape(group_count, width) * price
+    weights_grid = (
+        per_cell(parts["weight"].to_numpy(dtype=float)).reshape(group_count, width)
+        if estimated
+        else None
+    )
 
     visible = np.ones(width, dtype=bool) if all_statuses else grid["rows"].sum(axis=0) > 0
     if wide:
         return _wide(
-            grid, groups, visible, answered, dead, values, row_cost, group_codes, known,
-            price, currency, estimated,
-        )  # fmt: skip
+            grid, groups, visible, answered, dead, values, cost_grid, currency, weights_grid
+        )
 
     with np.errstate(invalid="ignore", divide="ignore"):
         group_rows = grid["rows"].sum(axis=1, keepdims=True)
@@ -245,14 +319,13 @@ def summary(
             "cached_numbers": grid["cached_numbers"],
             "cached_rows": grid["cached_rows"],
         }
-        if price is not None:
-            cost = np.bincount(cells, weights=row_cost[known], minlength=size) * price
-            table_values[cost_column(currency)] = to_cents(cost).reshape(group_count, width)
-        if estimated is not None:
-            est_answered = (estimated * answered).sum(axis=1, keepdims=True)
-            table_values["estimated_rows"] = estimated
+        if cost_grid is not None:
+            table_values[cost_column(currency)] = to_cents(cost_grid)
+        if weights_grid is not None:
+            est_answered = (weights_grid * answered).sum(axis=1, keepdims=True)
+            table_values["estimated_rows"] = weights_grid
             table_values["estimated_share"] = np.where(
-                answered & (est_answered > 0), estimated / est_answered, np.nan
+                answered & (est_answered > 0), weights_grid / est_answered, np.nan
             )
     kept = np.flatnonzero(visible)
     statuses = pd.CategoricalIndex(
@@ -264,10 +337,9 @@ def summary(
         levels = [groups.get_level_values(i).repeat(len(kept)) for i in range(groups.nlevels)]
         tiled = pd.Categorical(np.tile(statuses, group_count), categories=list(STATUSES))
         index = pd.MultiIndex.from_arrays([*levels, tiled], names=[*groups.names, "status"])
-    table = pd.DataFrame(
+    return pd.DataFrame(
         {name: value[:, kept].reshape(-1) for name, value in table_values.items()}, index=index
     )
-    return table.astype(dict.fromkeys(counts, "int64"))
 
 
 def _wide(
@@ -277,10 +349,7 @@ def _wide(
     answered: np.ndarray,
     dead: np.ndarray,
     values: str,
-    row_cost: np.ndarray,
-    group_codes: np.ndarray,
-    known: np.ndarray,
-    price: float | None,
+    cost_grid: np.ndarray | None,
     currency: str | None,
     estimated: np.ndarray | None,
 ) -> pd.DataFrame:
@@ -318,11 +387,8 @@ def _wide(
         for name in ("numbers", "billed_numbers", "cached_numbers", "cached_rows"):
             # a number has one status, so its group's distinct count is the sum over statuses
             totals[name] = grid[name].sum(axis=1)
-        if price is not None:
-            cost = np.bincount(
-                group_codes[known], weights=row_cost[known], minlength=len(group_rows)
-            )
-            totals[cost_column(currency)] = to_cents(cost * price)
+        if cost_grid is not None:
+            totals[cost_column(currency)] = to_cents(cost_grid.sum(axis=1))
         if estimated is not None:
             est_answered_rows = (estimated * answered).sum(axis=1)
             totals["estimated_rows"] = estimated.sum(axis=1)

@@ -136,7 +136,7 @@ def test_summary_of_a_dask_result_equals_the_pandas_summary(
     expected = out.compute(scheduler="threads").mobile.summary(by)
     got = lazy.compute(scheduler="threads")
     pd.testing.assert_frame_equal(got, expected)
-    assert "cost" in got.columns, "the price travels with the result"
+    assert "cost_usd" in got.columns, "the price travels with the result"
 
 
 def test_cache_none_is_refused_with_several_worker_processes(
