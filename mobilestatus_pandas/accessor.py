@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import numbers, sampling
+from . import numbers, options, sampling
 from .batch import estimate, run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
+from .result import RESULT_COLUMNS
 
 DEFAULT_PREFIX = "mobile_"
 
@@ -60,17 +61,32 @@ def _check_column(frame: pd.DataFrame, column: object) -> pd.Series:
     return selected
 
 
-def _check_values(series: pd.Series) -> None:
-    dtype = series.dtype
-    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_object_dtype(dtype):
-        return
-    if pd.api.types.is_string_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
-        if pd.api.types.is_bool_dtype(dtype):
-            raise InputError(f"column {series.name!r} holds booleans, not phone numbers")
-        return
-    raise InputError(
-        f"column {series.name!r} has dtype {dtype}; phone numbers must be strings or numbers"
-    )
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str):
+        raise InputError(
+            f"prefix must be a string (the result columns' prefix, e.g. 'mobile_'), got {prefix!r}"
+        )
+    return prefix
+
+
+def _clashes(frame: pd.DataFrame, column: object, prefix: str, overwrite: object) -> list[str]:
+    """The result columns that already exist; refused unless ``overwrite``, and never the
+    input column itself."""
+    overwrite = options.flag("overwrite", overwrite)
+    # A stale sample weight from an earlier sampled run must not outlive its results.
+    produced = [*RESULT_COLUMNS, sampling.WEIGHT_COLUMN]
+    clash = [prefix + name for name in produced if prefix + name in frame.columns]
+    if clash and not overwrite:
+        raise InputError(
+            f"columns {clash} already exist; pass overwrite=True to replace them, or another "
+            "prefix="
+        )
+    if column in clash:
+        raise InputError(
+            f"the result column {column!r} is the input column: overwrite=True never replaces "
+            f"the numbers being looked up; pass another prefix= (now {prefix!r})"
+        )
+    return clash
 
 
 def group_values(frame: pd.DataFrame | pd.Series, by: object) -> pd.Series | None:
@@ -97,8 +113,17 @@ def _lookup(
     prefix: str,
     **run_options: Any,
 ) -> pd.DataFrame:
-    """Validate the values, run the lookups, and prefix the result columns."""
-    _check_values(series)
+    """Check the values and options, run the lookups, and prefix the result columns.
+
+    Every check runs before the client is made and before any request.
+    """
+    numbers.check_dtype(series)
+    options.check_run_options(
+        progress=run_options["progress"],
+        max_billed=run_options["max_billed"],
+        refresh=run_options["refresh"],
+        validate=run_options["validate"],
+    )
     results = run_lookups(resolve_client(client, client_options), series, **run_options)
     return results.add_prefix(prefix)
 
@@ -141,19 +166,14 @@ class MobileFrameAccessor:
         >>> out.loc[0, "mobile_status"]
         'normal'
         """
+        series = _check_column(self._frame, column)
+        clash = _clashes(self._frame, column, _check_prefix(prefix), overwrite)
         groups = group_values(self._frame, by)
         results = _lookup(
-            _check_column(self._frame, column), client, client_options, prefix,
+            series, client, client_options, prefix,
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
             sample=sample, by=groups, seed=seed,
         )  # fmt: skip
-        # A stale sample weight from an earlier sampled run must not outlive its results.
-        produced = {*results.columns, f"{prefix}{sampling.WEIGHT_COLUMN}"}
-        clash = [c for c in self._frame.columns if c in produced]
-        if clash and not overwrite:
-            raise InputError(
-                f"columns {clash} already exist; pass overwrite=True or another prefix="
-            )
         out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
         out = pd.concat([out, results], axis=1)
         out.attrs = {**self._frame.attrs, **results.attrs}
@@ -312,7 +332,8 @@ class MobileFrameAccessor:
         from .planning import extend_estimate
 
         series = _check_column(self._frame, column)
-        _check_values(series)
+        numbers.check_dtype(series)
+        options.check_run_options(refresh=refresh, validate=validate)
         resolved = resolve_client(client, client_options)
         full = estimate(resolved, series, validate=validate, refresh=refresh)
         return extend_estimate(
@@ -329,9 +350,22 @@ class MobileSeriesAccessor:
     def __init__(self, series: pd.Series) -> None:
         self._series = series
 
-    def normalize(self) -> pd.Series:
-        """The 11-digit national numbers (string dtype), ``<NA>`` where not a number."""
-        _check_values(self._series)
+    def normalize(self, *, reasons: bool = False) -> pd.Series | pd.DataFrame:
+        """The 11-digit national numbers (string dtype), ``<NA>`` where not a number.
+
+        With ``reasons=True``, a frame (see :func:`mobilestatus_pandas.numbers.classify`):
+        ``number``, ``valid`` (a CN mobile number: it would be looked up) and ``reason`` (why
+        not: "no number given", "digits lost", "landline", ...).
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> pd.Series(["138 0013 8000", None, "1.38001E+10"]).mobile.normalize().tolist()
+        ['13800138000', <NA>, <NA>]
+        >>> pd.Series(["138 0013 8000", None, "1.38001E+10"]).mobile.normalize(
+        ...     reasons=True)["reason"].tolist()
+        [<NA>, 'no number given', 'digits lost']
+        """
+        if options.flag("reasons", reasons):
+            return numbers.classify(self._series)
         return numbers.normalize(self._series)
 
     def status(
@@ -352,7 +386,7 @@ class MobileSeriesAccessor:
         array, one value per row) and ``seed`` as for ``DataFrame.mobile.status``."""
         groups = group_values(self._series, by)
         return _lookup(
-            self._series, client, client_options, prefix,
+            self._series, client, client_options, _check_prefix(prefix),
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
             sample=sample, by=groups, seed=seed,
         )  # fmt: skip

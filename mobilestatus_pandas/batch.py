@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 import pandas as pd
 
-from . import codes, numbers, sampling
+from . import codes, numbers, options, sampling
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .client import CallOutcome
-from .errors import CacheUnavailableError, InputError
+from .errors import CacheUnavailableError
 from .result import RESULT_COLUMNS, LookupResult
 
 if TYPE_CHECKING:
@@ -97,6 +97,8 @@ class RunReport:
     rows: int = 0
     distinct_numbers: int = 0
     invalid: int = 0
+    #: Rows with no number given (status ``missing``), apart from ``invalid``.
+    missing: int = 0
     cache_hits: int = 0
     calls: int = 0
     billed_calls: int = 0
@@ -382,13 +384,10 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    rows = len(values) if isinstance(values, pd.Series) else None
-    if rows is None:
-        values = list(values)
-        rows = len(values)
+    series = numbers.as_series(values)  # a bare string is one number, not 11 characters
     by_name = by.name if isinstance(by, pd.Series) else None
-    request = sampling.check_request(sample, by, seed, rows, by_name)
-    frame, _ = _run(client, values, progress, max_billed, refresh, validate, request, gate=gate)
+    request = sampling.check_request(sample, by, seed, len(series), by_name)
+    frame, _ = _run(client, series, progress, max_billed, refresh, validate, request, gate=gate)
     return frame
 
 
@@ -398,6 +397,7 @@ class _Plan:
 
     series: pd.Series
     row_codes: np.ndarray  # per row: position in ``distinct``, -1 when not a number
+    row_reasons: np.ndarray  # per row: index in numbers.REASONS where row_codes is -1
     distinct: list[str]  # the distinct normalised numbers
     to_check: list[str]  # those to answer (valid, or all with validate="server")
     cached: dict[str, LookupResult]  # those answered by the cache
@@ -415,15 +415,20 @@ def _plan(
     refresh: bool,
     sample: sampling.SampleRequest | None = None,
 ) -> _Plan:
-    """Normalise and de-duplicate the values; answer what the cache can, in one query."""
-    from .client import VALIDATE_MODES
+    """Normalise and de-duplicate the values; answer what the cache can, in one query.
 
-    mode = validate or client.validate
-    if mode not in VALIDATE_MODES:
-        raise InputError(f"validate must be one of {VALIDATE_MODES}, got {mode!r}")
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    national = numbers.normalize(series)
-    row_codes, uniques = pd.factorize(national, use_na_sentinel=True)
+    Every check on the values (their dtype) and the options runs here, before any request.
+    """
+    mode = options.choice("validate", validate or client.validate, options.VALIDATE_MODES)
+    series = numbers.as_series(values)
+    found = numbers.classify_values(series)
+    # De-duplicate the numbers of the distinct values (not of the rows: fewer to hash).
+    number_codes, uniques = pd.factorize(
+        pd.Series(pd.arrays.ArrowStringArray(found.national), copy=False), use_na_sentinel=True
+    )
+    number_codes = np.append(number_codes, -1)  # position -1: the NA rows
+    row_codes = number_codes[found.rows]
+    row_reasons = found.row_reason()
     distinct = [str(n) for n in uniques]
     locally_valid = numbers.is_valid(pd.Series(distinct, dtype=numbers.string_dtype()))
     send = locally_valid.to_numpy(dtype=bool) if mode == "local" else np.ones(len(distinct), bool)
@@ -437,7 +442,7 @@ def _plan(
         fresh_after = client.now() - client.cache_ttl.total_seconds()
         for key, answer in client.store.get_many(list(keys), fresh_after).items():
             cached[keys[key]] = _cached_result(keys[key], answer)
-    return _Plan(series, row_codes, distinct, to_check, cached, design)
+    return _Plan(series, row_codes, row_reasons, distinct, to_check, cached, design)
 
 
 #: The labels of :func:`estimate`'s answer, in order.
@@ -445,6 +450,7 @@ ESTIMATE_LABELS: Final = (
     "rows",
     "distinct numbers",
     "invalid rows",
+    "missing rows",
     "cached and fresh",
     "calls needed",
     "worst-case billed calls",
@@ -463,14 +469,18 @@ def estimate(
     """What a run would do, before any money is spent: no call is made.
 
     Returns a Series labelled ``rows``, ``distinct numbers``, ``invalid rows`` (not sent),
-    ``cached and fresh``, ``calls needed``, ``worst-case billed calls`` (every call could be
+    ``missing rows`` (no number given: not sent, not counted as invalid), ``cached and
+    fresh``, ``calls needed``, ``worst-case billed calls`` (every call could be
     billed), ``worst-case cost`` (NaN without ``price_per_call``) and ``expected minutes`` (at
     the rate limit).
     """
+    options.flag("refresh", refresh)
     plan = _plan(client, values, validate, refresh)
     sent = {n: i for i, n in enumerate(plan.distinct)}
     checked_codes = np.array([sent[n] for n in plan.to_check], dtype=np.int64)
-    invalid_rows = int((~np.isin(plan.row_codes, checked_codes)).sum())
+    missing = (plan.row_codes < 0) & (plan.row_reasons == numbers.REASONS.index(numbers.NO_NUMBER))
+    missing_rows = int(missing.sum())
+    invalid_rows = int((~np.isin(plan.row_codes, checked_codes)).sum()) - missing_rows
     calls = len(plan.pending)
     price = client.price_per_call
     return pd.Series(
@@ -478,6 +488,7 @@ def estimate(
             len(plan.series),
             len(plan.distinct),
             invalid_rows,
+            missing_rows,
             len(plan.cached),
             calls,
             calls,
@@ -501,8 +512,9 @@ def _run(
     *,
     gate: JobGate | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
-    if max_billed is not None and (not isinstance(max_billed, (int, np.integer)) or max_billed < 0):
-        raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
+    options.check_run_options(
+        progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
+    )
     started = time.monotonic()
     client.settle_interrupted_runs()
     plan = _plan(client, values, validate, refresh, sample)
@@ -537,10 +549,11 @@ def _run(
         for number in plan.sample.left_out:
             results[number] = LookupResult.unchecked(number, True, sampling.NOT_SAMPLED)
     per_number = [results.get(n) or LookupResult.invalid(n) for n in plan.distinct]
-    frame = _join(per_number, plan.row_codes, plan.series.index)
+    frame = _join(per_number, plan.row_codes, plan.row_reasons, plan.series.index)
     if plan.sample is not None:
         frame[sampling.WEIGHT_COLUMN] = plan.sample.row_weights(plan.distinct, plan.row_codes)
     report.invalid = int((frame["status"] == "invalid").sum())
+    report.missing = int((frame["status"] == "missing").sum())
     report.errors = int(frame["status"].isin(["error", "busy"]).sum())
     report.not_checked = int((frame["status"] == "not_checked").sum())
     report.status_counts = {
@@ -598,12 +611,21 @@ def empty_results(index: pd.Index | None = None) -> pd.DataFrame:
 
 
 def _join(
-    per_number: Sequence[LookupResult], row_codes: np.ndarray, index: pd.Index
+    per_number: Sequence[LookupResult],
+    row_codes: np.ndarray,
+    row_reasons: np.ndarray,
+    index: pd.Index,
 ) -> pd.DataFrame:
-    """Spread per-number results over the rows (``row_codes`` -1: not a number)."""
-    table = [*per_number, LookupResult.invalid(None)]
+    """Spread per-number results over the rows.
+
+    Rows without a number (``row_codes`` -1) take the refusal of their reason
+    (``row_reasons``, an index in :data:`numbers.REASONS`): one table row per reason, so the
+    join stays a single ``take``.
+    """
+    refusals = [LookupResult.refused(None, reason) for reason in numbers.REASONS]
+    table = [*per_number, *refusals]
     distinct = pd.DataFrame({name: [getattr(r, name) for r in table] for name in RESULT_COLUMNS})
-    take = np.where(row_codes < 0, len(per_number), row_codes)
+    take = np.where(row_codes < 0, len(per_number) + row_reasons.astype(np.intp), row_codes)
     # A number in several rows is billed once: on its first row.
     first_row = np.full(len(table), -1, dtype=np.int64)
     first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)  # the last write is the first row

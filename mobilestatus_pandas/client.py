@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from . import codes
+from . import codes, options
 from .cache import (
     CACHE_FILE_NAME,
     RATE_FILE_NAME,
@@ -42,6 +42,7 @@ from .cache import (
 )
 from .credentials import CredentialSource, resolve_credentials
 from .errors import AuthenticationError, InputError, TransportError
+from .options import VALIDATE_MODES
 from .ratelimit import (
     DEFAULT_OUTAGE_TIMEOUT_SECONDS,
     DEFAULT_RATE_PER_SECOND,
@@ -79,7 +80,6 @@ RATE_LIMITED_RETRIES: Final = 20
 WORKERS_LATENCY_SECONDS: Final = 1.0
 #: ... with this much headroom for signing and scheduling.
 WORKERS_HEADROOM: Final = 1.5
-VALIDATE_MODES: Final = ("local", "server")
 #: Hosts whose answers are interchangeable in the cache (the real service's sites).
 TENCENT_HOST_SUFFIX: Final = ".tencentcloudapi.com"
 
@@ -378,26 +378,16 @@ class MobileStatusClient:
         if encryption is not None and not hasattr(encryption, "encrypt"):
             raise InputError("encryption= takes msp.Encryption(public_key=..., algorithm=...)")
         self.encryption = encryption
-        if validate not in VALIDATE_MODES:
-            raise InputError(f"validate must be one of {VALIDATE_MODES}, got {validate!r}")
-        if not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise InputError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if not (isinstance(max_retries, int) and max_retries >= 0):
-            raise InputError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
-        if price_per_call is not None and price_per_call < 0:
-            raise InputError("price_per_call must be >= 0")
-        if cache_ttl <= dt.timedelta(0):
-            raise InputError("cache_ttl must be a positive timedelta")
-        if not (isinstance(outage_timeout, (int, float)) and outage_timeout >= 0):
-            raise InputError(f"outage_timeout must be seconds >= 0, got {outage_timeout!r}")
-        try:
-            limit_ok = math.isfinite(rate_limit) and rate_limit > 0
-        except TypeError:
-            limit_ok = False
-        if not limit_ok:
-            raise InputError(
-                f"rate_limit must be a positive number of calls per second, got {rate_limit!r}"
-            )
+        # Every option is checked before anything is opened or sent (see options.py).
+        validate = options.choice("validate", validate, VALIDATE_MODES)
+        timeout = options.number("timeout", timeout, above=True, unit="seconds")
+        max_retries = options.whole("max_retries", max_retries)
+        price_per_call = options.optional_number("price_per_call", price_per_call)
+        cache_ttl = options.duration("cache_ttl", cache_ttl)
+        outage_timeout = options.number("outage_timeout", outage_timeout, unit="seconds")
+        backoff_seconds = options.number("backoff_seconds", backoff_seconds, unit="seconds")
+        rate_limit = options.number("rate_limit", rate_limit, above=True, unit="calls per second")
+        max_workers = options.optional_whole("max_workers", max_workers, minimum=1)
 
         self.url = normalize_endpoint(endpoint)
         self._credentials: CredentialSource = resolve_credentials(
@@ -410,8 +400,6 @@ class MobileStatusClient:
             if max_workers is not None
             else max(1, math.ceil(self.rate_limit * WORKERS_LATENCY_SECONDS * WORKERS_HEADROOM))
         )
-        if self.max_workers < 1:
-            raise InputError("max_workers must be at least 1")
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.cache_ttl = cache_ttl
@@ -648,6 +636,8 @@ class MobileStatusClient:
         seed: int | None = None,
     ) -> pd.DataFrame:
         """Check many numbers: a DataFrame with one row per input, in input order.
+
+        A bare string (or bytes) is one number, never a sequence of characters.
 
         Each distinct number is looked up once; fresh cached answers cost nothing; calls go
         through the shared rate limit; every answer is written to the cache and ledger as it

@@ -51,8 +51,8 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
-from . import batch, codes, numbers
-from .accessor import DEFAULT_PREFIX, _check_values, resolve_client
+from . import batch, codes, numbers, options
+from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
 from .client import MobileStatusClient
 from .credentials import Credentials, mask
 from .errors import AuthenticationError, InputError
@@ -410,13 +410,10 @@ def status(
     meta = frame._meta
     if column not in meta.columns:
         raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
-    _check_values(meta[column])
-    if max_billed is not None and (not isinstance(max_billed, int) or max_billed < 0):
-        raise InputError(f"max_billed must be a whole number >= 0 or None, got {max_billed!r}")
+    numbers.check_dtype(meta[column])
+    options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
+    clash = _clashes(meta, column, _check_prefix(prefix), overwrite)
     results_meta = batch.empty_results(meta.index).add_prefix(prefix)
-    clash = [c for c in results_meta.columns if c in meta.columns]
-    if clash and not overwrite:
-        raise InputError(f"columns {clash} already exist; pass overwrite=True or another prefix=")
     _, config = _job_for(client, client_options)
     job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate)
     _jobs[job.job_id] = (job, config)
@@ -471,14 +468,18 @@ def _estimate_partition(
     """Counts and the keyed hashes (never the numbers) of one partition's distinct numbers."""
     client = client_for(config)
     mode = validate or client.validate
-    national = numbers.normalize(part)
+    found = numbers.classify(part)
+    national = found["number"]
+    missing = int((found["reason"] == numbers.NO_NUMBER).sum())
     distinct = pd.Series(national.dropna().unique(), dtype=numbers.string_dtype())
     valid = numbers.is_valid(distinct).to_numpy(dtype=bool)
     sent = valid if mode == "local" else [True] * len(distinct)
     checked = {str(n) for n, go in zip(distinct, sent, strict=True) if go}
     return {
         "rows": len(part),
-        "invalid rows": int((~national.isin(list(checked)).fillna(False).astype(bool)).sum()),
+        "invalid rows": int((~national.isin(list(checked)).fillna(False).astype(bool)).sum())
+        - missing,
+        "missing rows": missing,
         "keys": {client.number_key(str(n)) for n in distinct},
         "to_check": {client.number_key(n) for n in checked},
     }
@@ -500,6 +501,7 @@ def _estimate_combine(
             sum(p["rows"] for p in parts),
             len(set().union(*(p["keys"] for p in parts))),
             sum(p["invalid rows"] for p in parts),
+            sum(p["missing rows"] for p in parts),
             cached,
             calls,
             calls,
@@ -526,7 +528,7 @@ def estimate(
     meta = frame._meta
     if column not in meta.columns:
         raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
-    _check_values(meta[column])
+    numbers.check_dtype(meta[column])
     _, config = _job_for(client, client_options)
     token = uuid.uuid4().hex[:8]
     parts = [
@@ -637,7 +639,7 @@ class DaskSeriesAccessor:
     def normalize(self) -> dd.Series:
         """Lazily, the 11-digit national numbers (string dtype), ``<NA>`` where not one."""
         meta = self._series._meta
-        _check_values(meta)
+        numbers.check_dtype(meta)
         out_meta = pd.Series([], dtype=numbers.string_dtype(), name=meta.name, index=meta.index)
         return self._series.map_partitions(
             numbers.normalize, meta=out_meta, token=f"{TASK_PREFIX}-normalize"

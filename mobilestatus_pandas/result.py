@@ -10,6 +10,7 @@ from typing import Any, Final
 import pandas as pd
 
 from .codes import STATUSES
+from .numbers import NO_NUMBER, NOT_A_NUMBER, NOT_MOBILE_RANGE
 
 #: The result columns, in order, without prefix.
 RESULT_COLUMNS: Final[tuple[str, ...]] = (
@@ -95,7 +96,14 @@ class LookupResult:
         return cls(number, valid, None, None, None, "not_checked", False, False, None, None, reason)
 
     @classmethod
+    def refused(cls, number: str | None, reason: str) -> LookupResult:
+        """A value not looked up because of what it is: ``reason`` is one of
+        :data:`mobilestatus_pandas.numbers.REASONS`. "no number given" is status ``missing``,
+        every other reason ``invalid``."""
+        status = "missing" if reason == NO_NUMBER else "invalid"
+        return cls(number, False, None, reason, None, status, False, False, None, None, None)
+
+    @classmethod
     def invalid(cls, number: str | None) -> LookupResult:
         """A value that is not a CN mobile number, decided without a call."""
-        reason = "not a phone number" if number is None else "not a valid CN mobile number"
-        return cls(number, False, None, reason, None, "invalid", False, False, None, None, None)
+        return cls.refused(number, NOT_A_NUMBER if number is None else NOT_MOBILE_RANGE)

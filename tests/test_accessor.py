@@ -16,7 +16,8 @@ def test_multiindex_unsorted_and_duplicate_labels(sandbox: msp.Sandbox) -> None:
     df = pd.DataFrame({"phone": ["13800000002", "13800000000", "13800000002", None]}, index=index)
     out = df.mobile.status("phone", client=sandbox.client(), progress=False)
     assert out.index.equals(index)
-    assert out["mobile_status"].tolist() == ["cancelled", "normal", "cancelled", "invalid"]
+    assert out["mobile_status"].tolist() == ["cancelled", "normal", "cancelled", "missing"]
+    assert out["mobile_description"].iloc[3] == "no number given"
     assert out["mobile_billed"].tolist() == [True, True, False, False]
 
 
@@ -98,16 +99,17 @@ def test_without_credentials_the_error_says_what_to_do() -> None:
 def test_estimate_before_paying(sandbox: msp.Sandbox) -> None:
     client = sandbox.client(price_per_call=0.2)
     df = pd.DataFrame(
-        {"phone": ["13800000000", "13800000001", "13800000000", "junk", "16137688175"]}
+        {"phone": ["13800000000", "13800000001", "13800000000", "junk", "16137688175", None, " "]}
     )
     client.lookup("13800000001")
     requests_before = sandbox.stats()["requests"]
     est = df.mobile.estimate("phone", client=client)
     assert sandbox.stats()["requests"] == requests_before, "an estimate makes no call"
     assert est.to_dict() == {
-        "rows": 5,
+        "rows": 7,
         "distinct numbers": 3,
         "invalid rows": 2,
+        "missing rows": 2,
         "cached and fresh": 1,
         "calls needed": 1,
         "worst-case billed calls": 1,
@@ -116,6 +118,7 @@ def test_estimate_before_paying(sandbox: msp.Sandbox) -> None:
     }
     server = df.mobile.estimate("phone", client=client, validate="server")
     assert server["invalid rows"] == 1
+    assert server["missing rows"] == 2
     assert server["calls needed"] == 2
     refreshing = df.mobile.estimate("phone", client=client, refresh=True)
     assert refreshing["calls needed"] == 2

@@ -28,7 +28,8 @@ def test_one_row_per_input_in_order_each_number_called_once(sandbox: msp.Sandbox
     assert list(out.columns) == list(msp.RESULT_COLUMNS)
     assert out["number"].tolist()[:10] == numbers
     assert out["number"].tolist()[52] == numbers[0]
-    assert out["status"].tolist()[50:52] == ["invalid", "invalid"]
+    assert out["status"].tolist()[50:52] == ["invalid", "missing"]
+    assert out["description"].tolist()[50:52] == ["letters", "no number given"]
     stats = sandbox.stats()
     assert stats["requests"] == 10
     assert sorted(sandbox.stats(numbers=True)["billed_per_number"]) == sorted(
@@ -40,6 +41,7 @@ def test_one_row_per_input_in_order_each_number_called_once(sandbox: msp.Sandbox
     assert first_rows["billed"].sum() == stats["billed"]
     report = out.attrs["mobilestatus"]
     assert report["rows"] == 53
+    assert (report["invalid"], report["missing"]) == (1, 1)
     assert report["distinct_numbers"] == 10
     assert report["calls"] == 10
     assert report["billed_calls"] == stats["billed"]

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import unicodedata
+from decimal import Decimal
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobilestatus_pandas import numbers
+from mobilestatus_pandas import InputError, numbers
 
 N = "13800138000"
 
@@ -34,8 +38,16 @@ N = "13800138000"
         np.float64(13800138000.0),
         8613800138000,
         "13800138000.0",
-        "1.3800138E+10",
-        "1.3800138e10",
+        "1.3800138000E+10",  # scientific notation whose mantissa carries all 11 digits
+        "1.38001380000e10",
+        "13800138000；",  # trailing punctuation ends the cell, it is not part of the number
+        "13800138000,",
+        "13800138000;",
+        "13800138000。",
+        "13800138000、",
+        "１３８００１３８０００，",
+        b"13800138000",  # bytes are one number
+        Decimal("13800138000"),
     ],
 )
 def test_normalize_accepts_every_common_shape(raw: object) -> None:
@@ -61,13 +73,18 @@ def test_normalize_accepts_every_common_shape(raw: object) -> None:
         True,
         "abc13800138000",
         "1.38E+10",  # precision lost by the spreadsheet: not this number, not any number
+        "1.3800138E+10",  # 8 digits of mantissa: the last three are unknown
+        -13800138000,
+        "-13800138000",
+        [N],
+        {"phone": N},
+        {N},
+        np.array([13800138000]),
+        (N,),
     ],
 )
 def test_normalize_rejects_junk_without_raising(raw: object) -> None:
-    result = numbers.normalize_one(raw)
-    assert result is None or result != N
-    if raw != "1.38E+10":
-        assert result is None
+    assert numbers.normalize_one(raw) is None
 
 
 def test_normalize_keeps_index_name_and_uses_string_dtype() -> None:
@@ -89,6 +106,12 @@ def test_normalize_by_dtype(dtype: str) -> None:
 def test_float_column_with_missing_values() -> None:
     s = pd.Series([13800138000.0, np.nan, 1.5, np.inf])
     assert numbers.normalize(s).tolist() == [N, pd.NA, pd.NA, pd.NA]
+    assert numbers.classify(s)["reason"].tolist() == [
+        pd.NA,
+        numbers.NO_NUMBER,
+        numbers.DIGITS_LOST,
+        numbers.NOT_A_NUMBER,
+    ]
 
 
 def test_empty_inputs() -> None:
@@ -132,3 +155,274 @@ def test_every_messy_format_round_trips(number: str, style: int) -> None:
     from mobilestatus_pandas.datasets import messy_format
 
     assert numbers.normalize_one(messy_format(number, style)) == number
+
+
+# -- reasons: why a value is not looked up -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (None, numbers.NO_NUMBER),
+        (float("nan"), numbers.NO_NUMBER),
+        (np.nan, numbers.NO_NUMBER),
+        (pd.NA, numbers.NO_NUMBER),
+        (pd.NaT, numbers.NO_NUMBER),
+        ("", numbers.NO_NUMBER),
+        ("   ", numbers.NO_NUMBER),
+        ("\u3000\t", numbers.NO_NUMBER),
+        ("n/a", numbers.NO_NUMBER),
+        ("NULL", numbers.NO_NUMBER),
+        ("--", numbers.NO_NUMBER),
+        (Decimal("NaN"), numbers.NO_NUMBER),
+        ("+1 415 555 0100", numbers.FOREIGN),
+        ("+44 7700 900123", numbers.FOREIGN),
+        ("0044 7700 900123", numbers.FOREIGN),
+        ("010-12345678", numbers.LANDLINE),
+        ("+86 10 1234 5678", numbers.LANDLINE),
+        ("0755 1234 5678", numbers.LANDLINE),
+        ("1380013800", numbers.WRONG_LENGTH),
+        ("138001380001", numbers.WRONG_LENGTH),
+        ("+86 138001380", numbers.WRONG_LENGTH),
+        (138001380, numbers.WRONG_LENGTH),
+        pytest.param(10**5000, numbers.WRONG_LENGTH, id="more digits than Python prints"),
+        ("1.38E+10", numbers.DIGITS_LOST),
+        ("1.86339E+10", numbers.DIGITS_LOST),
+        ("1.3800138E+10", numbers.DIGITS_LOST),
+        ("1.38001380001e10", numbers.DIGITS_LOST),  # a fraction: not a whole number
+        ("13800138000.5", numbers.DIGITS_LOST),
+        (13800138000.5, numbers.DIGITS_LOST),
+        (2.0**53 + 2, numbers.DIGITS_LOST),  # past float64's exact integers
+        (1.3800138e19, numbers.DIGITS_LOST),
+        (np.float32(13800138000), numbers.DIGITS_LOST),  # float32 keeps 7 digits
+        (np.float16(3000), numbers.DIGITS_LOST),  # float16: exact below 2048
+        (Decimal("1.38E+10"), numbers.DIGITS_LOST),
+        ("abc13800138000", numbers.LETTERS),
+        ("call me", numbers.LETTERS),
+        ("13800138000 ext 12", numbers.EXTENSION),
+        ("13800138000 ext. 12", numbers.EXTENSION),
+        ("13800138000x12", numbers.EXTENSION),
+        ("13800138000#12", numbers.EXTENSION),
+        ("13800138000转12", numbers.EXTENSION),
+        ("13800138000 分机 12", numbers.EXTENSION),
+        ("16137688175", numbers.NOT_MOBILE_RANGE),
+        ("23800138000", numbers.NOT_MOBILE_RANGE),
+        (-13800138000, numbers.NEGATIVE),
+        ("-13800138000", numbers.NEGATIVE),
+        (-13800138000.0, numbers.NEGATIVE),
+        (np.int64(-13800138000), numbers.NEGATIVE),
+        (True, numbers.NOT_A_NUMBER),
+        (np.bool_(False), numbers.NOT_A_NUMBER),
+        ([N], numbers.NOT_A_NUMBER),
+        ({"phone": N}, numbers.NOT_A_NUMBER),
+        ({N}, numbers.NOT_A_NUMBER),
+        (np.array([13800138000]), numbers.NOT_A_NUMBER),
+        (object(), numbers.NOT_A_NUMBER),
+        (float("inf"), numbers.NOT_A_NUMBER),
+        ("13800138000*", numbers.NOT_A_NUMBER),
+        (b"\xff\xfe", numbers.NOT_A_NUMBER),
+    ],
+)
+def test_every_refused_value_says_why(raw: object, reason: str) -> None:
+    # Alone, and among other values (object column): the reason follows the value.
+    alone = numbers.classify(pd.Series([raw], dtype=object))
+    assert alone["reason"].tolist() == [reason]
+    assert alone["valid"].tolist() == [False]
+    mixed = numbers.classify(pd.Series([N, raw, "13800000001", raw], dtype=object))
+    assert mixed["reason"].tolist() == [pd.NA, reason, pd.NA, reason]
+    if reason != numbers.NOT_MOBILE_RANGE:
+        assert mixed["number"].isna().tolist() == [False, True, False, True]
+
+
+def test_every_reason_is_documented_and_covered() -> None:
+    assert len(set(numbers.REASONS)) == len(numbers.REASONS)
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for reason in numbers.REASONS:
+        assert f"`{reason}`" in readme, f"README does not document the reason {reason!r}"
+
+
+def test_classify_frame_shape_and_dtypes() -> None:
+    s = pd.Series(["138 0013 8000", None, "x"], index=[7, 3, 7], name="phone")
+    out = numbers.classify(s)
+    assert list(out.columns) == ["number", "valid", "reason"]
+    assert out.index.tolist() == [7, 3, 7]
+    assert isinstance(out["number"].dtype, pd.StringDtype)
+    assert isinstance(out["reason"].dtype, pd.StringDtype)
+    assert out["valid"].dtype == "boolean"
+    assert out["valid"].tolist() == [True, False, False]
+    assert out["reason"].tolist() == [pd.NA, numbers.NO_NUMBER, numbers.LETTERS]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "Float32", "float[pyarrow]"])
+def test_narrow_float_columns_are_refused_with_how_to_read_them(dtype: str) -> None:
+    s = pd.Series([13912345678.0], name="phone").astype(dtype)
+    with pytest.raises(InputError, match=r"dtype=\{'phone': str\}"):
+        numbers.normalize(s)
+    with pytest.raises(InputError, match="lost digits"):
+        numbers.classify(s)
+
+
+def test_float64_is_exact_only_for_whole_values_below_2_53() -> None:
+    s = pd.Series([13800138000.0, 2.0**53 - 2, 2.0**53, 1e17, 13800138000.25, -13800138000.0])
+    out = numbers.classify(s)
+    assert out["number"].tolist()[0] == N
+    assert out["reason"].tolist() == [
+        pd.NA,
+        numbers.WRONG_LENGTH,  # exact, but 16 digits
+        numbers.DIGITS_LOST,
+        numbers.DIGITS_LOST,
+        numbers.DIGITS_LOST,
+        numbers.NEGATIVE,
+    ]
+
+
+def test_a_float_column_that_lost_digits_is_refused_row_by_row_not_as_a_whole() -> None:
+    s = pd.Series([2.0**60, 2.0**61])
+    assert numbers.classify(s)["reason"].tolist() == [numbers.DIGITS_LOST] * 2
+
+
+def test_negative_integer_columns_are_refused() -> None:
+    s = pd.Series([-13800138000, 13800138000], dtype="int64")
+    assert numbers.classify(s)["reason"].tolist() == [numbers.NEGATIVE, pd.NA]
+    u = pd.Series([13800138000, 2**64 - 1], dtype="uint64")
+    assert numbers.classify(u)["reason"].tolist() == [pd.NA, numbers.WRONG_LENGTH]
+
+
+def test_a_bare_string_is_one_number_never_its_characters() -> None:
+    assert numbers.normalize(N).tolist() == [N]
+    assert numbers.normalize(N.encode()).tolist() == [N]
+    assert numbers.normalize(13800138000).tolist() == [N]
+    with pytest.raises(InputError, match="not a DataFrame"):
+        numbers.normalize(pd.DataFrame({"a": [N]}))
+
+
+def test_object_column_with_unhashable_values_never_raises() -> None:
+    s = pd.Series([[N], N, {"a": 1}, np.array([1, 2]), None, {N}], dtype=object)
+    out = numbers.classify(s)
+    assert out["number"].tolist() == [pd.NA, N, pd.NA, pd.NA, pd.NA, pd.NA]
+    assert out["reason"].tolist() == [
+        numbers.NOT_A_NUMBER,
+        pd.NA,
+        numbers.NOT_A_NUMBER,
+        numbers.NOT_A_NUMBER,
+        numbers.NO_NUMBER,
+        numbers.NOT_A_NUMBER,
+    ]
+
+
+def test_categorical_columns_classify_their_categories() -> None:
+    s = pd.Series(["13800138000", "", None, "1.38E+10", "13800138000"], dtype="category")
+    out = numbers.classify(s)
+    assert out["reason"].tolist() == [
+        pd.NA,
+        numbers.NO_NUMBER,
+        numbers.NO_NUMBER,
+        numbers.DIGITS_LOST,
+        pd.NA,
+    ]
+
+
+# -- the property: never raises, never invents a digit -------------------------------------
+
+
+def digits_in(value: object) -> str | None:
+    """The number a value spells out, by a route independent of the code under test:
+    Python's own str/int/Decimal, no regular expressions beyond digit extraction.
+
+    ``None`` when the value cannot spell an exact number (the code must then send nothing).
+    """
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return None
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value) or value != int(value) or abs(value) >= 2**53:
+            return None
+        return str(int(value))
+    if not isinstance(value, str):
+        return None
+    text = unicodedata.normalize("NFKC", value).strip().lower()
+    try:  # text that is a number (decimal or scientific): only its integral value counts
+        exact = Decimal(text.replace(" ", ""))
+    except ArithmeticError:
+        exact = None
+    if exact is not None and exact.is_finite() and "e" in text:
+        if exact != exact.to_integral_value():
+            return None
+        return str(int(exact))
+    if exact is not None and exact.is_finite() and "." in text and exact == int(exact):
+        text = text.split(".")[0]
+    return "".join(ch for ch in text if ch.isdigit())
+
+
+def strip_country_code(digits: str) -> str:
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + numbers.NATIONAL_DIGITS:
+            return digits[len(prefix) :]
+    return digits
+
+
+def phone_like() -> st.SearchStrategy[object]:
+    number = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+    return st.one_of(
+        number,
+        number.map(int),
+        number.map(float),
+        number.map(lambda n: f"+86 {n[:3]} {n[3:7]} {n[7:]}"),
+        number.map(lambda n: f"{n[0]}.{n[1:]}E+10"),
+        number.map(lambda n: f"{n[0]}.{n[1:6]}E+10"),
+        number.map(lambda n: f"{n}；"),
+        number.map(lambda n: f"-{n}"),
+        st.from_regex(r"[+]?[0-9 ().,;eE\-]{0,20}", fullmatch=True),
+    )
+
+
+def scalar_values() -> st.SearchStrategy[object]:
+    return st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.integers(min_value=-(2**80), max_value=2**80),
+        st.floats(),
+        st.floats(allow_nan=False).map(np.float32),
+        st.text(),
+        st.binary(max_size=16),
+        st.decimals(),
+        st.just(pd.NA),
+        phone_like(),
+    )
+
+
+def any_values() -> st.SearchStrategy[object]:
+    return st.recursive(
+        scalar_values(),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.text(max_size=3), inner, max_size=2),
+            st.frozensets(st.integers(), max_size=2),
+            st.lists(st.integers(0, 9), max_size=3).map(np.array),
+        ),
+        max_leaves=4,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(any_values(), max_size=12))
+def test_classify_never_raises_and_every_number_is_the_inputs_digits(
+    values: list[object],
+) -> None:
+    out = numbers.classify(pd.Series(values, dtype=object))
+    assert len(out) == len(values)
+    for value, (number, valid, reason) in zip(values, out.itertuples(index=False), strict=True):
+        assert (reason is pd.NA) == bool(valid)
+        assert reason is pd.NA or reason in numbers.REASONS
+        if number is pd.NA:
+            continue
+        assert len(number) == numbers.NATIONAL_DIGITS
+        assert number[0] == "1"
+        assert number == strip_country_code(digits_in(value) or ""), value
