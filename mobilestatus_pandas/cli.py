@@ -214,7 +214,8 @@ def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> Mobil
     sandbox = stack.enter_context(Sandbox(rate_limit=args.rate_limit))
     print(
         f"Using a local sandbox at {sandbox.url} for this run: made-up answers, not Tencent's "
-        "service (nothing is billed, nothing is cached)."
+        "service. Nothing is charged ('billed' counts what the service would bill) and "
+        "nothing is cached."
     )
     return stack.enter_context(sandbox.client(**options))
 
@@ -416,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--sandbox", action="store_true",
         help="look up against a local sandbox started for this run (made-up answers, no "
-        "account needed, nothing billed)",
+        "account needed, nothing charged)",
     )  # fmt: skip
     check.add_argument("--endpoint", default=None, help="host or URL of the service")
     check.add_argument("--rate-limit", type=_positive, default=20.0, help="calls per second")
