@@ -35,6 +35,7 @@ import pandas as pd
 from . import codes, numbers, options, sampling
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .client import CallOutcome
+from .concurrency import InFlightTarget
 from .errors import CacheUnavailableError
 from .result import RESULT_COLUMNS, LookupResult
 
@@ -149,9 +150,16 @@ class _Run:
             self.owner = f"{self.owner}:{report.run_id}"
         self.claimed: set[str] = set()
         self.finished = threading.Event()
+        #: How many calls to keep in flight, following the latency of the answers so far.
+        self.in_flight = InFlightTarget(client.rate_limit, client.max_workers, clock=client.now)
 
     def renew_claims(self) -> None:
-        """Keep this run's claims alive until it finishes (a thread of its own)."""
+        """Keep this run's claims alive until its last call has ended (a thread of its own).
+
+        An interrupted run's calls may still be in flight after it returns: ``finished`` is
+        set only once they are all done (see :func:`_finish_when_settled`), so their claims
+        do not lapse while another run could take the number.
+        """
         store = self.client.store
         while not self.finished.wait(CLAIM_RENEW_SECONDS):
             with self.lock:
@@ -213,7 +221,13 @@ class _Run:
             cached = CachedAnswer(
                 answer.result, answer.description, answer.status_code, answer.request_id, sent_at
             )
-        self.client.store.record(entry, cached)
+        self.in_flight.answered(sent_at)
+        try:
+            self.client.store.record(entry, cached)
+        except CacheUnavailableError as exc:
+            # The store refused the write (a SQLite file locked past its busy timeout): it
+            # holds it to write later; the answer is in the row; the run ends here.
+            self._stop_for_cache(exc)
         if self.gate is not None:
             self.gate.after_answer(billed, answer.error_code)
         with self.lock:
@@ -241,17 +255,10 @@ class _Run:
         itself only if the claim ends without one (an answer that is not cached, or a run
         that died). Claims are renewed by :meth:`renew_claims` and released at the end.
         """
-        store, owner = self.client.store, self.owner
         key = self.client.number_key(number)
-        while not store.claim(key, owner, self.client.now(), CLAIM_SECONDS):
-            done = self._answered_elsewhere(number, key)
-            if done is not None:
-                return done
-            if self.stop.is_set():
-                return CallOutcome(LookupResult.unchecked(number, True, "run stopped"), 0, 0)
-            self.pause(CLAIM_POLL_SECONDS)
-        with self.lock:
-            self.claimed.add(key)
+        waited = self._claim(number, key)
+        if waited is not None:
+            return waited
         try:
             done = self._answered_elsewhere(number, key)
             if done is not None:
@@ -262,13 +269,71 @@ class _Run:
         finally:
             with self.lock:
                 self.claimed.discard(key)
-            store.release(key, owner)
+            try:
+                self.client.store.release(key, self.owner)
+            except CacheUnavailableError:  # the claim lapses on its own
+                logger.debug("could not release a claim", exc_info=True)
+
+    def _claim(self, number: str, key: str) -> CallOutcome | None:
+        """Wait until this run holds the claim on ``key`` (None), or for another outcome:
+        another run's answer, the run stopped, or a store that could not grant claims for
+        ``outage_timeout``.
+
+        Fails closed: no call without a claim. A store that is away (or refuses writes)
+        grants none, and calling anyway would let two machines pay for the number once it
+        is back.
+        """
+        store, owner = self.client.store, self.owner
+        away_since: float | None = None
+        while True:
+            try:
+                held = store.claim(key, owner, self.client.now(), CLAIM_SECONDS)
+            except CacheUnavailableError as exc:
+                away_since = time.monotonic() if away_since is None else away_since
+                waited = time.monotonic() - away_since
+                if waited >= self.client.outage_timeout:
+                    self._stop_for_cache(
+                        CacheUnavailableError(
+                            f"{exc}; waited {waited:.0f} s (outage_timeout) to claim numbers"
+                        )
+                    )
+            else:
+                away_since = None
+                if held:
+                    with self.lock:
+                        self.claimed.add(key)
+                    return None
+                done = self._answered_elsewhere(number, key)
+                if done is not None:
+                    return done
+            if self.stop.is_set():
+                reason = self.report.stop_detail or "run stopped"
+                return CallOutcome(LookupResult.unchecked(number, True, reason), 0, 0)
+            self.pause(CLAIM_POLL_SECONDS)
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
     from .progress import progress_bar  # a bar on a terminal or in Jupyter, plain lines in a log
 
     return progress_bar(total, enabled)
+
+
+def _finish_when_settled(run: _Run, executor: ThreadPoolExecutor) -> None:
+    """Mark an interrupted run finished (its claims no longer renewed) only once the calls
+    it abandoned have ended: until then they may still be paid for, and their claims must
+    keep other runs from calling the same numbers."""
+
+    def settle() -> None:
+        executor.shutdown(wait=True)
+        run.finished.set()
+
+    threading.Thread(target=settle, name="mobilestatus-settle", daemon=True).start()
+
+
+def _in_flight_width(run: _Run, opened: bool) -> int:
+    """How many calls may be in flight now: one until the first answer (a wrong key costs
+    one request), then what the latency observed asks for, within ``max_workers``."""
+    return run.in_flight.width() if opened else 1
 
 
 def _dispatch(
@@ -291,7 +356,7 @@ def _dispatch(
     renewer.start()
     try:
         while queue or in_flight:
-            width = client.max_workers if opened else 1
+            width = _in_flight_width(run, opened)
             while queue and not run.stop.is_set() and len(in_flight) < width:
                 if max_billed is not None and report.billed_calls + len(in_flight) >= max_billed:
                     break
@@ -329,7 +394,7 @@ def _dispatch(
             logger.warning("run interrupted; answers so far are in the cache, run again to resume")
         executor.shutdown(wait=False, cancel_futures=True)
         client.abandon_pool(executor)
-        run.finished.set()
+        _finish_when_settled(run, executor)
         raise
     finally:
         if bar is not None:

@@ -16,9 +16,11 @@ machines (``cache="redis://..."``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -26,13 +28,16 @@ import stat
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
-from .errors import InputError
+from .errors import CacheUnavailableError, InputError
+
+logger = logging.getLogger(__name__)
 
 ENV_CACHE_DIR: Final = "MOBILESTATUS_CACHE_DIR"
 ENV_CACHE_KEY: Final = "MOBILESTATUS_CACHE_KEY"
@@ -41,6 +46,8 @@ CACHE_FILE_NAME: Final = "mobilestatus.sqlite3"
 RATE_FILE_NAME: Final = "ratelimit.sqlite3"
 KEY_FILE_NAME: Final = "cache.key"
 KEY_BYTES: Final = 32
+#: How long a write waits for another process's write transaction on the same file before
+#: the store gives up (CacheUnavailableError: the run ends as in an outage, answers kept).
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 SETUP_RETRY_SECONDS: Final = 0.02
 SCHEMA_VERSION: Final = 1
@@ -300,8 +307,36 @@ CREATE TABLE IF NOT EXISTS job_state (
 """
 
 
-def connect(path: str | Path, schema: str) -> sqlite3.Connection:
-    """Open (creating private) a SQLite file in WAL mode, ready for several processes."""
+def is_lock_error(exc: sqlite3.Error) -> bool:
+    """Whether SQLite gave up waiting for another connection ("database is locked")."""
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+@contextmanager
+def lock_errors_translated(path: str, busy_timeout_seconds: float) -> Iterator[None]:
+    """Turn SQLite's lock timeout into :class:`CacheUnavailableError`, at the store boundary."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if not is_lock_error(exc):
+            raise
+        raise CacheUnavailableError(
+            f"the SQLite file {path} stayed locked by another process for "
+            f"{busy_timeout_seconds:g} s ({exc}); find what holds it (a long transaction, "
+            "a DB browser), then run again (answers so far are kept)"
+        ) from exc
+
+
+def connect(
+    path: str | Path, schema: str, *, busy_timeout_seconds: float | None = None
+) -> sqlite3.Connection:
+    """Open (creating private) a SQLite file in WAL mode, ready for several processes.
+
+    ``busy_timeout_seconds`` (default ``SQLITE_BUSY_TIMEOUT_SECONDS``) is how long a
+    statement waits for another connection's lock.
+    """
+    busy = SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout_seconds is None else busy_timeout_seconds
     target = str(path)
     if target != ":memory:":
         file = Path(target)
@@ -309,7 +344,7 @@ def connect(path: str | Path, schema: str) -> sqlite3.Connection:
         _create_private_file(file)
     conn = sqlite3.connect(
         target,
-        timeout=SQLITE_BUSY_TIMEOUT_SECONDS,
+        timeout=busy,
         isolation_level=None,  # we open transactions ourselves
         check_same_thread=False,
     )
@@ -325,7 +360,7 @@ def connect(path: str | Path, schema: str) -> sqlite3.Connection:
 
     # Switching to WAL needs the file to itself and SQLite reports "locked" at once, without
     # its busy handler, while another process does the same: retry until the busy timeout.
-    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_SECONDS
+    deadline = time.monotonic() + busy
     while True:
         try:
             set_up()
@@ -344,21 +379,32 @@ class SQLiteStore:
     """The embedded cache and ledger: one SQLite file (or ``":memory:"``).
 
     One connection per store, shared by the engine's worker threads under a lock; other
-    processes coordinate through SQLite's own file locking (WAL mode).
+    processes coordinate through SQLite's own file locking (WAL mode). When another process
+    keeps the file locked past ``busy_timeout_seconds``, operations raise
+    :class:`~mobilestatus_pandas.errors.CacheUnavailableError`; a write that could not be
+    made is held in memory (counted by :meth:`flush`) and written at the next write or flush.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_seconds: float | None = None) -> None:
         self.path = str(path)
-        self._conn = connect(path, CACHE_SCHEMA)
+        self.busy_timeout_seconds = (
+            SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout_seconds is None else busy_timeout_seconds
+        )
+        self._conn = connect(path, CACHE_SCHEMA, busy_timeout_seconds=self.busy_timeout_seconds)
         self._lock = threading.RLock()
+        # Writes that found the file locked, oldest first, written when it is free again.
+        self._held: deque[tuple[LedgerEntry, CachedAnswer | None]] = deque()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    def _translated(self) -> contextlib.AbstractContextManager[None]:
+        return lock_errors_translated(self.path, self.busy_timeout_seconds)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run statements in one write transaction (taken at once, so no deadlocks)."""
-        with self._lock:
+        with self._lock, self._translated():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -370,16 +416,34 @@ class SQLiteStore:
     def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
         if not keys:
             return {}
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._conn.execute(
                 "SELECT a.key, a.result, a.description, a.status_code, a.request_id, a.checked_at "
                 "FROM json_each(?) AS j JOIN answers AS a ON a.key = j.value "
                 "WHERE a.checked_at > ?",
                 (json.dumps(list(keys)), fresh_after),
             ).fetchall()
-        return {row[0]: CachedAnswer(*row[1:]) for row in rows}
+            found = {row[0]: CachedAnswer(*row[1:]) for row in rows}
+            wanted = set(keys)  # answers held back count as cached
+            for entry, held in self._held:
+                if held is not None and entry.key in wanted and held.checked_at > fresh_after:
+                    found[entry.key] = held
+        return found
 
     def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+        """Write at once; when the file stays locked, hold the write and raise
+        :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
+        with self._lock:
+            self._held.append((entry, answer))
+            self._write_held()
+
+    def _write_held(self) -> None:
+        with self._lock:
+            while self._held:
+                self._write(*self._held[0])
+                self._held.popleft()
+
+    def _write(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO ledger (called_at, key, result, status_code, billed, request_id, "
@@ -410,17 +474,18 @@ class SQLiteStore:
                 )
 
     def ledger(self) -> list[LedgerEntry]:
-        with self._lock:
+        with self._lock, self._translated():
             rows = self._conn.execute(
                 "SELECT called_at, key, result, status_code, billed, request_id, error, run_id, "
                 "secret_id FROM ledger ORDER BY id"
             ).fetchall()
+            held = [entry for entry, _ in self._held]
         return [
             LedgerEntry(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows
-        ]
+        ] + held
 
     def count_answers(self) -> int:
-        with self._lock:
+        with self._lock, self._translated():
             return int(self._conn.execute("SELECT count(*) FROM answers").fetchone()[0])
 
     def clear(self, *, ledger: bool = False) -> int:
@@ -431,8 +496,33 @@ class SQLiteStore:
         return int(removed)
 
     def flush(self, timeout_seconds: float = 0.0) -> int:
-        """Nothing is ever held back: SQLite writes go to the file at once."""
-        return 0
+        """Write what is held (writes that found the file locked); return how many are still
+        held after trying for up to ``timeout_seconds``."""
+        with self._lock:
+            if not self._held:
+                return 0
+            # Wait no longer than asked for the lock (0: one try, at once).
+            wait_ms = round(min(timeout_seconds, self.busy_timeout_seconds) * 1000)
+            self._conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
+            try:
+                deadline = time.monotonic() + timeout_seconds
+                while True:
+                    try:
+                        self._write_held()
+                        return 0
+                    except CacheUnavailableError:
+                        if time.monotonic() >= deadline:
+                            return len(self._held)
+                        time.sleep(SETUP_RETRY_SECONDS)
+            finally:
+                busy_ms = round(self.busy_timeout_seconds * 1000)
+                self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+
+    @property
+    def held_writes(self) -> int:
+        """How many writes wait in memory for the file to be free."""
+        with self._lock:
+            return len(self._held)
 
     def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
         with self.transaction() as conn:
@@ -476,5 +566,11 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     def close(self) -> None:
+        held = self.flush()
+        if held:
+            logger.error(
+                "closing with %d calls not written to %s (locked): they are not in the "
+                "ledger or cache", held, self.path,
+            )  # fmt: skip
         with self._lock:
             self._conn.close()

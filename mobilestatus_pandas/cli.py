@@ -317,6 +317,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         rate_limit=args.rate_limit,
         latency_ms=args.latency_ms,
         latency_spread_ms=args.latency_spread_ms,
+        latency_tail_sigma=args.latency_tail_sigma,
         daily_quota=args.daily_quota,
         fault_rate=args.fault_rate,
         faults=tuple(f for f in args.faults.split(",") if f),
@@ -464,6 +465,12 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     sandbox.add_argument("--latency-ms", type=float, default=0.0)
     sandbox.add_argument("--latency-spread-ms", type=float, default=0.0)
+    sandbox.add_argument(
+        "--latency-tail-sigma",
+        type=float,
+        default=None,
+        help="heavy-tailed latency: lognormal with median --latency-ms and this shape",
+    )
     sandbox.add_argument("--rate-limit", type=float, default=20.0)
     sandbox.add_argument("--daily-quota", type=int, default=None)
     sandbox.add_argument("--fault-rate", type=float, default=0.0)

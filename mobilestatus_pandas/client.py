@@ -76,10 +76,12 @@ BACKOFF_CAP_SECONDS: Final = 8.0
 #: RequestLimitExceeded is retried on its own, larger budget: it is never a row error unless
 #: the account stays throttled this many times in a row for one number.
 RATE_LIMITED_RETRIES: Final = 20
-#: The default pool reaches the rate limit at latencies up to this long ...
-WORKERS_LATENCY_SECONDS: Final = 1.0
-#: ... with this much headroom for signing and scheduling.
-WORKERS_HEADROOM: Final = 1.5
+#: The default thread bound lets the rate limit be reached at mean latencies up to about
+#: this long (calls in flight follow the latency observed, see concurrency.py) ...
+WORKERS_LATENCY_SECONDS: Final = 3.0
+#: ... but never more threads than this: threads are for waiting on the network, and past a
+#: few dozen they contend for the GIL (1,500 threads reached 200 calls/s where 64 reach 450).
+MAX_DEFAULT_WORKERS: Final = 64
 #: Hosts whose answers are interchangeable in the cache (the real service's sites).
 TENCENT_HOST_SUFFIX: Final = ".tencentcloudapi.com"
 
@@ -103,6 +105,16 @@ def normalize_endpoint(endpoint: str | None) -> str:
     except ValueError as exc:
         raise InputError(f"endpoint {endpoint!r} has a bad port") from exc
     return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
+def default_max_workers(rate_limit: float) -> int:
+    """The default thread bound for ``rate_limit`` calls/s: enough threads to reach it at
+    mean latencies up to ``WORKERS_LATENCY_SECONDS``, at most ``MAX_DEFAULT_WORKERS``.
+
+    >>> default_max_workers(20), default_max_workers(1000)
+    (60, 64)
+    """
+    return max(1, min(MAX_DEFAULT_WORKERS, math.ceil(rate_limit * WORKERS_LATENCY_SECONDS)))
 
 
 def cache_realm(url: str) -> str:
@@ -323,7 +335,10 @@ class MobileStatusClient:
         rate_limit: calls per second, shared by every process of this user on this machine
             that uses the same SecretId (the log lives in the per-user cache directory), or
             by every process on every machine that uses the same Redis cache.
-        max_workers: calls in flight; the default reaches ``rate_limit`` at 1 s latency.
+        max_workers: the most calls in flight (worker threads). Within it, a run keeps
+            ``rate_limit x mean latency x 1.5`` calls in flight, following the latency it
+            observes; the default (``rate_limit x 3`` threads, at most 64) reaches
+            ``rate_limit`` at mean latencies up to 2 s.
         timeout: seconds to wait for one answer.
         max_retries: retries of a transient failure (network, HTTP 5xx, bad JSON,
             ``InternalError``, ``Result -3``) before the row gets ``busy``/``error``.
@@ -395,11 +410,9 @@ class MobileStatusClient:
         )
         self.region = region
         self.rate_limit = float(rate_limit)
-        self.max_workers = (
-            max_workers
-            if max_workers is not None
-            else max(1, math.ceil(self.rate_limit * WORKERS_LATENCY_SECONDS * WORKERS_HEADROOM))
-        )
+        self.max_workers = max_workers if max_workers is not None else default_max_workers(
+            self.rate_limit
+        )  # fmt: skip
         self.timeout = float(timeout)
         self.max_retries = max_retries
         self.cache_ttl = cache_ttl

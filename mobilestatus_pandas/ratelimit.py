@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
-from .cache import connect
+from .cache import SQLITE_BUSY_TIMEOUT_SECONDS, connect, lock_errors_translated
 from .errors import CacheUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -117,13 +117,20 @@ class LocalWindowLog:
 class SQLiteWindowLog:
     """A window log in a SQLite file, shared by every process that opens the same file."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_seconds: float | None = None) -> None:
         self.path = str(path)
-        self._conn: sqlite3.Connection = connect(path, RATE_SCHEMA)
+        self.busy_timeout_seconds = (
+            SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout_seconds is None else busy_timeout_seconds
+        )
+        self._conn: sqlite3.Connection = connect(
+            path, RATE_SCHEMA, busy_timeout_seconds=self.busy_timeout_seconds
+        )
         self._lock = threading.Lock()
 
     def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
-        with self._lock:
+        """As :meth:`WindowLog.try_acquire`; a file locked by another process past the busy
+        timeout raises :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
+        with self._lock, lock_errors_translated(self.path, self.busy_timeout_seconds):
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:

@@ -19,10 +19,13 @@ What lives in Redis, under the prefix ``mobilestatus:``:
 * ``written:<id>``: short-lived markers that make a ledger write idempotent when it is
   retried after a lost reply.
 
-When Redis stops answering mid-run, nothing is sent unpaced: the rate limiter pauses every
-call (see :class:`~mobilestatus_pandas.ratelimit.RateLimiter`), answers already received are
-held in memory and written when Redis is back, and after ``outage_timeout`` seconds the run
-ends with ``not_checked`` rows.
+When Redis stops answering mid-run, or refuses writes (``OOM`` under ``maxmemory`` with
+``noeviction``, ``READONLY`` from a replica after a failover), it is an outage: nothing is
+sent unpaced (the rate limiter pauses every call, see
+:class:`~mobilestatus_pandas.ratelimit.RateLimiter`), no number is claimed and so none is
+called, answers already received are held in memory and written when Redis takes them, and
+after ``outage_timeout`` seconds the run ends with ``not_checked`` rows and the reason in
+its report.
 """
 
 from __future__ import annotations
@@ -207,9 +210,33 @@ def connect(url: str) -> redis.Redis:
 
 
 def unavailable_errors() -> tuple[type[BaseException], ...]:
-    """The redis-py exceptions that mean "the server cannot be reached now"."""
+    """The redis-py exceptions that mean "the server cannot be used now", treated alike:
+    away (connection refused, timeout), out of memory (``maxmemory`` with ``noeviction``
+    refuses writes with ``OOM``), or a read-only replica (``READONLY``, after a failover)."""
     redis = _import_redis()
-    return (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+    return (
+        redis.exceptions.ConnectionError,
+        redis.exceptions.TimeoutError,
+        redis.exceptions.OutOfMemoryError,
+        redis.exceptions.ReadOnlyError,
+    )
+
+
+def describe_failure(location: str, exc: BaseException) -> str:
+    """What is wrong with the Redis at ``location``, in words, with what to do about it."""
+    redis = _import_redis()
+    detail = f"({type(exc).__name__}: {exc})"
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return (
+            f"Redis at {location} is out of memory and refuses writes {detail}; raise its "
+            "maxmemory or free memory (answers are held by this client until it accepts them)"
+        )
+    if isinstance(exc, redis.exceptions.ReadOnlyError):
+        return (
+            f"Redis at {location} is a read-only replica {detail}, as after a failover; point "
+            "cache= at the primary (answers are held by this client until it accepts them)"
+        )
+    return f"Redis at {location} is not answering {detail}"
 
 
 class RedisStore:
@@ -271,10 +298,14 @@ class RedisStore:
     # -- outages --------------------------------------------------------------------------
 
     def _unavailable_error(self, exc: BaseException, waited: float) -> CacheUnavailableError:
+        if isinstance(exc, _import_redis().exceptions.ConnectionError):
+            return CacheUnavailableError(
+                f"Redis at {self.location} did not answer for {waited:.0f} s "
+                f"({type(exc).__name__}: {exc}); check that it is running and reachable, "
+                "then run again (nothing was lost: answers come from the cache)"
+            )
         return CacheUnavailableError(
-            f"Redis at {self.location} did not answer for {waited:.0f} s "
-            f"({type(exc).__name__}: {exc}); check that it is running and reachable, "
-            "then run again (nothing was lost: answers come from the cache)"
+            f"{describe_failure(self.location, exc)}; waited {waited:.0f} s (outage_timeout)"
         )
 
     def _retrying(self, operation: Callable[[], T]) -> T:
@@ -474,8 +505,13 @@ class RedisStore:
         return self._retrying(clear)
 
     def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
-        """Claims expire on the server's clock (``now`` is not needed). While Redis is away
-        the claim is granted: the rate limiter pauses every call until it is back anyway."""
+        """Claims expire on the server's clock (``now`` is not needed).
+
+        Fails closed: while Redis is away (or refuses writes) no claim is granted, and
+        :class:`~mobilestatus_pandas.errors.CacheUnavailableError` says so; the engine waits
+        (no call without a claim, or two machines could both pay for the number once Redis
+        is back) and ends the run after ``outage_timeout``.
+        """
         try:
             return bool(
                 self._claim(
@@ -483,8 +519,10 @@ class RedisStore:
                     args=[owner, max(1, round(seconds * 1000))],
                 )
             )
-        except self._unavailable:
-            return True
+        except self._unavailable as exc:
+            raise CacheUnavailableError(
+                f"{describe_failure(self.location, exc)}: no number can be claimed"
+            ) from exc
 
     def release(self, key: str, owner: str) -> None:
         with contextlib.suppress(*self._unavailable):  # away: the claim expires on its own
@@ -595,7 +633,5 @@ class RedisWindowLog:
                 ],
             )
         except self._unavailable as exc:
-            raise CacheUnavailableError(
-                f"Redis at {self.location} is not answering ({type(exc).__name__}: {exc})"
-            ) from exc
+            raise CacheUnavailableError(describe_failure(self.location, exc)) from exc
         return float(wait)

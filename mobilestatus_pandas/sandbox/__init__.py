@@ -44,6 +44,9 @@ class Sandbox:
         token: when set, requests must carry it as ``X-TC-Token`` (temporary credentials).
         rate_limit: requests per second per SecretId before ``RequestLimitExceeded``.
         latency_ms, latency_spread_ms: added to every answer (normal, clipped at 0).
+        latency_tail_sigma: when set, latency is heavy-tailed instead: lognormal with median
+            ``latency_ms`` and this shape (0.8 makes the mean 1.4x the median and one call
+            in a hundred over 6x), as far from the endpoint.
         daily_quota: after this many lookups every answer is ``Result -4``.
         fault_rate: share of requests that fail, spread over ``faults``
             (``drop``, ``http_502``, ``truncated``, ``busy``, ``internal_error``).
@@ -69,6 +72,7 @@ class Sandbox:
         rate_limit: float = 20.0,
         latency_ms: float = 0.0,
         latency_spread_ms: float = 0.0,
+        latency_tail_sigma: float | None = None,
         daily_quota: int | None = None,
         fault_rate: float = 0.0,
         faults: tuple[str, ...] = FAULT_KINDS,
@@ -90,6 +94,7 @@ class Sandbox:
                 rate_limit=rate_limit,
                 latency_ms=latency_ms,
                 latency_spread_ms=latency_spread_ms,
+                latency_tail_sigma=latency_tail_sigma,
                 daily_quota=daily_quota,
                 fault_rate=fault_rate,
                 faults=tuple(faults),
@@ -181,6 +186,7 @@ class Sandbox:
             "--faults", ",".join(c.faults),
         ]  # fmt: skip
         optional = {
+            "--latency-tail-sigma": c.latency_tail_sigma,
             "--daily-quota": c.daily_quota, "--seed": c.seed, "--token": c.token,
             "--account-error": c.account_error,
         }  # fmt: skip

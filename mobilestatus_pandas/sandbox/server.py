@@ -14,6 +14,7 @@ would fail: a faulted request is never billed, so a client that retries it pays 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import secrets
@@ -60,6 +61,7 @@ class SandboxConfig:
     rate_limit: float = 20.0
     latency_ms: float = 0.0
     latency_spread_ms: float = 0.0
+    latency_tail_sigma: float | None = None
     daily_quota: int | None = None
     fault_rate: float = 0.0
     faults: tuple[str, ...] = FAULT_KINDS
@@ -120,8 +122,12 @@ class SandboxState:
     def latency_seconds(self) -> float:
         if self.config.latency_ms <= 0:
             return 0.0
+        sigma = self.config.latency_tail_sigma
         with self.lock:
-            value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
+            if sigma is not None:  # heavy tail: lognormal around the median latency_ms
+                value = self.config.latency_ms * math.exp(self.rng.gauss(0.0, sigma))
+            else:
+                value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
         return max(0.0, value) / 1000.0
 
     def arrive(self, now: float) -> None:

@@ -1,0 +1,94 @@
+"""Calls in flight that follow the latency: a fixed pool of 30 vs the adaptive width, one run.
+
+At each latency the same sandbox (own process, 20 calls/s limit) is called by the engine as
+it was (30 workers, all kept busy) and as it is (in flight = rate x mean latency x 1.5, within
+``max_workers``). Prints the rate *at the service* (calls over the span of send times in the
+ledger, after the first call of the run, which goes alone by design so that a wrong key
+costs one request), end-to-end calls/s (first call and the slowest last answers included),
+the most calls the service saw in any second, and the ratio.
+
+    .venv/bin/python benchmarks/latency.py [--numbers 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas import batch
+from mobilestatus_pandas.datasets import random_numbers
+
+#: The old default pool: 1.5 x the 20 calls/s limit.
+OLD_POOL = 30
+#: A client timeout long enough that the heavy tail's slowest calls are not retried.
+TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    latency_ms: float
+    spread_ms: float = 0.0
+    tail_sigma: float | None = None
+
+
+SCENARIOS = (
+    Scenario("250 ms", 250, spread_ms=50),
+    Scenario("1 s, heavy tail (lognormal, sigma 1)", 1000, tail_sigma=1.0),
+    Scenario("2 s", 2000, spread_ms=400),
+)
+
+
+def fixed_width(run: batch._Run, opened: bool) -> int:
+    """The old dispatcher's width: one call first, then every worker."""
+    return run.client.max_workers if opened else 1
+
+
+def measure(sb: msp.Sandbox, numbers: list[str], *, old: bool) -> tuple[float, float]:
+    """(calls/s at the service, calls/s end to end) of one ``lookup_many``."""
+    options = {"max_workers": OLD_POOL} if old else {}
+    client = sb.client(timeout=TIMEOUT_SECONDS, **options)
+    adaptive = batch._in_flight_width
+    if old:
+        batch._in_flight_width = fixed_width
+    started = time.perf_counter()
+    try:
+        client.lookup_many(numbers, progress=False)
+    finally:
+        batch._in_flight_width = adaptive
+    elapsed = time.perf_counter() - started
+    sent = client.ledger()["called_at"].sort_values().iloc[1:]  # after the lone first call
+    span = (sent.iloc[-1] - sent.iloc[0]).total_seconds()
+    client.close()
+    return (len(sent) - 1) / span, len(numbers) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--numbers", type=int, default=300)
+    args = parser.parse_args()
+    numbers = random_numbers(2 * args.numbers * len(SCENARIOS), seed=5)
+    print(f"{args.numbers} numbers per run, limit 20 calls/s; calls/s at the service (end to end)")
+    for i, scenario in enumerate(SCENARIOS):
+        chunk = numbers[2 * i * args.numbers : 2 * (i + 1) * args.numbers]
+        with msp.Sandbox(
+            own_process=True,
+            latency_ms=scenario.latency_ms,
+            latency_spread_ms=scenario.spread_ms,
+            latency_tail_sigma=scenario.tail_sigma,
+        ) as sb:
+            old, old_e2e = measure(sb, chunk[: args.numbers], old=True)
+            new, new_e2e = measure(sb, chunk[args.numbers :], old=False)
+            stats = sb.stats()
+        print(
+            f"{scenario.name:40s} pool of {OLD_POOL}: {old:5.1f} ({old_e2e:4.1f})  "
+            f"adaptive: {new:5.1f} ({new_e2e:4.1f})  ratio {new / old:.2f}x  "
+            f"max in any second {stats['max_calls_in_any_second']}, "
+            f"RequestLimitExceeded {stats['rate_limited']}"
+        )
+
+
+if __name__ == "__main__":
+    main()

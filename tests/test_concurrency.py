@@ -1,0 +1,79 @@
+"""Calls in flight follow the latency observed (Little's law), within the thread bound."""
+
+from __future__ import annotations
+
+import pytest
+
+from mobilestatus_pandas.client import MAX_DEFAULT_WORKERS, default_max_workers
+from mobilestatus_pandas.concurrency import (
+    HEADROOM,
+    INITIAL_LATENCY_SECONDS,
+    LATENCY_SAMPLES,
+    MIN_IN_FLIGHT,
+    InFlightTarget,
+)
+from tests.conftest import FakeClock
+
+
+def answers(target: InFlightTarget, clock: FakeClock, latency_seconds: float, count: int) -> None:
+    for _ in range(count):
+        sent_at = clock()
+        clock.advance(latency_seconds)
+        target.answered(sent_at)
+
+
+def test_before_any_answer_the_initial_latency_is_assumed(clock: FakeClock) -> None:
+    target = InFlightTarget(20, max_in_flight=100, clock=clock)
+    assert target.width() == round(20 * INITIAL_LATENCY_SECONDS * HEADROOM)
+
+
+@pytest.mark.parametrize(
+    ("latency", "expected"), [(0.25, 8), (1.0, 30), (2.0, 60), (3.0, 80), (0.001, MIN_IN_FLIGHT)]
+)
+def test_width_is_rate_times_latency_with_headroom_within_bounds(
+    clock: FakeClock, latency: float, expected: int
+) -> None:
+    target = InFlightTarget(20, max_in_flight=80, clock=clock)
+    answers(target, clock, latency, LATENCY_SAMPLES)
+    assert target.width() == expected
+
+
+def test_the_mean_counts_a_heavy_tail(clock: FakeClock) -> None:
+    # Nine answers in 1 s and one in 11 s: the median is 1 s, but slow calls hold their
+    # slots for long, so the pipe must be sized on the mean (2 s).
+    target = InFlightTarget(20, max_in_flight=200, clock=clock)
+    for _ in range(6):
+        answers(target, clock, 1.0, 9)
+        answers(target, clock, 11.0, 1)
+    assert target.mean_latency() == pytest.approx(2.0)
+    assert target.width() == 60
+
+
+def test_width_follows_the_latest_answers_only(clock: FakeClock) -> None:
+    target = InFlightTarget(20, max_in_flight=200, clock=clock)
+    answers(target, clock, 2.0, LATENCY_SAMPLES)
+    assert target.width() == 60
+    answers(target, clock, 0.25, LATENCY_SAMPLES)  # the service got faster
+    assert target.width() == 8
+
+
+def test_a_bound_of_one_is_kept() -> None:
+    target = InFlightTarget(20, max_in_flight=1, clock=FakeClock())
+    assert target.width() == 1
+
+
+@pytest.mark.parametrize("bad", [{"rate_per_second": 0}, {"max_in_flight": 0}, {"headroom": 0.5}])
+def test_bad_settings_are_refused(bad: dict[str, float]) -> None:
+    settings: dict[str, float] = {"rate_per_second": 20, "max_in_flight": 10, **bad}
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        InFlightTarget(
+            settings["rate_per_second"],
+            int(settings["max_in_flight"]),
+            headroom=settings.get("headroom", HEADROOM),
+        )
+
+
+def test_default_thread_bound_is_capped() -> None:
+    assert default_max_workers(20) == 60  # reaches 20/s at mean latencies up to 2 s
+    assert default_max_workers(1000) == MAX_DEFAULT_WORKERS <= 200
+    assert default_max_workers(0.5) == 2
