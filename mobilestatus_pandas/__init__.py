@@ -42,6 +42,8 @@ from .errors import (
     ServiceError,
     TransportError,
 )
+from .grouping import ManyGroupsWarning
+from .report import CostUnknownWarning
 from .result import RESULT_COLUMNS, LookupResult
 from .sandbox import Sandbox
 
@@ -70,12 +72,14 @@ __all__ = [
     "AuthenticationError",
     "BudgetExceeded",
     "CacheUnavailableError",
+    "CostUnknownWarning",
     "Credentials",
     "CredentialsNotFound",
     "Encryption",
     "EncryptionUnavailable",
     "InputError",
     "LookupResult",
+    "ManyGroupsWarning",
     "MissingDependencyError",
     "MobileStatusClient",
     "MobileStatusError",

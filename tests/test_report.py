@@ -10,10 +10,13 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
+from mobilestatus_pandas import sampling
 from mobilestatus_pandas.batch import empty_results
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.grouping import ManyGroupsWarning
-from mobilestatus_pandas.report import SUMMARY_COLUMNS, WIDE_TOTALS, CostUnknownWarning
+from mobilestatus_pandas.report import SUMMARY_COLUMNS, WIDE_TOTALS
+
+CostUnknownWarning = msp.CostUnknownWarning
+ManyGroupsWarning = msp.ManyGroupsWarning
 
 
 def results(
@@ -258,3 +261,35 @@ def test_the_run_report_cost_is_rounded_to_cents(
         report = out.attrs["mobilestatus"]
         assert report["cost"] == round(report["billed_calls"] * 0.1, 2)
         assert len(repr(report["cost"]).split(".")[-1]) <= 2, repr(report["cost"])
+
+
+@pytest.mark.integration
+def test_a_sampled_frame_is_summarised_for_the_whole_frame() -> None:
+    frame = signups(rows=900, distinct=400, seed=4)
+    with msp.Sandbox() as sb:
+        client = sb.client(price_per_call=0.05, cache=None)
+        out = frame.mobile.status("phone", client=client, progress=False, sample=120,
+                                  by="fraud", seed=1)  # fmt: skip
+        full = frame.mobile.status("phone", client=client, progress=False)
+    assert out.attrs["mobilestatus"]["sample"]["allocation"] == "floored", "weights differ"
+    weights = sampling.weights(out).fillna(0.0)
+    table = out.mobile.summary(by="fraud", wide=True, values="estimated_share")
+    for fraud in (False, True):
+        rows = out["fraud"] == fraud
+        status = out.loc[rows, "mobile_status"]
+        w = weights[rows]
+        for name in ("normal", "cancelled"):
+            expected = (w * (status == name)).sum() / w.sum()
+            assert table.loc[fraud, name] == pytest.approx(expected)
+        assert table.loc[fraud, "estimated_rows"] == pytest.approx(w.sum())
+    # the unweighted share of the sample over-represents the small group; the estimate does not
+    truth = full.mobile.summary(wide=True, values="answered_share")
+    overall = out.mobile.summary(wide=True)
+    naive = out.mobile.summary(wide=True)["dead_line_share"].iloc[0]
+    estimate = overall["estimated_dead_line_share"].iloc[0]
+    assert abs(estimate - truth["dead_line_share"].iloc[0]) < 0.1
+    assert abs(estimate - naive) > 0, "weights change the estimate on an unequal design"
+    long = out.mobile.summary()
+    assert {"estimated_rows", "estimated_share"} <= set(long.columns)
+    merged = out.merge(frame[["user_id"]], on="user_id")  # attrs dropped, weights kept
+    assert "estimated_share" in merged.mobile.summary(price_per_call=0.05).columns
