@@ -75,7 +75,7 @@ report = out.attrs["mobilestatus"]
 """),
     md("Line health at a glance, as a table and as a picture:"),
     code("""
-out.mobile.summary().query("rows > 0")
+out.mobile.summary()  # statuses with no row are left out (all_statuses=True shows them)
 """),
     code("""
 _ = out.mobile.plot()
@@ -137,9 +137,12 @@ out = signups_df.mobile.status("phone", client=client)   # a progress bar while 
 report = out.attrs["mobilestatus"]
 {k: report[k] for k in ("rows", "distinct_numbers", "calls", "billed_calls", "cost")}
 """),
-    md("Line health by fraud label, as shares of rows:"),
+    md("""
+Line health by fraud label: one row per group, one column per status (shares of the rows
+with an answer about the line), then the group's totals and cost:
+"""),
     code("""
-pd.crosstab(out["fraud"], out["mobile_status"], normalize="index").round(3)
+out.mobile.summary(by="fraud", wide=True, values="answered_share").round(3)
 """),
     code("""
 dead = out["mobile_status"].isin(msp.DEAD_LINE_STATES)
@@ -150,6 +153,17 @@ _ = out.mobile.plot(by="fraud")
 """),
     code("""
 _ = out.mobile.plot(by="signup_channel")
+"""),
+    md("Line health week by week (`by=` and `on=` take what `groupby` takes):"),
+    code("""
+_ = out.mobile.plot(kind="time", on="signup_ts", freq="W")
+"""),
+    md("""
+Numbers shared by several accounts are a fraud signal of their own; `shared` lists them with
+their line status:
+"""),
+    code("""
+out.mobile.shared(by="user_id").head(10)
 """),
     md("""
 **Reading the lines.** A *cancelled* number was given up by its owner: an account opened
