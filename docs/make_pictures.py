@@ -1,4 +1,4 @@
-"""Make the README's pictures: the health plot, the billing plot, the dashboard screenshot.
+"""Make the README's pictures: the health, billing and compare plots, the dashboard screenshot.
 
 make pictures      (needs Chromium and the widget JavaScript for the dashboard)
 """
@@ -40,6 +40,9 @@ def main() -> None:
     right.set_title("Again, +1,000 rows: " + right.get_title().split(": ", 1)[1])
     figure.savefig(DOCS / "billing.png", dpi=110)
 
+    shares, _ = second.mobile.plot(kind="compare", by="fraud")
+    shares.figure.savefig(DOCS / "compare.png", dpi=110)
+
     from tests.browser import render
     from tests.test_browser import DASHBOARD_CELLS
 
@@ -50,7 +53,7 @@ def main() -> None:
         page = render.export_html(render.execute(DASHBOARD_CELLS), Path(tmp) / "site")
         with render.serve(page.parent) as url:
             render.screenshot(f"{url}/index.html", DOCS / "dashboard.png", width=1100, height=1000)
-    print("wrote docs/health.png, docs/billing.png, docs/dashboard.png")
+    print("wrote docs/health.png, docs/billing.png, docs/compare.png, docs/dashboard.png")
 
 
 if __name__ == "__main__":

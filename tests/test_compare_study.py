@@ -132,3 +132,18 @@ def test_dashboard_comparison_view(study: tuple[pd.DataFrame, pd.DataFrame]) -> 
     board.view.value = "health"
     assert not board.mode.disabled
     assert not isinstance(board.axes, np.ndarray)
+
+
+def test_the_readme_example_is_what_compare_prints() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    frame = signups(rows=3000, seed=11)
+    with msp.Sandbox(rate_limit=FAST) as sb:
+        out = frame.mobile.status("phone", client=sb.client(rate_limit=FAST), progress=False)
+    table = out.mobile.compare("fraud")
+    printed = table[table.status == "dead_line"].to_string(
+        index=False, float_format="{:.3g}".format
+    )
+    for line in printed.splitlines():
+        assert f"# {line}" in readme

@@ -39,3 +39,23 @@ def test_summary_columns_are_documented() -> None:
     section = README.split("### Tables", 1)[1].split("Statuses with no row", 1)[0]
     documented = re.findall(r"`([a-z_]+)`", "".join(re.findall(r"^\| ([^|]+) \|", section, re.M)))
     assert documented == [*SUMMARY_COLUMNS, cost_column()]
+
+
+def test_compare_columns_and_thresholds_are_documented() -> None:
+    from mobilestatus_pandas.stats import COMPARE_COLUMNS, MIN_ANSWERED_FOR_TEST
+
+    section = README.split("## Comparing groups", 1)[1].split("\n## ", 1)[0]
+    cells = "".join(re.findall(r"^\| ([^|]+) \|", section, re.M))
+    assert re.findall(r"`([a-z_]+)`", cells) == list(COMPARE_COLUMNS)
+    assert f"fewer than {MIN_ANSWERED_FOR_TEST} answered rows" in section
+
+
+def test_sampling_floor_and_example_design_are_what_the_code_does() -> None:
+    from mobilestatus_pandas.sampling import MIN_PER_STRATUM, allocate
+
+    section = README.split("## Sampling before paying", 1)[1].split("\n## ", 1)[0]
+    assert f"floor\n  of {MIN_PER_STRATUM} numbers" in section
+    counts, allocation = allocate({False: 58500, True: 1500}, 1000)
+    assert f"'allocation': '{allocation}'" in section
+    assert f"False: {{'numbers': 58500, 'sampled': {counts[False]}}}" in section
+    assert f"True: {{'numbers': 1500, 'sampled': {counts[True]}}}" in section
