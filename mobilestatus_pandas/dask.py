@@ -551,9 +551,9 @@ def _summary_partition(part: pd.DataFrame, keys: list[str], prefix: str, salt: s
 
 
 def _summary_combine(
-    parts: list[pd.DataFrame], keys: list[str], price: float | None, currency: str | None
+    parts: list[pd.DataFrame], keys: list[str], price: float | None, options: dict[str, Any]
 ) -> pd.DataFrame:
-    return summary_from_parts(combine_parts(parts), keys, price=price, currency=currency)
+    return summary_from_parts(combine_parts(parts), keys, price=price, **options)
 
 
 def summary(
@@ -563,9 +563,16 @@ def summary(
     prefix: str = DEFAULT_PREFIX,
     price_per_call: float | None = None,
     currency: str | None = None,
+    all_statuses: bool = False,
+    wide: bool = False,
+    values: str = "rows",
 ) -> Delayed:
-    """Lazily, the table ``out.mobile.summary(by)`` gives for the computed frame, made from
-    per-partition counts (no rows are collected); ``.compute()`` it."""
+    """Lazily, the table ``out.mobile.summary(by, ...)`` gives for the computed frame, made
+    from per-partition parts (counts per group, status and number hash; no rows are
+    collected); ``.compute()`` it. ``by`` names columns here; the options are pandas'."""
+    options: dict[str, Any] = {
+        "currency": currency, "all_statuses": all_statuses, "wide": wide, "values": values,
+    }  # fmt: skip
     meta = frame._meta
     keys = [] if by is None else [by] if isinstance(by, str) else list(by)
     for name in ["status", "number", "billed", "from_cache"]:
@@ -590,7 +597,7 @@ def summary(
         for i, p in enumerate(frame[list(dict.fromkeys(columns))].to_delayed())
     ]
     combined: Delayed = delayed(_summary_combine, pure=False)(
-        parts, keys, price, currency, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
+        parts, keys, price, options, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
     )
     return combined
 
@@ -619,10 +626,11 @@ class DaskFrameAccessor:
         return estimate(self._frame, column, **options)
 
     def summary(
-        self, by: str | list[str] | None = None, *, prefix: str = DEFAULT_PREFIX
+        self, by: str | list[str] | None = None, *, prefix: str = DEFAULT_PREFIX, **options: Any
     ) -> Delayed:
-        """Lazily, the line-health table of a result (``.compute()`` it)."""
-        return summary(self._frame, by, prefix=prefix)
+        """Lazily, the line-health table of a result (``.compute()`` it); options as for
+        pandas (``price_per_call``, ``currency``, ``all_statuses``, ``wide``, ``values``)."""
+        return summary(self._frame, by, prefix=prefix, **options)
 
     def report(self) -> dict[str, Any]:
         """The job's shared state now: stop reason, calls, budget used (see

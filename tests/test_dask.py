@@ -137,6 +137,11 @@ def test_summary_of_a_dask_result_equals_the_pandas_summary(
     got = lazy.compute(scheduler="threads")
     pd.testing.assert_frame_equal(got, expected)
     assert "cost_usd" in got.columns, "the price travels with the result"
+    wide = out.mobile.summary(by, wide=True, values="answered_share").compute(scheduler="threads")
+    expected_wide = out.compute(scheduler="threads").mobile.summary(
+        by, wide=True, values="answered_share"
+    )
+    pd.testing.assert_frame_equal(wide, expected_wide)
 
 
 def test_cache_none_is_refused_with_several_worker_processes(
