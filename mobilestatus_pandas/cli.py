@@ -47,6 +47,8 @@ TABLE_SUFFIXES: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: The result column that holds the normalised number; left out of written files unless
 #: ``--keep-numbers`` (numbers are personal data: write them only when asked).
 NUMBER_COLUMN: Final = "number"
+#: A float column narrower than this cannot hold 11 digits.
+FLOAT64_BITS: Final = 64
 #: Where a file is written before it replaces OUT, so a failed write leaves OUT as it was.
 PARTIAL_SUFFIX: Final = ".partial"
 
@@ -123,17 +125,28 @@ def _table_format(path: Path) -> str:
 def _read_parquet(path: Path, column: str) -> pd.DataFrame:
     """Read a Parquet table with an integer phone column as digit strings (nulls as <NA>).
 
-    Text is what the engine reads best and what a CSV gives; a float64 column is left as it
-    is (the engine reads its whole values exactly) and a float32 one, which cannot hold 11
-    digits, gets the library's clear error.
+    Text is what the engine reads best and what a CSV gives. A float64 column is left as it
+    is (the engine reads its whole values exactly); a narrower float column cannot hold 11
+    digits and is refused, saying what to do with the file.
     """
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    frame = pd.read_parquet(path)
+    from .errors import InputError
+
     schema = pq.read_schema(path)
-    if column in schema.names and pa.types.is_integer(schema.field(column).type):
+    kind = schema.field(column).type if column in schema.names else None
+    if kind is not None and pa.types.is_floating(kind) and kind.bit_width < FLOAT64_BITS:
+        raise InputError(
+            f"{path}: column {column!r} is a {kind.bit_width}-bit float, which keeps only a few "
+            "significant digits: its phone numbers lost digits when the file was written (11 "
+            "are needed), and "
+            "looking them up would pay for strangers' numbers. Write the column as text or "
+            "int64, from the source the numbers came from."
+        )
+    frame = pd.read_parquet(path)
+    if kind is not None and pa.types.is_integer(kind):
         digits = pq.read_table(path, columns=[column]).column(column).cast(pa.string())
         frame[column] = pd.array(digits.to_numpy(zero_copy_only=False), dtype="string")
     return frame
@@ -168,22 +181,15 @@ def _write_table(frame: pd.DataFrame, path: Path, kind: str) -> None:
 
 
 def _refuse_before_paying(args: argparse.Namespace, frame: pd.DataFrame, source: Path) -> None:
-    """Everything that would make the run useless, checked before the first call."""
+    """What only the command knows, checked before the first call (the library checks the
+    rest before any request too: the column, its type, clashing result columns)."""
     from .errors import InputError
-    from .result import RESULT_COLUMNS
 
     for key in args.by or ():
         if key not in frame.columns:
             raise InputError(
                 f"--by {key!r} is not a column of {source} (columns: {list(frame.columns)})"
             )
-    clash = [f"{args.prefix}{name}" for name in RESULT_COLUMNS]
-    clash = [name for name in clash if name in frame.columns]
-    if clash and not args.overwrite:
-        raise InputError(
-            f"{source} already has the columns {clash}: pass --overwrite to replace them, "
-            f"or --prefix to add the results under other names"
-        )
 
 
 def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> MobileStatusClient:

@@ -143,9 +143,7 @@ def test_check_csv_to_parquet_and_back(
     args = [str(out_path), "-c", "phone", "-o", str(tmp_path / "again.csv")]
     clash = run_check(sandbox, *args, tmp=tmp_path)
     assert clash.returncode == 2
-    assert "already has the columns" in clash.stderr
-    assert "--overwrite" in clash.stderr
-    assert "--prefix" in clash.stderr
+    assert "already exist; pass --overwrite to replace them, or another --prefix" in clash.stderr
     assert "overwrite=True" not in clash.stderr, "the command speaks in flags"
     again = run_check(sandbox, *args, "--overwrite", tmp=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -247,7 +245,7 @@ def test_column_clash_is_refused_before_paying_and_prefix_avoids_it(
     clash = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
                       tmp=tmp_path)  # fmt: skip
     assert clash.returncode == 2
-    assert "pass --overwrite to replace them, or --prefix" in clash.stderr
+    assert "pass --overwrite to replace them, or another --prefix" in clash.stderr
     assert sandbox.stats()["requests"] == 0
     done = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
                      "--prefix", "line_", "--keep-numbers", tmp=tmp_path)  # fmt: skip
@@ -354,6 +352,26 @@ def test_parquet_numeric_phone_columns_keep_their_digits(
     if arrow_type == "int64":
         assert out["phone"].tolist()[0] == "13800138000", "integer phone columns are read as text"
         assert pd.isna(out["phone"].tolist()[1])
+
+
+@pytest.mark.integration
+def test_a_float32_parquet_phone_column_is_refused_before_paying(
+    sandbox: msp.Sandbox, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    source = tmp_path / "f32.parquet"
+    pd.DataFrame({"phone": np.array([13800138000, 13800000000], dtype="float32")}).to_parquet(
+        source
+    )
+    done = run_check(sandbox, str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                     tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    assert "column 'phone' is a 32-bit float" in done.stderr
+    assert "Write the column as text or int64" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sandbox.stats()["requests"] == 0
+    assert not (tmp_path / "o.csv").exists()
 
 
 @pytest.mark.integration
