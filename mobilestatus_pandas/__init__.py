@@ -49,8 +49,9 @@ from .sandbox import Sandbox
 
 
 def __getattr__(name: str) -> object:
-    # plots and widgets pull in matplotlib / ipywidgets: load them only when asked for.
-    if name in ("plots", "widgets", "report"):
+    # plots and widgets pull in matplotlib / ipywidgets: load them only when asked for
+    # (stats imports scipy only when compare runs, but stays out of the import all the same).
+    if name in ("plots", "widgets", "report", "stats", "compare_plot"):
         import importlib
 
         return importlib.import_module(f"{__name__}.{name}")

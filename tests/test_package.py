@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Loaded on first use only, so that `import mobilestatus_pandas` stays quick.
-LAZY_MODULES = ("matplotlib", "ipywidgets")
+LAZY_MODULES = ("matplotlib", "ipywidgets", "scipy")
 
 
 def project() -> dict[str, object]:
