@@ -272,3 +272,12 @@ def test_arrivals_show_a_client_that_goes_too_fast() -> None:
         stats = sb.stats()
     assert stats["max_calls_in_any_second"] <= 20, "the sandbox refuses the excess ..."
     assert stats["max_arrivals_in_any_second"] > 20, "... and arrivals show it was sent"
+
+
+def test_stats_of_a_sandbox_in_its_own_process_name_numbers_only_on_request() -> None:
+    with msp.Sandbox(own_process=True) as sb:
+        sb.client().lookup_many(["13800000000", "13800138000"], progress=False)
+        counts, detail = sb.stats(), sb.stats(numbers=True)
+    assert counts["numbers_called"] == 2
+    assert "13800000000" not in json.dumps(counts)
+    assert detail["billed_per_number"] == {"13800000000": 1, "13800138000": 1}
