@@ -85,3 +85,10 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as connection:
         connection.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def shared_sandbox() -> Iterator[msp.Sandbox]:
+    """One sandbox for tests that run many examples (hypothesis): reset its stats per use."""
+    with msp.Sandbox() as sb:
+        yield sb

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mobilestatus_pandas as msp
+from tests.values import any_values, digits_in, strip_country_code
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +133,167 @@ def test_series_normalize(sandbox: msp.Sandbox) -> None:
     assert out.tolist() == ["13800138000", pd.NA]
     assert out.index.tolist() == [9, 8]
     assert isinstance(out.dtype, pd.StringDtype)
+
+
+# -- refuse before paying ----------------------------------------------------------------
+
+
+def bad_values() -> dict[object, str]:
+    """One value per local refusal, with the description its row must carry."""
+    return {
+        "": "no number given",
+        "   ": "no number given",
+        None: "no number given",
+        "+1 415 555 0100": "foreign country code",
+        "010-12345678": "landline",
+        "1380013800": "wrong length",
+        "1.86339E+10": "digits lost",
+        "13800138000.5": "digits lost",
+        2.0**60: "digits lost",
+        "abc13800138000": "letters",
+        "13800138000 ext 12": "extension",
+        "16137688175": "not a CN mobile range",
+        -13800138000: "negative number",
+        True: "not a phone number",
+    }
+
+
+def test_every_bad_value_is_a_row_with_its_reason_and_costs_no_call(sandbox: msp.Sandbox) -> None:
+    reasons = bad_values()
+    values: list[object] = [*reasons, [13800000000], {"phone": "13800000000"}, {13800000000}]
+    values.append(np.array([13800000000]))
+    expected = [*reasons.values(), *["not a phone number"] * 4]
+    client = sandbox.client()
+    out = pd.DataFrame({"phone": pd.Series(values, dtype=object)}).mobile.status(
+        "phone", client=client, progress=False
+    )
+    assert out["mobile_description"].tolist() == expected
+    missing = [reason == "no number given" for reason in expected]
+    assert out["mobile_status"].tolist() == ["missing" if gone else "invalid" for gone in missing]
+    assert not out["mobile_valid"].any()
+    assert out["mobile_number"].isna().tolist() == [
+        reason != "not a CN mobile range" for reason in expected
+    ]
+    assert sandbox.stats()["requests"] == 0
+    assert client.ledger().empty
+    report = out.attrs["mobilestatus"]
+    assert (report["invalid"], report["missing"], report["calls"]) == (15, 3, 0)
+
+
+def test_trailing_punctuation_and_scientific_notation_with_every_digit_are_looked_up(
+    sandbox: msp.Sandbox,
+) -> None:
+    client = sandbox.client()
+    values = ["13800000000；", "13800000000,", "1.3800000002E+10", "1.38E+10"]
+    out = client.lookup_many(values, progress=False)
+    assert out["number"].tolist() == ["13800000000", "13800000000", "13800000002", pd.NA]
+    assert out["status"].tolist() == ["normal", "normal", "cancelled", "invalid"]
+    assert out["description"].iloc[3] == "digits lost"
+    assert sandbox.stats()["requests"] == 2, "18633900000-style guesses are never sent"
+
+
+def test_a_result_column_clash_raises_before_any_request(sandbox: msp.Sandbox) -> None:
+    numbers = [f"138000000{i:02d}" for i in range(40)]
+    df = pd.DataFrame({"phone": numbers, "mobile_number": ["from another tool"] * 40})
+    client = sandbox.client()
+    with pytest.raises(msp.InputError, match=r"\['mobile_number'\] already exist"):
+        df.mobile.status("phone", client=client, progress=False)
+    assert sandbox.stats()["requests"] == 0
+    assert client.ledger().empty
+    out = df.mobile.status("phone", client=client, progress=False, overwrite=True)
+    assert out["mobile_number"].tolist() == numbers
+
+
+def test_overwrite_never_replaces_the_input_column(sandbox: msp.Sandbox) -> None:
+    df = pd.DataFrame({"mobile_number": ["13800000000"], "mobile_status": ["old"]})
+    client = sandbox.client()
+    with pytest.raises(msp.InputError, match="never replaces the numbers being looked up"):
+        df.mobile.status("mobile_number", client=client, progress=False, overwrite=True)
+    with pytest.raises(msp.InputError, match="prefix must be a string"):
+        df.mobile.status("mobile_number", client=client, progress=False, prefix=None)
+    with pytest.raises(msp.InputError, match="overwrite must be True or False"):
+        df.mobile.status("mobile_number", client=client, progress=False, overwrite="yes")
+    assert sandbox.stats()["requests"] == 0
+    out = df.mobile.status("mobile_number", client=client, progress=False, prefix="line_")
+    assert out["mobile_number"].tolist() == ["13800000000"]
+    assert out["line_status"].tolist() == ["normal"]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_narrow_float_column_raises_before_any_request(sandbox: msp.Sandbox, dtype: str) -> None:
+    df = pd.DataFrame({"phone": pd.Series([13912345678.0, 13800000000.0]).astype(dtype)})
+    client = sandbox.client()
+    for attempt in (
+        lambda: df.mobile.status("phone", client=client, progress=False),
+        lambda: df["phone"].mobile.status(client=client, progress=False),
+        lambda: df.mobile.estimate("phone", client=client),
+        lambda: client.lookup_many(df["phone"], progress=False),
+        lambda: client.lookup_many(df["phone"].to_numpy(), progress=False),
+    ):
+        with pytest.raises(msp.InputError, match=r"dtype=\{'phone': str\}"):
+            attempt()
+    assert sandbox.stats()["requests"] == 0
+    assert client.ledger().empty
+
+
+def test_a_bare_string_is_one_number(sandbox: msp.Sandbox) -> None:
+    client = sandbox.client()
+    out = client.lookup_many("13800000000", progress=False)
+    assert out["number"].tolist() == ["13800000000"]
+    assert client.lookup_many(b"13800000000", progress=False)["status"].tolist() == ["normal"]
+    assert sandbox.stats()["requests"] == 1
+
+
+def test_estimate_counts_missing_rows_apart_from_invalid_ones(sandbox: msp.Sandbox) -> None:
+    df = pd.DataFrame({"phone": ["13800000000", None, "", "n/a", "+1 415 555 0100", "1.38E+10"]})
+    est = df.mobile.estimate("phone", client=sandbox.client())
+    assert (est["invalid rows"], est["missing rows"], est["calls needed"]) == (2, 3, 1)
+    assert list(est.index[:5]) == [
+        "rows",
+        "distinct numbers",
+        "invalid rows",
+        "missing rows",
+        "cached and fresh",
+    ]
+
+
+def test_readme_reasons_example(sandbox: msp.Sandbox) -> None:
+    s = pd.Series(["138 0013 8000", "", "1.86339E+10", "010-12345678"])
+    shown = s.mobile.normalize(reasons=True)
+    assert shown.to_string() == (
+        "        number  valid           reason\n"
+        "0  13800138000   True             <NA>\n"
+        "1         <NA>  False  no number given\n"
+        "2         <NA>  False      digits lost\n"
+        "3         <NA>  False         landline"
+    )
+    assert s.mobile.normalize().tolist() == ["13800138000", pd.NA, pd.NA, pd.NA]
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(any_values(), max_size=8))
+def test_status_never_raises_and_sends_only_digits_from_the_input(
+    shared_sandbox: msp.Sandbox, values: list[object]
+) -> None:
+    shared_sandbox.reset_stats()
+    column = pd.Series(values, dtype=object)
+    out = pd.DataFrame({"phone": column}).mobile.status(
+        "phone", client=shared_sandbox.client(), progress=False
+    )
+    assert len(out) == len(values)
+    assert out["mobile_number"].equals(column.mobile.normalize().rename("mobile_number"))
+    expected: set[str] = set()
+    for value, number, status in zip(
+        values, out["mobile_number"], out["mobile_status"], strict=True
+    ):
+        if number is pd.NA:
+            assert status in ("invalid", "missing")
+            continue
+        assert number == strip_country_code(digits_in(value) or ""), value
+        if status not in ("invalid", "missing"):
+            expected.add(number)
+    stats = shared_sandbox.stats(numbers=True)
+    assert stats["requests"] == len(expected), "each number sent once, nothing else sent"
+    assert set(stats["billed_per_number"]) <= expected
