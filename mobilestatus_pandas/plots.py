@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from .batch import round_cost
-from .codes import DEAD_LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from .errors import InputError, MissingDependencyError
 from .report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
 
@@ -163,10 +163,11 @@ def health(
         ax.set_xlim(0, 1)
         ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda x, _: f"{x:.0%}"))
     ax.set_title(f"Line health{_title_grouping(wide.index.names if by is not None else [])}")
-    ax.legend(
-        loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-        title="status", title_fontsize=9,
-    )  # fmt: skip
+    if len(values.columns):  # an empty frame has no status to explain
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+            title="status", title_fontsize=9,
+        )  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
     _fit_bar_labels(ax, labelled)
     return ax
@@ -213,8 +214,10 @@ def over_time(
     ax = ax if ax is not None else _new_axes(8, width=10.0)
     periods = table.index
     for status in statuses:
+        line_state = status in LINE_STATES  # the others are drawn lighter, behind
         ax.plot(periods, table[status].to_numpy(dtype=float), color=STATUS_COLORS[status],
-                marker="o", markersize=3, linewidth=1.5, label=status_label(status))  # fmt: skip
+                marker="o", markersize=3 if line_state else 2, linewidth=1.5 if line_state else 0.8,
+                alpha=1.0 if line_state else 0.6, label=status_label(status))  # fmt: skip
     dead = table[[s for s in DEAD_LINE_STATES if s in table.columns]].sum(axis=1, min_count=1)
     ax.plot(periods, dead.to_numpy(dtype=float), color=DEAD_LINE_COLOR, linestyle="--",
             linewidth=2, label=status_label(DEAD_LINE))  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 
 import matplotlib
@@ -203,3 +204,16 @@ def test_dashboard_controls_redraw_in_place(enriched: tuple[pd.DataFrame, pd.Dat
 def test_dashboard_on_a_frame_without_results_says_what_to_do() -> None:
     with pytest.raises(msp.InputError, match=r"df\.mobile\.status"):
         pd.DataFrame({"x": [1]}).mobile.dashboard()
+
+
+def test_plots_of_an_empty_result_draw_without_warnings() -> None:
+    from mobilestatus_pandas.batch import empty_results
+
+    empty = empty_results(pd.RangeIndex(0)).add_prefix("mobile_")
+    empty["signup_ts"] = pd.Series([], dtype="datetime64[ns]")
+    empty.attrs["mobilestatus"] = {"price_per_call": 0.1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert empty.mobile.plot().get_legend() is None
+        assert empty.mobile.plot(kind="time", on="signup_ts").get_title().startswith("Line")
+    assert empty.mobile.summary(wide=True).loc["all rows", "rows"] == 0
