@@ -71,7 +71,7 @@ def sampled_frame(full: pd.DataFrame, size: int) -> pd.DataFrame:
     request = sampling.SampleRequest(size, full["label"].to_numpy(dtype=object), "label", 0)
     _, design = sampling.draw(numbers, numbers, np.asarray(codes), request)
     out = full.copy()
-    weight = design.row_weights(numbers, np.asarray(codes))
+    weight = design.row_weights(np.asarray(codes))
     out.loc[np.isnan(weight), "mobile_status"] = "not_checked"
     out[f"mobile_{sampling.WEIGHT_COLUMN}"] = weight
     return out

@@ -616,7 +616,7 @@ def _run(
     per_number = [results.get(n) or LookupResult.invalid(n) for n in plan.distinct]
     frame = _join(per_number, plan.row_codes, plan.row_reasons, plan.series.index)
     if plan.sample is not None:
-        frame[sampling.WEIGHT_COLUMN] = plan.sample.row_weights(plan.distinct, plan.row_codes)
+        frame[sampling.WEIGHT_COLUMN] = plan.sample.row_weights(plan.row_codes)
     report.invalid = int((frame["status"] == "invalid").sum())
     report.missing = int((frame["status"] == "missing").sum())
     report.errors = int(frame["status"].isin(["error", "busy"]).sum())

@@ -75,8 +75,9 @@ class SampleDesign:
     seed: int
     allocation: str
     strata: dict[Any, dict[str, int]]
-    #: Chosen number -> inverse inclusion probability (numbers in its stratum / drawn).
-    weight: dict[str, float] = field(default_factory=dict)
+    #: Per distinct number of the run: its weight (numbers in its stratum / drawn) when drawn,
+    #: NaN when it could have been drawn and was not, 1.0 when it is not sent at all.
+    number_weight: np.ndarray = field(default_factory=lambda: np.ones(0))
     #: Numbers a full run would send that were not drawn.
     left_out: list[str] = field(default_factory=list)
 
@@ -90,16 +91,11 @@ class SampleDesign:
             "strata": {k: dict(v) for k, v in self.strata.items()},
         }
 
-    def row_weights(self, distinct: Sequence[str], row_codes: np.ndarray) -> np.ndarray:
-        """Per row: the weight of its number; NaN when not drawn; 1.0 when decided without a
-        call (not a number, or not sent)."""
-        left_out = set(self.left_out)
-        per_number = np.array(
-            [np.nan if n in left_out else self.weight.get(n, 1.0) for n in distinct] + [1.0],
-            dtype=float,
-        )
-        take = np.where(row_codes < 0, len(distinct), row_codes)
-        return per_number[take]
+    def row_weights(self, row_codes: np.ndarray) -> np.ndarray:
+        """Per row (``row_codes``: position among the distinct numbers, -1 when not a number):
+        the weight of its number; NaN when not drawn; 1.0 when decided without a call."""
+        per_number = np.append(self.number_weight, 1.0)
+        return per_number[np.where(row_codes < 0, len(self.number_weight), row_codes)]
 
 
 def check_request(
@@ -184,14 +180,17 @@ def draw(
     """Draw the sample among ``to_check``: ``(chosen numbers, design)``.
 
     ``distinct`` are the run's distinct numbers and ``row_codes`` each row's position in it
-    (-1: not a number); a number's stratum is the ``by`` value of its first row.
+    (-1: not a number); a number's stratum is the ``by`` value of its first row. Within a
+    stratum the numbers are sorted before the draw, so row order does not change the sample.
     """
     seed = request.seed
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % (2**32))  # type: ignore[operator]
     rng = np.random.default_rng(seed)
-    position = {n: i for i, n in enumerate(distinct)}
-    candidates = np.array([position[n] for n in to_check], dtype=np.int64)
+    if len(to_check) == len(distinct):  # every number is sent (to_check keeps the order)
+        candidates = np.arange(len(distinct), dtype=np.int64)
+    else:
+        candidates = np.asarray(pd.Index(distinct).get_indexer(list(to_check)), dtype=np.int64)
     if request.by is None:
         strata_of = np.zeros(len(candidates), dtype=np.int64)
         keys: list[Any] = [None]
@@ -199,46 +198,43 @@ def draw(
         first_row = np.full(len(distinct), -1, dtype=np.int64)
         rows = np.flatnonzero(row_codes >= 0)
         first_row[row_codes[rows[::-1]]] = rows[::-1]  # the last write is the first row
-        labels = [_key(v) for v in request.by[first_row[candidates]]]
+        labels = pd.Series(request.by[first_row[candidates]], dtype=object)
         try:
-            codes, uniques = pd.factorize(pd.Series(labels, dtype=object), sort=True)
+            codes, uniques = pd.factorize(labels, sort=True)
         except TypeError:  # groups that do not sort (mixed types): order of appearance
-            codes, uniques = pd.factorize(pd.Series(labels, dtype=object))
+            codes, uniques = pd.factorize(labels)
         strata_of = np.asarray(codes, dtype=np.int64)
-        keys = [_key(u) for u in uniques]
-        if strata_of.size and (strata_of < 0).any():  # missing groups form a stratum of their own
+        keys = [_key(u) for u in np.asarray(uniques, dtype=object)]
+        if (strata_of < 0).any():  # missing groups form a stratum of their own
             keys.append(MISSING_GROUP)
             strata_of = np.where(strata_of < 0, len(keys) - 1, strata_of)
-    members = [
-        sorted(str(distinct[c]) for c in candidates[strata_of == s]) for s in range(len(keys))
-    ]
-    population = {s: len(m) for s, m in enumerate(members)}
+    texts = np.asarray(distinct, dtype=str)[candidates] if len(candidates) else np.array([], str)
+    order = np.lexsort((texts, strata_of))  # by stratum, then number
+    bounds = np.searchsorted(strata_of[order], np.arange(len(keys) + 1))
+    population = {s: int(bounds[s + 1] - bounds[s]) for s in range(len(keys))}
     counts, allocation = allocate(population, request.size)
-    chosen: list[str] = []
-    weight: dict[str, float] = {}
-    left_out: list[str] = []
+    number_weight = np.ones(len(distinct), dtype=float)
+    number_weight[candidates] = np.nan
     strata: dict[Any, dict[str, int]] = {}
-    for s, group in enumerate(members):
+    for s in range(len(keys)):
+        block = candidates[order[bounds[s] : bounds[s + 1]]]
         n = counts[s]
-        picked = set(rng.choice(len(group), size=n, replace=False).tolist()) if n else set()
-        for i, number in enumerate(group):
-            if i in picked:
-                chosen.append(number)
-                weight[number] = len(group) / n
-            else:
-                left_out.append(number)
-        strata[keys[s]] = {"numbers": len(group), "sampled": n}
+        if n:
+            picked = block[rng.choice(len(block), size=n, replace=False)]
+            number_weight[picked] = len(block) / n
+        strata[keys[s]] = {"numbers": len(block), "sampled": n}
+    drawn = ~np.isnan(number_weight[candidates])
+    check = np.asarray(list(to_check), dtype=object)
     design = SampleDesign(
         size=request.size,
         by=request.by_name,
         seed=seed,
         allocation=allocation,
         strata=strata,
-        weight=weight,
-        left_out=left_out,
+        number_weight=number_weight,
+        left_out=check[~drawn].tolist(),
     )
-    chosen_set = set(chosen)
-    return [n for n in to_check if n in chosen_set], design
+    return check[drawn].tolist(), design
 
 
 def weights(frame: pd.DataFrame, prefix: str = "mobile_") -> pd.Series:

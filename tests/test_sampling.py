@@ -74,7 +74,9 @@ def test_draw_is_stratified_reproducible_and_independent_of_row_order() -> None:
     assert design.allocation == "floored"
     fraud = {n for n, g in zip(numbers, groups, strict=True) if g == "fraud"}
     assert len(fraud & set(chosen)) == MIN_PER_STRATUM
-    assert design.weight[next(iter(fraud & set(chosen)))] == pytest.approx(100 / 30)
+    one = numbers.index(next(iter(fraud & set(chosen))))
+    assert design.number_weight[one] == pytest.approx(100 / 30)
+    assert np.isnan(design.number_weight[numbers.index(next(iter(fraud - set(chosen))))])
     again, _ = _draw(numbers, groups, 200)
     assert again == chosen
     order = np.random.default_rng(1).permutation(2000)

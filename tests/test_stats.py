@@ -201,7 +201,7 @@ def _sample(full: pd.DataFrame, size: int, by: str, seed: int) -> pd.DataFrame:
     sampled = full.copy()
     left = full["mobile_number"].isin(design.left_out).to_numpy()
     sampled.loc[left, "mobile_status"] = "not_checked"
-    sampled[f"mobile_{WEIGHT_COLUMN}"] = design.row_weights(distinct_list, np.asarray(codes))
+    sampled[f"mobile_{WEIGHT_COLUMN}"] = design.row_weights(np.asarray(codes))
     return sampled
 
 
