@@ -10,10 +10,17 @@
 4. join the answers back to the rows.
 
 It stops well: an account-level failure raises :class:`AuthenticationError` at the first
-answer (the first call of a run goes alone, so a wrong key costs one request); a streak of
-daily-limit answers, ``max_billed``, or a shared cache (Redis) away for longer than
+answer (the first call of a run goes alone, so a wrong key costs one request), a wrong
+``Encryption`` key :class:`EncryptionKeyError`, and a first call that gets no answer after its
+retries :class:`TransportError` naming the endpoint; a streak of daily-limit answers or of
+transport failures, ``max_billed``, or a shared cache (Redis) away for longer than
 ``outage_timeout`` ends the run with ``not_checked`` rows and a warning; Ctrl-C stops within
 a couple of seconds, keeps what was answered, and re-raises.
+
+Every possible charge counts: an attempt that was sent but got no answer is in the ledger as
+possibly billed (``billed`` NULL), and ``max_billed`` is checked before every attempt
+(retries included) against billed plus possibly billed plus attempts in flight, so the
+service never bills more than the budget.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from . import codes, numbers, options, sampling
 from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .client import CallOutcome
 from .concurrency import InFlightTarget
-from .errors import CacheUnavailableError
+from .errors import CacheUnavailableError, NotSentError, TransportError
 from .result import RESULT_COLUMNS, LookupResult
 
 if TYPE_CHECKING:
@@ -46,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 #: This many daily-limit (-4) answers in a row end the run.
 DAILY_LIMIT_STREAK: Final = 10
+#: This many numbers in a row ending on a transport failure (after their retries) end the
+#: run: the endpoint is down or unreachable, and every further call would fail alike.
+TRANSPORT_FAILURE_STREAK: Final = 10
 #: How often a run waiting for another run's answer to a number looks in the cache.
 CLAIM_POLL_SECONDS: Final = 0.25
 #: A claim on a number lasts this long unless renewed; a running run renews its claims every
@@ -63,6 +73,7 @@ STOP_BUDGET: Final = "max_billed reached"
 STOP_DAILY_LIMIT: Final = "daily limit reached"
 STOP_INTERRUPTED: Final = "interrupted"
 STOP_CACHE_UNAVAILABLE: Final = "cache unavailable"
+STOP_TRANSPORT: Final = "transport failures"
 
 
 def round_cost(value: float) -> float:
@@ -101,14 +112,22 @@ class RunReport:
     #: Rows with no number given (status ``missing``), apart from ``invalid``.
     missing: int = 0
     cache_hits: int = 0
+    #: Calls that reached the service (every ledger row of the run).
     calls: int = 0
     billed_calls: int = 0
+    #: Calls sent that got no answer (read timeout, reset, truncated body, HTTP 5xx): the
+    #: service may have billed them. ``max_billed`` counts them as billed.
+    possibly_billed: int = 0
+    #: Attempts that never left this machine (connection refused, DNS): never billed.
+    not_sent: int = 0
     retries: int = 0
     errors: int = 0
     not_checked: int = 0
     elapsed_seconds: float = 0.0
     calls_per_second: float = 0.0
     cost: float | None = None
+    #: ``cost`` plus the possibly billed calls: the most the run can have cost.
+    worst_case_cost: float | None = None
     price_per_call: float | None = None
     stop_reason: str | None = None
     #: What stopped the run, in words (the error's message), when something did.
@@ -132,10 +151,14 @@ class _Run:
         report: RunReport,
         refresh: bool,
         gate: JobGate | None = None,
+        max_billed: int | None = None,
     ) -> None:
         self.client = client
         self.gate = gate
         self.report = report
+        self.max_billed = max_billed
+        #: Attempts granted a slot and not yet settled (each may become one billed call).
+        self.reserved = 0
         self.stop = threading.Event()
         self.lock = threading.Lock()
         # With refresh, only answers newer than the run count (another run's, given the
@@ -179,23 +202,46 @@ class _Run:
                 self.report.stop_detail = str(exc)
         self.stop.set()
 
+    def committed(self) -> int:
+        """Billed and possibly billed calls so far: what counts against ``max_billed``."""
+        return self.report.billed_calls + self.report.possibly_billed
+
+    def _reserve(self) -> bool:
+        """Reserve the budget for one attempt (any attempt may be billed)."""
+        with self.lock:
+            if self.max_billed is not None and self.committed() + self.reserved >= self.max_billed:
+                if self.report.stop_reason is None:
+                    self.report.stop_reason = STOP_BUDGET
+                return False
+            self.reserved += 1
+            return True
+
+    def _settle(self) -> None:
+        """An attempt reserved by :meth:`acquire` ended (call with ``self.lock`` held)."""
+        self.reserved = max(0, self.reserved - 1)
+
     def acquire(self) -> bool:
+        """Before every attempt: reserve its budget, then wait for a rate-limit slot."""
+        if not self._reserve():
+            return False
         try:
             granted = self.client.limiter.acquire(self.stop)
-            if not granted or self.gate is None:
-                return granted
-            reason = self.gate.before_call(self.stop)
+            if granted and self.gate is not None:
+                reason = self.gate.before_call(self.stop)
+                if reason is not None:
+                    with self.lock:  # the job stopped (elsewhere, or its budget is spent)
+                        if self.report.stop_reason is None:
+                            self.report.stop_reason = reason
+                            self.report.stop_detail = reason
+                    self.stop.set()
+                    granted = False
         except CacheUnavailableError as exc:
             self._stop_for_cache(exc)
-            return False
-        if reason is None:
-            return True
-        with self.lock:  # the job stopped (elsewhere, or its budget is spent)
-            if self.report.stop_reason is None:
-                self.report.stop_reason = reason
-                self.report.stop_detail = reason
-        self.stop.set()
-        return False
+            granted = False
+        if not granted:
+            with self.lock:
+                self._settle()
+        return granted
 
     def pause(self, seconds: float) -> None:
         self.stop.wait(seconds)
@@ -228,11 +274,43 @@ class _Run:
             # The store refused the write (a SQLite file locked past its busy timeout): it
             # holds it to write later; the answer is in the row; the run ends here.
             self._stop_for_cache(exc)
+        finally:
+            with self.lock:
+                self._settle()
+                self.report.calls += 1
+                self.report.billed_calls += int(billed)
         if self.gate is not None:
             self.gate.after_answer(billed, answer.error_code)
-        with self.lock:
-            self.report.calls += 1
-            self.report.billed_calls += int(billed)
+
+    def on_transport_error(
+        self, number: str, error: TransportError, sent_at: float, final: bool
+    ) -> None:
+        """Record an attempt that got no answer: in the ledger unless it was never sent."""
+        if isinstance(error, NotSentError):
+            with self.lock:
+                self._settle()
+                self.report.not_sent += 1
+            return
+        entry = LedgerEntry(
+            called_at=sent_at,
+            key=self.client.number_key(number),
+            result=None,
+            status_code=None,
+            billed=None if error.possibly_billed else False,
+            request_id=None,
+            error=error.code,
+            run_id=self.report.run_id,
+            secret_id=self.client.secret_id,
+        )
+        try:
+            self.client.store.record(entry, None)
+        except CacheUnavailableError as exc:  # held by the store, written later
+            self._stop_for_cache(exc)
+        finally:
+            with self.lock:
+                self._settle()
+                self.report.calls += 1
+                self.report.possibly_billed += int(error.possibly_billed)
 
     def _answered_elsewhere(self, number: str, key: str) -> CallOutcome | None:
         """The cached answer another run wrote since this run's plan, if there is one."""
@@ -264,7 +342,11 @@ class _Run:
             if done is not None:
                 return done
             return self.client.call(
-                number, acquire=self.acquire, sleep=self.pause, on_answer=self.on_answer
+                number,
+                acquire=self.acquire,
+                sleep=self.pause,
+                on_answer=self.on_answer,
+                on_transport_error=self.on_transport_error,
             )
         finally:
             with self.lock:
@@ -344,9 +426,10 @@ def _dispatch(
     results: dict[str, LookupResult] = {}
     queue = list(reversed(pending))
     in_flight: dict[Future[CallOutcome], str] = {}
-    # The first call goes alone: a wrong key or an inactive account costs one request.
+    # The first call goes alone: a wrong key, an inactive account or a dead endpoint costs
+    # one call (with its retries).
     opened = False
-    daily_streak = 0
+    daily_streak = transport_streak = 0
     failed = 0
     bar = _progress_bar(len(pending), progress)
     executor = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="mobilestatus")
@@ -358,7 +441,7 @@ def _dispatch(
         while queue or in_flight:
             width = _in_flight_width(run, opened)
             while queue and not run.stop.is_set() and len(in_flight) < width:
-                if max_billed is not None and report.billed_calls + len(in_flight) >= max_billed:
+                if max_billed is not None and run.committed() + len(in_flight) >= max_billed:
                     break
                 number = queue.pop()
                 in_flight[executor.submit(run.lookup, number)] = number
@@ -370,6 +453,8 @@ def _dispatch(
             for future in done:
                 number = in_flight.pop(future)
                 outcome = future.result()  # AuthenticationError propagates from here
+                if not opened and outcome.transport_error is not None and not run.stop.is_set():
+                    raise _endpoint_unreachable(outcome)
                 opened = True
                 result = outcome.result
                 results[number] = result
@@ -377,6 +462,19 @@ def _dispatch(
                 daily_streak = daily_streak + 1 if result.status == "daily_limit" else 0
                 if daily_streak >= DAILY_LIMIT_STREAK and not run.stop.is_set():
                     report.stop_reason = STOP_DAILY_LIMIT
+                    run.stop.set()
+                error = outcome.transport_error
+                transport_streak = transport_streak + 1 if error is not None else 0
+                if (
+                    error is not None
+                    and transport_streak >= TRANSPORT_FAILURE_STREAK
+                    and not run.stop.is_set()
+                ):
+                    report.stop_reason = STOP_TRANSPORT
+                    report.stop_detail = (
+                        f"{transport_streak} numbers in a row got no answer from "
+                        f"{client.endpoint} (last: {error})"
+                    )
                     run.stop.set()
                 failed += result.status in ("error", "busy")
                 if bar is not None:  # the figures first: the update shows them
@@ -404,11 +502,29 @@ def _dispatch(
     reason = report.stop_detail or report.stop_reason or "run stopped"
     for number in queue:
         results[number] = LookupResult.unchecked(number, True, reason)
-    if report.stop_detail:  # calls that were waiting for a slot when the run stopped
+    if report.stop_reason:  # calls that were waiting for a slot when the run stopped
         for number, result in list(results.items()):
             if result.status == "not_checked":
                 results[number] = LookupResult.unchecked(number, True, reason)
     return results
+
+
+def _endpoint_unreachable(outcome: CallOutcome) -> TransportError:
+    """The error a run raises when its first call gets no answer after its retries."""
+    error = outcome.transport_error
+    assert error is not None
+    sent = (
+        "it may have been billed (see client.ledger())"
+        if outcome.result.billed is None
+        else "nothing was billed"
+    )
+    return type(error)(
+        f"the first call of the run got no answer from {error.endpoint} after "
+        f"{outcome.attempts} attempts ({error}); {sent}. Check endpoint= (or "
+        "$MOBILESTATUS_ENDPOINT), the network and any proxy, then run again",
+        status=error.status,
+        endpoint=error.endpoint,
+    )
 
 
 def _cached_result(number: str, answer: CachedAnswer) -> LookupResult:
@@ -594,7 +710,7 @@ def _run(
     results = dict(plan.cached)
     pending = plan.pending
 
-    run = _Run(client, report, refresh, gate)
+    run = _Run(client, report, refresh, gate, max_billed)
     try:
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))
@@ -609,6 +725,9 @@ def _run(
         )
         if client.price_per_call is not None:
             report.cost = round_cost(report.billed_calls * client.price_per_call)
+            report.worst_case_cost = round_cost(
+                (report.billed_calls + report.possibly_billed) * client.price_per_call
+            )
 
     if plan.sample is not None:
         for number in plan.sample.left_out:
@@ -632,6 +751,8 @@ def _run(
         STOP_DAILY_LIMIT: "The service's daily verification limit is used up; run again "
         "tomorrow, answered numbers come from the cache.",
         STOP_CACHE_UNAVAILABLE: f"{report.stop_detail}.",
+        STOP_TRANSPORT: f"{report.stop_detail}. Check the endpoint and the network, then run "
+        "again: answered numbers come from the cache.",
     }
     if report.stop_reason in advice:
         held = (
@@ -711,7 +832,11 @@ def _join(
 
 
 def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -> pd.DataFrame:
-    """The ledger as a DataFrame (``called_at`` in UTC; ``cost`` when a price is known)."""
+    """The ledger as a DataFrame (``called_at`` in UTC; ``cost`` when a price is known).
+
+    ``billed`` is nullable: ``<NA>`` for a call sent without an answer (possibly billed),
+    whose ``cost`` is ``<NA>`` too (at most one price).
+    """
     frame = pd.DataFrame.from_records(
         [asdict(e) for e in entries], columns=list(LEDGER_FIELDS)
     ).rename(columns={"key": "number_key"})
@@ -722,5 +847,5 @@ def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -
     for name in ("number_key", "result", "request_id", "error", "run_id", "secret_id"):
         frame[name] = frame[name].astype(string)
     if price_per_call is not None:
-        frame["cost"] = frame["billed"].astype(float) * price_per_call
+        frame["cost"] = frame["billed"].astype("Float64") * price_per_call
     return frame

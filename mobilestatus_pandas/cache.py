@@ -50,7 +50,9 @@ KEY_BYTES: Final = 32
 #: the store gives up (CacheUnavailableError: the run ends as in an outage, answers kept).
 SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 SETUP_RETRY_SECONDS: Final = 0.02
-SCHEMA_VERSION: Final = 1
+#: 2: the ledger's ``billed`` may be NULL (sent, no answer: possibly billed). Files of
+#: version 1 (``billed INTEGER NOT NULL``) are rebuilt when opened (:func:`migrate_ledger`).
+SCHEMA_VERSION: Final = 2
 PRIVATE_DIR_MODE: Final = 0o700
 PRIVATE_FILE_MODE: Final = 0o600
 #: Permission bits of an existing cache folder that earn a warning: group or others may
@@ -194,13 +196,18 @@ class CachedAnswer:
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """One call that reached the service."""
+    """One call that reached the service.
+
+    ``billed`` is ``True`` for a billed answer, ``False`` for an unbilled one, and ``None``
+    for a call that was sent but got no answer: Tencent bills on its side, so it is
+    *possibly billed* (``error`` says what happened: a read timeout, a reset, ...).
+    """
 
     called_at: float  # Unix seconds, UTC
     key: str
     result: str | None
     status_code: int | None
-    billed: bool
+    billed: bool | None
     request_id: str | None
     error: str | None
     run_id: str
@@ -288,7 +295,7 @@ CREATE TABLE IF NOT EXISTS ledger (
     key TEXT NOT NULL,
     result TEXT,
     status_code INTEGER,
-    billed INTEGER NOT NULL,
+    billed INTEGER,
     request_id TEXT,
     error TEXT,
     run_id TEXT NOT NULL,
@@ -375,6 +382,66 @@ def connect(
             time.sleep(SETUP_RETRY_SECONDS)
 
 
+#: The ledger table as schema version 2 has it (``billed`` nullable), under a temporary name.
+_LEDGER_V2: Final = """
+CREATE TABLE ledger_v2 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    called_at REAL NOT NULL,
+    key TEXT NOT NULL,
+    result TEXT,
+    status_code INTEGER,
+    billed INTEGER,
+    request_id TEXT,
+    error TEXT,
+    run_id TEXT NOT NULL,
+    secret_id TEXT NOT NULL
+)
+"""
+_LEDGER_COPY: Final = (
+    "INSERT INTO ledger_v2 (id, called_at, key, result, status_code, billed, request_id, "
+    "error, run_id, secret_id) SELECT id, called_at, key, result, status_code, billed, "
+    "request_id, error, run_id, secret_id FROM ledger"
+)
+
+
+def _billed_is_required(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT \"notnull\" FROM pragma_table_info('ledger') WHERE name = 'billed'"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def migrate_ledger(conn: sqlite3.Connection) -> bool:
+    """Rebuild a version-1 ledger (``billed`` NOT NULL) so ``billed`` may be NULL.
+
+    SQLite cannot drop a NOT NULL constraint in place: the table is copied, in one write
+    transaction, keeping every row and its id. The shape is checked again once the write
+    lock is held, so of several processes opening an old file at once one rebuilds and the
+    others find it done. Returns whether this call rebuilt it.
+    """
+    if not _billed_is_required(conn):
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if not _billed_is_required(conn):
+            conn.execute("ROLLBACK")
+            return False
+        conn.execute(_LEDGER_V2)
+        conn.execute(_LEDGER_COPY)
+        conn.execute("DROP TABLE ledger")
+        conn.execute("ALTER TABLE ledger_v2 RENAME TO ledger")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return True
+
+
+def _billed_value(billed: bool | None) -> int | None:
+    return None if billed is None else int(billed)
+
+
 class SQLiteStore:
     """The embedded cache and ledger: one SQLite file (or ``":memory:"``).
 
@@ -394,6 +461,7 @@ class SQLiteStore:
         self._lock = threading.RLock()
         # Writes that found the file locked, oldest first, written when it is free again.
         self._held: deque[tuple[LedgerEntry, CachedAnswer | None]] = deque()
+        migrate_ledger(self._conn)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -453,7 +521,7 @@ class SQLiteStore:
                     entry.key,
                     entry.result,
                     entry.status_code,
-                    int(entry.billed),
+                    _billed_value(entry.billed),
                     entry.request_id,
                     entry.error,
                     entry.run_id,
@@ -481,7 +549,8 @@ class SQLiteStore:
             ).fetchall()
             held = [entry for entry, _ in self._held]
         return [
-            LedgerEntry(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows
+            LedgerEntry(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), *r[5:])
+            for r in rows
         ] + held
 
     def count_answers(self) -> int:

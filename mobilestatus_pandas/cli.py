@@ -297,6 +297,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     table = out.mobile.summary(by=args.by, prefix=args.prefix)
     print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
     cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
+    if report.get("possibly_billed"):
+        cost += f", {report['possibly_billed']} possibly billed (sent, no answer)"
     origin = " (sandbox answers, not Tencent's)" if args.sandbox else ""
     kept = (
         f"with {number_column}" if args.keep_numbers
@@ -327,6 +329,7 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         daily_quota=args.daily_quota,
         fault_rate=args.fault_rate,
         faults=tuple(f for f in args.faults.split(",") if f),
+        stall_seconds=args.stall_seconds,
         seed=args.seed,
         token=args.token,
         account_error=args.account_error,
@@ -389,7 +392,10 @@ def _cmd_cache(args: argparse.Namespace) -> int:
             if path is not None:
                 print(f"size:           {path.stat().st_size / 1024:.1f} KiB")
             print(f"cached answers: {store.count_answers()}")
-            print(f"ledger calls:   {len(ledger)} ({sum(e.billed for e in ledger)} billed)")
+            billed = sum(e.billed is True for e in ledger)
+            possibly = sum(e.billed is None for e in ledger)
+            maybe = f", {possibly} possibly billed" if possibly else ""
+            print(f"ledger calls:   {len(ledger)} ({billed} billed{maybe})")
             return EXIT_OK
         removed = store.clear(ledger=args.ledger)
     finally:
@@ -403,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
     from .accessor import DEFAULT_PREFIX
     from .ratelimit import DEFAULT_OUTAGE_TIMEOUT_SECONDS
-    from .sandbox.server import FAULT_KINDS
+    from .sandbox.server import DEFAULT_FAULTS, DEFAULT_STALL_SECONDS, FAULT_KINDS
 
     parser = argparse.ArgumentParser(
         prog="mobilestatus",
@@ -481,8 +487,14 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--daily-quota", type=int, default=None)
     sandbox.add_argument("--fault-rate", type=float, default=0.0)
     sandbox.add_argument(
-        "--faults", default=",".join(FAULT_KINDS), help="comma-separated kinds of fault to inject"
-    )
+        "--faults", default=",".join(DEFAULT_FAULTS),
+        help=f"comma-separated kinds of fault to inject, of {','.join(FAULT_KINDS)} "
+        f"(default: {','.join(DEFAULT_FAULTS)}, the unbilled ones)",
+    )  # fmt: skip
+    sandbox.add_argument(
+        "--stall-seconds", type=float, default=DEFAULT_STALL_SECONDS,
+        help="how long a billed_stall fault holds a half-sent answer",
+    )  # fmt: skip
     sandbox.add_argument("--seed", type=int, default=0)
     sandbox.add_argument("--token", default=None, help="require this STS token")
     sandbox.add_argument("--account-error", default=None, help="refuse every call with this code")

@@ -24,12 +24,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from urllib3 import exceptions as urllib3_errors
 
 from . import codes, options
 from .cache import (
@@ -41,7 +42,14 @@ from .cache import (
     default_cache_dir,
 )
 from .credentials import CredentialSource, resolve_credentials
-from .errors import AuthenticationError, InputError, TransportError
+from .errors import (
+    AuthenticationError,
+    EncryptionKeyError,
+    InputError,
+    NoAnswerError,
+    NotSentError,
+    TransportError,
+)
 from .options import VALIDATE_MODES
 from .ratelimit import (
     DEFAULT_OUTAGE_TIMEOUT_SECONDS,
@@ -82,8 +90,32 @@ WORKERS_LATENCY_SECONDS: Final = 3.0
 #: ... but never more threads than this: threads are for waiting on the network, and past a
 #: few dozen they contend for the GIL (1,500 threads reached 200 calls/s where 64 reach 450).
 MAX_DEFAULT_WORKERS: Final = 64
+#: HTTP statuses from here up are a gateway's failure after the request arrived.
+HTTP_SERVER_ERROR: Final = 500
 #: Hosts whose answers are interchangeable in the cache (the real service's sites).
 TENCENT_HOST_SUFFIX: Final = ".tencentcloudapi.com"
+#: Tencent refuses a signature older than 300 s (``AuthFailure.SignatureExpire``). A request
+#: is signed before it waits for its rate-limit slot; one that waited longer than this (a
+#: Redis outage, many workers at a low rate) is signed again before it is sent.
+RESIGN_AFTER_SECONDS: Final = 60.0
+#: The timestamp header a signed request carries (see signing.py).
+TIMESTAMP_HEADER: Final = "X-TC-Timestamp"
+#: Days in ``client.billing()`` are those of Tencent's bill, which states times in UTC+8.
+BILLING_TIMEZONE: Final = "Asia/Shanghai"
+#: What failed before a byte of the request left (urllib3's ``MaxRetryError.reason``):
+#: connection refused, DNS failure (``NameResolutionError`` is a ``NewConnectionError``),
+#: connect timeout. The service never saw such a call.
+_NOT_SENT_CAUSES: Final = (urllib3_errors.NewConnectionError, urllib3_errors.ConnectTimeoutError)
+#: requests' errors that are raised before the request is sent (the TLS handshake, the proxy,
+#: the URL): never billed.
+_NOT_SENT_ERRORS: Final = (
+    requests.exceptions.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
 
 
 def normalize_endpoint(endpoint: str | None) -> str:
@@ -115,6 +147,31 @@ def default_max_workers(rate_limit: float) -> int:
     (60, 64)
     """
     return max(1, min(MAX_DEFAULT_WORKERS, math.ceil(rate_limit * WORKERS_LATENCY_SECONDS)))
+
+
+def public_url(url: str) -> str:
+    """``url`` without any user or password: what messages may show of the endpoint."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def was_sent(exc: requests.RequestException) -> bool:
+    """Whether the request behind ``exc`` may have reached the service.
+
+    ``False`` only when it provably did not: connection refused, DNS failure, connect
+    timeout, TLS handshake, proxy, bad URL. Everything else (read timeout, connection reset
+    or closed after sending, a body cut short) happened after the request left.
+    """
+    if isinstance(exc, _NOT_SENT_ERRORS):
+        return False
+    cause = exc.args[0] if exc.args else None
+    if isinstance(cause, urllib3_errors.MaxRetryError):
+        cause = cause.reason
+    return not isinstance(cause, _NOT_SENT_CAUSES)
 
 
 def cache_realm(url: str) -> str:
@@ -261,7 +318,9 @@ class Answer:
             request_id,
         )
 
-    def to_result(self, number: str, checked_at: dt.datetime, *, billed: bool) -> LookupResult:
+    def to_result(
+        self, number: str, checked_at: dt.datetime, *, billed: bool = True
+    ) -> LookupResult:
         """The :class:`LookupResult` this answer gives ``number``."""
         if self.error_code is not None:
             return LookupResult(
@@ -307,10 +366,15 @@ class CallOutcome:
     result: LookupResult
     attempts: int
     retries: int
+    #: The transport failure the call ended on (after its retries), if it did.
+    transport_error: TransportError | None = None
 
 
 #: Called with every answer that reached the service, and whether it is the final one.
 AnswerHook = Callable[[str, Answer, float, bool], None]
+#: Called with every attempt that got no answer (:class:`NotSentError`: never billed;
+#: :class:`NoAnswerError`: possibly billed), its send time, and whether it is the final one.
+TransportErrorHook = Callable[[str, TransportError, float, bool], None]
 
 
 def full_jitter(
@@ -342,6 +406,11 @@ class MobileStatusClient:
         timeout: seconds to wait for one answer.
         max_retries: retries of a transient failure (network, HTTP 5xx, bad JSON,
             ``InternalError``, ``Result -3``) before the row gets ``busy``/``error``.
+        retry_ambiguous: retry a call that was sent but got no answer (read timeout,
+            connection reset, truncated body, HTTP 5xx). Tencent may have billed it, so a
+            retry may pay twice; without retries the row stays ``error``. Either way the
+            attempt is in the ledger as possibly billed and counts against ``max_billed``.
+            Calls that were never sent (connection refused, DNS) are always retried.
         cache: ``"default"`` (``$MOBILESTATUS_CACHE`` if set, else the per-user cache
             dir), a path to a SQLite file, a Redis URL (``"redis://host:6379/0"``: cache,
             ledger and rate limit shared by a team; ``pip install
@@ -386,6 +455,7 @@ class MobileStatusClient:
         language: str | None = None,
         backoff_seconds: float = BACKOFF_BASE_SECONDS,
         outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
+        retry_ambiguous: bool = True,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
@@ -405,6 +475,8 @@ class MobileStatusClient:
         max_workers = options.optional_whole("max_workers", max_workers, minimum=1)
 
         self.url = normalize_endpoint(endpoint)
+        #: The endpoint as messages show it (no user or password).
+        self.endpoint = public_url(self.url)
         self._credentials: CredentialSource = resolve_credentials(
             secret_id, secret_key, token, credential
         )
@@ -415,6 +487,7 @@ class MobileStatusClient:
         )  # fmt: skip
         self.timeout = float(timeout)
         self.max_retries = max_retries
+        self.retry_ambiguous = options.flag("retry_ambiguous", retry_ambiguous)
         self.cache_ttl = cache_ttl
         self.price_per_call = price_per_call
         self.validate = validate
@@ -459,7 +532,7 @@ class MobileStatusClient:
 
     def __repr__(self) -> str:
         return (
-            f"MobileStatusClient(endpoint={self.url!r}, secret_id={self.secret_id!r}, "
+            f"MobileStatusClient(endpoint={self.endpoint!r}, secret_id={self.secret_id!r}, "
             f"rate_limit={self.rate_limit:g}, cache={self.cache_location!r})"
         )
 
@@ -519,22 +592,48 @@ class MobileStatusClient:
         return self._session.prepare_request(request)
 
     def _send(self, prepared: requests.PreparedRequest) -> Answer:
-        """Send one prepared request; translate every transport failure."""
+        """Send one prepared request; translate every transport failure, at this one place.
+
+        :class:`NotSentError`: the request never left (connection refused, DNS, connect
+        timeout, TLS handshake): never billed. :class:`NoAnswerError`: it was sent and no
+        usable answer came back (read timeout, connection reset or closed, a body cut short
+        or unparsable, HTTP 5xx: a gateway's 502/504 may come after the service did the
+        work): possibly billed. Any other HTTP status is a gateway's refusal: a plain
+        :class:`TransportError`, not billed.
+        """
+        where = self.endpoint
         try:
             response = self._session.send(prepared, timeout=self.timeout)
         except requests.RequestException as exc:
-            raise TransportError(f"{type(exc).__name__} calling {self.url}") from exc
-        if response.status_code != requests.codes.ok:
-            raise TransportError(
-                f"HTTP {response.status_code} from {self.url}", status=response.status_code
-            )
+            if was_sent(exc):
+                raise NoAnswerError(
+                    f"sent, no answer ({type(exc).__name__}) from {where}", endpoint=where
+                ) from exc
+            raise NotSentError(
+                f"could not send ({type(exc).__name__}) to {where}", endpoint=where
+            ) from exc
+        status = response.status_code
+        if status >= HTTP_SERVER_ERROR:
+            raise NoAnswerError(f"HTTP {status} from {where}", status=status, endpoint=where)
+        if status != requests.codes.ok:
+            raise TransportError(f"HTTP {status} from {where}", status=status, endpoint=where)
         try:
             payload = response.json()["Response"]
             if not isinstance(payload, dict):
                 raise TypeError("Response is not an object")
         except (ValueError, KeyError, TypeError) as exc:
-            raise TransportError(f"unparsable answer from {self.url}: {exc}") from exc
+            raise NoAnswerError(
+                f"unparsable answer from {where} ({type(exc).__name__})", endpoint=where
+            ) from exc
         return Answer.from_response(payload)
+
+    def _signature_age(self, prepared: requests.PreparedRequest) -> float:
+        """Seconds since ``prepared`` was signed (by the client's clock)."""
+        try:
+            signed_at = int(prepared.headers[TIMESTAMP_HEADER])
+        except (KeyError, ValueError):
+            return math.inf
+        return self._clock() - signed_at
 
     def _backoff(self, attempt: int) -> float:
         with self._rng_lock:
@@ -547,36 +646,57 @@ class MobileStatusClient:
         acquire: Callable[[], bool] | None = None,
         sleep: Callable[[float], None] | None = None,
         on_answer: AnswerHook | None = None,
+        on_transport_error: TransportErrorHook | None = None,
     ) -> CallOutcome:
         """Look one normalised number up at the service, retrying what is worth retrying.
 
         ``acquire`` takes a rate-limit slot before every attempt (``False`` ends the call
         unchecked); ``on_answer(number, answer, sent_at, final)`` sees every answer that
-        reached the service, for the ledger. Raises :class:`AuthenticationError` when the
-        account is refused; everything else ends as a row.
+        reached the service, and ``on_transport_error(number, error, sent_at, final)`` every
+        attempt without one, for the ledger. A call that was sent but got no answer is
+        retried only with ``retry_ambiguous`` (it may have been billed); one that was never
+        sent is always retried. Raises :class:`AuthenticationError` when the account is
+        refused and :class:`EncryptionKeyError` when the service cannot decrypt the request;
+        everything else ends as a row.
         """
         take_slot = acquire if acquire is not None else self.limiter.acquire
         pause = sleep if sleep is not None else self._sleep
         attempts = retries = rate_limited = 0
         last: LookupResult | None = None
+        possibly_billed = False  # an attempt was sent and got no answer
+
+        def outcome(error: TransportError | None = None) -> CallOutcome:
+            assert last is not None
+            result = last
+            if possibly_billed and not result.billed:
+                result = replace(result, billed=None)
+            return CallOutcome(result, attempts, retries, error)
+
         while True:
             # Signed before the slot is taken, so the request leaves as soon as it is granted:
             # the less time between the two, the less the service's clock can disagree with
             # ours about which second a call fell in.
             prepared = self._prepare(number)
             if not take_slot():
-                result = (
-                    last
-                    if last is not None
-                    else LookupResult.unchecked(number, True, "run stopped")
-                )
-                return CallOutcome(result, attempts, retries)
+                if last is None:
+                    return CallOutcome(
+                        LookupResult.unchecked(number, True, "run stopped"), attempts, retries
+                    )
+                return outcome()
+            if self._signature_age(prepared) > RESIGN_AFTER_SECONDS:
+                prepared = self._prepare(number)  # the slot took long: sign it again
             attempts += 1
             sent_at = self._clock()
             checked_at = dt.datetime.fromtimestamp(sent_at, tz=dt.timezone.utc)
             try:
                 answer = self._send(prepared)
             except TransportError as exc:
+                possibly_billed = possibly_billed or exc.possibly_billed
+                will_retry = retries < self.max_retries and (
+                    self.retry_ambiguous or not exc.possibly_billed
+                )
+                if on_transport_error is not None:
+                    on_transport_error(number, exc, sent_at, not will_retry)
                 last = LookupResult(
                     number,
                     True,
@@ -588,8 +708,10 @@ class MobileStatusClient:
                     False,
                     None,
                     None,
-                    f"HTTP {exc.status}" if exc.status else "TransportError",
+                    exc.code,
                 )
+                if not will_retry:
+                    return outcome(exc)
             else:
                 kind = codes.error_kind(answer.error_code) if answer.error_code else None
                 retryable = kind is codes.ErrorKind.RETRY or (
@@ -604,18 +726,22 @@ class MobileStatusClient:
                     raise AuthenticationError(
                         answer.error_code or "", answer.error_message or "", answer.request_id
                     )
-                last = answer.to_result(number, checked_at, billed=True)
+                if kind is codes.ErrorKind.CONFIGURATION:
+                    raise EncryptionKeyError(
+                        answer.error_code or "", answer.error_message or "", answer.request_id
+                    )
+                last = answer.to_result(number, checked_at)
                 if kind is codes.ErrorKind.RATE_LIMITED:
                     self.limiter.penalize()
                     if not will_retry:
-                        return CallOutcome(last, attempts, retries)
+                        return outcome()
                     rate_limited += 1
                     pause(self._backoff(min(rate_limited, 3)))
                     continue
                 if not retryable:
-                    return CallOutcome(last, attempts, retries)
-            if retries >= self.max_retries:
-                return CallOutcome(last, attempts, retries)
+                    return outcome()
+                if retries >= self.max_retries:
+                    return outcome()
             retries += 1
             pause(self._backoff(retries))
 
@@ -673,17 +799,27 @@ class MobileStatusClient:
             seed=seed,
         )
 
-    def billing(self, period: str = "D") -> pd.DataFrame:
-        """The ledger per day (``"D"``) or month (``"M"``): calls, billed, unbilled, cost, and
-        ``billed_without_request_id`` (0 when every billed call can be reconciled)."""
+    def billing(self, period: str = "D", tz: str | None = BILLING_TIMEZONE) -> pd.DataFrame:
+        """The ledger per day (``"D"``) or month (``"M"``): calls, billed, possibly billed
+        (sent, no answer), unbilled, cost (and the worst case, with the possibly billed
+        calls), and ``billed_without_request_id`` (0 when every billed call can be
+        reconciled).
+
+        Days and months are those of ``tz``: by default ``"Asia/Shanghai"`` (UTC+8), the time
+        Tencent's bills are stated in, so a day here is a day on the bill. ``tz=None`` or
+        ``"UTC"`` groups by UTC day.
+        """
         from .report import billing_by_period
 
-        return billing_by_period(self.ledger(), period, price_per_call=self.price_per_call)
+        return billing_by_period(self.ledger(), period, price_per_call=self.price_per_call, tz=tz)
 
     def ledger(self) -> pd.DataFrame:
         """Every call that reached the service: time, key hash, Result, billed, RequestId.
 
-        Numbers are not stored; ``number_key`` is the keyed hash used by the cache.
+        ``billed`` is a nullable boolean: ``True`` a billed answer, ``False`` an unbilled one,
+        ``<NA>`` a call that was sent but got no answer (possibly billed: Tencent bills on
+        its side; its ``error`` says what happened). Numbers are not stored; ``number_key``
+        is the keyed hash used by the cache.
         """
         from .batch import ledger_frame
 

@@ -137,6 +137,8 @@ class ErrorKind(enum.Enum):
     RATE_LIMITED = "rate_limited"
     #: The account or credentials are at fault: every number would fail alike, stop the run.
     ACCOUNT = "account"
+    #: The request's set-up is wrong (the Encryption key): every number would fail alike.
+    CONFIGURATION = "configuration"
     #: Something about this request or number: record it on the row, go on with the others.
     PER_NUMBER = "per_number"
 
@@ -144,6 +146,8 @@ class ErrorKind(enum.Enum):
 _ACCOUNT_PREFIXES: Final = ("AuthFailure", "UnauthorizedOperation")
 _ACCOUNT_CODES: Final = frozenset({"FailedOperation.StsUnAuthErrError"})
 _RETRY_CODES: Final = frozenset({"InternalError", "FailedOperation.UnKnown"})
+#: The service could not decrypt the Encryption parameter: the public key is not its own.
+_CONFIGURATION_CODES: Final = frozenset({"FailedOperation.DecryptSystemError"})
 _RATE_PREFIX: Final = "RequestLimitExceeded"
 
 
@@ -153,6 +157,8 @@ def error_kind(code: str) -> ErrorKind:
         return ErrorKind.RATE_LIMITED
     if code in _ACCOUNT_CODES or code.split(".", 1)[0] in _ACCOUNT_PREFIXES:
         return ErrorKind.ACCOUNT
+    if code in _CONFIGURATION_CODES:
+        return ErrorKind.CONFIGURATION
     if code in _RETRY_CODES or code.startswith("InternalError."):
         return ErrorKind.RETRY
     return ErrorKind.PER_NUMBER

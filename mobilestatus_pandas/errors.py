@@ -6,9 +6,16 @@
     ├── CredentialsNotFound        (also LookupError) no SecretId/SecretKey anywhere in the chain
     ├── AuthenticationError        the account or credentials were refused (AuthFailure.*,
     │                              UnauthorizedOperation.*, FailedOperation.StsUnAuthErrError)
+    ├── EncryptionKeyError         the Encryption public key is not the service's
+    │                              (FailedOperation.DecryptSystemError)
     ├── RateLimitError             RequestLimitExceeded* still answered after every retry
     ├── ServiceError               any other error answer from the service
-    ├── TransportError             network failure, HTTP error status, unparsable body
+    ├── TransportError             no usable answer (network failure, HTTP error status)
+    │   ├── NotSentError           the request never left: connection refused, DNS, connect
+    │   │                          timeout (never billed, safe to send again)
+    │   └── NoAnswerError          sent, but no answer: read timeout, connection reset or
+    │                              closed, truncated or unparsable body, HTTP 5xx
+    │                              (possibly billed)
     ├── CacheUnavailableError      (also ConnectionError) a shared cache (Redis) stopped
     │                              answering for longer than ``outage_timeout``
     ├── MissingDependencyError     (also ImportError) a dependency is not installed
@@ -88,12 +95,71 @@ class RateLimitError(ServiceError):
         return "Another client is using this account's limit; lower rate_limit or run later."
 
 
-class TransportError(MobileStatusError):
-    """The call did not get a usable answer: network failure, HTTP status, unparsable body."""
+class EncryptionKeyError(ServiceError):
+    """The service could not decrypt the request: the ``Encryption`` public key is not its own.
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    Every call would fail alike (``FailedOperation.DecryptSystemError``), so the run stops at
+    the first one.
+    """
+
+    def _hint(self) -> str:
+        return (
+            "The Encryption public key is not the service's: use msp.Encryption() without "
+            "public_key= (Tencent's published key), or the key from the eKYC console"
+        )
+
+
+class TransportError(MobileStatusError):
+    """The call did not get a usable answer (network failure, HTTP error status).
+
+    Attributes:
+        status: the HTTP status, when an answer with one arrived.
+        endpoint: the URL the call went to (never with credentials).
+        possibly_billed: the request may have reached the service, which bills on its side:
+            ``True`` for :class:`NoAnswerError`, ``False`` for :class:`NotSentError` and for
+            an HTTP error answer from a gateway that did not pass the call on (4xx).
+    """
+
+    possibly_billed: bool = False
+
+    def __init__(
+        self, message: str, *, status: int | None = None, endpoint: str | None = None
+    ) -> None:
         self.status = status
+        self.endpoint = endpoint
         super().__init__(message)
+
+    @property
+    def code(self) -> str:
+        """A short name for the ledger's ``error`` column and the row's ``error``."""
+        return f"HTTP {self.status}" if self.status else type(self).__name__
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_transport_error, (type(self), str(self), self.status, self.endpoint))
+
+
+class NotSentError(TransportError):
+    """The request never left this machine: connection refused, DNS failure, connect timeout.
+
+    The service never saw it: never billed, and safe to send again.
+    """
+
+
+class NoAnswerError(TransportError):
+    """The request was sent but no answer came: read timeout, connection reset or closed after
+    sending, a truncated or unparsable body, or HTTP 5xx from a gateway.
+
+    Tencent bills on its side, so the call is *possibly billed*: the ledger records it with
+    ``billed`` ``<NA>`` and ``max_billed`` counts it as billed.
+    """
+
+    possibly_billed = True
+
+
+def _rebuild_transport_error(
+    cls: type[TransportError], message: str, status: int | None, endpoint: str | None
+) -> TransportError:
+    return cls(message, status=status, endpoint=endpoint)
 
 
 class CacheUnavailableError(MobileStatusError, ConnectionError):

@@ -10,7 +10,9 @@ What lives in Redis, under the prefix ``mobilestatus:``:
   client's ``cache_ttl``). ``<key>`` is the same keyed hash (HMAC-SHA256) as on disk, so a
   team must share the hashing key (``$MOBILESTATUS_CACHE_KEY``); ``meta`` holds a
   fingerprint of it, and a client with another key is refused instead of paying again.
-* ``ledger``: a stream, one entry per call that reached the service, never trimmed.
+* ``ledger``: a stream, one entry per call that reached the service, never trimmed; its
+  ``billed`` field is ``1`` (billed answer), ``0`` (unbilled answer) or ``unknown`` (sent,
+  no answer: possibly billed).
 * ``rate:<SecretId>``: the account's sliding-window log of send times, a sorted set kept by a
   Lua script that runs atomically on the server with the server's clock, so any number of
   processes on any number of machines stay under the limit together.
@@ -64,6 +66,9 @@ MGET_CHUNK: Final = 1000
 LEDGER_PAGE: Final = 10_000
 #: How long the marker of a ledger write is kept (a retry after a lost reply finds it).
 WRITE_MARKER_SECONDS: Final = 3600
+#: The ledger stream's ``billed`` field: a billed answer, an unbilled one, no answer.
+BILLED_FIELD: Final[dict[bool | None, str]] = {True: "1", False: "0", None: "unknown"}
+_BILLED_FROM_FIELD: Final[dict[str, bool | None]] = {v: k for k, v in BILLED_FIELD.items()}
 #: What the hashing key's fingerprint is an HMAC of (reveals nothing of the key).
 FINGERPRINT_MESSAGE: Final = "mobilestatus-pandas cache key check"
 
@@ -390,7 +395,7 @@ class RedisStore:
             ("key", entry.key),
             ("result", entry.result),
             ("status_code", None if entry.status_code is None else str(entry.status_code)),
-            ("billed", "1" if entry.billed else "0"),
+            ("billed", BILLED_FIELD[entry.billed]),
             ("request_id", entry.request_id),
             ("error", entry.error),
             ("run_id", entry.run_id),
@@ -587,7 +592,7 @@ def _ledger_entry(fields: dict[str, str]) -> LedgerEntry:
         key=fields["key"],
         result=fields.get("result"),
         status_code=None if status is None else int(status),
-        billed=fields.get("billed") == "1",
+        billed=_BILLED_FROM_FIELD.get(fields.get("billed", ""), None),
         request_id=fields.get("request_id"),
         error=fields.get("error"),
         run_id=fields.get("run_id", ""),

@@ -401,31 +401,55 @@ def _wide(
 
 
 def billing_by_period(
-    ledger: pd.DataFrame, period: str = "D", *, price_per_call: float | None = None
+    ledger: pd.DataFrame,
+    period: str = "D",
+    *,
+    price_per_call: float | None = None,
+    tz: str | None = "UTC",
 ) -> pd.DataFrame:
     """The ledger per period (``"D"`` day, ``"M"`` month, any pandas period alias):
-    calls, billed, unbilled, ``cost`` (when the ledger has one or a price is given) and
-    ``billed_without_request_id``, which must be 0 to reconcile with Tencent's bill.
+    calls, billed, ``possibly_billed`` (sent, no answer: Tencent may have billed them),
+    unbilled, ``cost`` and ``worst_case_cost`` (with the possibly billed calls; when the
+    ledger has a cost or a price is given) and ``billed_without_request_id``, which must be 0
+    to reconcile with Tencent's bill.
+
+    Periods are those of the time zone ``tz`` (``None``: UTC); Tencent's bills are in
+    ``"Asia/Shanghai"`` (UTC+8), which ``client.billing()`` uses by default.
     """
     missing = {"called_at", "billed", "request_id"} - set(ledger.columns)
     if missing:
         raise InputError(f"not a ledger (missing {sorted(missing)}): use client.ledger()")
-    billed = ledger["billed"].fillna(False).astype(bool)
+    flags = ledger["billed"].astype("boolean")
+    billed = flags.fillna(False).astype(bool)
+    possibly = flags.isna()
     parts = pd.DataFrame(
         {
             "calls": 1,
             "billed": billed.astype("int64"),
-            "unbilled": (~billed).astype("int64"),
+            "possibly_billed": possibly.astype("int64"),
+            "unbilled": (~billed & ~possibly).astype("int64"),
             "billed_without_request_id": (billed & ledger["request_id"].isna()).astype("int64"),
         },
         index=ledger.index,
     )
     if "cost" in ledger.columns:
-        parts["cost"] = ledger["cost"].astype(float)
+        cost = ledger["cost"].astype("Float64").fillna(0.0).astype(float)
+        price = price_per_call
+        if price is None:  # a possibly billed call costs what a billed one did
+            known = ledger.loc[billed, "cost"].astype(float)
+            price = float(known.max()) if len(known) else 0.0
+        parts["cost"] = cost
+        parts["worst_case_cost"] = cost + possibly.astype(float) * price
     elif price_per_call is not None:
         parts["cost"] = billed.astype(float) * price_per_call
-    when = pd.to_datetime(ledger["called_at"], utc=True).dt.tz_localize(None)
-    parts["period"] = when.dt.to_period(period).to_numpy()
+        parts["worst_case_cost"] = (billed | possibly).astype(float) * price_per_call
+    try:
+        when = pd.to_datetime(ledger["called_at"], utc=True).dt.tz_convert(tz or "UTC")
+    except Exception as exc:  # an unknown zone name: say which
+        raise InputError(
+            f"tz={tz!r} is not a time zone name (e.g. 'Asia/Shanghai', 'UTC')"
+        ) from exc
+    parts["period"] = when.dt.tz_localize(None).dt.to_period(period).to_numpy()
     table = parts.groupby("period").sum()
     table.index.name = "period"
     if "cost" in table.columns:

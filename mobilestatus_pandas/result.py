@@ -39,7 +39,9 @@ class LookupResult:
         description: the service's ``Description``, or our reason when there was no call.
         status_code: the service's ``StatusCode`` (line state for Result ``"0"``).
         status: one of :data:`mobilestatus_pandas.STATUSES`.
-        billed: the call was billed (Result ``"0"``) in this lookup; ``False`` for cache hits.
+        billed: the call was billed (Result ``"0"``) in this lookup; ``False`` for cache hits;
+            ``None`` (``<NA>`` in a frame) when a call was sent and got no answer: possibly
+            billed.
         from_cache: the answer came from the cache, no call was made.
         checked_at: when the service gave this answer (UTC), ``None`` without an answer.
         request_id: the ``RequestId`` of the answering call.
@@ -52,7 +54,7 @@ class LookupResult:
     description: str | None
     status_code: int | None
     status: str
-    billed: bool
+    billed: bool | None
     from_cache: bool
     checked_at: datetime | None
     request_id: str | None
@@ -79,7 +81,7 @@ class LookupResult:
             description=plain("description"),
             status_code=None if status_code is None else int(status_code),
             status=str(row["status"]),
-            billed=bool(plain("billed")),
+            billed=None if plain("billed") is None else bool(row["billed"]),
             from_cache=bool(plain("from_cache")),
             checked_at=None if checked_at is None else checked_at.to_pydatetime(),
             request_id=plain("request_id"),

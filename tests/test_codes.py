@@ -52,7 +52,7 @@ def test_only_busy_is_a_retryable_result() -> None:
         ("InternalError", codes.ErrorKind.RETRY),
         ("FailedOperation.UnKnown", codes.ErrorKind.RETRY),
         ("InvalidParameterValue", codes.ErrorKind.PER_NUMBER),
-        ("FailedOperation.DecryptSystemError", codes.ErrorKind.PER_NUMBER),
+        ("FailedOperation.DecryptSystemError", codes.ErrorKind.CONFIGURATION),
         ("Something.NobodyHasSeen", codes.ErrorKind.PER_NUMBER),
         ("RequestLimitExceededButNotReally", codes.ErrorKind.PER_NUMBER),
     ],

@@ -74,12 +74,24 @@ def test_a_sandbox_given_a_private_key_decrypts_with_it(key_pair: tuple[bytes, s
         assert sb.client(encryption=msp.Encryption(public_pem)).lookup(NUMBER).status == "cancelled"
 
 
-def test_wrong_key_is_a_decrypt_error(key_pair: tuple[bytes, str]) -> None:
+def test_wrong_key_stops_the_run_at_the_first_call(key_pair: tuple[bytes, str]) -> None:
     _, other_public = key_pair
+    numbers = [f"1380013{i:04d}" for i in range(200)]
     with msp.Sandbox() as sb:
-        result = sb.client(encryption=msp.Encryption(other_public)).lookup(NUMBER)
-        assert (result.status, result.error) == ("error", "FailedOperation.DecryptSystemError")
-        assert sb.stats()["billed"] == 0
+        client = sb.client(encryption=msp.Encryption(other_public))
+        with pytest.raises(msp.EncryptionKeyError, match="key is not the service's") as info:
+            client.lookup_many(numbers, progress=False)
+        assert isinstance(info.value, msp.MobileStatusError)
+        assert info.value.code == "FailedOperation.DecryptSystemError"
+        assert info.value.request_id, "the RequestId support asks for"
+        stats = sb.stats()
+        assert stats["requests"] == 1, "a wrong key costs one request, not 200"
+        assert stats["billed"] == 0
+        with pytest.raises(msp.EncryptionKeyError):
+            client.lookup(NUMBER)
+        ledger = client.ledger()
+        assert ledger["error"].tolist() == ["FailedOperation.DecryptSystemError"] * 2
+        assert not ledger["billed"].any()
 
 
 def test_unsupported_encrypted_field(key_pair: tuple[bytes, str]) -> None:

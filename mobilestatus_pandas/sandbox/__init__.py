@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from .behaviour import MAGIC_NUMBERS, Behaviour, behaviour_for
-from .server import FAULT_KINDS, SandboxConfig, SandboxState, make_server
+from .server import (
+    DEFAULT_FAULTS,
+    DEFAULT_STALL_SECONDS,
+    FAULT_KINDS,
+    SandboxConfig,
+    SandboxState,
+    make_server,
+)
 
 if TYPE_CHECKING:
     from ..client import MobileStatusClient
@@ -32,7 +39,14 @@ SECRET_KEY_ENV = "MOBILESTATUS_SANDBOX_SECRET_KEY"  # noqa: S105 - a variable na
 #: Size of the key pair a sandbox makes for the Encryption parameter.
 RSA_KEY_BITS = 2048
 
-__all__ = ["FAULT_KINDS", "MAGIC_NUMBERS", "Behaviour", "Sandbox", "behaviour_for"]
+__all__ = [
+    "DEFAULT_FAULTS",
+    "FAULT_KINDS",
+    "MAGIC_NUMBERS",
+    "Behaviour",
+    "Sandbox",
+    "behaviour_for",
+]
 
 
 class Sandbox:
@@ -49,7 +63,12 @@ class Sandbox:
             in a hundred over 6x), as far from the endpoint.
         daily_quota: after this many lookups every answer is ``Result -4``.
         fault_rate: share of requests that fail, spread over ``faults``
-            (``drop``, ``http_502``, ``truncated``, ``busy``, ``internal_error``).
+            (by default ``drop``, ``http_502``, ``truncated``, ``busy``, ``internal_error``:
+            before the lookup, never billed). Two more, by name, fail *after* a billed
+            lookup (a lost answer): ``billed_drop`` closes the connection without an
+            answer, ``billed_stall`` sends half the answer and stalls for
+            ``stall_seconds``; ``stats()["faults"]`` counts each kind, ``stats()["billed"]``
+            includes the billed ones.
         seed: makes latency and faults repeatable.
         account_error: answer every authenticated request with this error code
             (e.g. ``"UnauthorizedOperation.Arrears"``).
@@ -75,7 +94,8 @@ class Sandbox:
         latency_tail_sigma: float | None = None,
         daily_quota: int | None = None,
         fault_rate: float = 0.0,
-        faults: tuple[str, ...] = FAULT_KINDS,
+        faults: tuple[str, ...] = DEFAULT_FAULTS,
+        stall_seconds: float = DEFAULT_STALL_SECONDS,
         seed: int | None = 0,
         account_error: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -98,6 +118,7 @@ class Sandbox:
                 daily_quota=daily_quota,
                 fault_rate=fault_rate,
                 faults=tuple(faults),
+                stall_seconds=stall_seconds,
                 seed=seed,
                 account_error=account_error,
                 clock=clock,
@@ -183,7 +204,7 @@ class Sandbox:
             f"--secret-id={c.secret_id}",
             "--rate-limit", repr(c.rate_limit), "--latency-ms", repr(c.latency_ms),
             "--latency-spread-ms", repr(c.latency_spread_ms), "--fault-rate", repr(c.fault_rate),
-            "--faults", ",".join(c.faults),
+            "--faults", ",".join(c.faults), "--stall-seconds", repr(c.stall_seconds),
         ]  # fmt: skip
         optional = {
             "--latency-tail-sigma": c.latency_tail_sigma,
@@ -215,6 +236,7 @@ class Sandbox:
                 self._start_child()
             return self
         if self._server is None:
+            self._state.closing.clear()
             self._server = make_server(self._state, self._host, self._port)
             self._thread = threading.Thread(
                 target=self._server.serve_forever, name="mobilestatus-sandbox", daemon=True
@@ -241,6 +263,7 @@ class Sandbox:
             self._child = None
             self._child_url = None
         if self._server is not None:
+            self._state.closing.set()
             if self._thread is not None:
                 self._server.shutdown()
                 self._thread.join()

@@ -7,8 +7,13 @@ answers every number deterministically (see :mod:`.behaviour`). For tests and de
 add latency, a daily quota and faults (dropped connections, HTTP 502, truncated JSON,
 ``Result -3``, ``InternalError``), all from a seed, and it counts what it served.
 
-Faults are injected *before* a number is looked up, as a gateway or an overloaded backend
-would fail: a faulted request is never billed, so a client that retries it pays once.
+The default faults are injected *before* a number is looked up, as a gateway or an
+overloaded backend would fail: such a request is never billed, so a client that retries it
+pays once. Two more, asked for by name, fail *after* the number was looked up and billed, as
+a network that loses the answer would: ``billed_drop`` closes the connection without an
+answer, ``billed_stall`` sends the headers and half the body, then stalls for
+``stall_seconds`` (past any client timeout) and closes. The client cannot tell these from
+the unbilled ones: both are "sent, no answer", possibly billed.
 """
 
 from __future__ import annotations
@@ -33,7 +38,13 @@ from .behaviour import DESCRIPTIONS, ERROR_MESSAGES, behaviour_for
 
 MAX_CLOCK_SKEW_SECONDS: Final = 300
 MAX_BODY_BYTES: Final = 1 << 20
-FAULT_KINDS: Final[tuple[str, ...]] = ("drop", "http_502", "truncated", "busy", "internal_error")
+#: Faults that happen before the lookup: never billed. The default set.
+DEFAULT_FAULTS: Final[tuple[str, ...]] = ("drop", "http_502", "truncated", "busy", "internal_error")
+#: Faults that happen after the lookup was billed: the answer is lost on the way.
+BILLED_FAULTS: Final[tuple[str, ...]] = ("billed_drop", "billed_stall")
+FAULT_KINDS: Final[tuple[str, ...]] = DEFAULT_FAULTS + BILLED_FAULTS
+#: How long ``billed_stall`` holds a half-sent answer before closing the connection.
+DEFAULT_STALL_SECONDS: Final = 30.0
 _GATEWAY_FAULTS: Final = ("drop", "http_502")
 _TRUE_WORDS: Final = ("1", "true", "yes")
 _AUTH_RE: Final = re.compile(
@@ -64,7 +75,8 @@ class SandboxConfig:
     latency_tail_sigma: float | None = None
     daily_quota: int | None = None
     fault_rate: float = 0.0
-    faults: tuple[str, ...] = FAULT_KINDS
+    faults: tuple[str, ...] = DEFAULT_FAULTS
+    stall_seconds: float = DEFAULT_STALL_SECONDS
     seed: int | None = 0
     account_error: str | None = None
     clock: Callable[[], float] = time.time
@@ -105,6 +117,8 @@ class SandboxState:
         # Every request that reached the server, refused or not, authenticated or not.
         self.all_arrivals: deque[float] = deque()
         self.counters = _Counters()
+        #: Set when the server stops: stalled answers give up at once.
+        self.closing = threading.Event()
 
     # -- decisions, each under the lock ----------------------------------------------------
 
@@ -288,12 +302,33 @@ class _Handler(BaseHTTPRequestHandler):
             state.count(error=exc.code)
             response = {"Error": {"Code": exc.code, "Message": exc.message}}
         truncate = response.pop("_truncate", False)
+        lost = response.pop("_lost", None)
         response["RequestId"] = request_id
         payload = json.dumps({"Response": response}, ensure_ascii=False).encode("utf-8")
         if truncate:
             payload = payload[: len(payload) // 2]
         time.sleep(delay)
+        if lost == "billed_drop":
+            self.close_connection = True
+            return
+        if lost == "billed_stall":
+            self._stall(payload)
+            return
         self._send(200, payload)
+
+    def _stall(self, payload: bytes) -> None:
+        """Send the headers and half of ``payload``, stall, then close without the rest."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        self.state.closing.wait(self.state.config.stall_seconds)
 
     def _answer(self, body: bytes, arrived: float, request_id: str) -> dict[str, Any]:
         state, config = self.state, self.state.config
@@ -326,11 +361,16 @@ class _Handler(BaseHTTPRequestHandler):
             return {"Result": "-4", "Description": DESCRIPTIONS["-4"], "StatusCode": 99}
         result = behaviour.result or "0"
         state.count(result=result, billed_number=mobile if result == "0" else None)
-        return {
+        answer: dict[str, Any] = {
             "Result": result,
             "Description": DESCRIPTIONS.get(result, "Unknown result"),
             "StatusCode": behaviour.status_code if behaviour.status_code is not None else 99,
         }
+        if result == "0":  # billed: the answer may still be lost on the way back
+            lost = state.draw_fault(BILLED_FAULTS)
+            if lost is not None:
+                answer["_lost"] = lost
+        return answer
 
     def _authenticate(self, body: bytes, arrived: float) -> str:
         config = self.state.config
