@@ -453,9 +453,14 @@ def _dispatch(
             for future in done:
                 number = in_flight.pop(future)
                 outcome = future.result()  # AuthenticationError propagates from here
-                if not opened and outcome.transport_error is not None and not run.stop.is_set():
-                    raise _endpoint_unreachable(outcome)
-                opened = True
+                if not opened and outcome.transport_error is not None:
+                    # The endpoint has answered nothing yet: after all its retries, the first
+                    # failure raises; one not retried (an ambiguous call without
+                    # retry_ambiguous) proves less, and the next number goes alone again.
+                    if outcome.retries >= client.max_retries and not run.stop.is_set():
+                        raise _endpoint_unreachable(outcome)
+                else:
+                    opened = True
                 result = outcome.result
                 results[number] = result
                 report.retries += outcome.retries

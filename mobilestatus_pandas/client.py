@@ -90,6 +90,8 @@ WORKERS_LATENCY_SECONDS: Final = 3.0
 #: ... but never more threads than this: threads are for waiting on the network, and past a
 #: few dozen they contend for the GIL (1,500 threads reached 200 calls/s where 64 reach 450).
 MAX_DEFAULT_WORKERS: Final = 64
+#: The ledger's ``error`` for a 200 answer whose body is cut short or not JSON.
+UNPARSABLE_BODY: Final = "UnparsableBody"
 #: HTTP statuses from here up are a gateway's failure after the request arrived.
 HTTP_SERVER_ERROR: Final = 500
 #: Hosts whose answers are interchangeable in the cache (the real service's sites).
@@ -172,6 +174,24 @@ def was_sent(exc: requests.RequestException) -> bool:
     if isinstance(cause, urllib3_errors.MaxRetryError):
         cause = cause.reason
     return not isinstance(cause, _NOT_SENT_CAUSES)
+
+
+def failure_reason(exc: requests.RequestException) -> str:
+    """What failed, in one word: the innermost named cause (``ReadTimeoutError``,
+    ``NewConnectionError``, ``RemoteDisconnected``, ...), else requests' class name."""
+    reason = type(exc).__name__
+    cause: object = exc.args[0] if exc.args else None
+    for _ in range(3):  # requests -> urllib3 MaxRetryError -> its reason -> socket error
+        if isinstance(cause, urllib3_errors.MaxRetryError):
+            cause = cause.reason
+        if not isinstance(cause, BaseException):
+            break
+        reason = type(cause).__name__
+        inner = cause.args[1] if len(cause.args) > 1 else None  # ProtocolError(msg, cause)
+        if not isinstance(inner, BaseException):
+            break
+        cause = inner
+    return reason
 
 
 def cache_realm(url: str) -> str:
@@ -605,12 +625,13 @@ class MobileStatusClient:
         try:
             response = self._session.send(prepared, timeout=self.timeout)
         except requests.RequestException as exc:
+            reason = failure_reason(exc)
             if was_sent(exc):
                 raise NoAnswerError(
-                    f"sent, no answer ({type(exc).__name__}) from {where}", endpoint=where
+                    f"sent, no answer ({reason}) from {where}", endpoint=where, reason=reason
                 ) from exc
             raise NotSentError(
-                f"could not send ({type(exc).__name__}) to {where}", endpoint=where
+                f"could not send ({reason}) to {where}", endpoint=where, reason=reason
             ) from exc
         status = response.status_code
         if status >= HTTP_SERVER_ERROR:
@@ -623,7 +644,9 @@ class MobileStatusClient:
                 raise TypeError("Response is not an object")
         except (ValueError, KeyError, TypeError) as exc:
             raise NoAnswerError(
-                f"unparsable answer from {where} ({type(exc).__name__})", endpoint=where
+                f"unparsable answer from {where} ({type(exc).__name__})",
+                endpoint=where,
+                reason=UNPARSABLE_BODY,
             ) from exc
         return Answer.from_response(payload)
 

@@ -115,6 +115,8 @@ class TransportError(MobileStatusError):
     Attributes:
         status: the HTTP status, when an answer with one arrived.
         endpoint: the URL the call went to (never with credentials).
+        reason: what failed, in one word (``"ReadTimeout"``, ``"ConnectionError"``,
+            ``"UnparsableBody"``, ...): the ledger's ``error`` for the attempt.
         possibly_billed: the request may have reached the service, which bills on its side:
             ``True`` for :class:`NoAnswerError`, ``False`` for :class:`NotSentError` and for
             an HTTP error answer from a gateway that did not pass the call on (4xx).
@@ -123,19 +125,30 @@ class TransportError(MobileStatusError):
     possibly_billed: bool = False
 
     def __init__(
-        self, message: str, *, status: int | None = None, endpoint: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        endpoint: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.status = status
         self.endpoint = endpoint
+        self.reason = reason
         super().__init__(message)
 
     @property
     def code(self) -> str:
         """A short name for the ledger's ``error`` column and the row's ``error``."""
-        return f"HTTP {self.status}" if self.status else type(self).__name__
+        if self.status:
+            return f"HTTP {self.status}"
+        return self.reason or type(self).__name__
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_transport_error, (type(self), str(self), self.status, self.endpoint))
+        return (
+            _rebuild_transport_error,
+            (type(self), str(self), self.status, self.endpoint, self.reason),
+        )
 
 
 class NotSentError(TransportError):
@@ -157,9 +170,13 @@ class NoAnswerError(TransportError):
 
 
 def _rebuild_transport_error(
-    cls: type[TransportError], message: str, status: int | None, endpoint: str | None
+    cls: type[TransportError],
+    message: str,
+    status: int | None,
+    endpoint: str | None,
+    reason: str | None,
 ) -> TransportError:
-    return cls(message, status=status, endpoint=endpoint)
+    return cls(message, status=status, endpoint=endpoint, reason=reason)
 
 
 class CacheUnavailableError(MobileStatusError, ConnectionError):

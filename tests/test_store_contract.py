@@ -23,7 +23,9 @@ from mobilestatus_pandas.cache import (
 NUMBER = "13800138000"
 
 
-def entry(key: str, *, billed: bool = True, result: str = "0", at: float = 100.0) -> LedgerEntry:
+def entry(
+    key: str, *, billed: bool | None = True, result: str = "0", at: float = 100.0
+) -> LedgerEntry:
     return LedgerEntry(at, key, result, 1, billed, f"req-{key}-{at}", None, "run1", "AKIDx")
 
 
@@ -55,6 +57,15 @@ class StoreContract:
         store.record(entry("k1", billed=False, result="-3"), None)
         assert store.get_many(["k1"], 0) == {}
         assert len(store.ledger()) == 1
+
+    def test_billed_is_true_false_or_unknown(self, store: Store) -> None:
+        """``None``: sent, no answer (possibly billed); kept apart from an unbilled answer."""
+        unanswered = LedgerEntry(101.0, "k3", None, None, None, None, "ReadTimeoutError", "r", "A")
+        store.record(entry("k1", billed=True), None)
+        store.record(entry("k2", billed=False, result="-1"), None)
+        store.record(unanswered, None)
+        assert [e.billed for e in store.ledger()] == [True, False, None]
+        assert store.ledger()[2] == unanswered
 
     def test_freshness_cutoff(self, store: Store) -> None:
         store.record(entry("old", at=50), answer(at=50))
