@@ -452,8 +452,9 @@ def billing_by_period(
     parts["period"] = when.dt.tz_localize(None).dt.to_period(period).to_numpy()
     table = parts.groupby("period").sum()
     table.index.name = "period"
-    if "cost" in table.columns:
-        table["cost"] = table["cost"].round(COST_DECIMALS)
+    for column in ("cost", "worst_case_cost"):
+        if column in table.columns:
+            table[column] = table[column].round(COST_DECIMALS)
     return table
 
 
