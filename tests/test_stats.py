@@ -246,3 +246,31 @@ def test_a_sampled_share_is_the_weighted_estimate() -> None:
         assert row["share"] == pytest.approx(expected)
         assert row["n"] == int((answered & mine).sum())
         assert row["rows"] == int(mine.sum())
+
+
+def test_a_group_without_answers_and_the_level() -> None:
+    frame = _frame({"a": (30, 170), "b": (20, 180), "c": (0, 0)})
+    frame = pd.concat(
+        [frame, pd.DataFrame({"g": ["c"] * 12, "mobile_status": ["not_checked"] * 12})],
+        ignore_index=True,
+    )
+    table = compare(frame, "g", statuses="dead_line")
+    c = _row(table, "dead_line", "c")
+    assert (c["rows"], c["n"]) == (12, 0)
+    assert pd.isna(c["share"])
+    assert pd.isna(c["ci_low"])
+    assert c["note"] == "no answered rows"
+    wide = _row(compare(frame, "g", level=0.99), "dead_line", "a")
+    narrow = _row(compare(frame, "g", level=0.9), "dead_line", "a")
+    assert wide["ci_low"] < narrow["ci_low"] < 0.15 < narrow["ci_high"] < wide["ci_high"]
+    b_wide = _row(compare(frame, "g", level=0.99), "dead_line", "b")
+    b_narrow = _row(compare(frame, "g", level=0.9), "dead_line", "b")
+    assert b_wide["lift_ci_low"] < b_narrow["lift_ci_low"] < b_narrow["lift_ci_high"]
+    assert b_narrow["lift_ci_high"] < b_wide["lift_ci_high"]
+
+
+def test_a_frame_without_results_or_groups_is_refused() -> None:
+    with pytest.raises(msp.InputError, match="mobile_status"):
+        compare(pd.DataFrame({"g": [1]}), "g")
+    with pytest.raises(msp.InputError, match="no groups"):
+        compare(pd.DataFrame({"g": [None], "mobile_status": ["normal"]}), "g")
