@@ -282,6 +282,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
             raise InputError(str(exc.args[0]) if exc.args else str(exc)) from exc
         except KeyboardInterrupt:
             interrupted = True  # the user wants out now: close() writes what it can at once
+            # Calls already sent are paid for: let them land in the cache (each ends within
+            # the client's timeout) rather than exit with their answers in the air.
+            print("mobilestatus: interrupted; recording the calls already sent (Ctrl-C again "
+                  "to give up on them)", file=sys.stderr, flush=True)  # fmt: skip
+            client.settle_interrupted_runs()
             raise
         finally:
             if not interrupted:
@@ -549,11 +554,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mobilestatus: {in_cli_terms(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(
-            "mobilestatus: interrupted; the answers so far are in the cache: run the same "
-            "command again to resume without paying twice.",
-            file=sys.stderr,
-        )
+        resume = (
+            "" if getattr(args, "sandbox", False)  # its answers were never cached
+            else "; the answers so far are in the cache: run the same command again to resume "
+            "without paying twice"
+        )  # fmt: skip
+        print(f"mobilestatus: interrupted{resume}.", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -474,3 +474,41 @@ def test_answers_held_while_redis_is_away_are_written_before_exit(
         assert len(ledger) == stats["requests"], "every call the service saw is in the ledger"
         assert int(ledger["billed"].fillna(True).sum()) == stats["billed"]
         assert "written" in out or "Written" in out
+
+
+@pytest.mark.integration
+def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path: Path) -> None:
+    import signal
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"phone": [f"139{i:08d}" for i in range(300)]}).to_csv(source, index=False)
+    with msp.Sandbox(rate_limit=100) as sb:
+        env = {
+            **os.environ,
+            "TENCENTCLOUD_SECRET_ID": sb.secret_id,
+            "TENCENTCLOUD_SECRET_KEY": sb.secret_key,
+            "MOBILESTATUS_CACHE_DIR": str(tmp_path / "cache"),
+        }
+        command = [
+            sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source), "-c", "phone",
+            "-o", str(tmp_path / "out.csv"), "--endpoint", sb.url, "--rate-limit", "100",
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        assert process.stderr is not None
+        said = [process.stderr.readline(), process.stderr.readline()]  # start, then 10%
+        assert said[1].startswith("MobileStatus: 30/300"), said
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+        assert process.returncode == cli.EXIT_INTERRUPTED, rest
+        assert "interrupted; the answers so far are in the cache" in rest
+        assert "Traceback" not in rest
+        assert not (tmp_path / "out.csv").exists()
+        paid = sb.stats()["requests"]
+        assert 30 <= paid < 300
+
+        again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert f"{300 - paid} calls" in again.stdout
+        assert sb.stats()["requests"] == 300, "nothing was paid for twice"
