@@ -255,7 +255,8 @@ def test_classify_frame_shape_and_dtypes() -> None:
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "Float32", "float[pyarrow]"])
 def test_narrow_float_columns_are_refused_with_how_to_read_them(dtype: str) -> None:
-    s = pd.Series([13912345678.0], name="phone").astype(dtype)
+    with np.errstate(over="ignore"):  # float16 cannot even hold the number's size
+        s = pd.Series([13912345678.0], name="phone").astype(dtype)
     with pytest.raises(InputError, match=r"dtype=\{'phone': str\}"):
         numbers.normalize(s)
     with pytest.raises(InputError, match="lost digits"):

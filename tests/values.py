@@ -82,11 +82,13 @@ def scalar_values() -> st.SearchStrategy[object]:
         st.integers(),
         st.integers(min_value=-(2**80), max_value=2**80),
         st.floats(),
-        st.floats(allow_nan=False).map(np.float32),
+        st.floats(width=32, allow_nan=False).map(np.float32),
         st.text(),
         st.binary(max_size=16),
         st.decimals(),
         st.just(pd.NA),
+        st.sampled_from([pd.NaT, np.nan, np.datetime64("NaT"), float("-inf"), 2**53 + 1]),
+        st.from_type(type).flatmap(st.from_type),  # objects of any type hypothesis can build
         phone_like(),
     )
 
