@@ -40,6 +40,8 @@ STATUS_COLORS: Final[dict[str, str]] = {
 }
 BILLED_COLOR: Final = "#c62828"
 UNBILLED_COLOR: Final = "#90a4ae"
+#: Calls sent that got no answer: the service may have billed them.
+POSSIBLY_BILLED_COLOR: Final = "#ef9a9a"
 CACHE_COLOR: Final = "#2e7d32"
 COST_COLOR: Final = "#37474f"
 NOT_SENT_COLOR: Final = "#bdbdbd"
@@ -264,13 +266,18 @@ def billing(
         )
     distinct = int(report["distinct_numbers"])
     answered = report["calls"] + report["cache_hits"]
+    possibly = int(report.get("possibly_billed") or 0)
     names = ["billed calls", "unbilled calls", "cache hits", "not sent"]
     values = [
-        report["billed_calls"], report["calls"] - report["billed_calls"], report["cache_hits"],
-        max(0, distinct - answered),
+        report["billed_calls"], report["calls"] - report["billed_calls"] - possibly,
+        report["cache_hits"], max(0, distinct - answered),
     ]  # fmt: skip
-    ax = ax if ax is not None else _new_axes(2, width=7.0)
     colors = [BILLED_COLOR, UNBILLED_COLOR, CACHE_COLOR, NOT_SENT_COLOR]
+    if possibly:  # sent, no answer: shown only when there were some
+        names.insert(1, "possibly billed")
+        values.insert(1, possibly)
+        colors.insert(1, POSSIBLY_BILLED_COLOR)
+    ax = ax if ax is not None else _new_axes(2, width=7.0)
     bars = ax.bar(names, values, color=colors, width=0.6)
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=2, fontsize=9)
     ax.set_ylabel("numbers")
@@ -298,9 +305,13 @@ def _billing_over_time(
     ax = ax if ax is not None else _new_axes(2, width=max(7.0, 0.45 * len(labels) + 4))
     x = list(range(len(labels)))
     bottom = pd.Series(0.0, index=table.index)
-    for column, name, color in (("billed", "billed calls", BILLED_COLOR),
-                                ("unbilled", "unbilled calls", UNBILLED_COLOR)):  # fmt: skip
+    layers = [("billed", "billed calls", BILLED_COLOR),
+              ("possibly_billed", "possibly billed", POSSIBLY_BILLED_COLOR),
+              ("unbilled", "unbilled calls", UNBILLED_COLOR)]  # fmt: skip
+    for column, name, color in layers:
         heights = table[column].astype(float)
+        if column == "possibly_billed" and not heights.any():
+            continue  # shown only when some call got no answer
         bars = ax.bar(x, heights, bottom=bottom, color=color, label=name, width=0.6)
         ax.bar_label(bars, labels=[f"{int(v):,}" if v else "" for v in heights],
                      label_type="center", fontsize=8, color="white")  # fmt: skip
@@ -311,7 +322,8 @@ def _billing_over_time(
     )
     ax.set_xlim(-1, len(labels))
     ax.set_ylabel("calls")
-    ax.set_title("Calls per day" if period == "D" else f"Calls per period ({period})")
+    when = "day" if period == "D" else f"period ({period})"
+    ax.set_title(f"Calls per {when}, Beijing time (UTC+8) as on Tencent's bill")
     handles, names = ax.get_legend_handles_labels()
     if "cost" in table.columns:
         twin = ax.twinx()

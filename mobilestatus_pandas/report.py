@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .batch import ATTRS_KEY, COST_DECIMALS
+from .client import BILLING_TIMEZONE
 from .codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
 from .errors import InputError
 from .grouping import resolve_by, user_stacklevel
@@ -405,7 +406,7 @@ def billing_by_period(
     period: str = "D",
     *,
     price_per_call: float | None = None,
-    tz: str | None = "UTC",
+    tz: str | None = BILLING_TIMEZONE,
 ) -> pd.DataFrame:
     """The ledger per period (``"D"`` day, ``"M"`` month, any pandas period alias):
     calls, billed, ``possibly_billed`` (sent, no answer: Tencent may have billed them),
@@ -413,8 +414,9 @@ def billing_by_period(
     ledger has a cost or a price is given) and ``billed_without_request_id``, which must be 0
     to reconcile with Tencent's bill.
 
-    Periods are those of the time zone ``tz`` (``None``: UTC); Tencent's bills are in
-    ``"Asia/Shanghai"`` (UTC+8), which ``client.billing()`` uses by default.
+    Periods are those of the time zone ``tz`` (``None``: UTC); by default
+    ``"Asia/Shanghai"`` (UTC+8), the time Tencent's bills are stated in, so a day here is a
+    day on the bill.
     """
     missing = {"called_at", "billed", "request_id"} - set(ledger.columns)
     if missing:

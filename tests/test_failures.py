@@ -467,3 +467,24 @@ def test_a_client_on_an_old_file_reads_its_ledger(tmp_path: Path) -> None:
     assert str(ledger["billed"].dtype) == "boolean"
     assert ledger["billed"].tolist() == [True, False]
     client.close()
+
+
+def test_plots_show_possibly_billed_calls() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    with msp.Sandbox(fault_rate=0.3, faults=("billed_drop",), seed=5, **RATE) as sb:
+        client = sb.client(retry_ambiguous=False, **QUICK)
+        out = client.lookup_many(random_numbers(40, seed=30), progress=False)
+    lost = out.attrs["mobilestatus"]["possibly_billed"]
+    assert lost > 0
+    run_bars = out.mobile.plot(kind="billing")
+    labels = [t.get_text() for t in run_bars.get_xticklabels()]
+    assert "possibly billed" in labels
+    assert run_bars.patches[labels.index("possibly billed")].get_height() == lost
+    over_time = client.ledger().mobile.plot(kind="billing")
+    _, names = over_time.get_legend_handles_labels()
+    assert "possibly billed" in names
+    assert "Beijing time" in over_time.get_title()
+    assert sum(p.get_height() for p in over_time.patches) == len(client.ledger())
