@@ -7,9 +7,10 @@ method validates its input and hands it to plain functions.
 from __future__ import annotations
 
 import difflib
+import inspect
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 
@@ -20,6 +21,11 @@ from .errors import InputError
 from .result import RESULT_COLUMNS
 
 DEFAULT_PREFIX = "mobile_"
+#: The options of a run (beside the client's), for "did you mean" hints.
+RUN_OPTIONS: Final = (
+    "client", "prefix", "progress", "max_billed", "refresh", "validate", "overwrite",
+    "sample", "by", "seed",
+)  # fmt: skip
 
 _default_client: MobileStatusClient | None = None
 _default_lock = threading.Lock()
@@ -37,7 +43,19 @@ def default_client() -> MobileStatusClient:
 def resolve_client(
     client: MobileStatusClient | None, options: dict[str, Any]
 ) -> MobileStatusClient:
-    """``client`` as given, a new client from ``options``, or the shared default."""
+    """``client`` as given, a new client from ``options``, or the shared default.
+
+    An option name the client does not take raises :class:`InputError` (with close matches)
+    before anything is made or sent.
+    """
+    known = [name for name in inspect.signature(MobileStatusClient).parameters if name != "self"]
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, [*known, *RUN_OPTIONS], n=3, cutoff=0.6)
+            hint = f" Did you mean {', '.join(close)}?" if close else ""
+            raise InputError(
+                f"{name}= is not an option of the lookup or of MobileStatusClient.{hint}"
+            )
     if client is not None:
         if options:
             raise InputError(

@@ -104,3 +104,13 @@ def test_the_helper_refuses_bool_as_a_number_and_text_as_anything() -> None:
     assert options.optional_whole("max_billed", None) is None
     assert options.optional_number("price_per_call", None) is None
     assert options.whole("max_billed", np.int32(3)) == 3
+
+
+def test_a_mistyped_option_name_is_refused_with_close_matches(sandbox: msp.Sandbox) -> None:
+    frame = pd.DataFrame({"phone": ["13800000000"]})
+    client = sandbox.client()
+    with pytest.raises(msp.InputError, match=r"max_bill= is not an option.*max_billed"):
+        frame.mobile.status("phone", client=client, progress=False, max_bill=10)
+    with pytest.raises(msp.InputError, match=r"rate_limt= is not an option.*rate_limit"):
+        frame.mobile.status("phone", progress=False, rate_limt=5)
+    assert sandbox.stats()["requests"] == 0
