@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mobilestatus_pandas import InputError, numbers
-from tests.values import any_values, digits_in, strip_country_code
+from tests.values import any_values, digits_in, strip_country_code, typed_columns
 
 N = "13800138000"
 
@@ -341,3 +341,16 @@ def test_classify_never_raises_and_every_number_is_the_inputs_digits(
         assert len(number) == numbers.NATIONAL_DIGITS
         assert number[0] == "1"
         assert number == strip_country_code(digits_in(value) or ""), value
+
+
+@settings(max_examples=100, deadline=None)
+@given(typed_columns())
+def test_typed_columns_never_raise_and_every_number_is_the_inputs_digits(
+    column: pd.Series,
+) -> None:
+    out = numbers.classify(column)
+    assert len(out) == len(column)
+    assert out["number"].equals(numbers.normalize(column).rename("number"))
+    for value, number in zip(column.astype(object), out["number"], strict=True):
+        if number is not pd.NA:
+            assert number == strip_country_code(digits_in(value) or ""), value

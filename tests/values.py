@@ -104,3 +104,26 @@ def any_values() -> st.SearchStrategy[object]:
         ),
         max_leaves=4,
     )
+
+
+def typed_columns() -> st.SearchStrategy[pd.Series]:
+    """Columns of the dtypes phone numbers arrive in, holding numbers, junk and gaps."""
+    number = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+    text = st.one_of(st.none(), st.text(max_size=20), number, phone_like().map(str))
+    int64 = st.integers(-(2**63), 2**63 - 1)
+    mobile_ints = number.map(int)
+    return st.one_of(
+        st.lists(st.one_of(int64, mobile_ints)).map(lambda v: pd.Series(v, dtype="int64")),
+        st.lists(st.one_of(st.integers(0, 2**64 - 1), mobile_ints)).map(
+            lambda v: pd.Series(v, dtype="uint64")
+        ),
+        st.lists(st.one_of(st.none(), int64, mobile_ints)).map(
+            lambda v: pd.Series(v, dtype="Int64")
+        ),
+        st.lists(st.one_of(st.floats(), mobile_ints.map(float))).map(
+            lambda v: pd.Series(v, dtype="float64")
+        ),
+        st.lists(text).map(lambda v: pd.Series(v, dtype="string")),
+        st.lists(text).map(lambda v: pd.Series(v, dtype="category")),
+        st.lists(text).map(lambda v: pd.Series(v, dtype=object)),
+    )
