@@ -1,9 +1,12 @@
-"""The sandbox: a real HTTP server on loopback that speaks Tencent's MobileStatus protocol.
+"""The sandbox: a real HTTP server on loopback that speaks Tencent's MobileStatus protocol,
+and its sibling MobileNetworkTimeVerification (line tenure), dispatched on ``X-TC-Action``.
 
 It checks what the real endpoint checks, in the same order and with the same error codes:
 the signature (TC3-HMAC-SHA256, exactly), the clock skew, the SecretId and token, the action,
 version and content type, the parameters; it enforces the per-account rate limit; and it
-answers every number deterministically (see :mod:`.behaviour`). For tests and demos it can
+answers every number deterministically (see :mod:`.behaviour`). Each action has its own
+codes (:class:`ServedAction`: which Result is busy, the daily limit, billed) and its own
+per-account rate-limit bucket, as Tencent documents a limit per API. For tests and demos it can
 add latency, a daily quota and faults (dropped connections, HTTP 502, truncated JSON,
 ``Result -3``, ``InternalError``), all from a seed, and it counts what it served.
 
@@ -34,7 +37,15 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from .. import signing
-from .behaviour import DESCRIPTIONS, ERROR_MESSAGES, behaviour_for
+from .behaviour import (
+    DESCRIPTIONS,
+    ERROR_MESSAGES,
+    TENURE_ACTION,
+    TENURE_DESCRIPTIONS,
+    Behaviour,
+    behaviour_for,
+    tenure_behaviour_for,
+)
 
 MAX_CLOCK_SKEW_SECONDS: Final = 300
 MAX_BODY_BYTES: Final = 1 << 20
@@ -51,6 +62,55 @@ _AUTH_RE: Final = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
     r"/tc3_request, ?SignedHeaders=(?P<signed>[a-z0-9;\-]+), ?Signature=(?P<sig>[0-9a-f]{64})$"
 )
+
+
+@dataclass(frozen=True)
+class ServedAction:
+    """What the sandbox needs to know to answer one API: its codes and how it answers."""
+
+    api: str
+    behaviour: Callable[[str], Behaviour]
+    descriptions: dict[str, str]
+    #: The Result for "service busy" (a fault) and for "daily limit reached".
+    busy: str
+    daily_limit: str
+    #: The Results the service bills.
+    billed: frozenset[str]
+
+    def answer(self, result: str, behaviour: Behaviour | None = None) -> dict[str, Any]:
+        """The ``Response`` fields of an answer with ``result`` (as the real API shapes it)."""
+        answer: dict[str, Any] = {
+            "Result": result,
+            "Description": self.descriptions.get(result, "Unknown result"),
+        }
+        if self.api == signing.ACTION:
+            code = behaviour.status_code if behaviour is not None else None
+            answer["StatusCode"] = code if code is not None else 99
+        else:  # tenure: Range on success, empty otherwise
+            answer["Range"] = (behaviour.range or "") if behaviour is not None else ""
+        return answer
+
+
+#: The APIs the sandbox serves, by ``X-TC-Action``.
+SERVED_ACTIONS: Final[dict[str, ServedAction]] = {
+    signing.ACTION: ServedAction(
+        signing.ACTION, behaviour_for, DESCRIPTIONS, "-3", "-4", frozenset({"0"})
+    ),
+    TENURE_ACTION: ServedAction(
+        TENURE_ACTION,
+        tenure_behaviour_for,
+        TENURE_DESCRIPTIONS,
+        "-4",
+        "-5",
+        frozenset({"0", "-2", "-3"}),
+    ),
+}
+
+
+def number_label(number: str, api: str) -> str:
+    """How the counters name a number asked of ``api``: MobileStatus's plainly, others with
+    ``@<api>`` (a number's status and tenure are two calls, each billed once)."""
+    return number if api == signing.ACTION else f"{number}@{api}"
 
 
 class ApiError(Exception):
@@ -96,9 +156,15 @@ class _Counters:
     billed: Counter[str] = field(default_factory=Counter)
     # Numbers asked about (answered or not), and how many times: for counts only.
     looked_up: Counter[str] = field(default_factory=Counter)
-    quota_used: int = 0
+    quota_used: Counter[str] = field(default_factory=Counter)
     max_calls_in_any_second: int = 0
     max_arrivals_in_any_second: int = 0
+    # Per action (X-TC-Action): answers by Result, billed calls, requests, busiest seconds.
+    answered_by_action: dict[str, Counter[str]] = field(default_factory=dict)
+    billed_by_action: Counter[str] = field(default_factory=Counter)
+    requests_by_action: Counter[str] = field(default_factory=Counter)
+    max_calls_by_action: Counter[str] = field(default_factory=Counter)
+    max_arrivals_by_action: Counter[str] = field(default_factory=Counter)
 
 
 class SandboxState:
@@ -113,9 +179,12 @@ class SandboxState:
         self.config = config
         self.lock = threading.Lock()
         self.rng = random.Random(config.seed)
-        self.arrivals: dict[str, deque[float]] = {}
+        # Admitted calls per (SecretId, action): each API has its own limit.
+        self.arrivals: dict[tuple[str, str], deque[float]] = {}
         # Every request that reached the server, refused or not, authenticated or not.
         self.all_arrivals: deque[float] = deque()
+        # ... and per action named in X-TC-Action.
+        self.action_arrivals: dict[str, deque[float]] = {}
         self.counters = _Counters()
         #: Set when the server stops: stalled answers give up at once.
         self.closing = threading.Event()
@@ -144,30 +213,40 @@ class SandboxState:
                 value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
         return max(0.0, value) / 1000.0
 
-    def arrive(self, now: float) -> None:
+    def arrive(self, now: float, action: str = signing.ACTION) -> None:
         """Count a request that reached the server, before anything can refuse it.
 
         ``max_arrivals_in_any_second`` is what a test of a client's pacing asserts on: the
         admitted calls (``max_calls_in_any_second``) can never exceed the limit, as the
-        sandbox refuses the excess, so a bound on them could never fail.
+        sandbox refuses the excess, so a bound on them could never fail. The same is kept
+        per action (``max_arrivals_in_any_second_by_action``), each API having its own limit.
         """
         with self.lock:
             self.counters.requests += 1
-            arrivals = self.all_arrivals
-            while arrivals and arrivals[0] <= now - ARRIVAL_WINDOW_SECONDS:
-                arrivals.popleft()
-            arrivals.append(now)
-            self.counters.max_arrivals_in_any_second = max(
-                self.counters.max_arrivals_in_any_second, len(arrivals)
-            )
+            self.counters.requests_by_action[action] += 1
+            for arrivals, record in (
+                (self.all_arrivals, None),
+                (self.action_arrivals.setdefault(action, deque()), action),
+            ):
+                while arrivals and arrivals[0] <= now - ARRIVAL_WINDOW_SECONDS:
+                    arrivals.popleft()
+                arrivals.append(now)
+                if record is None:
+                    self.counters.max_arrivals_in_any_second = max(
+                        self.counters.max_arrivals_in_any_second, len(arrivals)
+                    )
+                else:
+                    by_action = self.counters.max_arrivals_by_action
+                    by_action[record] = max(by_action[record], len(arrivals))
 
-    def admit(self, secret_id: str, now: float) -> bool:
-        """Count an authenticated arrival against the per-second limit; False when over it."""
+    def admit(self, secret_id: str, now: float, action: str = signing.ACTION) -> bool:
+        """Count an authenticated arrival against ``action``'s per-second limit for this
+        SecretId (one bucket per API, as Tencent's limits are); False when over it."""
         limit = self.config.rate_limit
         window = 1.0 if limit >= 1 else 1.0 / limit
         allowed = int(limit) if limit >= 1 else 1
         with self.lock:
-            arrivals = self.arrivals.setdefault(secret_id, deque())
+            arrivals = self.arrivals.setdefault((secret_id, action), deque())
             while arrivals and arrivals[0] <= now - window:
                 arrivals.popleft()
             if len(arrivals) >= allowed:
@@ -176,17 +255,17 @@ class SandboxState:
             self.counters.max_calls_in_any_second = max(
                 self.counters.max_calls_in_any_second, len(arrivals)
             )
+            by_action = self.counters.max_calls_by_action
+            by_action[action] = max(by_action[action], len(arrivals))
             return True
 
-    def use_quota(self) -> bool:
-        """Count a lookup against the daily quota; False when it is used up."""
+    def use_quota(self, action: str = signing.ACTION) -> bool:
+        """Count a lookup against ``action``'s daily quota; False when it is used up."""
         with self.lock:
-            if (
-                self.config.daily_quota is not None
-                and self.counters.quota_used >= self.config.daily_quota
-            ):
+            used = self.counters.quota_used
+            if self.config.daily_quota is not None and used[action] >= self.config.daily_quota:
                 return False
-            self.counters.quota_used += 1
+            used[action] += 1
             return True
 
     def count(
@@ -196,16 +275,21 @@ class SandboxState:
         result: str | None = None,
         billed_number: str | None = None,
         number: str | None = None,
+        action: str = signing.ACTION,
     ) -> None:
         with self.lock:
+            c = self.counters
             if error is not None:
-                self.counters.errors[error] += 1
+                c.errors[error] += 1
             if result is not None:
-                self.counters.answered[result] += 1
+                if action == signing.ACTION:
+                    c.answered[result] += 1
+                c.answered_by_action.setdefault(action, Counter())[result] += 1
             if billed_number is not None:
-                self.counters.billed[billed_number] += 1
+                c.billed[number_label(billed_number, action)] += 1
+                c.billed_by_action[action] += 1
             if number is not None:
-                self.counters.looked_up[number] += 1
+                c.looked_up[number_label(number, action)] += 1
 
     def stats(self, *, numbers: bool = False) -> dict[str, Any]:
         """What the sandbox served, as counts: no number appears unless ``numbers=True``.
@@ -215,6 +299,13 @@ class SandboxState:
         the numbers paid for twice or more (0 when a client never pays twice). With
         ``numbers=True`` the per-number detail is added: ``billed_per_number`` and
         ``billed_more_than_once``, numbers in clear (they are the sandbox's own test numbers).
+
+        ``answered`` counts MobileStatus's answers by Result; ``answered_by_action``,
+        ``billed_by_action``, ``requests_by_action``, ``max_calls_in_any_second_by_action`` and
+        ``max_arrivals_in_any_second_by_action`` count every action by its ``X-TC-Action``.
+        Numbers asked of another action than MobileStatus are counted (and named, with
+        ``numbers=True``) as ``<number>@<action>``: a number's status and its tenure are two
+        calls, each billed once.
         """
         with self.lock:
             c = self.counters
@@ -233,7 +324,12 @@ class SandboxState:
                 "rate_limited": c.errors.get("RequestLimitExceeded", 0),
                 "max_arrivals_in_any_second": c.max_arrivals_in_any_second,
                 "max_calls_in_any_second": c.max_calls_in_any_second,
-                "quota_used": c.quota_used,
+                "quota_used": sum(c.quota_used.values()),
+                "answered_by_action": {a: dict(n) for a, n in c.answered_by_action.items()},
+                "billed_by_action": dict(c.billed_by_action),
+                "requests_by_action": dict(c.requests_by_action),
+                "max_calls_in_any_second_by_action": dict(c.max_calls_by_action),
+                "max_arrivals_in_any_second_by_action": dict(c.max_arrivals_by_action),
             }
             if numbers:
                 stats["billed_per_number"] = billed
@@ -245,6 +341,7 @@ class SandboxState:
             self.counters = _Counters()
             self.arrivals.clear()
             self.all_arrivals.clear()
+            self.action_arrivals.clear()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -282,7 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         state = self.state
         arrived = state.config.clock()
-        state.arrive(arrived)
+        state.arrive(arrived, self.headers.get("X-TC-Action", ""))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, MAX_BODY_BYTES))
         request_id = str(uuid.uuid4())
@@ -335,38 +432,36 @@ class _Handler(BaseHTTPRequestHandler):
         secret_id = self._authenticate(body, arrived)
         if config.account_error:
             raise ApiError(config.account_error, "The account cannot use this API.")
-        action = self.headers.get("X-TC-Action", "")
-        if action != signing.ACTION:
-            raise ApiError("InvalidAction", f"The action {action!r} does not exist.")
+        name = self.headers.get("X-TC-Action", "")
+        action = SERVED_ACTIONS.get(name)
+        if action is None:
+            raise ApiError("InvalidAction", f"The action {name!r} does not exist.")
         version = self.headers.get("X-TC-Version", "")
         if version != signing.API_VERSION:
             raise ApiError("InvalidAction", f"The action does not exist in version {version!r}.")
-        if not state.admit(secret_id, arrived):
+        if not state.admit(secret_id, arrived, name):
             raise ApiError("RequestLimitExceeded", "Your request frequency has reached the limit.")
         fault = state.draw_fault(("truncated", "busy", "internal_error"))
         if fault == "internal_error":
             raise ApiError("InternalError", "An internal error occurred.")
         mobile = self._mobile(body)
-        state.count(number=mobile)
+        state.count(number=mobile, action=name)
         if fault == "busy":
-            state.count(result="-3")
-            return {"Result": "-3", "Description": DESCRIPTIONS["-3"], "StatusCode": 99}
+            state.count(result=action.busy, action=name)
+            return action.answer(action.busy)
         if fault == "truncated":
-            return {"Result": "-3", "Description": "truncated", "StatusCode": 99, "_truncate": True}
-        behaviour = behaviour_for(mobile)
+            return {**action.answer(action.busy), "Description": "truncated", "_truncate": True}
+        behaviour = action.behaviour(mobile)
         if behaviour.error:
             raise ApiError(behaviour.error, ERROR_MESSAGES.get(behaviour.error, behaviour.error))
-        if not state.use_quota():
-            state.count(result="-4")
-            return {"Result": "-4", "Description": DESCRIPTIONS["-4"], "StatusCode": 99}
+        if not state.use_quota(name):
+            state.count(result=action.daily_limit, action=name)
+            return action.answer(action.daily_limit)
         result = behaviour.result or "0"
-        state.count(result=result, billed_number=mobile if result == "0" else None)
-        answer: dict[str, Any] = {
-            "Result": result,
-            "Description": DESCRIPTIONS.get(result, "Unknown result"),
-            "StatusCode": behaviour.status_code if behaviour.status_code is not None else 99,
-        }
-        if result == "0":  # billed: the answer may still be lost on the way back
+        billed = result in action.billed
+        state.count(result=result, billed_number=mobile if billed else None, action=name)
+        answer = action.answer(result, behaviour if result == "0" else None)
+        if billed:  # billed: the answer may still be lost on the way back
             lost = state.draw_fault(BILLED_FAULTS)
             if lost is not None:
                 answer["_lost"] = lost
