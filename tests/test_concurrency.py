@@ -77,3 +77,21 @@ def test_default_thread_bound_is_capped() -> None:
     assert default_max_workers(20) == 60  # reaches 20/s at mean latencies up to 2 s
     assert default_max_workers(1000) == MAX_DEFAULT_WORKERS <= 200
     assert default_max_workers(0.5) == 2
+
+
+@pytest.mark.integration
+def test_at_two_seconds_latency_the_service_sees_the_limit_and_never_more() -> None:
+    # A fixed pool of 30 capped this at 30 / 2.2 s = 13.7 calls/s.
+    import mobilestatus_pandas as msp
+    from mobilestatus_pandas.datasets import random_numbers
+
+    with msp.Sandbox(latency_ms=2000, latency_spread_ms=200, own_process=True) as sb:
+        client = sb.client()
+        client.lookup_many(random_numbers(100, seed=41), progress=False)
+        stats = sb.stats()
+        sent = client.ledger()["called_at"].sort_values().iloc[1:]  # after the lone first call
+        client.close()
+    rate_at_service = (len(sent) - 1) / (sent.iloc[-1] - sent.iloc[0]).total_seconds()
+    assert rate_at_service >= 18.5, (f"{rate_at_service:.1f} calls/s at the service", stats)
+    assert stats["max_arrivals_in_any_second"] <= 20
+    assert stats["rate_limited"] == 0

@@ -1,0 +1,260 @@
+"""A store that fails mid-run is an outage: the run ends cleanly, answers kept, reason said.
+
+Redis out of memory (``maxmemory`` with ``noeviction``), Redis read-only (a replica after a
+failover) and a SQLite file locked by another process past its busy timeout reach the
+engine as :class:`CacheUnavailableError`, never as a raw third-party exception that loses
+the frame. And claims hold or fail closed: no number is called without one, and an
+interrupted run renews its claims until the calls it abandoned have ended.
+"""
+
+from __future__ import annotations
+
+import _thread
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas import batch, cache, redis_backend
+from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry, SQLiteStore
+from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.ratelimit import SQLiteWindowLog
+from tests.conftest import skip_without_redis
+from tests.redis_server import RedisServer, free_port
+
+pytestmark = pytest.mark.integration
+
+TEAM_KEY = "cd" * 32
+#: A busy timeout short enough for a test to wait it out.
+SHORT_BUSY_SECONDS = 0.2
+
+
+def an_entry(key: str = "k1") -> tuple[LedgerEntry, CachedAnswer]:
+    entry = LedgerEntry(time.time(), key, "0", 0, True, "req-1", None, "run", "AKID")
+    return entry, CachedAnswer("0", "ok", 0, "req-1", entry.called_at)
+
+
+class FileLock:
+    """Another process's write transaction on a SQLite file, held until released."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+    def take(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def release(self) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.release()
+        self.conn.close()
+
+
+# -- SQLite ------------------------------------------------------------------------------
+
+
+def test_a_locked_sqlite_file_holds_the_write_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path, busy_timeout_seconds=SHORT_BUSY_SECONDS)
+    entry, answer = an_entry()
+    lock = FileLock(path)
+    lock.take()
+    with pytest.raises(msp.CacheUnavailableError, match="locked by another process"):
+        store.record(entry, answer)
+    assert store.held_writes == 1
+    assert store.get_many(["k1"], 0) == {"k1": answer}, "a held answer counts as cached"
+    assert store.ledger() == [entry], "a held call is in the ledger"
+    started = time.monotonic()
+    assert store.flush(0.0) == 1, "still locked: still held"
+    assert time.monotonic() - started < SHORT_BUSY_SECONDS, "flush(0) does not wait"
+    lock.close()
+    assert store.flush(1.0) == 0
+    store.close()
+    again = SQLiteStore(path)
+    assert again.ledger() == [entry], "written once, to the file"
+    assert again.get_many(["k1"], 0) == {"k1": answer}
+    again.close()
+
+
+def test_a_locked_rate_log_is_an_outage(tmp_path: Path) -> None:
+    path = tmp_path / "ratelimit.sqlite3"
+    log = SQLiteWindowLog(path, busy_timeout_seconds=SHORT_BUSY_SECONDS)
+    lock = FileLock(path)
+    lock.take()
+    with pytest.raises(msp.CacheUnavailableError, match="locked"):
+        log.try_acquire("AKID", time.time(), 20, 1.0)
+    lock.close()
+    assert log.try_acquire("AKID", time.time(), 20, 1.0) == 0.0
+    log.close()
+
+
+def test_a_cache_file_locked_mid_run_ends_the_run_cleanly(
+    cache_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache, "SQLITE_BUSY_TIMEOUT_SECONDS", SHORT_BUSY_SECONDS)
+    numbers = random_numbers(100, seed=31)
+    with msp.Sandbox(latency_ms=100) as sb:
+        client = sb.client(cache=cache_file, outage_timeout=0.5)
+        client.lookup("13800000000")  # creates the file
+        lock = FileLock(cache_file)
+        timer = threading.Timer(1.0, lock.take)
+        timer.start()
+        with pytest.warns(msp.RunStoppedWarning, match="locked"):
+            out = client.lookup_many(numbers, progress=False)
+        timer.join()
+        stats = sb.stats()
+        report = out.attrs["mobilestatus"]
+        assert report["stop_reason"] == "cache unavailable"
+        assert "locked by another process" in report["stop_detail"]
+        answered = out["status"] != "not_checked"
+        assert 0 < answered.sum() < len(numbers)
+        assert answered.sum() + 1 == stats["requests"], "every call's answer is in the frame"
+        assert report["held_writes"] >= 1, "answers that found the file locked are held"
+
+        lock.close()
+        assert client.store.flush(timeout_seconds=2) == 0
+        assert len(client.ledger()) == stats["requests"]
+        again = client.lookup_many(numbers, progress=False)  # resumes where it stopped
+        assert again["from_cache"].sum() == answered.sum()
+        assert not again["status"].isin(["not_checked", "error"]).any()
+        assert sb.stats()["numbers_billed_more_than_once"] == 0
+        client.close()
+
+
+# -- Redis -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, and the team's hashing key."""
+    skip_without_redis()
+    monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", TEAM_KEY)
+    with RedisServer(tmp_path / "redis") as server:
+        yield server
+
+
+def admin(server: RedisServer) -> Any:
+    import redis
+
+    return redis.Redis.from_url(server.url, decode_responses=True)
+
+
+def out_of_memory(server: RedisServer) -> None:
+    connection = admin(server)
+    connection.config_set("maxmemory-policy", "noeviction")
+    connection.config_set("maxmemory", "1")
+
+
+def enough_memory(server: RedisServer) -> None:
+    admin(server).config_set("maxmemory", "0")
+
+
+def read_only(server: RedisServer) -> None:
+    """Make it a replica (of a primary that is not there: it keeps its data), as after a
+    failover that left this client pointing at the old primary."""
+    admin(server).replicaof("127.0.0.1", free_port())
+
+
+def primary_again(server: RedisServer) -> None:
+    admin(server).replicaof("NO", "ONE")
+
+
+def run_through_a_failure(
+    server: RedisServer, fail: Callable[[RedisServer], None], mend: Callable[[RedisServer], None],
+    expected: str, seed: int,
+) -> None:  # fmt: skip
+    numbers = random_numbers(150, seed=seed)
+    with msp.Sandbox(latency_ms=50, own_process=True) as sb:
+        client = sb.client(cache=server.url, outage_timeout=1.0)
+        timer = threading.Timer(1.0, fail, args=(server,))
+        timer.start()
+        with pytest.warns(msp.RunStoppedWarning, match=expected):
+            out = client.lookup_many(numbers, progress=False)
+        timer.join()
+        stats = sb.stats()
+        report = out.attrs["mobilestatus"]
+        assert report["stop_reason"] == "cache unavailable"
+        assert expected in report["stop_detail"]
+        answered = out["status"] != "not_checked"
+        assert 0 < answered.sum() < len(numbers)
+        assert answered.sum() == stats["requests"], "every call's answer is in the frame"
+        assert out.loc[~answered, "error"].str.contains(expected).all()
+
+        mend(server)  # the held writes go to Redis when it takes them again
+        assert client.store.flush(timeout_seconds=5) == 0
+        assert len(client.ledger()) == stats["requests"]
+        again = client.lookup_many(numbers, progress=False)
+        assert again["from_cache"].sum() == answered.sum()
+        assert not again["status"].isin(["not_checked", "error"]).any()
+        assert sb.stats()["numbers_billed_more_than_once"] == 0
+        client.close()
+
+
+def test_redis_out_of_memory_mid_run_is_an_outage(own_redis: RedisServer) -> None:
+    run_through_a_failure(own_redis, out_of_memory, enough_memory, "out of memory", seed=32)
+
+
+def test_redis_read_only_after_a_failover_is_an_outage(own_redis: RedisServer) -> None:
+    run_through_a_failure(own_redis, read_only, primary_again, "read-only replica", seed=33)
+
+
+def test_redis_grants_no_claim_while_away(own_redis: RedisServer) -> None:
+    store = redis_backend.RedisStore(redis_backend.connect(own_redis.url), ttl_seconds=60)
+    own_redis.stop()
+    with pytest.raises(msp.CacheUnavailableError, match="no number can be claimed"):
+        store.claim("k", "run-a", time.time(), 10)
+    own_redis.start()
+    assert store.claim("k", "run-a", time.time(), 10)
+    assert not store.claim("k", "run-b", time.time(), 10), "run-a's claim holds"
+
+
+def test_no_number_is_called_without_a_claim(own_redis: RedisServer) -> None:
+    with msp.Sandbox() as sb:
+        client = sb.client(cache=own_redis.url, outage_timeout=0.5)
+        out_of_memory(own_redis)  # reads work, claims are refused
+        with pytest.warns(msp.RunStoppedWarning, match="claim"):
+            out = client.lookup_many(random_numbers(5, seed=34), progress=False)
+        assert sb.stats()["requests"] == 0, "no claim, no call"
+        assert (out["status"] == "not_checked").all()
+        assert "out of memory" in out.attrs["mobilestatus"]["stop_detail"]
+        enough_memory(own_redis)
+        client.close()
+
+
+# -- claims of an interrupted run -----------------------------------------------------------
+
+
+def live_claims(path: Path) -> int:
+    with sqlite3.connect(path) as conn:
+        (count,) = conn.execute(
+            "SELECT count(*) FROM claims WHERE until > ?", (time.time(),)
+        ).fetchone()
+    return int(count)
+
+
+def test_an_interrupted_run_keeps_its_claims_while_its_calls_are_in_flight(
+    cache_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(batch, "CLAIM_SECONDS", 0.4)
+    monkeypatch.setattr(batch, "CLAIM_RENEW_SECONDS", 0.05)
+    with msp.Sandbox(latency_ms=1500) as sb:
+        client = sb.client(cache=cache_file)
+        threading.Timer(1.8, _thread.interrupt_main).start()  # the first answer is in
+        with pytest.raises(KeyboardInterrupt):
+            client.lookup_many(random_numbers(10, seed=35), progress=False)
+        time.sleep(0.6)  # longer than a claim lasts unless renewed
+        assert live_claims(cache_file) >= 1, "calls still in flight keep their claims"
+        client.settle_interrupted_runs()
+        time.sleep(0.6)
+        assert live_claims(cache_file) == 0, "released (or lapsed) once the calls ended"
+        again = client.lookup_many(random_numbers(10, seed=35), progress=False)
+        assert not again["status"].isin(["not_checked", "error"]).any()
+        assert sb.stats()["numbers_billed_more_than_once"] == 0
+        client.close()
