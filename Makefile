@@ -72,6 +72,8 @@ pictures: $(STAMP) $(BROWSER_JS)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/workers.py
 	$(BIN)/python benchmarks/frame.py
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/team.py

@@ -16,7 +16,6 @@ machines (``cache="redis://..."``).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -461,18 +460,40 @@ class SQLiteStore:
         self._lock = threading.RLock()
         # Writes that found the file locked, oldest first, written when it is free again.
         self._held: deque[tuple[LedgerEntry, CachedAnswer | None]] = deque()
+        self._lock_failed = False  # the last statement found the file locked
         migrate_ledger(self._conn)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
-    def _translated(self) -> contextlib.AbstractContextManager[None]:
-        return lock_errors_translated(self.path, self.busy_timeout_seconds)
+    @contextmanager
+    def _translated(self, *, writing: bool = False) -> Iterator[None]:
+        """Lock timeouts become CacheUnavailableError; after one, writes do not wait for
+        the lock again (one try each) until one succeeds: the worker threads share this
+        connection, and each waiting out the busy timeout in turn would take minutes.
+        (Reads succeed while another process writes, in WAL mode: they say nothing of it.)"""
+        with self._lock:
+            fail_fast = writing and self._lock_failed
+            if fail_fast:
+                self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                with lock_errors_translated(self.path, self.busy_timeout_seconds):
+                    yield
+            except CacheUnavailableError:
+                self._lock_failed = True
+                raise
+            else:
+                if writing:
+                    self._lock_failed = False
+            finally:
+                if fail_fast:
+                    busy_ms = round(self.busy_timeout_seconds * 1000)
+                    self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run statements in one write transaction (taken at once, so no deadlocks)."""
-        with self._lock, self._translated():
+        with self._lock, self._translated(writing=True):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -567,25 +588,16 @@ class SQLiteStore:
     def flush(self, timeout_seconds: float = 0.0) -> int:
         """Write what is held (writes that found the file locked); return how many are still
         held after trying for up to ``timeout_seconds``."""
-        with self._lock:
-            if not self._held:
-                return 0
-            # Wait no longer than asked for the lock (0: one try, at once).
-            wait_ms = round(min(timeout_seconds, self.busy_timeout_seconds) * 1000)
-            self._conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
-            try:
-                deadline = time.monotonic() + timeout_seconds
-                while True:
-                    try:
-                        self._write_held()
-                        return 0
-                    except CacheUnavailableError:
-                        if time.monotonic() >= deadline:
-                            return len(self._held)
-                        time.sleep(SETUP_RETRY_SECONDS)
-            finally:
-                busy_ms = round(self.busy_timeout_seconds * 1000)
-                self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            with self._lock:
+                try:
+                    self._write_held()  # one try, at once: writes are held after a failure
+                    return 0
+                except CacheUnavailableError:
+                    if time.monotonic() >= deadline:
+                        return len(self._held)
+            time.sleep(SETUP_RETRY_SECONDS)
 
     @property
     def held_writes(self) -> int:

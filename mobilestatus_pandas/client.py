@@ -420,7 +420,7 @@ class MobileStatusClient:
             that uses the same SecretId (the log lives in the per-user cache directory), or
             by every process on every machine that uses the same Redis cache.
         max_workers: the most calls in flight (worker threads). Within it, a run keeps
-            ``rate_limit x mean latency x 1.5`` calls in flight, following the latency it
+            ``rate_limit x mean latency x 2`` calls in flight, following the latency it
             observes; the default (``rate_limit x 3`` threads, at most 64) reaches
             ``rate_limit`` at mean latencies up to 2 s.
         timeout: seconds to wait for one answer.

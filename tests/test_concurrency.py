@@ -28,7 +28,7 @@ def test_before_any_answer_the_initial_latency_is_assumed(clock: FakeClock) -> N
 
 
 @pytest.mark.parametrize(
-    ("latency", "expected"), [(0.25, 8), (1.0, 30), (2.0, 60), (3.0, 80), (0.001, MIN_IN_FLIGHT)]
+    ("latency", "expected"), [(0.25, 10), (1.0, 40), (1.5, 60), (3.0, 80), (0.001, MIN_IN_FLIGHT)]
 )
 def test_width_is_rate_times_latency_with_headroom_within_bounds(
     clock: FakeClock, latency: float, expected: int
@@ -40,21 +40,21 @@ def test_width_is_rate_times_latency_with_headroom_within_bounds(
 
 def test_the_mean_counts_a_heavy_tail(clock: FakeClock) -> None:
     # Nine answers in 1 s and one in 11 s: the median is 1 s, but slow calls hold their
-    # slots for long, so the pipe must be sized on the mean (2 s).
+    # slots for long, so the pipe must be sized on the mean (2 s): 20 x 2 x 2.
     target = InFlightTarget(20, max_in_flight=200, clock=clock)
     for _ in range(6):
         answers(target, clock, 1.0, 9)
         answers(target, clock, 11.0, 1)
     assert target.mean_latency() == pytest.approx(2.0)
-    assert target.width() == 60
+    assert target.width() == 80
 
 
 def test_width_follows_the_latest_answers_only(clock: FakeClock) -> None:
     target = InFlightTarget(20, max_in_flight=200, clock=clock)
     answers(target, clock, 2.0, LATENCY_SAMPLES)
-    assert target.width() == 60
+    assert target.width() == 80
     answers(target, clock, 0.25, LATENCY_SAMPLES)  # the service got faster
-    assert target.width() == 8
+    assert target.width() == 10
 
 
 def test_a_bound_of_one_is_kept() -> None:

@@ -69,16 +69,22 @@ def test_a_locked_sqlite_file_holds_the_write_and_says_so(tmp_path: Path) -> Non
     with pytest.raises(msp.CacheUnavailableError, match="locked by another process"):
         store.record(entry, answer)
     assert store.held_writes == 1
-    assert store.get_many(["k1"], 0) == {"k1": answer}, "a held answer counts as cached"
-    assert store.ledger() == [entry], "a held call is in the ledger"
+    second, _ = an_entry("k2")
     started = time.monotonic()
-    assert store.flush(0.0) == 1, "still locked: still held"
+    with pytest.raises(msp.CacheUnavailableError):
+        store.record(second, None)
+    assert time.monotonic() - started < SHORT_BUSY_SECONDS / 2, "no second wait for the lock"
+    assert store.held_writes == 2
+    assert store.get_many(["k1"], 0) == {"k1": answer}, "a held answer counts as cached"
+    assert store.ledger() == [entry, second], "held calls are in the ledger"
+    started = time.monotonic()
+    assert store.flush(0.0) == 2, "still locked: still held"
     assert time.monotonic() - started < SHORT_BUSY_SECONDS, "flush(0) does not wait"
     lock.close()
     assert store.flush(1.0) == 0
     store.close()
     again = SQLiteStore(path)
-    assert again.ledger() == [entry], "written once, to the file"
+    assert again.ledger() == [entry, second], "written once, to the file"
     assert again.get_many(["k1"], 0) == {"k1": answer}
     again.close()
 
