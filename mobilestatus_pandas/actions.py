@@ -21,6 +21,7 @@ things, and is billed differently, in each.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -30,6 +31,7 @@ import pandas as pd
 from . import codes, tenure
 from .codes import ResultCode
 from .errors import InputError
+from .result import LookupResult, TenureResult
 
 #: Columns every action's result frame starts with, in order (before its own columns).
 LEADING_COLUMNS: Final[tuple[str, ...]] = ("number", "valid", "result", "description")
@@ -71,6 +73,7 @@ class Action:
         own_columns: the action's own result columns, in order, and their dtypes.
         default_prefix: the prefix of its columns in a frame.
         reader: turns Result and the kept fields into ``own_columns`` plus ``status``.
+        result_type: the record of one number's answer (its fields are ``columns``).
     """
 
     name: str
@@ -83,6 +86,7 @@ class Action:
     own_columns: Mapping[str, Callable[[], Any]]
     default_prefix: str
     reader: Reader
+    result_type: type[Any]
 
     def result_code(self, result: str | None) -> ResultCode:
         """The meaning of a ``Result`` value; unknown values map to an unbilled error."""
@@ -135,6 +139,84 @@ class Action:
         """The action's own columns for a row without an answer (every value missing)."""
         return dict.fromkeys(self.own_columns)
 
+    # -- one number's result, in this action's record ---------------------------------------
+
+    def from_answer(
+        self,
+        number: str,
+        result: str | None,
+        description: str | None,
+        fields: Mapping[str, Any],
+        request_id: str | None,
+        checked_at: dt.datetime | None,
+        *,
+        billed: bool = True,
+        from_cache: bool = False,
+    ) -> Any:
+        """The record an answer (Result, Description, kept fields) gives ``number``.
+
+        ``billed=False`` for an answer that was not paid for in this lookup (a cached one).
+        """
+        own = self.read(result, fields)
+        status = own.pop("status")
+        note = own.pop("error", None)
+        meaning = self.result_code(result)
+        if meaning.status == "error":
+            error: str | None = f"unknown Result {result!r}"
+        elif not meaning.final:  # busy after retries, daily limit: say which code it was
+            error = f"Result {result}"
+        else:
+            error = note
+        return self.result_type(
+            number=number,
+            valid=status != "invalid",
+            result=result,
+            description=description,
+            status=status,
+            billed=billed and meaning.billed,
+            from_cache=from_cache,
+            checked_at=checked_at,
+            request_id=request_id,
+            error=error,
+            **own,
+        )
+
+    def failure(
+        self,
+        number: str,
+        description: str | None,
+        error: str | None,
+        *,
+        request_id: str | None = None,
+        checked_at: dt.datetime | None = None,
+    ) -> Any:
+        """The record of a call that ended on an error answer or a transport failure."""
+        return self.result_type(
+            number=number,
+            valid=True,
+            result=None,
+            description=description,
+            status="error",
+            billed=False,
+            from_cache=False,
+            checked_at=checked_at,
+            request_id=request_id,
+            error=error,
+            **self.empty_columns(),
+        )
+
+    def unchecked(self, number: str | None, valid: bool, reason: str) -> Any:
+        """The record of a number not looked up (budget, stop, not sampled)."""
+        return self.result_type.unchecked(number, valid, reason)
+
+    def refused(self, number: str | None, reason: str) -> Any:
+        """The record of a value refused before any call (see ``numbers.REASONS``)."""
+        return self.result_type.refused(number, reason)
+
+    def invalid(self, number: str | None) -> Any:
+        """The record of a value that is not a CN mobile number."""
+        return self.result_type.invalid(number)
+
 
 def _read_status(result: str | None, fields: Mapping[str, Any]) -> dict[str, Any]:
     raw = fields.get("StatusCode")
@@ -174,6 +256,7 @@ STATUS: Final = Action(
     own_columns={"status_code": lambda: "Int64"},
     default_prefix="mobile_",
     reader=_read_status,
+    result_type=LookupResult,
 )
 
 TENURE: Final = Action(
@@ -192,6 +275,7 @@ TENURE: Final = Action(
     },
     default_prefix="tenure_",
     reader=_read_tenure,
+    result_type=TenureResult,
 )
 
 #: Every action by its name.

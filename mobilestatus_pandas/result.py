@@ -109,3 +109,93 @@ class LookupResult:
     def invalid(cls, number: str | None) -> LookupResult:
         """A value that is not a CN mobile number, decided without a call."""
         return cls.refused(number, NOT_A_NUMBER if number is None else NOT_MOBILE_RANGE)
+
+
+@dataclass(frozen=True)
+class TenureResult:
+    """What is known about one number's tenure after a MobileNetworkTimeVerification lookup.
+
+    The fields shared with :class:`LookupResult` mean the same (``billed`` is ``True`` for
+    Results 0, -2 and -3, the ones this API bills). Its own:
+
+    Attributes:
+        range: the service's ``Range`` text (e.g. ``"[6,12)"``), ``None`` without one.
+        months_min: at least this many months on the network.
+        months_max: under this many months (``None``: no upper bound, or no tenure).
+        band: one of :data:`mobilestatus_pandas.tenure.BANDS`, ``None`` without one.
+        status: one of :data:`mobilestatus_pandas.tenure.TENURE_STATUSES`.
+    """
+
+    number: str | None
+    valid: bool
+    result: str | None
+    description: str | None
+    range: str | None
+    months_min: int | None
+    months_max: int | None
+    band: str | None
+    status: str
+    billed: bool | None
+    from_cache: bool
+    checked_at: datetime | None
+    request_id: str | None
+    error: str | None
+
+    def __post_init__(self) -> None:
+        from .tenure import TENURE_STATUSES
+
+        if self.status not in TENURE_STATUSES:
+            raise ValueError(f"unknown tenure status {self.status!r}")
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> TenureResult:
+        """Build from one row of a tenure result frame (without prefix)."""
+
+        def plain(name: str) -> Any:
+            value = row[name]
+            return None if value is None or value is pd.NA or value is pd.NaT else value
+
+        def whole(name: str) -> int | None:
+            value = plain(name)
+            return None if value is None else int(value)
+
+        checked_at = plain("checked_at")
+        band = plain("band")
+        return cls(
+            number=plain("number"),
+            valid=bool(plain("valid")),
+            result=plain("result"),
+            description=plain("description"),
+            range=plain("range"),
+            months_min=whole("months_min"),
+            months_max=whole("months_max"),
+            band=None if band is None else str(band),
+            status=str(row["status"]),
+            billed=None if plain("billed") is None else bool(row["billed"]),
+            from_cache=bool(plain("from_cache")),
+            checked_at=None if checked_at is None else pd.Timestamp(checked_at).to_pydatetime(),
+            request_id=plain("request_id"),
+            error=plain("error"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict, in column order."""
+        return asdict(self)
+
+    @classmethod
+    def unchecked(cls, number: str | None, valid: bool, reason: str) -> TenureResult:
+        """A number that was not looked up (budget reached, run stopped, not sampled)."""
+        return cls(number, valid, None, None, None, None, None, None, "not_checked", False,
+                   False, None, None, reason)  # fmt: skip
+
+    @classmethod
+    def refused(cls, number: str | None, reason: str) -> TenureResult:
+        """A value not looked up because of what it is (see :meth:`LookupResult.refused`)."""
+        status = "missing" if reason == NO_NUMBER else "invalid"
+        return cls(number, False, None, reason, None, None, None, None, status, False, False,
+                   None, None, None)  # fmt: skip
+
+    @classmethod
+    def invalid(cls, number: str | None) -> TenureResult:
+        """A value that is not a CN mobile number, decided without a call."""
+        return cls.refused(number, NOT_A_NUMBER if number is None else NOT_MOBILE_RANGE)

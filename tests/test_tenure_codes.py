@@ -146,3 +146,35 @@ def test_actions_by_name() -> None:
         actions.get_action("tenor")
     with pytest.raises(InputError, match="non-empty"):
         actions.get_actions(())
+
+
+def test_answers_become_each_actions_record() -> None:
+    import datetime as dt
+
+    from mobilestatus_pandas.result import LookupResult, TenureResult
+
+    at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    known = actions.TENURE.from_answer("13900000003", "0", "ok", {"Range": "[3,6)"}, "r1", at)
+    assert isinstance(known, TenureResult)
+    assert (known.status, known.band, known.months_min, known.billed, known.error) == (
+        "known", "[3,6)", 3, True, None,
+    )  # fmt: skip
+    gone = actions.TENURE.from_answer("13900000102", "-2", "no", {"Range": ""}, "r2", at)
+    assert (gone.status, gone.billed, gone.valid) == ("not_found", True, True)
+    bad = actions.TENURE.from_answer("13900000101", "-1", "bad", {}, "r3", at)
+    assert (bad.status, bad.billed, bad.valid) == ("invalid", False, False)
+    busy = actions.TENURE.from_answer("13900000104", "-4", "busy", {}, "r4", at)
+    assert (busy.status, busy.billed, busy.error) == ("busy", False, "Result -4")
+    cached = actions.TENURE.from_answer(
+        "13900000003", "0", "ok", {"Range": "[3,6)"}, "r1", at, billed=False, from_cache=True
+    )
+    assert (cached.billed, cached.from_cache) == (False, True)
+    status = actions.STATUS.from_answer("13800000002", "0", "ok", {"StatusCode": 2}, "r5", at)
+    assert isinstance(status, LookupResult)
+    assert (status.status, status.status_code, status.billed) == ("cancelled", 2, True)
+    assert actions.TENURE.unchecked("13900000000", True, "stopped").status == "not_checked"
+    assert actions.TENURE.refused(None, "no number given").status == "missing"
+    assert actions.TENURE.failure("13900000000", "boom", "InternalError").band is None
+    assert list(known.to_dict()) == list(actions.TENURE.columns)
+    row = pd.Series(known.to_dict())
+    assert TenureResult.from_row(row) == known
