@@ -96,8 +96,8 @@ class JobGate(Protocol):
         """None to send the call now (waiting as needed); else why the job stopped."""
         ...
 
-    def after_answer(self, billed: bool, error_code: str | None) -> None:
-        """The service answered a call this gate let through."""
+    def after_answer(self, result: str | None, billed: bool, error_code: str | None) -> None:
+        """The service answered a call this gate let through (``result``: its Result)."""
         ...
 
 
@@ -280,7 +280,7 @@ class _Run:
                 self.report.calls += 1
                 self.report.billed_calls += int(billed)
         if self.gate is not None:
-            self.gate.after_answer(billed, answer.error_code)
+            self.gate.after_answer(answer.result, billed, answer.error_code)
 
     def on_transport_error(
         self, number: str, error: TransportError, sent_at: float, final: bool

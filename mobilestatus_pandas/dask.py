@@ -69,6 +69,8 @@ JOB_POLL_SECONDS: Final = 0.05
 #: The key of a result frame's ``attrs`` (the same as pandas results use).
 ATTRS_KEY: Final = batch.ATTRS_KEY
 STOP_AUTHENTICATION: Final = "authentication failed"
+#: The Result of a daily-limit answer.
+DAILY_LIMIT_RESULT: Final = "-4"
 
 
 # -- the client as configuration ------------------------------------------------------------
@@ -247,6 +249,7 @@ class _JobGate:
         self.store = client.store
         self.owner = f"{client.claim_owner}:{uuid.uuid4().hex[:8]}"
         self.opened = False
+        self.daily_streak = 0
 
     def stop_reason(self) -> str | None:
         """Why the job stopped, when it did (read from the shared store)."""
@@ -280,10 +283,13 @@ class _JobGate:
                 return batch.STOP_BUDGET
         return None
 
-    def after_answer(self, billed: bool, error_code: str | None) -> None:
+    def after_answer(self, result: str | None, billed: bool, error_code: str | None) -> None:
         now = self.client.now()
         if error_code is not None and codes.error_kind(error_code) is codes.ErrorKind.ACCOUNT:
             self.stop_job(f"{STOP_AUTHENTICATION}: {error_code}")
+        self.daily_streak = self.daily_streak + 1 if result == DAILY_LIMIT_RESULT else 0
+        if self.daily_streak >= batch.DAILY_LIMIT_STREAK:  # the whole job, at once
+            self.stop_job(batch.STOP_DAILY_LIMIT)
         elif not self.opened:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
@@ -618,6 +624,8 @@ class DaskFrameAccessor:
         ``validate=``, ``overwrite=``, or client options). ``max_billed`` holds for the
         whole job, across partitions and workers. Nothing is sent before ``compute()``.
         """
+        if "sample" in options:
+            raise InputError("sample= is not available on dask frames yet: sample in pandas")
         options.pop("progress", None)  # the dashboard (and job_report) show progress
         return status(self._frame, column, **options)
 

@@ -181,3 +181,37 @@ def test_max_billed_holds_for_the_job_across_partitions(
     report = msd.job_report(done)
     assert report["stop_reason"] == "max_billed reached"
     assert out.mobile.report()["billed_budget_used"] == 25
+
+
+def test_not_checked_rows_say_why(sandbox: msp.Sandbox) -> None:
+    pdf = pd.DataFrame({"phone": random_numbers(20, seed=9)})
+    done = (
+        dd.from_pandas(pdf, npartitions=2)
+        .mobile.status("phone", client=sandbox.client(), max_billed=5)
+        .compute(scheduler="threads")
+    )
+    skipped = done[done["mobile_status"] == "not_checked"]
+    assert len(skipped) == 15
+    assert skipped["mobile_error"].str.contains("max_billed").all()
+
+
+def test_a_daily_limit_streak_stops_the_whole_job() -> None:
+    pdf = pd.DataFrame({"phone": random_numbers(240, seed=10)})
+    with msp.Sandbox(daily_quota=0) as sb:
+        out = dd.from_pandas(pdf, npartitions=4).mobile.status(
+            "phone", client=sb.client(max_workers=2)
+        )
+        done = out.compute(scheduler="threads")
+        requests = sb.stats()["requests"]
+    assert msd.job_report(done)["stop_reason"] == "daily limit reached"
+    per_partition = done.groupby(done.index // 60)["mobile_status"].apply(
+        lambda s: (s == "not_checked").sum()
+    )
+    assert (per_partition > 0).all(), "every partition stopped"
+    assert requests < 60, "stopped within a streak or two, not per partition"
+
+
+def test_sample_is_refused_on_dask_frames(sandbox: msp.Sandbox) -> None:
+    ddf = dd.from_pandas(frame_with_repeats(), npartitions=2)
+    with pytest.raises(msp.InputError, match="sample"):
+        ddf.mobile.status("phone", client=sandbox.client(), sample=5)

@@ -1,0 +1,198 @@
+"""Larger than memory: a Parquet dataset enriched out of core on a LocalCluster, all cached.
+
+The issue's target is 20M rows over 200k numbers (``--rows 20000000 --numbers 200000``);
+the default, 3M rows over 30k numbers (about 650 MiB in memory), runs in a couple of
+minutes on a 2-core machine. Every
+number is in the Redis cache first (written through the store, as a team's earlier runs
+would have left it), so the run makes no call: it measures what the library adds to reading
+and writing the data. Workers get a memory limit below the dataset's size in memory.
+
+Prints the dataset's size, the time to enrich it (read Parquet, ``.mobile.status``, write
+Parquet) against the baseline of the same pipeline without the lookup, rows per second, the
+cluster's peak memory (distributed's MemorySampler: every worker process together) against
+the workers' limits, and the sandbox's requests (0: everything came from the cache).
+
+    .venv/bin/python benchmarks/dask_scale.py [--rows 3000000] [--numbers 30000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import time
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make tests.redis_server importable
+    sys.path.insert(0, str(ROOT))
+
+MIB = 1024 * 1024
+TARGET_ROWS = 20_000_000
+TARGET_NUMBERS = 200_000
+#: Per worker: room for the worker itself (~200 MiB with pandas, pyarrow and dask) and a few
+#: partitions in flight, well below the dataset's size in memory.
+DEFAULT_MEMORY_LIMIT_MIB = 450
+#: Free text per sign-up (a user agent, say), so rows weigh what real ones do.
+NOTE_CHARACTERS = (120, 240)
+
+
+def write_dataset(path: Path, rows: int, numbers: list[str], files: int, seed: int) -> int:
+    """Sign-ups as Parquet files; return the dataset's size in memory (bytes)."""
+    rng = np.random.default_rng(seed)
+    pool = np.array(numbers, dtype=object)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz /;.()0123456789"))
+    notes = np.array(
+        ["".join(rng.choice(letters, rng.integers(*NOTE_CHARACTERS))) for _ in range(2000)],
+        dtype=object,
+    )
+    per_file = -(-rows // files)
+    size = 0
+    path.mkdir(parents=True)
+    for i in range(files):
+        n = min(per_file, rows - i * per_file)
+        if n <= 0:
+            break
+        part = pd.DataFrame(
+            {
+                "signup_id": np.arange(i * per_file, i * per_file + n, dtype=np.int64),
+                "phone": pd.array(pool[rng.integers(0, len(pool), n)], dtype="string[pyarrow]"),
+                "amount": rng.gamma(2.0, 30.0, n),
+                "fraud": rng.random(n) < 0.05,
+                "user_agent": pd.array(
+                    notes[rng.integers(0, len(notes), n)], dtype="string[pyarrow]"
+                ),
+            }
+        )
+        size += int(part.memory_usage(deep=True).sum())
+        part.to_parquet(path / f"part-{i:04d}.parquet", index=False)
+    return size
+
+
+def seed_cache(redis_url: str, numbers: list[str], sandbox: Any) -> None:
+    """Every number answered in the cache, written through the store's own write path."""
+    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+
+    client = sandbox.client(cache=redis_url)
+    now = time.time()
+    for i, number in enumerate(numbers):
+        key = client.number_key(number)
+        code = i % 7
+        answer = CachedAnswer("0", "seeded", code, f"seed-{i}", now)
+        client.store.record(
+            LedgerEntry(now, key, "0", code, True, f"seed-{i}", None, "seed", "AKIDbench"),
+            answer,
+        )
+    client.close()
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import dask.dataframe as dd
+    from distributed import Client, LocalCluster
+    from distributed.diagnostics.memory_sampler import MemorySampler
+
+    import mobilestatus_pandas as msp
+    from mobilestatus_pandas.datasets import random_numbers
+    from tests.redis_server import RedisServer
+
+    numbers = random_numbers(args.numbers, seed=2027)
+    with (
+        TemporaryDirectory() as tmp,
+        RedisServer(Path(tmp) / "redis") as redis,
+        msp.Sandbox() as sandbox,
+    ):
+        os.environ["MOBILESTATUS_CACHE_DIR"] = str(Path(tmp) / "cache")
+        os.environ["MOBILESTATUS_CACHE_KEY"] = secrets.token_hex(32)
+        started = time.perf_counter()
+        data_bytes = write_dataset(Path(tmp) / "in", args.rows, numbers, args.files, seed=1)
+        seed_cache(redis.url, numbers, sandbox)
+        prepared = time.perf_counter() - started
+        limit = args.memory_limit_mib * MIB
+        with (
+            LocalCluster(
+                n_workers=args.workers,
+                threads_per_worker=1,
+                memory_limit=limit,
+                dashboard_address=":0",
+            ) as cluster,
+            Client(cluster),
+        ):
+            sampler = MemorySampler()
+            client_options = {
+                "endpoint": sandbox.url,
+                "secret_id": sandbox.secret_id,
+                "secret_key": sandbox.secret_key,
+                "cache": redis.url,
+            }
+            # Warm the workers (imports, connections) on one file, untimed.
+            first = sorted((Path(tmp) / "in").iterdir())[0]
+            warm = dd.read_parquet(first).mobile.status("phone", **client_options)
+            warm["mobile_status"].value_counts().compute()
+            timings = {}
+            for name in ("baseline", "enriched"):
+                ddf = dd.read_parquet(Path(tmp) / "in", split_row_groups=True)
+                if name == "enriched":
+                    ddf = ddf.mobile.status("phone", **client_options)
+                else:  # the same pipeline without the lookup: read, a column, write
+                    ddf = ddf.assign(mobile_number=ddf["phone"].mobile.normalize())
+                out = Path(tmp) / f"out-{name}"
+                begin = time.perf_counter()
+                with sampler.sample(name):
+                    ddf.to_parquet(out, write_index=False)
+                timings[name] = time.perf_counter() - begin
+            peaks = sampler.to_pandas().max()
+            check = dd.read_parquet(Path(tmp) / "out-enriched", columns=["mobile_status"])
+            statuses = check["mobile_status"].value_counts().compute()
+        return {
+            "rows": args.rows,
+            "numbers": args.numbers,
+            "data_mib": data_bytes / MIB,
+            "limit_mib": limit / MIB,
+            "workers": args.workers,
+            "prepared_seconds": prepared,
+            "timings": timings,
+            "peak_mib": {k: float(v) / MIB for k, v in peaks.items()},
+            "requests": sandbox.stats()["requests"],
+            "statuses": {str(k): int(v) for k, v in statuses.items() if v},
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=3_000_000, help=f"target {TARGET_ROWS:,}")
+    parser.add_argument("--numbers", type=int, default=30_000, help=f"target {TARGET_NUMBERS:,}")
+    parser.add_argument(
+        "--rows-per-file", type=int, default=50_000, help="one Parquet file, one partition"
+    )
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--memory-limit-mib", type=int, default=DEFAULT_MEMORY_LIMIT_MIB)
+    args = parser.parse_args()
+    args.files = max(1, -(-args.rows // args.rows_per_file))
+    r = run(args)
+    base, enriched = r["timings"]["baseline"], r["timings"]["enriched"]
+    print(
+        f"{r['rows']:,} rows over {r['numbers']:,} numbers, {r['data_mib']:.0f} MiB in memory; "
+        f"{r['workers']} workers x 1 thread, memory limit {r['limit_mib']:.0f} MiB each"
+    )
+    if r["data_mib"] <= r["limit_mib"]:
+        print("note: the dataset fits in one worker's limit; raise --rows for out of core")
+    print(f"prepared (write Parquet, seed Redis) in {r['prepared_seconds']:.1f} s")
+    print(f"baseline (read, normalise, write): {base:6.1f} s")
+    print(
+        f"enriched (read, .mobile.status, write): {enriched:6.1f} s, "
+        f"{r['rows'] / enriched:,.0f} rows/s, {enriched / base:.2f}x the baseline"
+    )
+    for name, peak in r["peak_mib"].items():
+        print(f"peak cluster memory, {name}: {peak:,.0f} MiB (all workers together)")
+    print(f"requests to the service: {r['requests']} (every number came from the cache)")
+    print(f"statuses: {r['statuses']}")
+
+
+if __name__ == "__main__":
+    main()
