@@ -100,6 +100,10 @@ class JobGate(Protocol):
         """The service answered a call this gate let through (``result``: its Result)."""
         ...
 
+    def after_no_answer(self, possibly_billed: bool) -> None:
+        """A call this gate let through got no answer, or was not sent after all."""
+        ...
+
 
 @dataclass
 class RunReport:
@@ -225,16 +229,20 @@ class _Run:
         if not self._reserve():
             return False
         try:
-            granted = self.client.limiter.acquire(self.stop)
-            if granted and self.gate is not None:
-                reason = self.gate.before_call(self.stop)
-                if reason is not None:
-                    with self.lock:  # the job stopped (elsewhere, or its budget is spent)
-                        if self.report.stop_reason is None:
-                            self.report.stop_reason = reason
-                            self.report.stop_detail = reason
-                    self.stop.set()
-                    granted = False
+            # The job's gate first (it may wait, and talks to the store): a slot from the
+            # limiter is used at once, or the sends of the cluster bunch up.
+            reason = None if self.gate is None else self.gate.before_call(self.stop)
+            if reason is not None:
+                with self.lock:  # the job stopped (elsewhere, or its budget is spent)
+                    if self.report.stop_reason is None:
+                        self.report.stop_reason = reason
+                        self.report.stop_detail = reason
+                self.stop.set()
+                granted = False
+            else:
+                granted = self.client.limiter.acquire(self.stop)
+                if not granted and self.gate is not None:
+                    self.gate.after_no_answer(possibly_billed=False)
         except CacheUnavailableError as exc:
             self._stop_for_cache(exc)
             granted = False
@@ -286,6 +294,9 @@ class _Run:
         self, number: str, error: TransportError, sent_at: float, final: bool
     ) -> None:
         """Record an attempt that got no answer: in the ledger unless it was never sent."""
+        if self.gate is not None:
+            sent = not isinstance(error, NotSentError)
+            self.gate.after_no_answer(possibly_billed=sent and error.possibly_billed)
         if isinstance(error, NotSentError):
             with self.lock:
                 self._settle()

@@ -66,6 +66,9 @@ TASK_PREFIX: Final = "mobilestatus"
 JOB_STATE_SECONDS: Final = 24 * 3600.0
 #: How often a partition waiting for the job's first answer looks again.
 JOB_POLL_SECONDS: Final = 0.05
+#: How much longer than the client's timeout a partition waits for budget that calls in
+#: flight elsewhere may give back.
+BUDGET_WAIT_MARGIN_SECONDS: Final = 5.0
 #: The key of a result frame's ``attrs`` (the same as pandas results use).
 ATTRS_KEY: Final = batch.ATTRS_KEY
 STOP_AUTHENTICATION: Final = "authentication failed"
@@ -261,41 +264,71 @@ class _JobGate:
 
     def before_call(self, stop: threading.Event) -> str | None:
         now = self.client.now
+        waiting_since: float | None = None
         while True:
             reason = self.stop_reason()
             if reason is not None:
                 return reason
-            if self.opened or self.store.get_flag(self.job.name("opened"), now()) is not None:
-                self.opened = True
-                break
-            # The job's first call goes alone, cluster-wide: a wrong key costs one request.
-            if self.store.claim(
-                self.job.name("first-call"), self.owner, now(), batch.CLAIM_SECONDS
-            ):
-                break
+            if self._may_send(now()):
+                budget = self._take_budget(now())
+                if budget is None:
+                    return None
+                # Spent: wait while calls in flight may give some back (each ends within
+                # the client's timeout; a worker that died mid-call holds its unit).
+                waiting_since = now() if waiting_since is None else waiting_since
+                waited = now() - waiting_since
+                if not budget or waited > self.client.timeout + BUDGET_WAIT_MARGIN_SECONDS:
+                    self.store.set_flag(
+                        self.job.name("budget"), batch.STOP_BUDGET, now(), JOB_STATE_SECONDS
+                    )
+                    return batch.STOP_BUDGET
             if stop.wait(JOB_POLL_SECONDS):
                 return batch.STOP_INTERRUPTED
-        if self.job.max_billed is not None:
-            spent = self.store.add_count(self.job.name("billed"), 1, now(), JOB_STATE_SECONDS)
-            if spent > self.job.max_billed:
-                self.store.add_count(self.job.name("billed"), -1, now(), JOB_STATE_SECONDS)
-                self.stop_job(batch.STOP_BUDGET)
-                return batch.STOP_BUDGET
-        return None
+
+    def _may_send(self, now: float) -> bool:
+        """Whether the job has had its first answer, or this is its first call."""
+        if self.opened or self.store.get_flag(self.job.name("opened"), now) is not None:
+            self.opened = True
+            return True
+        # The job's first call goes alone, cluster-wide: a wrong key costs one request.
+        first = self.job.name("first-call")
+        return self.store.claim(first, self.owner, now, batch.CLAIM_SECONDS)
+
+    def _take_budget(self, now: float) -> bool | None:
+        """None: taken (or no budget); False: spent; True: spent, but calls in flight may
+        give some back (wait and ask again)."""
+        if self.job.max_billed is None:
+            return None
+        spent = self.store.add_count(self.job.name("billed"), 1, now, JOB_STATE_SECONDS)
+        if spent <= self.job.max_billed:
+            self.store.add_count(self.job.name("in-flight"), 1, now, JOB_STATE_SECONDS)
+            return None
+        self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
+        return self.store.add_count(self.job.name("in-flight"), 0, now, JOB_STATE_SECONDS) > 0
+
+    def _settle(self, keep_budget: bool) -> None:
+        if self.job.max_billed is None:
+            return
+        now = self.client.now()
+        self.store.add_count(self.job.name("in-flight"), -1, now, JOB_STATE_SECONDS)
+        if not keep_budget:  # the unit taken comes back
+            self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
 
     def after_answer(self, result: str | None, billed: bool, error_code: str | None) -> None:
         now = self.client.now()
         if error_code is not None and codes.error_kind(error_code) is codes.ErrorKind.ACCOUNT:
             self.stop_job(f"{STOP_AUTHENTICATION}: {error_code}")
-        self.daily_streak = self.daily_streak + 1 if result == DAILY_LIMIT_RESULT else 0
-        if self.daily_streak >= batch.DAILY_LIMIT_STREAK:  # the whole job, at once
-            self.stop_job(batch.STOP_DAILY_LIMIT)
         elif not self.opened:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
-        if not billed and self.job.max_billed is not None:  # the unit taken comes back
-            self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
+        self.daily_streak = self.daily_streak + 1 if result == DAILY_LIMIT_RESULT else 0
+        if self.daily_streak >= batch.DAILY_LIMIT_STREAK:  # the whole job, at once
+            self.stop_job(batch.STOP_DAILY_LIMIT)
+        self._settle(keep_budget=billed)
         self.store.add_count(self.job.name("answers"), 1, now, JOB_STATE_SECONDS)
+
+    def after_no_answer(self, possibly_billed: bool) -> None:
+        self._settle(keep_budget=possibly_billed)
 
 
 def _job_attrs(job: JobSpec, config: WorkerConfig) -> dict[str, Any]:
@@ -458,7 +491,8 @@ def job_report(result: Any) -> dict[str, Any]:
     store, now = client.store, client.now()
     return {
         "job_id": job_id,
-        "stop_reason": store.get_flag(job.name("stop"), now),
+        "stop_reason": store.get_flag(job.name("stop"), now)
+        or store.get_flag(job.name("budget"), now),
         "calls": store.add_count(job.name("answers"), 0, now, JOB_STATE_SECONDS),
         "billed_budget_used": store.add_count(job.name("billed"), 0, now, JOB_STATE_SECONDS),
         "max_billed": job.max_billed,
