@@ -379,7 +379,10 @@ def _scalar_as_text(value: object) -> tuple[str | None, np.int8]:
         except UnicodeDecodeError:
             return None, _CODE[NOT_A_NUMBER]
     if isinstance(value, abc_numbers.Integral):
-        return _int_text(int(value))
+        try:
+            return str(int(value)), NO_REASON
+        except ValueError:  # more digits than Python prints: not a phone number's length
+            return None, _CODE[WRONG_LENGTH]
     if isinstance(value, (float, np.floating)):
         reason = np.full(1, NO_REASON, dtype=np.int8)
         dtype = np.dtype(type(value)) if isinstance(value, np.floating) else np.dtype(np.float64)
@@ -390,13 +393,6 @@ def _scalar_as_text(value: object) -> tuple[str | None, np.int8]:
     if isinstance(value, Decimal):
         return (None, _CODE[NO_NUMBER]) if value.is_nan() else (str(value), NO_REASON)
     return None, _CODE[NOT_A_NUMBER]
-
-
-def _int_text(value: int) -> tuple[str | None, np.int8]:
-    try:
-        return str(value), NO_REASON
-    except ValueError:  # more digits than Python prints: not a phone number's length
-        return None, _CODE[WRONG_LENGTH]
 
 
 def _as_text(values: pd.Series, reason: np.ndarray) -> pa.Array:
@@ -422,10 +418,15 @@ def _as_text(values: pd.Series, reason: np.ndarray) -> pa.Array:
             objects[is_float].astype(np.float64), float_reason, MAX_EXACT_FLOAT64
         )
         reason[is_float] = float_reason
-    other = np.flatnonzero(~(is_str | is_float))
-    for i in other:  # ints, and the unusual types: usually few
-        value = objects[i]
-        text[i], reason[i] = _int_text(value) if type(value) is int else _scalar_as_text(value)
+    is_int = kinds == int  # noqa: E721
+    if is_int.any():
+        try:
+            text[is_int] = list(map(str, objects[is_int]))
+        except ValueError:  # more digits than Python prints: one by one below
+            is_int[:] = False
+    other = np.flatnonzero(~(is_str | is_float | is_int))
+    for i in other:  # the unusual types: usually few
+        text[i], reason[i] = _scalar_as_text(objects[i])
     return pa.array(text, type=pa.string())
 
 
