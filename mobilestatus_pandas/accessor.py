@@ -289,6 +289,10 @@ class MobileFrameAccessor:
         plot); returns both Axes. Options: ``reference``, ``statuses``, ``level``,
         ``prefix`` (as for :meth:`compare`).
 
+        ``kind="tenure"``: line tenure of a tenure frame (``df.mobile.tenure`` or
+        ``df.mobile.check``), one stacked bar of tenure bands per group of ``by``, then the
+        rows without a tenure. Options: ``normalize=True``, ``prefix="tenure_"``.
+
         An unknown kind or option raises ``InputError``.
         """
         from .plots import plot

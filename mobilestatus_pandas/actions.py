@@ -22,7 +22,7 @@ things, and is billed differently, in each.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -138,6 +138,22 @@ class Action:
     def empty_columns(self) -> dict[str, Any]:
         """The action's own columns for a row without an answer (every value missing)."""
         return dict.fromkeys(self.own_columns)
+
+    def to_frame(self, records: Sequence[Any], index: pd.Index | None = None) -> pd.DataFrame:
+        """Records (this action's result type) as a result frame with this action's dtypes."""
+        table = {name: [getattr(r, name) for r in records] for name in self.columns}
+        columns: dict[str, Any] = {}
+        for name, dtype in self.dtypes().items():
+            values = pd.Series(table[name], dtype=object)
+            if name == "checked_at":
+                values = pd.to_datetime(values, utc=True)
+            elif dtype == "Int64":
+                values = values.astype("Float64")
+            columns[name] = values.astype(dtype)
+        frame = pd.DataFrame(columns)
+        if index is not None:
+            frame.index = index
+        return frame
 
     # -- one number's result, in this action's record ---------------------------------------
 

@@ -344,7 +344,12 @@ PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "time": ("on", "freq", "answered", "prefix"),
     "billing": ("ledger", "period", "price_per_call", "currency"),
     "compare": ("reference", "statuses", "level", "prefix"),
+    "tenure": ("normalize", "prefix"),
 }
+
+
+#: The kinds of picture that take ``by=``.
+_GROUPED_KINDS: Final = ("health", "compare", "tenure")
 
 
 def plot(
@@ -356,8 +361,9 @@ def plot(
 ) -> Any:
     """Dispatch ``out.mobile.plot``: ``kind="health"`` (:func:`health`), ``"time"``
     (:func:`over_time`), ``"billing"`` (:func:`billing`) or ``"compare"``
-    (:func:`~mobilestatus_pandas.compare_plot.compare_plot`, two Axes), after checking the
-    options."""
+    (:func:`~mobilestatus_pandas.compare_plot.compare_plot`, two Axes) or ``"tenure"``
+    (:func:`~mobilestatus_pandas.tenure_plot.tenure_plot`: tenure bands per group), after
+    checking the options."""
     if kind not in PLOT_OPTIONS:
         kinds = ", ".join(repr(k) for k in PLOT_OPTIONS)
         raise InputError(f"out.mobile.plot: kind must be one of {kinds}, got {kind!r}")
@@ -368,7 +374,7 @@ def plot(
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise InputError(
             f"out.mobile.plot(kind={kind!r}) has no option {', '.join(map(repr, unknown))}: "
-            f"it takes ax, {'by, ' if kind in ('health', 'compare') else ''}{allowed}.{hint}"
+            f"it takes ax, {'by, ' if kind in _GROUPED_KINDS else ''}{allowed}.{hint}"
         )
     if kind == "compare":
         from .compare_plot import compare_plot
@@ -378,10 +384,14 @@ def plot(
         return compare_plot(frame, by, ax=ax, **options)
     if kind == "health":
         return health(frame, by, ax=ax, **options)
+    if kind == "tenure":
+        from .tenure_plot import tenure_plot
+
+        return tenure_plot(frame, by, ax=ax, **options)
     if by is not None:
         raise InputError(
             f"out.mobile.plot(kind={kind!r}) takes no by=: group with kind='health' "
-            f"(or kind='compare')"
+            f"(or kind='compare', kind='tenure')"
         )
     if kind == "time":
         return over_time(frame, ax=ax, **options)
