@@ -56,6 +56,10 @@ DAILY_LIMIT_STREAK: Final = 10
 #: This many numbers in a row ending on a transport failure (after their retries) end the
 #: run: the endpoint is down or unreachable, and every further call would fail alike.
 TRANSPORT_FAILURE_STREAK: Final = 10
+#: ... and so do this many attempts in a row, of any numbers, without an answer: with many
+#: calls in flight when the endpoint goes away, the run stops before each of them has used
+#: all its retries.
+TRANSPORT_FAILED_ATTEMPTS: Final = 30
 #: How often a run waiting for another run's answer to a number looks in the cache.
 CLAIM_POLL_SECONDS: Final = 0.25
 #: A claim on a number lasts this long unless renewed; a running run renews its claims every
@@ -163,6 +167,8 @@ class _Run:
         self.max_billed = max_billed
         #: Attempts granted a slot and not yet settled (each may become one billed call).
         self.reserved = 0
+        #: Attempts in a row, run-wide, that got no answer (reset by any answer).
+        self.failed_attempts = 0
         self.stop = threading.Event()
         self.lock = threading.Lock()
         # With refresh, only answers newer than the run count (another run's, given the
@@ -276,6 +282,8 @@ class _Run:
                 answer.result, answer.description, answer.status_code, answer.request_id, sent_at
             )
         self.in_flight.answered(sent_at)
+        with self.lock:
+            self.failed_attempts = 0
         try:
             self.client.store.record(entry, cached)
         except CacheUnavailableError as exc:
@@ -294,6 +302,7 @@ class _Run:
         self, number: str, error: TransportError, sent_at: float, final: bool
     ) -> None:
         """Record an attempt that got no answer: in the ledger unless it was never sent."""
+        self._count_failed_attempt(error)
         if self.gate is not None:
             sent = not isinstance(error, NotSentError)
             self.gate.after_no_answer(possibly_billed=sent and error.possibly_billed)
@@ -322,6 +331,20 @@ class _Run:
                 self._settle()
                 self.report.calls += 1
                 self.report.possibly_billed += int(error.possibly_billed)
+
+    def _count_failed_attempt(self, error: TransportError) -> None:
+        """Stop the run once TRANSPORT_FAILED_ATTEMPTS attempts in a row got no answer."""
+        with self.lock:
+            self.failed_attempts += 1
+            if self.failed_attempts < TRANSPORT_FAILED_ATTEMPTS or self.stop.is_set():
+                return
+            if self.report.stop_reason is None:
+                self.report.stop_reason = STOP_TRANSPORT
+                self.report.stop_detail = (
+                    f"{self.failed_attempts} calls in a row got no answer from "
+                    f"{error.endpoint or self.client.endpoint} (last: {error})"
+                )
+        self.stop.set()
 
     def _answered_elsewhere(self, number: str, key: str) -> CallOutcome | None:
         """The cached answer another run wrote since this run's plan, if there is one."""
@@ -468,7 +491,8 @@ def _dispatch(
                     # The endpoint has answered nothing yet: after all its retries, the first
                     # failure raises; one not retried (an ambiguous call without
                     # retry_ambiguous) proves less, and the next number goes alone again.
-                    if outcome.retries >= client.max_retries and not run.stop.is_set():
+                    retried = outcome.retries >= client.max_retries
+                    if retried or report.stop_reason == STOP_TRANSPORT:
                         raise _endpoint_unreachable(outcome)
                 else:
                     opened = True
