@@ -327,6 +327,30 @@ with msp.Sandbox(daily_quota=20) as limited:
 print(caught[0].message)
 capped["mobile_status"].value_counts().loc[["daily_limit", "not_checked"]]
 """),
+    md("""
+## 7. When the answer is lost on the way
+
+Tencent bills when it has looked the number up. If the connection drops after that, or the
+answer stalls past the timeout, the call was *possibly billed*: the ledger records it with
+`billed` `<NA>`, the run report counts it, and `max_billed` counts it as billed. Here a
+sandbox loses a fifth of its billed answers (one call at a time, so the figures repeat).
+"""),
+    code("""
+with msp.Sandbox(fault_rate=0.2, faults=("billed_drop",), seed=1) as lossy:
+    careful = lossy.client(max_workers=1, retry_ambiguous=False, price_per_call=0.05)
+    lost = careful.lookup_many(leads["phone"].drop_duplicates().head(50), progress=False)
+    served = lossy.stats()
+report = lost.attrs["mobilestatus"]
+{k: report[k] for k in ("billed_calls", "possibly_billed", "cost", "worst_case_cost")}
+"""),
+    code("""
+careful.ledger()["billed"].value_counts(dropna=False)   # True, False, <NA>: possibly billed
+"""),
+    code("""
+print("the sandbox billed", served["billed"], "calls; the ledger says between",
+      report["billed_calls"], "and", report["billed_calls"] + report["possibly_billed"])
+careful.billing()[["calls", "billed", "possibly_billed", "cost", "worst_case_cost"]].sum()
+"""),
     code("""
 sandbox.stop()
 """),
