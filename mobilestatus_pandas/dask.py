@@ -102,6 +102,7 @@ class WorkerConfig:
     backoff_seconds: float
     outage_timeout: float
     region: str | None = None
+    retry_ambiguous: bool = True
     encryption: tuple[str, bytes] | None = None  # (algorithm, public key PEM)
     credentials: Credentials | None = field(default=None, repr=False)
     credential: object | None = field(default=None, repr=False)
@@ -152,6 +153,7 @@ class WorkerConfig:
             backoff_seconds=client.backoff_seconds,
             outage_timeout=client.outage_timeout,
             region=client.region,
+            retry_ambiguous=client.retry_ambiguous,
             encryption=encryption,
             credentials=fixed if fixed is not None and fixed.source == "arguments" else None,
             credential=provider,
@@ -194,6 +196,7 @@ class WorkerConfig:
             validate=self.validate,
             backoff_seconds=self.backoff_seconds,
             outage_timeout=self.outage_timeout,
+            retry_ambiguous=self.retry_ambiguous,
         )
 
 

@@ -496,3 +496,11 @@ def test_plots_show_possibly_billed_calls() -> None:
     assert "possibly billed" in names
     assert "Beijing time" in over_time.get_title()
     assert sum(p.get_height() for p in over_time.patches) == len(client.ledger())
+
+
+def test_retry_ambiguous_travels_to_dask_workers() -> None:
+    msd = pytest.importorskip("mobilestatus_pandas.dask")
+    with msp.Sandbox() as sb:
+        for choice in (True, False):
+            config = msd.WorkerConfig.from_client(sb.client(retry_ambiguous=choice))
+            assert config.build().retry_ambiguous is choice
