@@ -90,7 +90,9 @@ def test_a_cluster_shares_the_limit_and_pays_once_per_number(
         expected = pdf.mobile.status("phone", client=fresh.client(), progress=False)
     columns = [f"mobile_{c}" for c in ANSWER_COLUMNS]
     pd.testing.assert_frame_equal(done[columns], expected[columns])
-    assert msd.job_report(done)["stop_reason"] is None
+    report = msd.job_report(done)
+    assert report["stop_reason"] is None
+    assert report["calls"] == 500, "calls answered across the cluster, from the shared store"
 
 
 def test_max_billed_holds_across_workers(
