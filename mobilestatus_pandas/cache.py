@@ -249,6 +249,8 @@ class Store(Protocol):
 
         True when ``owner`` holds the claim (taken, or renewed); False while another owner's
         claim lasts: that run is calling the number, and its answer will be in the cache.
+        Raises :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the store
+        cannot grant claims now (never True without a claim held: claims fail closed).
         """
         ...
 

@@ -16,8 +16,9 @@
     │   └── NoAnswerError          sent, but no answer: read timeout, connection reset or
     │                              closed, truncated or unparsable body, HTTP 5xx
     │                              (possibly billed)
-    ├── CacheUnavailableError      (also ConnectionError) a shared cache (Redis) stopped
-    │                              answering for longer than ``outage_timeout``
+    ├── CacheUnavailableError      (also ConnectionError) the cache cannot be used: Redis
+    │                              away, out of memory or read-only, or a SQLite file
+    │                              locked by another process past its busy timeout
     ├── MissingDependencyError     (also ImportError) a dependency is not installed
     ├── BudgetExceeded             a run stopped early (max_billed reached, daily limit)
     └── InputError                 (also ValueError) bad input: wrong column, bad option
@@ -180,11 +181,14 @@ def _rebuild_transport_error(
 
 
 class CacheUnavailableError(MobileStatusError, ConnectionError):
-    """The shared cache, ledger and rate limit (Redis) cannot be reached.
+    """The cache, ledger or rate limit cannot be used now: a Redis that does not answer,
+    is out of memory (``OOM``) or read-only (``READONLY``, a replica after a failover), or a
+    SQLite file another process keeps locked past the busy timeout.
 
-    During a run, calls pause while it is away (they are never sent unpaced) and resume
-    when it answers again; after ``outage_timeout`` seconds the run stops with
-    ``not_checked`` rows. Before a run, reading the cache raises this error.
+    During a run this is an outage: calls pause while it lasts (they are never sent unpaced
+    nor without a claim on their number), answers received are held by the store, and after
+    ``outage_timeout`` seconds the run stops with ``not_checked`` rows and the reason in its
+    report. Before a run, reading the cache raises this error.
     """
 
 

@@ -281,3 +281,24 @@ def test_stats_of_a_sandbox_in_its_own_process_name_numbers_only_on_request() ->
     assert counts["numbers_called"] == 2
     assert "13800000000" not in json.dumps(counts)
     assert detail["billed_per_number"] == {"13800000000": 1, "13800138000": 1}
+
+
+def test_many_connections_at_once_are_queued_not_dropped() -> None:
+    # A run widening to 60 calls in flight opens dozens of connections at once. With the
+    # standard library's listen queue of 5 the kernel drops the extra SYNs; the client
+    # retries a second later, and a request slotted in one second arrives in the next.
+    import socket
+
+    from mobilestatus_pandas.sandbox.server import SandboxConfig, SandboxState, make_server
+
+    server = make_server(SandboxState(SandboxConfig("AKIDx", "key")), "127.0.0.1", 0)
+    port = server.server_address[1]
+    sockets = []
+    try:  # nothing accepts: every connection waits in the listen queue
+        for _ in range(64):
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.server_close()
+    assert len(sockets) == 64

@@ -548,9 +548,20 @@ def _decrypt_with(params: dict[str, Any], private_key_pem: bytes | None) -> dict
         raise ApiError(code, message) from exc
 
 
+#: Connections waiting to be accepted. The standard library's 5 overflows when a client
+#: opens dozens of connections at once (a run widening to 60 calls in flight): the kernel
+#: drops the extra SYNs, the client retries a second later, and a request slotted in one
+#: second arrives in the next, where it is one too many. A real service's queue is long.
+LISTEN_BACKLOG = 256
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+
+
 def make_server(state: SandboxState, host: str, port: int) -> ThreadingHTTPServer:
     """Bind a threaded HTTP server for ``state`` (port 0 picks a free port)."""
     handler = type("SandboxHandler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = _Server((host, port), handler)
     server.daemon_threads = True
     return server
