@@ -884,7 +884,7 @@ def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -
     frame["called_at"] = pd.to_datetime(frame["called_at"], unit="s", utc=True)
     frame["status_code"] = frame["status_code"].astype("Float64").astype("Int64")
     frame["billed"] = frame["billed"].astype("boolean")
-    for name in ("number_key", "result", "request_id", "error", "run_id", "secret_id"):
+    for name in ("number_key", "result", "request_id", "error", "run_id", "secret_id", "action"):
         frame[name] = frame[name].astype(string)
     if price_per_call is not None:
         frame["cost"] = frame["billed"].astype("Float64") * price_per_call

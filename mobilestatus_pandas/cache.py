@@ -51,7 +51,11 @@ SQLITE_BUSY_TIMEOUT_SECONDS: Final = 30.0
 SETUP_RETRY_SECONDS: Final = 0.02
 #: 2: the ledger's ``billed`` may be NULL (sent, no answer: possibly billed). Files of
 #: version 1 (``billed INTEGER NOT NULL``) are rebuilt when opened (:func:`migrate_ledger`).
-SCHEMA_VERSION: Final = 2
+#: 3: the ledger's ``action`` (which API a call was) and the answers' ``detail`` (an
+#: action's own answer fields, JSON); older files gain them when opened (:func:`add_columns`).
+SCHEMA_VERSION: Final = 3
+#: The action of ledger rows written before there was more than one (schema version < 3).
+DEFAULT_ACTION: Final = "MobileStatus"
 PRIVATE_DIR_MODE: Final = 0o700
 PRIVATE_FILE_MODE: Final = 0o600
 #: Permission bits of an existing cache folder that earn a warning: group or others may
@@ -191,6 +195,9 @@ class CachedAnswer:
     status_code: int | None
     request_id: str | None
     checked_at: float  # Unix seconds, UTC
+    #: The answer's own fields for its action (a JSON object, e.g. ``{"Range": "[6,12)"}``):
+    #: opaque to the store.
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +218,8 @@ class LedgerEntry:
     error: str | None
     run_id: str
     secret_id: str
+    #: Which API the call was (its ``X-TC-Action``): each is billed by its own codes.
+    action: str = DEFAULT_ACTION
 
 
 LEDGER_FIELDS: Final[tuple[str, ...]] = tuple(LedgerEntry.__dataclass_fields__)
@@ -288,7 +297,8 @@ CREATE TABLE IF NOT EXISTS answers (
     description TEXT,
     status_code INTEGER,
     request_id TEXT,
-    checked_at REAL NOT NULL
+    checked_at REAL NOT NULL,
+    detail TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -300,7 +310,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     request_id TEXT,
     error TEXT,
     run_id TEXT NOT NULL,
-    secret_id TEXT NOT NULL
+    secret_id TEXT NOT NULL,
+    action TEXT NOT NULL DEFAULT 'MobileStatus'
 );
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
@@ -439,6 +450,47 @@ def migrate_ledger(conn: sqlite3.Connection) -> bool:
     return True
 
 
+#: Columns schema version 3 added: (table, column, declaration).
+_ADDED_COLUMNS: Final = (
+    ("ledger", "action", f"TEXT NOT NULL DEFAULT '{DEFAULT_ACTION}'"),
+    ("answers", "detail", "TEXT"),
+)
+
+
+def _missing_columns(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    missing = []
+    for table, column, declaration in _ADDED_COLUMNS:
+        found = conn.execute(
+            "SELECT 1 FROM pragma_table_info(?) WHERE name = ?", (table, column)
+        ).fetchone()
+        if found is None:
+            missing.append((table, column, declaration))
+    return missing
+
+
+def add_columns(conn: sqlite3.Connection) -> bool:
+    """Add the columns of schema version 3 to an older file (``ledger.action``, whose old
+    rows are all MobileStatus calls, and ``answers.detail``); returns whether it added any.
+
+    Checked again under the write lock, so of several processes opening an old file at once
+    one adds them and the others find them there.
+    """
+    if not _missing_columns(conn):
+        return False
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        missing = _missing_columns(conn)
+        for table, column, declaration in missing:
+            # Names from the constant above, never from input.
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return bool(missing)
+
+
 def _billed_value(billed: bool | None) -> int | None:
     return None if billed is None else int(billed)
 
@@ -464,6 +516,7 @@ class SQLiteStore:
         self._held: deque[tuple[LedgerEntry, CachedAnswer | None]] = deque()
         self._lock_failed = False  # the last statement found the file locked
         migrate_ledger(self._conn)
+        add_columns(self._conn)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -509,8 +562,8 @@ class SQLiteStore:
             return {}
         with self._lock, self._translated():
             rows = self._conn.execute(
-                "SELECT a.key, a.result, a.description, a.status_code, a.request_id, a.checked_at "
-                "FROM json_each(?) AS j JOIN answers AS a ON a.key = j.value "
+                "SELECT a.key, a.result, a.description, a.status_code, a.request_id, a.checked_at, "
+                "a.detail FROM json_each(?) AS j JOIN answers AS a ON a.key = j.value "
                 "WHERE a.checked_at > ?",
                 (json.dumps(list(keys)), fresh_after),
             ).fetchall()
@@ -538,7 +591,7 @@ class SQLiteStore:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO ledger (called_at, key, result, status_code, billed, request_id, "
-                "error, run_id, secret_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "error, run_id, secret_id, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.called_at,
                     entry.key,
@@ -549,11 +602,13 @@ class SQLiteStore:
                     entry.error,
                     entry.run_id,
                     entry.secret_id,
+                    entry.action,
                 ),
             )
             if answer is not None:
                 conn.execute(
-                    "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO answers (key, result, description, status_code, "
+                    "request_id, checked_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         entry.key,
                         answer.result,
@@ -561,6 +616,7 @@ class SQLiteStore:
                         answer.status_code,
                         answer.request_id,
                         answer.checked_at,
+                        answer.detail,
                     ),
                 )
 
@@ -568,7 +624,7 @@ class SQLiteStore:
         with self._lock, self._translated():
             rows = self._conn.execute(
                 "SELECT called_at, key, result, status_code, billed, request_id, error, run_id, "
-                "secret_id FROM ledger ORDER BY id"
+                "secret_id, action FROM ledger ORDER BY id"
             ).fetchall()
             held = [entry for entry, _ in self._held]
         return [

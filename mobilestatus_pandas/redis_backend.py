@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
-from .cache import CachedAnswer, LedgerEntry, NumberHasher
+from .cache import DEFAULT_ACTION, CachedAnswer, LedgerEntry, NumberHasher
 from .errors import CacheUnavailableError, InputError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -400,6 +400,7 @@ class RedisStore:
             ("error", entry.error),
             ("run_id", entry.run_id),
             ("secret_id", entry.secret_id),
+            ("action", entry.action),
         ):
             if value is not None:
                 fields += [name, value]
@@ -582,6 +583,7 @@ def _answer_tuple(answer: CachedAnswer) -> tuple[object, ...]:
         answer.status_code,
         answer.request_id,
         answer.checked_at,
+        answer.detail,
     )
 
 
@@ -597,6 +599,7 @@ def _ledger_entry(fields: dict[str, str]) -> LedgerEntry:
         error=fields.get("error"),
         run_id=fields.get("run_id", ""),
         secret_id=fields.get("secret_id", ""),
+        action=fields.get("action", DEFAULT_ACTION),
     )
 
 

@@ -28,7 +28,7 @@ from mobilestatus_pandas.batch import (
     TRANSPORT_FAILURE_STREAK,
     RunStoppedWarning,
 )
-from mobilestatus_pandas.cache import SCHEMA_VERSION, LedgerEntry, SQLiteStore
+from mobilestatus_pandas.cache import SCHEMA_VERSION, CachedAnswer, LedgerEntry, SQLiteStore
 from mobilestatus_pandas.client import RESIGN_AFTER_SECONDS, was_sent
 from mobilestatus_pandas.datasets import random_numbers
 from tests.conftest import FakeClock
@@ -448,6 +448,34 @@ def test_an_old_cache_file_is_migrated_on_open(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert [r[0] for r in conn.execute("SELECT id FROM ledger ORDER BY id")] == [7, 9, 10]
+    conn.close()
+
+
+VERSION_2 = OLD_LEDGER.replace("billed INTEGER NOT NULL", "billed INTEGER").replace(
+    "user_version=1", "user_version=2"
+)
+
+
+def test_a_version_2_file_gains_the_action_and_detail_columns(tmp_path: Path) -> None:
+    path = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(VERSION_2)
+    conn.close()
+    store = SQLiteStore(path)
+    old = store.ledger()
+    assert [(e.key, e.action) for e in old] == [("k1", "MobileStatus"), ("k2", "MobileStatus")]
+    assert store.get_many(["k1"], 0)["k1"].detail is None, "the cache survives"
+    tenure = LedgerEntry(102.0, "k3", "-3", None, True, "req-3", None, "r", "A",
+                         action="MobileNetworkTimeVerification")  # fmt: skip
+    store.record(tenure, CachedAnswer("-3", "no", None, "req-3", 102.0, detail="{}"))
+    assert store.ledger()[-1] == tenure
+    assert store.get_many(["k3"], 0)["k3"].detail == "{}"
+    store.close()
+    again = SQLiteStore(path)  # opening it again changes nothing
+    assert [e.action for e in again.ledger()] == ["MobileStatus"] * 2 + [tenure.action]
+    again.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
 
 

@@ -67,6 +67,23 @@ class StoreContract:
         assert [e.billed for e in store.ledger()] == [True, False, None]
         assert store.ledger()[2] == unanswered
 
+    def test_action_and_detail_round_trip(self, store: Store) -> None:
+        """A tenure call keeps its action in the ledger and its own fields in the cache;
+        entries written without them read as MobileStatus calls without detail."""
+        tenure = LedgerEntry(100.0, "t1", "-2", None, True, "req-t", None, "run1", "AKIDx",
+                             action="MobileNetworkTimeVerification")  # fmt: skip
+        cached = CachedAnswer("0", "ok", None, "req-t", 100.0, detail='{"Range": "[6,12)"}')
+        store.record(tenure, cached)
+        store.record(entry("k1"), answer())
+        assert store.ledger() == [tenure, entry("k1")]
+        assert [e.action for e in store.ledger()] == [
+            "MobileNetworkTimeVerification",
+            "MobileStatus",
+        ]
+        found = store.get_many(["t1", "k1"], 0)
+        assert found["t1"].detail == '{"Range": "[6,12)"}'
+        assert found["k1"].detail is None
+
     def test_freshness_cutoff(self, store: Store) -> None:
         store.record(entry("old", at=50), answer(at=50))
         store.record(entry("new", at=150), answer(at=150))
