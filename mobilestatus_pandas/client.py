@@ -807,6 +807,11 @@ class MobileStatusClient:
         ``out.attrs["mobilestatus"]`` and :attr:`last_run`. ``sample=N`` looks up only N
         distinct numbers drawn at random (stratified by ``by``, one value per input, with
         ``seed``): see :mod:`mobilestatus_pandas.sampling`.
+
+        Raises :class:`AuthenticationError` or :class:`EncryptionKeyError` at the first
+        answer that says every call would fail alike, and :class:`TransportError` (naming
+        the endpoint) when the run's first call gets no answer after its retries; any later
+        failure is a row.
         """
         from .batch import run_lookups
 
