@@ -39,12 +39,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 import warnings
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 import dask
 import dask.dataframe as dd
@@ -386,7 +387,10 @@ def _cluster_workers() -> list[dict[str, Any]] | None:
         client = default_client()
     except ValueError:
         return None
-    info = client.scheduler_info(n_workers=-1)
+    try:  # newer distributed lists only the first few workers unless asked for all
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # distributed < 2025: every worker, always
+        info = client.scheduler_info()
     return list(info.get("workers", {}).values())
 
 
@@ -474,6 +478,17 @@ def status(
     )
 
 
+def _job_id(result: Any) -> str:
+    if isinstance(result, str):
+        job_id = result
+    else:
+        attrs = result._meta.attrs if isinstance(result, dd.DataFrame) else result.attrs
+        job_id = attrs.get(ATTRS_KEY, {}).get("job_id")
+    if not isinstance(job_id, str) or job_id not in _jobs:
+        raise InputError("not the result of ddf.mobile.status(...) made in this process")
+    return job_id
+
+
 def job_report(result: Any) -> dict[str, Any]:
     """What a job did, from the shared store: ``job_id``, ``stop_reason`` (None when every
     row was looked up), ``calls`` answered and ``billed_budget_used`` (billed and
@@ -482,13 +497,7 @@ def job_report(result: Any) -> dict[str, Any]:
     ``result`` is the dask frame ``.mobile.status`` returned, the computed pandas frame, or
     a job id. Works in the process that made the job.
     """
-    if isinstance(result, str):
-        job_id = result
-    else:
-        attrs = result._meta.attrs if isinstance(result, dd.DataFrame) else result.attrs
-        job_id = attrs.get(ATTRS_KEY, {}).get("job_id")
-    if job_id not in _jobs:
-        raise InputError("not the result of ddf.mobile.status(...) made in this process")
+    job_id = _job_id(result)
     job, config = _jobs[job_id]
     client = client_for(config)
     store, now = client.store, client.now()
@@ -500,6 +509,54 @@ def job_report(result: Any) -> dict[str, Any]:
         "billed_budget_used": store.add_count(job.name("billed"), 0, now, JOB_STATE_SECONDS),
         "max_billed": job.max_billed,
     }
+
+
+#: How often :func:`progress` reads the job's count of calls answered.
+PROGRESS_INTERVAL_SECONDS: Final = 0.5
+
+
+def progress(
+    result: Any,
+    until: Any,
+    *,
+    total: int | None = None,
+    interval_seconds: float = PROGRESS_INTERVAL_SECONDS,
+    stream: TextIO | None = None,
+) -> int:
+    """Show the calls answered across the whole cluster, until ``until`` is done.
+
+    ``result`` is what ``.mobile.status`` returned; ``until`` anything with ``done()``: the
+    future of ``client.compute(result)``, or of a thread computing it. ``total`` is what to
+    count to (``estimate(...)["calls needed"]``). The count comes from the shared store, so
+    it includes every worker's calls. Returns the calls answered at the end.
+
+    >>> fut = client.compute(out)                                    # doctest: +SKIP
+    >>> progress(out, fut, total=est["calls needed"])                # doctest: +SKIP
+    """
+    from .progress import progress_bar
+
+    job_id = _job_id(result)
+    job, config = _jobs[job_id]
+    client = client_for(config)
+    bar: Any = progress_bar(total, True, stream=stream) if total else None
+    if bar is None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(desc="MobileStatus", unit="call", file=stream)
+    shown = 0
+    try:
+        while True:
+            finished = until.done()
+            now = client.now()
+            answered = client.store.add_count(job.name("answers"), 0, now, JOB_STATE_SECONDS)
+            if answered > shown:
+                bar.update(answered - shown)
+                shown = answered
+            if finished:
+                return shown
+            time.sleep(interval_seconds)
+    finally:
+        bar.close()
 
 
 # -- estimate and summary: per partition, then combined ----------------------------------------
@@ -723,6 +780,7 @@ __all__ = [
     "client_for",
     "estimate",
     "job_report",
+    "progress",
     "status",
     "summary",
 ]

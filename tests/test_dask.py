@@ -215,3 +215,18 @@ def test_sample_is_refused_on_dask_frames(sandbox: msp.Sandbox) -> None:
     ddf = dd.from_pandas(frame_with_repeats(), npartitions=2)
     with pytest.raises(msp.InputError, match="sample"):
         ddf.mobile.status("phone", client=sandbox.client(), sample=5)
+
+
+def test_progress_counts_the_calls_answered_for_the_job(sandbox: msp.Sandbox) -> None:
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+
+    pdf = frame_with_repeats()
+    out = dd.from_pandas(pdf, npartitions=3).mobile.status("phone", client=sandbox.client())
+    shown = io.StringIO()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(out.compute, scheduler="threads")
+        answered = msd.progress(out, future, total=30, interval_seconds=0.05, stream=shown)
+    assert future.result()["mobile_status"].notna().all()
+    assert answered == 30 == sandbox.stats()["requests"]
+    assert "30/30" in shown.getvalue().replace(" ", "")
