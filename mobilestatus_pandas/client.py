@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +33,7 @@ import requests
 from urllib3 import exceptions as urllib3_errors
 
 from . import codes, options
+from .actions import ACTIONS, ACTIONS_BY_API, STATUS, Action, get_action
 from .cache import (
     CACHE_FILE_NAME,
     RATE_FILE_NAME,
@@ -102,6 +103,8 @@ TENCENT_HOST_SUFFIX: Final = ".tencentcloudapi.com"
 RESIGN_AFTER_SECONDS: Final = 60.0
 #: The timestamp header a signed request carries (see signing.py).
 TIMESTAMP_HEADER: Final = "X-TC-Timestamp"
+#: The header naming the API a signed request asks.
+ACTION_HEADER: Final = "X-TC-Action"
 #: Days in ``client.billing()`` are those of Tencent's bill, which states times in UTC+8.
 BILLING_TIMEZONE: Final = "Asia/Shanghai"
 #: What failed before a byte of the request left (urllib3's ``MaxRetryError.reason``):
@@ -302,7 +305,11 @@ def open_cache(
 
 @dataclass(frozen=True)
 class Answer:
-    """One parsed answer from the service (an error answer or a result)."""
+    """One parsed answer from the service (an error answer or a result).
+
+    ``fields`` holds the answer's own fields for its action (``StatusCode`` for MobileStatus,
+    ``Range`` for MobileNetworkTimeVerification: see :mod:`mobilestatus_pandas.actions`).
+    """
 
     result: str | None
     description: str | None
@@ -310,10 +317,12 @@ class Answer:
     request_id: str | None
     error_code: str | None = None
     error_message: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict, compare=False)
+    action: Action = field(default=STATUS, compare=False, repr=False)
 
     @classmethod
-    def from_response(cls, response: dict[str, Any]) -> Answer:
-        """Read the ``Response`` object of a TencentCloud API 3.0 answer."""
+    def from_response(cls, response: dict[str, Any], action: Action = STATUS) -> Answer:
+        """Read the ``Response`` object of a TencentCloud API 3.0 answer to ``action``."""
         request_id = response.get("RequestId")
         error = response.get("Error")
         if isinstance(error, dict):
@@ -324,6 +333,7 @@ class Answer:
                 request_id,
                 str(error.get("Code") or "UnknownError"),
                 str(error.get("Message") or ""),
+                action=action,
             )
         raw_code = response.get("StatusCode")
         try:
@@ -336,46 +346,37 @@ class Answer:
             response.get("Description"),
             status_code,
             request_id,
+            fields=action.keep(response),
+            action=action,
         )
 
-    def to_result(
-        self, number: str, checked_at: dt.datetime, *, billed: bool = True
-    ) -> LookupResult:
-        """The :class:`LookupResult` this answer gives ``number``."""
+    @property
+    def meaning(self) -> codes.ResultCode:
+        """What this answer's Result means in its action's own code table."""
+        return self.action.result_code(self.result)
+
+    def to_result(self, number: str, checked_at: dt.datetime, *, billed: bool = True) -> Any:
+        """The record this answer gives ``number`` (a :class:`LookupResult` for MobileStatus,
+        a :class:`~mobilestatus_pandas.result.TenureResult` for tenure)."""
         if self.error_code is not None:
-            return LookupResult(
+            return self.action.failure(
                 number,
-                True,
-                None,
                 self.error_message,
-                None,
-                "error",
-                False,
-                False,
-                checked_at,
-                self.request_id,
                 self.error_code,
+                request_id=self.request_id,
+                checked_at=checked_at,
             )
-        meaning = codes.result_code(self.result)
-        status = codes.status_for(self.result, self.status_code)
-        if meaning.status == "error":
-            error: str | None = f"unknown Result {self.result!r}"
-        elif not meaning.final:  # busy after retries, daily limit: say which code it was
-            error = f"Result {self.result}"
-        else:
-            error = None
-        return LookupResult(
+        fields = self.fields
+        if self.action is STATUS and "StatusCode" not in fields:  # made by hand, not read
+            fields = {**fields, "StatusCode": self.status_code}
+        return self.action.from_answer(
             number,
-            status != "invalid",
             self.result,
             self.description,
-            self.status_code,
-            status,
-            billed and meaning.billed,
-            False,
-            checked_at,
+            fields,
             self.request_id,
-            error,
+            checked_at,
+            billed=billed,
         )
 
 
@@ -383,7 +384,7 @@ class Answer:
 class CallOutcome:
     """What one number's trip to the service came to."""
 
-    result: LookupResult
+    result: Any  # the action's record: LookupResult, TenureResult
     attempts: int
     retries: int
     #: The transport failure the call ended on (after its retries), if it did.
@@ -402,6 +403,20 @@ def full_jitter(
 ) -> float:
     """Pause before retry ``attempt``: uniform in ``[0, min(cap, base * 2**attempt)]``."""
     return rng.uniform(0.0, min(BACKOFF_CAP_SECONDS, base_seconds * 2**attempt))
+
+
+def _prices_by_action(price_per_call: object) -> dict[str, float]:
+    """``price_per_call`` as a price per action name: one number is every action's price."""
+    if isinstance(price_per_call, dict):
+        prices: dict[str, float] = {}
+        for name, price in price_per_call.items():
+            action = get_action(name)
+            value = options.optional_number(f"price_per_call[{name!r}]", price)
+            if value is not None:
+                prices[action.name] = value
+        return prices
+    value = options.optional_number("price_per_call", price_per_call)
+    return {} if value is None else dict.fromkeys(ACTIONS, value)
 
 
 class MobileStatusClient:
@@ -438,7 +453,8 @@ class MobileStatusClient:
         cache_ttl: how long a cached answer is reused (in Redis, also its TTL).
         encryption: ``msp.Encryption(...)`` sends the number encrypted (Tencent's
             ``Encryption`` parameter, a fresh key and IV per request).
-        price_per_call: price of one billed call, for cost figures.
+        price_per_call: price of one billed call, for cost figures; or a dict by action
+            (``{"status": 0.01, "tenure": 0.02}``), as each API has its own price.
         backoff_seconds: the first retry waits up to twice this, each next one doubles
             (capped at 8 s), with full jitter.
         validate: ``"local"`` marks numbers that fail libphonenumber's CN mobile pattern
@@ -468,7 +484,7 @@ class MobileStatusClient:
         cache: str | os.PathLike[str] | None = "default",
         cache_ttl: dt.timedelta = DEFAULT_CACHE_TTL,
         encryption: Encryption | None = None,
-        price_per_call: float | None = None,
+        price_per_call: float | dict[str, float] | None = None,
         *,
         credential: object | None = None,
         validate: str = "local",
@@ -487,7 +503,7 @@ class MobileStatusClient:
         validate = options.choice("validate", validate, VALIDATE_MODES)
         timeout = options.number("timeout", timeout, above=True, unit="seconds")
         max_retries = options.whole("max_retries", max_retries)
-        price_per_call = options.optional_number("price_per_call", price_per_call)
+        prices = _prices_by_action(price_per_call)
         cache_ttl = options.duration("cache_ttl", cache_ttl)
         outage_timeout = options.number("outage_timeout", outage_timeout, unit="seconds")
         backoff_seconds = options.number("backoff_seconds", backoff_seconds, unit="seconds")
@@ -509,7 +525,9 @@ class MobileStatusClient:
         self.max_retries = max_retries
         self.retry_ambiguous = options.flag("retry_ambiguous", retry_ambiguous)
         self.cache_ttl = cache_ttl
-        self.price_per_call = price_per_call
+        #: MobileStatus's price (the only one before actions); :meth:`price_for` has each.
+        self.price_per_call = prices.get(STATUS.name)
+        self._prices = prices
         self.validate = validate
         self.backoff_seconds = float(backoff_seconds)
         self._clock = clock
@@ -525,14 +543,11 @@ class MobileStatusClient:
         self.cache_path = backend.path
         self._cache_target = backend.target
         self._store, self._hasher = backend.store, backend.hasher
-        self.limiter = RateLimiter(
-            self.rate_limit,
-            backend.window_log,
-            self._credentials.secret_id,
-            clock=clock,
-            sleep=sleep,
-            outage_timeout_seconds=self.outage_timeout,
-        )
+        self._window_log = backend.window_log
+        #: MobileStatus's rate limiter; each action has its own (:meth:`limiter_for`).
+        self.limiter = self._new_limiter(STATUS)
+        self._limiters: dict[str, RateLimiter] = {STATUS.api: self.limiter}
+        self._limiters_lock = threading.Lock()
         self._realm = cache_realm(self.url)
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(
@@ -540,7 +555,12 @@ class MobileStatusClient:
         )
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
-        self._auth = TC3Auth(self._credentials.get, clock=clock, region=region, language=language)
+        self._auths = {
+            api: TC3Auth(
+                self._credentials.get, clock=clock, action=api, region=region, language=language
+            )
+            for api in (a.api for a in ACTIONS.values())
+        }
         self.last_run: RunReport | None = None
         #: Who holds this client's claims on numbers being looked up (see batch.py).
         self.claim_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -592,11 +612,43 @@ class MobileStatusClient:
         """The SecretId calls are signed with (never the key)."""
         return self._credentials.secret_id
 
-    def number_key(self, number: str) -> str:
-        """The cache/ledger key of a normalised number (a keyed hash, never the number)."""
-        return self._hasher.key(f"{self._realm}:{number}")
+    def number_key(self, number: str, action: Action | str = STATUS) -> str:
+        """The cache/ledger key of a normalised number for ``action`` (a keyed hash, never
+        the number). A number's status and its tenure are cached apart: their keys differ."""
+        found = get_action(action)
+        if found is STATUS:
+            return self._hasher.key(f"{self._realm}:{number}")
+        return self._hasher.key(f"{self._realm}:{found.api}:{number}")
 
-    def _prepare(self, number: str) -> requests.PreparedRequest:
+    def _new_limiter(self, action: Action) -> RateLimiter:
+        # MobileStatus keeps the SecretId as its bucket (as before actions); another API
+        # has its own 20/s, in a bucket named after it, shared the same way.
+        bucket = self._credentials.secret_id
+        return RateLimiter(
+            self.rate_limit,
+            self._window_log,
+            bucket if action is STATUS else f"{bucket}:{action.api}",
+            clock=self._clock,
+            sleep=self._sleep,
+            outage_timeout_seconds=self.outage_timeout,
+        )
+
+    def limiter_for(self, action: Action | str = STATUS) -> RateLimiter:
+        """The rate limiter of ``action``: each API has its own limit (``rate_limit`` each),
+        shared by every process and machine that shares this one's."""
+        found = get_action(action)
+        with self._limiters_lock:
+            limiter = self._limiters.get(found.api)
+            if limiter is None:
+                limiter = self._limiters[found.api] = self._new_limiter(found)
+            return limiter
+
+    def price_for(self, action: Action | str = STATUS) -> float | None:
+        """The price of one billed call of ``action`` (``price_per_call`` may be a dict by
+        action name), or None when not known."""
+        return self._prices.get(get_action(action).name)
+
+    def _prepare(self, number: str, action: Action = STATUS) -> requests.PreparedRequest:
         """Build and sign the request for one number, ready to go out the moment it may."""
         params: dict[str, Any] = {"Mobile": number}
         if self.encryption is not None:
@@ -607,7 +659,7 @@ class MobileStatusClient:
             self.url,
             data=body,
             headers={"Content-Type": JSON_CONTENT_TYPE},
-            auth=self._auth,
+            auth=self._auths[action.api],
         )
         return self._session.prepare_request(request)
 
@@ -648,7 +700,9 @@ class MobileStatusClient:
                 endpoint=where,
                 reason=UNPARSABLE_BODY,
             ) from exc
-        return Answer.from_response(payload)
+        # The request says which API it asked: its answer is read in that API's terms.
+        action = ACTIONS_BY_API.get(prepared.headers.get(ACTION_HEADER, ""), STATUS)
+        return Answer.from_response(payload, action)
 
     def _signature_age(self, prepared: requests.PreparedRequest) -> float:
         """Seconds since ``prepared`` was signed (by the client's clock)."""
@@ -670,8 +724,12 @@ class MobileStatusClient:
         sleep: Callable[[float], None] | None = None,
         on_answer: AnswerHook | None = None,
         on_transport_error: TransportErrorHook | None = None,
+        action: Action | str = STATUS,
     ) -> CallOutcome:
         """Look one normalised number up at the service, retrying what is worth retrying.
+
+        ``action`` is the API asked (``"status"``: MobileStatus, ``"tenure"``:
+        MobileNetworkTimeVerification); its own code table says what is retried and billed.
 
         ``acquire`` takes a rate-limit slot before every attempt (``False`` ends the call
         unchecked); ``on_answer(number, answer, sent_at, final)`` sees every answer that
@@ -682,10 +740,11 @@ class MobileStatusClient:
         refused and :class:`EncryptionKeyError` when the service cannot decrypt the request;
         everything else ends as a row.
         """
-        take_slot = acquire if acquire is not None else self.limiter.acquire
+        act = get_action(action)
+        take_slot = acquire if acquire is not None else self.limiter_for(act).acquire
         pause = sleep if sleep is not None else self._sleep
         attempts = retries = rate_limited = 0
-        last: LookupResult | None = None
+        last: Any = None  # the action's record of the latest attempt
         possibly_billed = False  # an attempt was sent and got no answer
 
         def outcome(error: TransportError | None = None) -> CallOutcome:
@@ -699,15 +758,15 @@ class MobileStatusClient:
             # Signed before the slot is taken, so the request leaves as soon as it is granted:
             # the less time between the two, the less the service's clock can disagree with
             # ours about which second a call fell in.
-            prepared = self._prepare(number)
+            prepared = self._prepare(number, act)
             if not take_slot():
                 if last is None:
                     return CallOutcome(
-                        LookupResult.unchecked(number, True, "run stopped"), attempts, retries
+                        act.unchecked(number, True, "run stopped"), attempts, retries
                     )
                 return outcome()
             if self._signature_age(prepared) > RESIGN_AFTER_SECONDS:
-                prepared = self._prepare(number)  # the slot took long: sign it again
+                prepared = self._prepare(number, act)  # the slot took long: sign it again
             attempts += 1
             sent_at = self._clock()
             checked_at = dt.datetime.fromtimestamp(sent_at, tz=dt.timezone.utc)
@@ -720,25 +779,13 @@ class MobileStatusClient:
                 )
                 if on_transport_error is not None:
                     on_transport_error(number, exc, sent_at, not will_retry)
-                last = LookupResult(
-                    number,
-                    True,
-                    None,
-                    str(exc),
-                    None,
-                    "error",
-                    False,
-                    False,
-                    None,
-                    None,
-                    exc.code,
-                )
+                last = act.failure(number, str(exc), exc.code)
                 if not will_retry:
                     return outcome(exc)
             else:
                 kind = codes.error_kind(answer.error_code) if answer.error_code else None
                 retryable = kind is codes.ErrorKind.RETRY or (
-                    kind is None and codes.result_code(answer.result).retryable
+                    kind is None and answer.meaning.retryable
                 )
                 will_retry = (retryable and retries < self.max_retries) or (
                     kind is codes.ErrorKind.RATE_LIMITED and rate_limited < RATE_LIMITED_RETRIES
@@ -755,7 +802,7 @@ class MobileStatusClient:
                     )
                 last = answer.to_result(number, checked_at)
                 if kind is codes.ErrorKind.RATE_LIMITED:
-                    self.limiter.penalize()
+                    self.limiter_for(act).penalize()
                     if not will_retry:
                         return outcome()
                     rate_limited += 1
