@@ -351,16 +351,16 @@ def _status_partition(
     """One partition's lookups, on a worker (the task named ``mobilestatus-status-...``)."""
     client = client_for(config)
     gate = _JobGate(client, job)
-    with warnings.catch_warnings():  # the job's stop is reported once, by job_report()
-        warnings.simplefilter("ignore", batch.RunStoppedWarning)
-        results = batch.run_lookups(
-            client,
-            part[column],
-            progress=False,
-            refresh=job.refresh,
-            validate=job.validate,
-            gate=gate,
-        )
+    # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
+    # are process-wide, so changing them here would race with the other tasks' threads.)
+    results = batch.run_lookups(
+        client,
+        part[column],
+        progress=False,
+        refresh=job.refresh,
+        validate=job.validate,
+        gate=gate,
+    )
     stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
     if stopped == batch.STOP_DAILY_LIMIT:
         gate.stop_job(batch.STOP_DAILY_LIMIT)
