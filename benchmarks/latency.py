@@ -51,7 +51,7 @@ def measure(sb: msp.Sandbox, numbers: list[str], *, old: bool) -> tuple[float, f
     """(calls/s at the service, calls/s end to end, what the service saw) of one run."""
     sb.reset_stats()
     options = {"max_workers": OLD_POOL} if old else {}
-    client = sb.client(timeout=TIMEOUT_SECONDS, **options)
+    client = sb.client(cache=None, timeout=TIMEOUT_SECONDS, **options)
     adaptive = batch._in_flight_width
     if old:
         batch._in_flight_width = fixed_width

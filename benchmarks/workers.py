@@ -39,7 +39,7 @@ def measure(
     adaptive_width = batch._in_flight_width
     if old:
         batch._in_flight_width = old_width
-    client = sb.client(rate_limit=rate_limit, max_workers=max_workers)
+    client = sb.client(cache=None, rate_limit=rate_limit, max_workers=max_workers)
     peak = threading.active_count()
     done = threading.Event()
 

@@ -42,12 +42,14 @@ from .errors import (
     NoAnswerError,
     NotSentError,
     RateLimitError,
+    RunInProgressError,
     ServiceError,
     TransportError,
 )
 from .grouping import ManyGroupsWarning
 from .report import CostUnknownWarning
 from .result import RESULT_COLUMNS, LookupResult
+from .run import Run
 from .sandbox import Sandbox
 
 
@@ -91,6 +93,8 @@ __all__ = [
     "NoAnswerError",
     "NotSentError",
     "RateLimitError",
+    "Run",
+    "RunInProgressError",
     "RunReport",
     "RunStoppedWarning",
     "Sandbox",

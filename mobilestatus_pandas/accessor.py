@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import inspect
 import threading
-from collections.abc import Sequence
-from typing import Any, Final
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
@@ -19,6 +19,9 @@ from .batch import estimate, run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
 from .result import RESULT_COLUMNS
+
+if TYPE_CHECKING:
+    from .run import Run
 
 DEFAULT_PREFIX = "mobile_"
 #: The options of a run (beside the client's), for "did you mean" hints.
@@ -146,6 +149,48 @@ def _lookup(
     return results.add_prefix(prefix)
 
 
+def _start(
+    series: pd.Series,
+    client: MobileStatusClient | None,
+    client_options: dict[str, Any],
+    shape: Callable[[pd.DataFrame], pd.DataFrame],
+    **run_options: Any,
+) -> Run:
+    """Check the values and options and start a background run (see :mod:`.run`)."""
+    from .run import start
+
+    numbers.check_dtype(series)
+    options.check_run_options(
+        progress=run_options.pop("progress"),
+        max_billed=run_options["max_billed"],
+        refresh=run_options["refresh"],
+        validate=run_options["validate"],
+    )
+    return start(resolve_client(client, client_options), series, shape=shape, **run_options)
+
+
+def _joined(
+    frame: pd.DataFrame, clash: list[str], prefix: str
+) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """How results become ``status``'s output: ``frame`` plus the prefixed result columns."""
+
+    def shape(results: pd.DataFrame) -> pd.DataFrame:
+        results = results.add_prefix(prefix)
+        out = frame.drop(columns=clash) if clash else frame.copy(deep=False)
+        out = pd.concat([out, results], axis=1)
+        out.attrs = {**frame.attrs, **results.attrs}
+        return out
+
+    return shape
+
+
+def _prefixed(prefix: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def shape(results: pd.DataFrame) -> pd.DataFrame:
+        return results.add_prefix(prefix)
+
+    return shape
+
+
 @pd.api.extensions.register_dataframe_accessor("mobile")
 class MobileFrameAccessor:
     """``df.mobile``: look up a phone column and add the result columns."""
@@ -196,6 +241,46 @@ class MobileFrameAccessor:
         out = pd.concat([out, results], axis=1)
         out.attrs = {**self._frame.attrs, **results.attrs}
         return out
+
+    def start(
+        self,
+        column: object,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        overwrite: bool = False,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+        **client_options: Any,
+    ) -> Run:
+        """Start :meth:`status` in the background: a :class:`~mobilestatus_pandas.Run`, at once.
+
+        The same options as :meth:`status`. ``run.partial()`` is the frame so far (shaped
+        exactly like ``status``'s output, rows not answered yet ``not_checked``),
+        ``run.stop()`` stops sending and keeps every answer, ``run.result()`` waits for the
+        frame; in Jupyter ``run`` displays as a live widget. Every check on the column and
+        the options runs now, before the run starts.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     run = pd.DataFrame({"phone": ["13800000000"]}).mobile.start(
+        ...         "phone", client=sb.client(cache=None))
+        ...     run.result(timeout=30).loc[0, "mobile_status"]
+        'normal'
+        """
+        series = _check_column(self._frame, column)
+        clash = _clashes(self._frame, column, _check_prefix(prefix), overwrite)
+        groups = group_values(self._frame, by)
+        return _start(
+            series, client, client_options, _joined(self._frame, clash, prefix),
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
+        )  # fmt: skip
 
     def summary(
         self,
@@ -409,6 +494,29 @@ class MobileSeriesAccessor:
         groups = group_values(self._series, by)
         return _lookup(
             self._series, client, client_options, _check_prefix(prefix),
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
+        )  # fmt: skip
+
+    def start(
+        self,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+        **client_options: Any,
+    ) -> Run:
+        """:meth:`status` in the background: a :class:`~mobilestatus_pandas.Run`, at once
+        (see ``DataFrame.mobile.start``); its frames hold only the result columns."""
+        groups = group_values(self._series, by)
+        return _start(
+            self._series, client, client_options, _prefixed(_check_prefix(prefix)),
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
             sample=sample, by=groups, seed=seed,
         )  # fmt: skip

@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -78,6 +78,8 @@ STOP_DAILY_LIMIT: Final = "daily limit reached"
 STOP_INTERRUPTED: Final = "interrupted"
 STOP_CACHE_UNAVAILABLE: Final = "cache unavailable"
 STOP_TRANSPORT: Final = "transport failures"
+#: ``run.stop()`` ended a background run (see run.py).
+STOP_STOPPED: Final = "stopped"
 
 
 def round_cost(value: float) -> float:
@@ -87,6 +89,12 @@ def round_cost(value: float) -> float:
 
 class RunStoppedWarning(UserWarning):
     """A run ended before every number was looked up; the frame says which rows."""
+
+
+#: Told a number and its result as soon as the engine has it.
+ResultSink = Callable[[str, LookupResult], None]
+#: Told the plan and the report of a run once it is planned, before anything is sent.
+PlanSink = Callable[["_Plan", "RunReport"], None]
 
 
 class JobGate(Protocol):
@@ -144,6 +152,8 @@ class RunReport:
     #: the client holds them and writes them when it can.
     held_writes: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
+    #: Seconds left at the pace so far, while a run goes on (None when unknown or done).
+    eta_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a plain dict (what ``DataFrame.attrs`` holds)."""
@@ -160,6 +170,8 @@ class _Run:
         refresh: bool,
         gate: JobGate | None = None,
         max_billed: int | None = None,
+        stop: threading.Event | None = None,
+        on_result: ResultSink | None = None,
     ) -> None:
         self.client = client
         self.gate = gate
@@ -169,7 +181,10 @@ class _Run:
         self.reserved = 0
         #: Attempts in a row, run-wide, that got no answer (reset by any answer).
         self.failed_attempts = 0
-        self.stop = threading.Event()
+        #: Set to stop sending: by the engine's stop rules, or from outside (``run.stop()``).
+        self.stop = stop if stop is not None else threading.Event()
+        #: Told every number's result the moment it is known (a background run's table).
+        self.on_result = on_result
         self.lock = threading.Lock()
         # With refresh, only answers newer than the run count (another run's, given the
         # same number at the same time); else any answer within the cache's TTL.
@@ -498,6 +513,8 @@ def _dispatch(
                     opened = True
                 result = outcome.result
                 results[number] = result
+                if run.on_result is not None:
+                    run.on_result(number, result)
                 report.retries += outcome.retries
                 daily_streak = daily_streak + 1 if result.status == "daily_limit" else 0
                 if daily_streak >= DAILY_LIMIT_STREAK and not run.stop.is_set():
@@ -732,6 +749,9 @@ def _run(
     sample: sampling.SampleRequest | None = None,
     *,
     gate: JobGate | None = None,
+    stop: threading.Event | None = None,
+    on_plan: PlanSink | None = None,
+    on_result: ResultSink | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
@@ -749,8 +769,10 @@ def _run(
     client.last_run = report
     results = dict(plan.cached)
     pending = plan.pending
+    if on_plan is not None:
+        on_plan(plan, report)
 
-    run = _Run(client, report, refresh, gate, max_billed)
+    run = _Run(client, report, refresh, gate, max_billed, stop, on_result)
     try:
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))

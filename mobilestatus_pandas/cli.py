@@ -223,7 +223,7 @@ def _open_client(args: argparse.Namespace, stack: contextlib.ExitStack) -> Mobil
         "service. Nothing is charged ('billed' counts what the service would bill) and "
         "nothing is cached."
     )
-    return stack.enter_context(sandbox.client(**options))
+    return stack.enter_context(sandbox.client(cache=None, **options))
 
 
 def _write_held_answers(client: MobileStatusClient, wait_seconds: float) -> int:

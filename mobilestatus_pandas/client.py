@@ -461,6 +461,10 @@ class MobileStatusClient:
             ``invalid`` without a call; ``"server"`` sends every 11-digit number.
         outage_timeout: seconds a run waits, calls paused, for a Redis cache that stopped
             answering; then the run stops with ``not_checked`` rows.
+        realm: whose answers the cache holds for this client. By default the endpoint's:
+            Tencent's sites share one, any other host and port has its own, so a test
+            server's answers never mix with the real service's. ``Sandbox.client()`` passes
+            the sandbox's own realm (its answers are the same on every port).
 
     Example:
         >>> import mobilestatus_pandas as msp
@@ -492,6 +496,7 @@ class MobileStatusClient:
         backoff_seconds: float = BACKOFF_BASE_SECONDS,
         outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
         retry_ambiguous: bool = True,
+        realm: str | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         seed: int | None = None,
@@ -548,7 +553,10 @@ class MobileStatusClient:
         self.limiter = self._new_limiter(STATUS)
         self._limiters: dict[str, RateLimiter] = {STATUS.api: self.limiter}
         self._limiters_lock = threading.Lock()
-        self._realm = cache_realm(self.url)
+        if realm is not None and (not isinstance(realm, str) or not realm):
+            raise InputError(f"realm must be a non-empty string or None, got {realm!r}")
+        #: Whose answers the cache holds for this client (see ``cache_realm``).
+        self.realm = realm if realm is not None else cache_realm(self.url)
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=1, pool_maxsize=self.max_workers, max_retries=0
@@ -617,8 +625,8 @@ class MobileStatusClient:
         the number). A number's status and its tenure are cached apart: their keys differ."""
         found = get_action(action)
         if found is STATUS:
-            return self._hasher.key(f"{self._realm}:{number}")
-        return self._hasher.key(f"{self._realm}:{found.api}:{number}")
+            return self._hasher.key(f"{self.realm}:{number}")
+        return self._hasher.key(f"{self.realm}:{found.api}:{number}")
 
     def _new_limiter(self, action: Action) -> RateLimiter:
         # MobileStatus keeps the SecretId as its bucket (as before actions); another API

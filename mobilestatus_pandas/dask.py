@@ -104,6 +104,7 @@ class WorkerConfig:
     outage_timeout: float
     region: str | None = None
     retry_ambiguous: bool = True
+    realm: str | None = None  # whose answers the cache holds (the sandbox's, Tencent's, ...)
     encryption: tuple[str, bytes] | None = None  # (algorithm, public key PEM)
     credentials: Credentials | None = field(default=None, repr=False)
     credential: object | None = field(default=None, repr=False)
@@ -155,6 +156,7 @@ class WorkerConfig:
             outage_timeout=client.outage_timeout,
             region=client.region,
             retry_ambiguous=client.retry_ambiguous,
+            realm=client.realm,
             encryption=encryption,
             credentials=fixed if fixed is not None and fixed.source == "arguments" else None,
             credential=provider,
@@ -198,6 +200,7 @@ class WorkerConfig:
             backoff_seconds=self.backoff_seconds,
             outage_timeout=self.outage_timeout,
             retry_ambiguous=self.retry_ambiguous,
+            realm=self.realm,
         )
 
 

@@ -21,6 +21,8 @@
     │                              locked by another process past its busy timeout
     ├── MissingDependencyError     (also ImportError) a dependency is not installed
     ├── BudgetExceeded             a run stopped early (max_billed reached, daily limit)
+    ├── RunInProgressError         (also RuntimeError) a second run started on a client
+    │                              whose run is still going
     └── InputError                 (also ValueError) bad input: wrong column, bad option
 
 Every service error carries ``code``, ``message`` and ``request_id`` (the id Tencent support
@@ -44,6 +46,11 @@ class InputError(MobileStatusError, ValueError):
 
 class BudgetExceeded(MobileStatusError):
     """A run stopped before every number was looked up (budget reached, daily limit)."""
+
+
+class RunInProgressError(MobileStatusError, RuntimeError):
+    """A run was started on a client that already has one going (``df.mobile.start``):
+    wait for it (``run.result()``), stop it (``run.stop()``), or use another client."""
 
 
 class ServiceError(MobileStatusError):

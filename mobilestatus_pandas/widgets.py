@@ -7,8 +7,10 @@ and the summary table. Changing a control redraws the plot and the table in plac
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import logging
 from typing import Any, Final
 
 import pandas as pd
@@ -25,6 +27,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
         "the dashboard needs ipywidgets, a dependency of mobilestatus-pandas that this "
         "environment lacks: pip install 'ipywidgets>=8.1' (or reinstall mobilestatus-pandas)"
     ) from exc
+
+logger = logging.getLogger(__name__)
 
 NO_GROUPING: Final = "(all rows)"
 #: Columns with more distinct values than this are not offered for grouping.
@@ -137,10 +141,44 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
                 self.table,
             ]
         )
+        self._handles: list[Any] = []
         self.group.observe(self._redraw, names="value")
         self.mode.observe(self._redraw, names="value")
         self.view.observe(self._redraw, names="value")
         self._redraw()
+
+    def static_html(self) -> str:
+        """What the dashboard shows, as plain HTML: the headline figures, the plot (an
+        inline PNG) and the table; for notebooks opened without a kernel or widgets."""
+        png = base64.b64encode(self.plot.value).decode()
+        picture = f"<img alt='plot' src='data:image/png;base64,{png}'>" if png else ""
+        return f"<div>{self.headline.value}{picture}{self.table.value}</div>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        """The widget's view, and beside it a static copy (HTML table, PNG plot) that
+        viewers without the widget JavaScript show (GitHub, nbconvert without state)."""
+        bundle: dict[str, Any] = dict(super()._repr_mimebundle_(**kwargs) or {})
+        bundle["text/html"] = self.static_html()
+        if self.plot.value:
+            bundle["image/png"] = base64.b64encode(self.plot.value).decode()
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display as ipython_display
+
+        display: Any = ipython_display  # untyped
+        self._handles.append(display(self._repr_mimebundle_(), raw=True, display_id=True))
+
+    def _update_displays(self) -> None:
+        """Keep the saved output's static copy at what the controls show now."""
+        if not self._handles:
+            return
+        bundle = self._repr_mimebundle_()
+        for handle in self._handles:
+            try:
+                handle.update(bundle, raw=True)
+            except Exception:  # a display that went away: the widget itself is current
+                logger.debug("could not update a dashboard display", exc_info=True)
 
     @property
     def by(self) -> str | None:
@@ -171,6 +209,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self.table.value = TABLE_STYLE + table.to_html(
             float_format=lambda x: f"{x:.3f}", classes="mobilestatus-summary", border=0
         )
+        self._update_displays()
 
     def _draw_compare(self, by: str | None) -> None:
         from matplotlib.figure import Figure
@@ -183,6 +222,7 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             self.axes = None
             self.plot.value = b""
             self.table.value = COMPARE_NEEDS_GROUP
+            self._update_displays()
             return
         table = compare(self._frame, by, prefix=self._prefix)
         figure = Figure(figsize=(11, 1.4 + ROW_HEIGHT_INCHES * len(table)), layout="constrained")
@@ -195,3 +235,59 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
         self.table.value = TABLE_STYLE + shown.to_html(
             float_format=lambda x: f"{x:.3g}", classes="mobilestatus-summary", border=0, na_rep=""
         )
+        self._update_displays()
+
+
+class RunWidget(widgets.VBox):  # type: ignore[misc]
+    """A run as it goes: what it is doing, a progress bar, the figures (calls/s, ETA, billed
+    and possibly billed calls, cost so far) and the status counts as a bar in the plots'
+    colours. Shown by displaying a run (``run`` in a cell); refreshed from the run's thread.
+
+    Attributes for scripting and tests: ``title`` (HTML), ``progress`` (IntProgress: numbers
+    answered of those to call), ``figures`` (HTML), ``statuses`` (HTML: the bar),
+    ``error`` (HTML: what ended the run, at once), ``state`` (the run's state when last
+    refreshed), ``refreshes`` (how many times it was refreshed).
+    """
+
+    def __init__(self) -> None:
+        self.title = widgets.HTML()
+        self.progress = widgets.IntProgress(value=0, min=0, max=1, bar_style="info")
+        self.figures = widgets.HTML()
+        self.statuses = widgets.HTML()
+        self.error = widgets.HTML()
+        self.state = ""
+        self.refreshes = 0
+        super().__init__([self.title, self.progress, self.figures, self.statuses, self.error])
+
+    def refresh(self, run: Any) -> None:
+        """Show ``run`` as it stands (called from the run's display thread)."""
+        from .run_view import bar_html, figures, status_counts
+
+        self.state = run.state
+        self.title.value = (
+            f"<b style='font:600 13px sans-serif'>MobileStatus run: {html.escape(self.state)}</b>"
+        )
+        error = run.error
+        if error is not None:
+            self.progress.bar_style = "danger"
+            self.error.value = (
+                "<pre style='color:#b00020;white-space:pre-wrap;font-size:12px'>"
+                f"{html.escape(f'{type(error).__name__}: {error}')}</pre>"
+            )
+            self.refreshes += 1
+            return
+        answered, pending = run.progress()
+        self.progress.max = max(pending, 1)
+        self.progress.value = min(answered, self.progress.max) if pending else 1
+        if run.done():
+            self.progress.bar_style = "warning" if self.state == "stopped" else "success"
+        shown = figures(run)
+        self.figures.value = (
+            "<div style='font:12px sans-serif;color:#333'>"
+            + " &middot; ".join(
+                f"{html.escape(name)} <b>{html.escape(value)}</b>" for name, value in shown.items()
+            )
+            + "</div>"
+        )
+        self.statuses.value = bar_html(status_counts(run))
+        self.refreshes += 1

@@ -282,7 +282,7 @@ def test_status_never_raises_and_sends_only_digits_from_the_input(
     shared_sandbox.reset_stats()
     column = pd.Series(values, dtype=object)
     out = pd.DataFrame({"phone": column}).mobile.status(
-        "phone", client=shared_sandbox.client(), progress=False
+        "phone", client=shared_sandbox.client(cache=None), progress=False
     )
     assert len(out) == len(values)
     assert out["mobile_number"].equals(column.mobile.normalize().rename("mobile_number"))

@@ -32,7 +32,7 @@ def enriched() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     )
     frame["region"] = [f"region {i % 10}" for i in range(len(frame))]
     with msp.Sandbox() as sb:
-        client = sb.client(price_per_call=0.1)
+        client = sb.client(cache=None, price_per_call=0.1)
         out = frame.mobile.status("phone", client=client, progress=False)
         yield out, client.ledger()
     plt.close("all")
@@ -217,3 +217,31 @@ def test_plots_of_an_empty_result_draw_without_warnings() -> None:
         assert empty.mobile.plot().get_legend() is None
         assert empty.mobile.plot(kind="time", on="signup_ts").get_title().startswith("Line")
     assert empty.mobile.summary(wide=True).loc["all rows", "rows"] == 0
+
+
+def test_dashboard_carries_a_static_copy_of_what_it_shows(
+    enriched: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Saved and opened without a kernel, the dashboard shows an HTML table and its PNG
+    (not ``Dashboard(children=...``), and the copy follows the controls."""
+    import base64
+
+    out, _ = enriched
+    board = out.mobile.dashboard()
+    bundle = board._repr_mimebundle_()
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == board.model_id
+    assert base64.b64decode(bundle["image/png"]) == board.plot.value
+    assert "<table" in bundle["text/html"]
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "Dashboard(" not in bundle["text/html"]
+    updates = []
+
+    class Handle:
+        def update(self, data: dict[str, str], raw: bool) -> None:
+            updates.append(data)
+
+    board._handles.append(Handle())
+    board.group.value = "fraud"
+    assert updates, "a control change updates the saved copy"
+    assert "dead_line_share" in updates[-1]["text/html"]
+    assert base64.b64decode(updates[-1]["image/png"]) == board.plot.value

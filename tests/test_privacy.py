@@ -235,7 +235,7 @@ def test_cache_none_writes_nothing_to_disk(
     else:  # the per-user folder platformdirs finds under HOME
         monkeypatch.delenv("MOBILESTATUS_CACHE_DIR", raising=False)
     with msp.Sandbox() as sb:
-        client = sb.client()  # cache=None is the sandbox client's default
+        client = sb.client(cache=None)
         out = client.lookup_many(random_numbers(25, seed=9), progress=False)
         client.lookup("13800138000")
         client.billing()

@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 
 #: The environment variable through which a sandbox in its own process gets its SecretKey.
 SECRET_KEY_ENV = "MOBILESTATUS_SANDBOX_SECRET_KEY"  # noqa: S105 - a variable name
+#: Whose answers a sandbox client caches: every sandbox's (a number's answer is the same on
+#: every sandbox, whatever its port), never the real service's. The parentheses cannot
+#: appear in an endpoint's host, so no real endpoint shares this realm.
+SANDBOX_REALM = "(sandbox)"
 #: Size of the key pair a sandbox makes for the Encryption parameter.
 RSA_KEY_BITS = 2048
 
@@ -319,12 +323,15 @@ class Sandbox:
     def client(self, **options: Any) -> MobileStatusClient:
         """A :class:`MobileStatusClient` wired to this sandbox.
 
-        Options go to the client; ``cache`` defaults to ``None`` (this client's memory) so the
-        sandbox's made-up answers never mix with a real cache.
+        Options go to the client. ``cache`` is the default cache, as for any client, and
+        the sandbox's answers are kept in a realm of their own (:data:`SANDBOX_REALM`), so
+        they never mix with the real service's, and a new sandbox (another port, after a
+        kernel restart) finds the answers of earlier ones: a run stopped, or interrupted,
+        resumes paying nothing twice. ``cache=None`` keeps them in this client's memory.
         """
         from ..client import MobileStatusClient
 
-        options.setdefault("cache", None)
+        options.setdefault("realm", SANDBOX_REALM)
         if options.get("encryption") is True:
             from ..encryption import Encryption
 

@@ -1,0 +1,344 @@
+"""Runs in the background (``df.mobile.start``): against the real sandbox on loopback.
+
+The waits here are for a real server's answers (a condition polled with a deadline), not
+sleeps standing in for a clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas import run as run_module
+from mobilestatus_pandas import run_view
+from mobilestatus_pandas.datasets import signups
+
+#: How long a test waits for a condition on a real server before failing.
+DEADLINE_SECONDS = 30.0
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = DEADLINE_SECONDS) -> None:
+    """Poll ``condition`` until it holds (the sandbox is a real server: answers take time)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def answered(run: msp.Run) -> int:
+    return run.progress()[0]
+
+
+@pytest.fixture
+def slow_sandbox() -> msp.Sandbox:
+    """A sandbox that answers in about 50 ms at 20 calls/s: a run of 300 numbers takes 15 s."""
+    with msp.Sandbox(latency_ms=50) as sb:
+        yield sb
+
+
+@pytest.fixture
+def frame() -> pd.DataFrame:
+    """Sign-ups with messy numbers, repeats, invalid and missing values; a string index."""
+    df = signups(rows=600, distinct=300, seed=3)
+    df.index = [f"row{i}" for i in range(len(df))]
+    return df
+
+
+def test_start_returns_at_once_and_the_run_goes_on(
+    slow_sandbox: msp.Sandbox, frame: pd.DataFrame
+) -> None:
+    client = slow_sandbox.client(cache=None)
+    began = time.monotonic()
+    run = frame.mobile.start("phone", client=client)
+    assert time.monotonic() - began < 1.0
+    assert not run.done()
+    wait_for(lambda: answered(run) >= 5)
+    assert not run.done()
+    run.stop()
+    run.result(timeout=DEADLINE_SECONDS)
+
+
+def test_partial_grows_and_keeps_the_shape_of_status(
+    slow_sandbox: msp.Sandbox, frame: pd.DataFrame
+) -> None:
+    client = slow_sandbox.client(cache=None, price_per_call=0.05)
+    run = frame.mobile.start("phone", client=client)
+    wait_for(lambda: answered(run) >= 3)
+    early = run.partial()
+    wait_for(lambda: answered(run) >= 15)
+    later = run.partial()
+    run.stop()
+    final = run.result(timeout=DEADLINE_SECONDS)
+    with pytest.warns(msp.RunStoppedWarning):
+        reference = frame.mobile.status(
+            "phone", client=slow_sandbox.client(cache=None), max_billed=1, progress=False
+        )
+    for partial in (early, later):
+        assert partial.index.equals(frame.index)
+        assert list(partial.columns) == list(reference.columns)
+        pd.testing.assert_series_equal(partial.dtypes, reference.dtypes)
+        pending = partial["mobile_error"] == run_module.NOT_ANSWERED_YET
+        assert (partial.loc[pending, "mobile_status"] == "not_checked").all()
+        assert partial["phone"].equals(frame["phone"])
+    answered_early = (early["mobile_checked_at"].notna()).sum()
+    answered_later = (later["mobile_checked_at"].notna()).sum()
+    assert 0 < answered_early < answered_later
+    # every answer a partial frame showed is in the final frame, unchanged
+    shown = later["mobile_checked_at"].notna()
+    pd.testing.assert_frame_equal(later[shown], final[shown], check_like=False)
+    # refusals need no call: they are there from the start
+    assert (early["mobile_status"] == "missing").sum() == (
+        final["mobile_status"] == "missing"
+    ).sum()
+
+
+def test_answer_table_equals_the_engine_result(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+    client = sandbox.client(cache=None, validate="local")
+    warm = frame["phone"].iloc[:100]
+    msp.run.start(client, warm).result(timeout=DEADLINE_SECONDS)  # some answers cached
+    run = msp.run.start(client, frame["phone"].iloc[:200])
+    out = run.result(timeout=DEADLINE_SECONDS)
+    assert run._table is not None
+    table = run._table.frame(frame.index[:200])
+    pd.testing.assert_frame_equal(table, out[table.columns], check_exact=True)
+    assert out["from_cache"].any()
+    assert out["billed"].any()
+    assert out["billed"].isna().sum() == 0
+
+
+def test_stop_ends_sending_within_two_seconds_and_keeps_every_answer(
+    slow_sandbox: msp.Sandbox, frame: pd.DataFrame, tmp_path: object
+) -> None:
+    client = slow_sandbox.client(price_per_call=0.05)  # the default cache
+    run = frame.mobile.start("phone", client=client)
+    wait_for(lambda: answered(run) >= 20)
+    stopped_at = time.monotonic()
+    run.stop()
+    out = run.result(timeout=DEADLINE_SECONDS)
+    assert time.monotonic() - stopped_at < 2.0
+    report = out.attrs["mobilestatus"]
+    assert report["stop_reason"] == "stopped" == run.report.stop_reason
+    sent = slow_sandbox.stats()["requests"]
+    assert 20 <= sent < 150  # far from the 265 numbers of a full run
+    unanswered = out["mobile_status"] == "not_checked"
+    assert unanswered.sum() > 100
+    assert (out.loc[unanswered, "mobile_error"] == run_module.STOPPED_DETAIL).all()
+    # every billed answer is in the frame, the ledger and the cache
+    billed = slow_sandbox.stats()["billed"]
+    assert int(out["mobile_billed"].fillna(False).sum()) == billed == report["billed_calls"]
+    assert int(client.ledger()["billed"].fillna(False).sum()) == billed
+    assert (
+        msp.run.start(client, out.loc[~unanswered, "phone"])
+        .result(timeout=DEADLINE_SECONDS)
+        .attrs["mobilestatus"]["calls"]
+        == 0
+    )
+    assert slow_sandbox.stats()["requests"] == sent  # nothing sent after the stop
+
+
+def test_resume_after_stop_on_a_new_sandbox_bills_nothing_twice(frame: pd.DataFrame) -> None:
+    """As after a kernel restart: a new Sandbox (another port), a new client, the default
+    cache; only what was not answered is called."""
+    with msp.Sandbox(latency_ms=50) as first:
+        run = frame.mobile.start("phone", client=first.client())
+        wait_for(lambda: answered(run) >= 20)
+        run.stop()
+        stopped = run.result(timeout=DEADLINE_SECONDS)
+        billed_first = first.stats()["billed_numbers"]
+    assert billed_first >= 20
+    with msp.Sandbox() as second:
+        resumed = frame.mobile.start("phone", client=second.client()).result(
+            timeout=DEADLINE_SECONDS
+        )
+        billed_second = second.stats()["billed_numbers"]
+        assert second.stats()["numbers_billed_more_than_once"] == 0
+    report = resumed.attrs["mobilestatus"]
+    assert report["stop_reason"] is None
+    assert (resumed["mobile_status"] != "not_checked").all()
+    assert report["cache_hits"] >= billed_first
+    # every billable number paid for exactly once over the two sandboxes
+    billable = resumed["mobile_result"].eq("0") & resumed["mobile_billed"].fillna(True)
+    answered_before = stopped["mobile_result"].eq("0")
+    assert (
+        billed_first + billed_second
+        == resumed.loc[resumed["mobile_result"].eq("0"), "mobile_number"].nunique()
+    )
+    assert not (billable & answered_before).any()  # nothing answered before was billed again
+
+
+def test_authentication_failure_is_raised_by_result() -> None:
+    with msp.Sandbox(account_error="AuthFailure.SecretIdNotFound") as sb:
+        run = pd.DataFrame({"phone": ["13800000000", "13800000002"]}).mobile.start(
+            "phone", client=sb.client(cache=None)
+        )
+        with pytest.raises(msp.AuthenticationError):
+            run.result(timeout=DEADLINE_SECONDS)
+    assert run.done()
+    assert run.state == "failed"
+    assert isinstance(run.error, msp.AuthenticationError)
+    assert repr(run).startswith("<msp.Run failed: AuthenticationError")
+    bundle = run._repr_mimebundle_()
+    assert "AuthenticationError" in bundle["text/html"]
+
+
+def test_an_unreachable_endpoint_is_raised_by_result() -> None:
+    client = msp.MobileStatusClient(
+        endpoint="http://127.0.0.1:9", secret_id="AKIDx", secret_key="k" * 16, cache=None,
+        backoff_seconds=0.001,
+    )  # fmt: skip
+    run = pd.Series(["13800000000"]).mobile.start(client=client)
+    with pytest.raises(msp.TransportError, match=r"127\.0\.0\.1:9"):
+        run.result(timeout=DEADLINE_SECONDS)
+
+
+def test_two_runs_on_one_client_are_refused_and_runs_on_two_clients_go_together(
+    slow_sandbox: msp.Sandbox, frame: pd.DataFrame
+) -> None:
+    client = slow_sandbox.client(cache=None)
+    first = frame.mobile.start("phone", client=client)
+    with pytest.raises(msp.RunInProgressError, match="another client"):
+        frame.mobile.start("phone", client=client)
+    small = frame.iloc[:40]
+    with msp.Sandbox() as other:
+        second = small.mobile.start("phone", client=other.client(cache=None))
+        assert not first.done()
+        out = second.result(timeout=DEADLINE_SECONDS)
+    assert (out["mobile_status"] != "not_checked").all()
+    first.stop()
+    first.result(timeout=DEADLINE_SECONDS)
+    # once the first has ended, the client takes another run
+    again = small.mobile.start("phone", client=client)
+    again.result(timeout=DEADLINE_SECONDS)
+
+
+def test_result_timeout_says_what_to_do(slow_sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+    run = frame.mobile.start("phone", client=slow_sandbox.client(cache=None))
+    with pytest.raises(TimeoutError, match=r"run.stop\(\)"):
+        run.result(timeout=0.01)
+    run.stop()
+    run.result(timeout=DEADLINE_SECONDS)
+
+
+def test_options_are_checked_before_the_run_starts(frame: pd.DataFrame) -> None:
+    with msp.Sandbox() as sb:
+        with pytest.raises(msp.InputError, match="max_billed"):
+            frame.mobile.start("phone", client=sb.client(cache=None), max_billed=-1)
+        assert sb.stats()["requests"] == 0
+
+
+def test_text_fallback_and_static_picture(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+    run = frame.iloc[:80].mobile.start(
+        "phone", client=sandbox.client(cache=None, price_per_call=0.05)
+    )
+    line = repr(run)  # at any moment: never a traceback
+    assert line.startswith("<msp.Run ")
+    run.result(timeout=DEADLINE_SECONDS)
+    line = repr(run)
+    called = run.progress()[1]
+    assert called > 20
+    assert f"done: {called} / {called} (100%) numbers called" in line
+    assert "billed " in line
+    assert "cost " in line
+    assert "normal " in line
+    bundle = run._repr_mimebundle_()
+    assert bundle["image/png"]
+    assert "data:image/png;base64," in bundle["text/html"]
+    assert "<table" in bundle["text/html"]
+    assert "normal" in bundle["text/html"]
+    # IPython outside Jupyter: the display is the line of text
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    formatted, _ = shell.display_formatter.format(run)
+    assert not formatted or "Traceback" not in str(formatted)
+
+
+def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+    from mobilestatus_pandas.plots import STATUS_COLORS
+    from mobilestatus_pandas.widgets import RunWidget
+
+    run = frame.iloc[:80].mobile.start(
+        "phone", client=sandbox.client(cache=None, price_per_call=0.05)
+    )
+    widget = RunWidget()
+    widget.refresh(run)  # while it runs: no exception whatever the moment
+    run.result(timeout=DEADLINE_SECONDS)
+    widget.refresh(run)
+    assert widget.progress.value == widget.progress.max == run.progress()[1] > 20
+    assert widget.state == "done"
+    assert widget.progress.bar_style == "success"
+    assert "billed" in widget.figures.value
+    assert "calls/s" in widget.figures.value
+    assert STATUS_COLORS["normal"] in widget.statuses.value
+    with msp.Sandbox(account_error="AuthFailure.SecretIdNotFound") as bad:
+        failed = frame.mobile.start("phone", client=bad.client(cache=None))
+        with pytest.raises(msp.AuthenticationError):
+            failed.result(timeout=DEADLINE_SECONDS)
+    widget.refresh(failed)
+    assert "AuthenticationError" in widget.error.value
+    assert widget.state == "failed"
+
+
+def test_report_is_live(slow_sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+    run = frame.mobile.start("phone", client=slow_sandbox.client(cache=None, price_per_call=0.5))
+    wait_for(lambda: answered(run) >= 10)
+    report = run.report
+    assert report.calls >= 10
+    assert report.calls_per_second > 0
+    assert report.eta_seconds is not None
+    assert report.eta_seconds > 0
+    assert report.cost == round(report.billed_calls * 0.5, 2)
+    assert sum(report.status_counts.values()) == len(frame)
+    run.stop()
+    run.result(timeout=DEADLINE_SECONDS)
+
+
+def test_partial_is_vectorised_on_many_rows() -> None:
+    """A run's table over 200,000 rows gives its frame without a loop over the rows."""
+    rng = np.random.default_rng(0)
+    distinct = [f"138{n:08d}" for n in rng.choice(10**8, 50_000, replace=False)]
+    row_codes = rng.integers(-1, len(distinct), 200_000)
+    row_reasons = np.zeros(len(row_codes), dtype=np.int8)
+    table = run_module.AnswerTable(distinct, row_codes, row_reasons)
+    table.fill(np.arange(len(distinct)), msp.LookupResult.unchecked(None, True, "not answered yet"))
+    frame = table.frame(pd.RangeIndex(len(row_codes)))
+    assert len(frame) == 200_000
+    assert frame["number"].iloc[np.flatnonzero(row_codes >= 0)[0]] in distinct
+    assert (frame.loc[row_codes < 0, "status"] == "missing").all()
+
+
+def test_show_outside_a_kernel_is_text(sandbox: msp.Sandbox) -> None:
+    run = pd.Series(["13800000000"]).mobile.start(client=sandbox.client(cache=None))
+    run.result(timeout=DEADLINE_SECONDS)
+    assert not run_view.in_jupyter()
+    run._ipython_display_()  # prints the line through IPython's display, no widget
+    assert run._display is None
+
+
+def test_sandbox_answers_share_one_realm_apart_from_the_real_service(
+    sandbox: msp.Sandbox,
+) -> None:
+    number = "13800000000"
+    real = msp.MobileStatusClient(
+        endpoint="faceid.tencentcloudapi.com", secret_id="AKIDx", secret_key="k" * 16
+    )
+    mine = sandbox.client()
+    assert mine.cache_path == real.cache_path  # the default cache, for both
+    assert mine.number_key(number) != real.number_key(number)
+    with msp.Sandbox() as other:  # another port, as after a kernel restart
+        assert other.port != sandbox.port
+        assert other.client().number_key(number) == mine.number_key(number)
+    assert (
+        msp.MobileStatusClient(
+            endpoint=sandbox.url, secret_id="AKIDx", secret_key="k" * 16, cache=None
+        ).realm
+        != mine.realm
+    )
+    real.close()
+    mine.close()
