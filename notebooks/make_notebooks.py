@@ -368,7 +368,7 @@ in a row end the run: the rest are `not_checked`, and a warning says to come bac
 """),
     code("""
 with msp.Sandbox(daily_quota=20) as limited:
-    strict = limited.client(max_workers=1)
+    strict = limited.client(cache=None, max_workers=1)   # a throwaway: answers in memory
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         capped = leads.mobile.status("phone", client=strict, progress=False)
@@ -376,7 +376,7 @@ print(caught[0].message)
 capped["mobile_status"].value_counts().loc[["daily_limit", "not_checked"]]
 """),
     md("""
-## 7. When the answer is lost on the way
+## 8. When the answer is lost on the way
 
 Tencent bills when it has looked the number up. If the connection drops after that, or the
 answer stalls past the timeout, the call was *possibly billed*: the ledger records it with
@@ -385,7 +385,7 @@ sandbox loses a fifth of its billed answers (one call at a time, so the figures 
 """),
     code("""
 with msp.Sandbox(fault_rate=0.2, faults=("billed_drop",), seed=1) as lossy:
-    careful = lossy.client(max_workers=1, retry_ambiguous=False, price_per_call=0.05)
+    careful = lossy.client(cache=None, max_workers=1, retry_ambiguous=False, price_per_call=0.05)
     lost = careful.lookup_many(leads["phone"].drop_duplicates().head(50), progress=False)
     served = lossy.stats()
 report = lost.attrs["mobilestatus"]
