@@ -77,7 +77,7 @@ def write_dataset(path: Path, rows: int, numbers: list[str], files: int, seed: i
 
 def seed_cache(redis_url: str, numbers: list[str], sandbox: Any) -> None:
     """Every number answered in the cache, written through the store's own write path."""
-    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+    from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
     client = sandbox.client(cache=redis_url)
     now = time.time()

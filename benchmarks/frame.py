@@ -75,7 +75,7 @@ def messy_column(rows: int, pool: list[str], seed: int) -> pd.Series:
 def prefill_cache(client: msp.MobileStatusClient, pool: list[str]) -> dict[str, str]:
     """Cache an answer for every number, as earlier runs would have; return number -> status."""
     store = client.store
-    assert isinstance(store, msp.cache.SQLiteStore)
+    assert isinstance(store, msp.stores.SQLiteStore)
     now = time.time()
     rng = np.random.default_rng(5)
     codes = rng.choice([0, 0, 0, 0, 1, 2, 4], size=len(pool))

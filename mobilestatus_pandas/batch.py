@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 
 from . import codes, numbers, options, sampling
-from .cache import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 from .client import CallOutcome
 from .concurrency import InFlightTarget
 from .errors import CacheUnavailableError, NotSentError, TransportError
 from .result import RESULT_COLUMNS, LookupResult
+from .stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 
 if TYPE_CHECKING:
     from .client import Answer, MobileStatusClient

@@ -380,7 +380,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .client import DEFAULT_CACHE_TTL, open_cache, resolve_cache
+    from .client import DEFAULT_CACHE_TTL
+    from .stores import open_cache, resolve_cache
 
     target = resolve_cache(args.cache or "default")
     path = target if isinstance(target, Path) else None
@@ -413,8 +414,8 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
     from .accessor import DEFAULT_PREFIX
-    from .ratelimit import DEFAULT_OUTAGE_TIMEOUT_SECONDS
     from .sandbox.server import DEFAULT_FAULTS, DEFAULT_STALL_SECONDS, FAULT_KINDS
+    from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS
 
     parser = argparse.ArgumentParser(
         prog="mobilestatus",

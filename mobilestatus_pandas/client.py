@@ -19,13 +19,11 @@ import math
 import os
 import random
 import socket
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,14 +32,6 @@ from urllib3 import exceptions as urllib3_errors
 
 from . import codes, options
 from .actions import ACTIONS, ACTIONS_BY_API, STATUS, Action, get_action
-from .cache import (
-    CACHE_FILE_NAME,
-    RATE_FILE_NAME,
-    NumberHasher,
-    SQLiteStore,
-    Store,
-    default_cache_dir,
-)
 from .credentials import CredentialSource, resolve_credentials
 from .errors import (
     AuthenticationError,
@@ -52,16 +42,10 @@ from .errors import (
     TransportError,
 )
 from .options import VALIDATE_MODES
-from .ratelimit import (
-    DEFAULT_OUTAGE_TIMEOUT_SECONDS,
-    DEFAULT_RATE_PER_SECOND,
-    LocalWindowLog,
-    RateLimiter,
-    SQLiteWindowLog,
-    WindowLog,
-)
+from .ratelimit import DEFAULT_RATE_PER_SECOND, RateLimiter
 from .result import LookupResult
 from .signing import JSON_CONTENT_TYPE, TC3Auth
+from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS, Store, open_cache
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,9 +60,6 @@ ENV_ENDPOINT: Final = "MOBILESTATUS_ENDPOINT"
 DEFAULT_TIMEOUT_SECONDS: Final = 10.0
 DEFAULT_MAX_RETRIES: Final = 4
 DEFAULT_CACHE_TTL: Final = dt.timedelta(days=7)
-#: Where the cache is when ``cache="default"``: this variable (a path or a Redis URL), else
-#: the per-user cache directory.
-ENV_CACHE: Final = "MOBILESTATUS_CACHE"
 #: Backoff before retry n is uniform in [0, min(CAP, BASE * 2**n)] ("full jitter").
 BACKOFF_BASE_SECONDS: Final = 0.2
 BACKOFF_CAP_SECONDS: Final = 8.0
@@ -206,101 +187,6 @@ def cache_realm(url: str) -> str:
     if host.endswith(TENCENT_HOST_SUFFIX):
         return "tencentcloud"
     return urlsplit(url).netloc.lower()
-
-
-def _shared_window_log() -> WindowLog:
-    """The rate-limit log every process of this user shares, or this process's own when the
-    per-user cache directory cannot be written (then only this process is paced)."""
-    path = default_cache_dir() / RATE_FILE_NAME
-    try:
-        return SQLiteWindowLog(path)
-    except (OSError, sqlite3.Error) as exc:
-        logger.warning(
-            "cannot open the shared rate-limit log in %s (%s); pacing this process only",
-            path.parent, exc,
-        )  # fmt: skip
-        return LocalWindowLog()
-
-
-@dataclass(frozen=True)
-class CacheBackend:
-    """Where a client keeps answers, calls and its rate-limit log."""
-
-    location: str  # for people: a path, a Redis URL without its password, or "memory"
-    path: Path | None  # the SQLite file, when the cache is one
-    store: Store
-    hasher: NumberHasher
-    window_log: WindowLog
-    #: What ``cache=`` named, resolved: None, a Redis URL (it may hold a password: never
-    #: show it), or the SQLite file. Other processes open the same cache from it (Dask).
-    target: str | Path | None = None
-
-
-def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
-    """What ``cache=`` names: ``None`` (this client's memory), a Redis URL, or a SQLite file.
-
-    ``"default"`` is ``$MOBILESTATUS_CACHE`` when set, else the per-user cache file; a
-    directory means the cache file in it.
-    """
-    if isinstance(cache, str) and cache == "default":
-        cache = os.environ.get(ENV_CACHE) or default_cache_dir() / CACHE_FILE_NAME
-    if cache is None:
-        return None
-    if isinstance(cache, str) and "://" in cache:
-        from .redis_backend import is_redis_url
-
-        if not is_redis_url(cache):
-            raise InputError(
-                f"cache URLs are redis://, rediss:// or unix:// (Redis), got {cache.split('://')[0]}://"
-            )
-        return cache
-    if not isinstance(cache, (str, os.PathLike)):
-        raise InputError(
-            f"cache must be 'default', a file path, a redis:// URL or None, got {cache!r}"
-        )
-    path = Path(cache).expanduser()
-    return path / CACHE_FILE_NAME if path.is_dir() else path
-
-
-def open_cache(
-    cache: str | os.PathLike[str] | None,
-    *,
-    ttl_seconds: float,
-    outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
-) -> CacheBackend:
-    """Open the backend ``cache`` names (see :func:`resolve_cache`)."""
-    target = resolve_cache(cache)
-    if target is None:
-        # Nothing on disk at all: the rate-limit log too lives in this client's memory, so
-        # it paces this client only (not other processes or clients of the same account).
-        return CacheBackend(
-            "memory",
-            None,
-            SQLiteStore(":memory:"),
-            NumberHasher.ephemeral(),
-            LocalWindowLog(),
-            None,
-        )
-    if isinstance(target, str):  # a Redis URL
-        from . import redis_backend
-
-        connection = redis_backend.connect(target)
-        location = redis_backend.mask_url(target)
-        store = redis_backend.RedisStore(
-            connection, ttl_seconds=ttl_seconds, location=location, outage_timeout=outage_timeout
-        )
-        hasher = NumberHasher.for_directory(default_cache_dir())
-        store.check_hasher(hasher)
-        window_log = redis_backend.RedisWindowLog(connection, location=location)
-        return CacheBackend(location, None, store, hasher, window_log, target)
-    return CacheBackend(
-        str(target),
-        target,
-        SQLiteStore(target),
-        NumberHasher.for_directory(target.parent),
-        _shared_window_log(),
-        target,
-    )
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,11 @@ service with uneven delays, eating into the safety margin; evenly spaced calls d
 
 Where the log lives decides who shares the limit:
 
-* :class:`LocalWindowLog`: this process only (``cache=None``);
-* :class:`SQLiteWindowLog`: every process of this user on this machine that uses the same
-  credentials, whatever cache each uses: the log lives in the per-user cache directory
-  (two notebooks at once stay under the limit together);
-* :class:`~mobilestatus_pandas.redis_backend.RedisWindowLog`: every process on every machine
+* :class:`~mobilestatus_pandas.stores.LocalWindowLog`: this process only (``cache=None``);
+* :class:`~mobilestatus_pandas.stores.SQLiteWindowLog`: every process of this user on this
+  machine that uses the same credentials, whatever cache each uses: the log lives in the
+  per-user cache directory (two notebooks at once stay under the limit together);
+* :class:`~mobilestatus_pandas.stores.redis.RedisWindowLog`: every process on every machine
   that uses the same Redis and credentials (``cache="redis://..."``).
 
 :class:`RateLimiter` adds what a client needs around the log: waiting (interruptibly),
@@ -27,26 +27,15 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from pathlib import Path
-from typing import Final, Protocol
+from typing import Final
 
-from .cache import SQLITE_BUSY_TIMEOUT_SECONDS, connect, lock_errors_translated
 from .errors import CacheUnavailableError
+from .stores.ratelog import DEFAULT_OUTAGE_TIMEOUT_SECONDS, WindowLog
 
 logger = logging.getLogger(__name__)
-
-RATE_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS rate_log (
-    bucket TEXT NOT NULL,
-    sent_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rate_log_bucket ON rate_log (bucket, sent_at);
-"""
 
 #: The service's documented limit for MobileStatus, calls per second per account.
 DEFAULT_RATE_PER_SECOND: Final = 20.0
@@ -61,103 +50,10 @@ PENALTY_FACTOR: Final = 0.5
 MIN_RATE_SHARE: Final = 0.1
 #: ... and grows back to the full rate linearly over this many seconds.
 RECOVERY_SECONDS: Final = 10.0
-#: How long calls wait for a shared log that stopped answering before the run gives up.
-DEFAULT_OUTAGE_TIMEOUT_SECONDS: Final = 60.0
 #: The shortest wait (a shorter one might not move a clock at today's Unix time).
 MIN_SLEEP_SECONDS: Final = 0.001
 #: How often a paused limiter asks an unreachable log again.
 OUTAGE_POLL_SECONDS: Final = 0.25
-
-
-class WindowLog(Protocol):
-    """Where sends are recorded. Implementations must be atomic for their sharing scope."""
-
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
-        """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``
-        and the latest is at least ``window / limit`` old.
-
-        Returns 0.0 when the send was recorded, else the seconds until it could be. Raises
-        :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the log cannot be
-        reached.
-        """
-        ...
-
-
-def _wait_for(sends_in_window: list[float], now: float, limit: int, window: float) -> float:
-    """Seconds until a send at ``now`` is allowed (0.0: now) given the sorted sends in window."""
-    waits = [0.0]
-    if sends_in_window:
-        waits.append(sends_in_window[-1] + window / limit - now)
-    excess = len(sends_in_window) - limit
-    if excess >= 0:
-        waits.append(sends_in_window[excess] + window - now)
-    wait = max(waits)
-    return wait if wait <= 0 else max(wait, 1e-6)
-
-
-class LocalWindowLog:
-    """A window log in this process's memory."""
-
-    def __init__(self) -> None:
-        self._sends: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
-        with self._lock:
-            sends = self._sends.setdefault(bucket, deque())
-            while sends and sends[0] <= now - window_seconds:
-                sends.popleft()
-            wait = _wait_for(list(sends), now, limit, window_seconds)
-            if wait <= 0:
-                sends.append(now)
-                return 0.0
-            return wait
-
-
-class SQLiteWindowLog:
-    """A window log in a SQLite file, shared by every process that opens the same file."""
-
-    def __init__(self, path: str | Path, *, busy_timeout_seconds: float | None = None) -> None:
-        self.path = str(path)
-        self.busy_timeout_seconds = (
-            SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout_seconds is None else busy_timeout_seconds
-        )
-        self._conn: sqlite3.Connection = connect(
-            path, RATE_SCHEMA, busy_timeout_seconds=self.busy_timeout_seconds
-        )
-        self._lock = threading.Lock()
-
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
-        """As :meth:`WindowLog.try_acquire`; a file locked by another process past the busy
-        timeout raises :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
-        with self._lock, lock_errors_translated(self.path, self.busy_timeout_seconds):
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
-                    (bucket, now - window_seconds),
-                )
-                sends = [
-                    row[0]
-                    for row in conn.execute(
-                        "SELECT sent_at FROM rate_log WHERE bucket = ? ORDER BY sent_at",
-                        (bucket,),
-                    )
-                ]
-                wait = _wait_for(sends, now, limit, window_seconds)
-                if wait <= 0:
-                    conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
-                    wait = 0.0
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return wait
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
 
 
 def window_for_rate(rate_per_second: float) -> tuple[int, float]:
@@ -184,6 +80,7 @@ class RateLimiter:
     since the outage began; after ``outage_timeout_seconds`` it raises
     :class:`~mobilestatus_pandas.errors.CacheUnavailableError`.
 
+    >>> from mobilestatus_pandas.stores import LocalWindowLog
     >>> now = [0.0]
     >>> limiter = RateLimiter(2, LocalWindowLog(), "AKID...", clock=lambda: now[0],
     ...                       sleep=lambda s: now.__setitem__(0, now[0] + s))

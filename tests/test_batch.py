@@ -13,8 +13,8 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.batch import DAILY_LIMIT_STREAK, RunStoppedWarning
-from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
 pytestmark = pytest.mark.integration
 

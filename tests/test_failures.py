@@ -28,9 +28,9 @@ from mobilestatus_pandas.batch import (
     TRANSPORT_FAILURE_STREAK,
     RunStoppedWarning,
 )
-from mobilestatus_pandas.cache import SCHEMA_VERSION, CachedAnswer, LedgerEntry, SQLiteStore
 from mobilestatus_pandas.client import RESIGN_AFTER_SECONDS, was_sent
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.stores import SCHEMA_VERSION, CachedAnswer, LedgerEntry, SQLiteStore
 from tests.conftest import FakeClock
 
 pytestmark = pytest.mark.integration
@@ -482,7 +482,7 @@ def test_a_version_2_file_gains_the_action_and_detail_columns(tmp_path: Path) ->
 def test_many_processes_opening_an_old_file_migrate_it_once(tmp_path: Path) -> None:
     path = old_cache_file(tmp_path / "old.sqlite3")
     script = (
-        "import sys; from mobilestatus_pandas.cache import SQLiteStore, LedgerEntry;"
+        "import sys; from mobilestatus_pandas.stores import SQLiteStore, LedgerEntry;"
         "s = SQLiteStore(sys.argv[1]);"
         "s.record(LedgerEntry(200.0, sys.argv[2], None, None, None, None, 'x', 'r', 'A'), None)"
     )

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from mobilestatus_pandas.errors import CacheUnavailableError
-from mobilestatus_pandas.ratelimit import (
-    RECOVERY_SECONDS,
-    LocalWindowLog,
-    RateLimiter,
-    SQLiteWindowLog,
-    WindowLog,
-    window_for_rate,
-)
+from mobilestatus_pandas.ratelimit import RECOVERY_SECONDS, RateLimiter, window_for_rate
+from mobilestatus_pandas.stores import LocalWindowLog, SQLiteWindowLog, WindowLog
 from tests.conftest import FakeClock
 
 
@@ -38,7 +32,7 @@ LOGS: dict[str, Callable[[Path], WindowLog]] = {
 @pytest.fixture(params=[*sorted(LOGS), "redis"])
 def make_log(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], WindowLog]:
     if request.param == "redis":  # a real redis-server (skips when it is not installed)
-        from mobilestatus_pandas import redis_backend
+        from mobilestatus_pandas.stores import redis as redis_backend
 
         url = request.getfixturevalue("redis_url")
         return lambda: redis_backend.RedisWindowLog(redis_backend.connect(url), server_time=False)

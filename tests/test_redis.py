@@ -17,8 +17,9 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import cli, redis_backend
+from mobilestatus_pandas import cli
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.stores import redis as redis_backend
 from tests.conftest import skip_without_redis
 from tests.redis_server import RedisServer
 
@@ -320,7 +321,7 @@ def test_redis_away_before_a_run_raises_before_anything_is_sent(
 def test_writes_held_while_redis_is_away_count_as_cached_and_land_later(
     own_redis: RedisServer,
 ) -> None:
-    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+    from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
     store = redis_backend.RedisStore(
         redis_backend.connect(own_redis.url), ttl_seconds=60, outage_timeout=0.3
@@ -344,7 +345,7 @@ def test_writes_held_while_redis_is_away_count_as_cached_and_land_later(
 
 
 def test_a_write_retried_after_a_lost_reply_is_recorded_once(redis_url: str) -> None:
-    from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry
+    from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
     store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=60)
     entry = LedgerEntry(1.0, "k1", "0", 0, True, "req-1", None, "run", "AKID")

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.cache import NumberHasher, SQLiteStore
 from mobilestatus_pandas.client import cache_realm
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.stores import NumberHasher, SQLiteStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -108,10 +108,12 @@ def test_killed_run_bills_no_finished_number_again(tmp_path: Path) -> None:
         assert len(finished) >= 30
         billed_before = dict(sb.stats(numbers=True)["billed_per_number"])
 
-        client = sb.client(cache=cache)
+        # the same kind of client as the killed one: answers in the endpoint's realm
+        client = msp.MobileStatusClient(sb.url, sb.secret_id, sb.secret_key, cache=cache)
         out = client.lookup_many(numbers, progress=False)
         stats = sb.stats(numbers=True)
-        realm = cache_realm(sb.url + "/")
+        realm = client.realm
+        assert realm == cache_realm(sb.url + "/")
 
     hasher = NumberHasher.for_directory(cache.parent)
     key_of = {n: hasher.key(f"{realm}:{n}") for n in numbers}

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mobilestatus_pandas.cache import (
+from mobilestatus_pandas.stores import (
     CachedAnswer,
     LedgerEntry,
     NumberHasher,
@@ -220,7 +220,7 @@ def test_many_processes_make_one_key_at_once(tmp_path: Path) -> None:
     import sys
 
     script = (
-        "import sys, pathlib; from mobilestatus_pandas.cache import NumberHasher;"
+        "import sys, pathlib; from mobilestatus_pandas.stores import NumberHasher;"
         "print(NumberHasher.for_directory(pathlib.Path(sys.argv[1])).key('13800138000'))"
     )
     procs = [
@@ -240,7 +240,7 @@ def test_many_processes_can_create_the_same_file_at_once(tmp_path: Path) -> None
 
     path = tmp_path / "race" / "mobilestatus.sqlite3"
     script = (
-        "import sys; from mobilestatus_pandas.cache import SQLiteStore, LedgerEntry;"
+        "import sys; from mobilestatus_pandas.stores import SQLiteStore, LedgerEntry;"
         "s = SQLiteStore(sys.argv[1]);"
         "s.record(LedgerEntry(1.0, sys.argv[2], '0', 0, True, 'r', None, 'run', 'id'), None)"
     )
@@ -256,7 +256,7 @@ class TestRedisStore(StoreContract):
 
     @pytest.fixture
     def store(self, redis_url: str) -> Iterator[Store]:
-        from mobilestatus_pandas import redis_backend
+        from mobilestatus_pandas.stores import redis as redis_backend
 
         store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=3600)
         yield store

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import batch, cache, redis_backend
-from mobilestatus_pandas.cache import CachedAnswer, LedgerEntry, SQLiteStore
+from mobilestatus_pandas import batch
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.ratelimit import SQLiteWindowLog
+from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry, SQLiteStore, SQLiteWindowLog
+from mobilestatus_pandas.stores import redis as redis_backend
+from mobilestatus_pandas.stores import sqlite as cache
 from tests.conftest import skip_without_redis
 from tests.redis_server import RedisServer, free_port
 

@@ -43,8 +43,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
-from .cache import DEFAULT_ACTION, CachedAnswer, LedgerEntry, NumberHasher
-from .errors import CacheUnavailableError, InputError, MissingDependencyError
+from ..errors import CacheUnavailableError, InputError, MissingDependencyError
+from .base import DEFAULT_ACTION, CachedAnswer, LedgerEntry, NumberHasher
 
 if TYPE_CHECKING:
     import redis
@@ -245,7 +245,7 @@ def describe_failure(location: str, exc: BaseException) -> str:
 
 
 class RedisStore:
-    """Cache and ledger in Redis (the :class:`~mobilestatus_pandas.cache.Store` contract).
+    """Cache and ledger in Redis (the :class:`~mobilestatus_pandas.stores.Store` contract).
 
     Args:
         client: a redis-py client (see :func:`connect`), with ``decode_responses=True``.
