@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data_bytes = write_dataset(Path(tmp) / "in", args.rows, numbers, args.files, seed=1)
         seed_cache(redis.url, numbers, sandbox)
         prepared = time.perf_counter() - started
+        print(f"  (prepared {data_bytes / MIB:,.0f} MiB in {prepared:.1f} s)", flush=True)
         limit = args.memory_limit_mib * MIB
         with (
             LocalCluster(
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with sampler.sample(name):
                     ddf.to_parquet(out, write_index=False)
                 timings[name] = time.perf_counter() - begin
+                print(f"  ({name}: {timings[name]:.1f} s)", flush=True)
             peaks = sampler.to_pandas().max()
             check = dd.read_parquet(Path(tmp) / "out-enriched", columns=["mobile_status"])
             statuses = check["mobile_status"].value_counts().compute()
