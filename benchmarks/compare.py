@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from mobilestatus_pandas import sampling
-from mobilestatus_pandas.batch import result_dtypes
+from mobilestatus_pandas.run import result_dtypes
 from mobilestatus_pandas.stats import compare
 
 TARGET_SECONDS = 1.0

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import batch
+from mobilestatus_pandas import run as engine
 from mobilestatus_pandas.datasets import random_numbers
 
 #: The old default pool: 1.5 x the 20 calls/s limit.
@@ -42,7 +42,7 @@ SCENARIOS = (
 )
 
 
-def fixed_width(run: batch._Run, opened: bool) -> int:
+def fixed_width(run: engine._Calls, opened: bool) -> int:
     """The old dispatcher's width: one call first, then every worker."""
     return run.client.max_workers if opened else 1
 
@@ -52,14 +52,14 @@ def measure(sb: msp.Sandbox, numbers: list[str], *, old: bool) -> tuple[float, f
     sb.reset_stats()
     options = {"max_workers": OLD_POOL} if old else {}
     client = sb.client(cache=None, timeout=TIMEOUT_SECONDS, **options)
-    adaptive = batch._in_flight_width
+    adaptive = engine._in_flight_width
     if old:
-        batch._in_flight_width = fixed_width
+        engine._in_flight_width = fixed_width
     started = time.perf_counter()
     try:
         client.lookup_many(numbers, progress=False)
     finally:
-        batch._in_flight_width = adaptive
+        engine._in_flight_width = adaptive
     elapsed = time.perf_counter() - started
     sent = client.ledger()["called_at"].sort_values().iloc[1:]  # after the lone first call
     span = (sent.iloc[-1] - sent.iloc[0]).total_seconds()

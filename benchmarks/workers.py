@@ -17,7 +17,7 @@ import threading
 import time
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import batch
+from mobilestatus_pandas import run as engine
 from mobilestatus_pandas.client import default_max_workers
 from mobilestatus_pandas.datasets import random_numbers
 
@@ -27,7 +27,7 @@ OLD_WORKERS_PER_RATE = 1.5
 SAMPLE_SECONDS = 0.02
 
 
-def old_width(run: batch._Run, opened: bool) -> int:
+def old_width(run: engine._Calls, opened: bool) -> int:
     """The old dispatcher's width: one call first, then every worker."""
     return run.client.max_workers if opened else 1
 
@@ -36,9 +36,9 @@ def measure(
     sb: msp.Sandbox, numbers: list[str], rate_limit: float, max_workers: int, *, old: bool = False
 ) -> tuple[float, int]:
     """Calls per second of ``lookup_many`` and the most threads alive during it."""
-    adaptive_width = batch._in_flight_width
+    adaptive_width = engine._in_flight_width
     if old:
-        batch._in_flight_width = old_width
+        engine._in_flight_width = old_width
     client = sb.client(cache=None, rate_limit=rate_limit, max_workers=max_workers)
     peak = threading.active_count()
     done = threading.Event()
@@ -54,7 +54,7 @@ def measure(
     try:
         client.lookup_many(numbers, progress=False)
     finally:
-        batch._in_flight_width = adaptive_width
+        engine._in_flight_width = adaptive_width
     elapsed = time.perf_counter() - started
     done.set()
     sampler.join()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from . import _dask_hook
 from . import accessor as _accessor  # noqa: F401  (registers .mobile)
-from .batch import RunReport, RunStoppedWarning
 from .client import MobileStatusClient
 from .codes import (
     DEAD_LINE_STATES,
@@ -49,7 +48,7 @@ from .errors import (
 from .grouping import ManyGroupsWarning
 from .report import CostUnknownWarning
 from .result import RESULT_COLUMNS, LookupResult
-from .run import Run
+from .run import Run, RunReport, RunStoppedWarning
 from .sandbox import Sandbox
 
 

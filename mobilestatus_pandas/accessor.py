@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from . import numbers, options, sampling
-from .batch import estimate, run_lookups
 from .client import MobileStatusClient
 from .errors import InputError
 from .result import RESULT_COLUMNS
+from .run import estimate, run_lookups
 
 if TYPE_CHECKING:
     from .run import Run

@@ -254,8 +254,8 @@ def _write_held_answers(client: MobileStatusClient, wait_seconds: float) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import warnings
 
-    from .batch import RunStoppedWarning
     from .errors import InputError
+    from .run import RunStoppedWarning
 
     source, target = Path(args.input), Path(args.output)
     read_as, write_as = _table_format(source), _table_format(target)

@@ -2,7 +2,7 @@
 
 :class:`MobileStatusClient` is the object a notebook keeps: it knows the endpoint, the
 credentials, the rate limiter, the cache and ledger. ``client.lookup(number)`` checks one
-number, ``client.lookup_many(numbers)`` a whole column (see :mod:`mobilestatus_pandas.batch`).
+number, ``client.lookup_many(numbers)`` a whole column (see :mod:`mobilestatus_pandas.run`).
 
 Below it, :meth:`MobileStatusClient.call` is a single number's trip to the service: take a
 slot from the rate limiter, sign, send, read the answer, and retry what is worth retrying
@@ -50,8 +50,8 @@ from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS, Store, open_cache
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .batch import RunReport
     from .encryption import Encryption
+    from .run import RunReport
 
 logger = logging.getLogger(__name__)
 
@@ -456,7 +456,7 @@ class MobileStatusClient:
             for api in (a.api for a in ACTIONS.values())
         }
         self.last_run: RunReport | None = None
-        #: Who holds this client's claims on numbers being looked up (see batch.py).
+        #: Who holds this client's claims on numbers being looked up (see run.py).
         self.claim_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # Worker pools of interrupted runs whose calls may still be in flight: the next run
         # waits for them, so an answer already paid for is in the cache before it looks.
@@ -721,7 +721,7 @@ class MobileStatusClient:
         ...     sb.client().lookup("not a number").status
         'invalid'
         """
-        from .batch import run_lookups
+        from .run import run_lookups
 
         frame = run_lookups(self, [number], progress=False, refresh=refresh, validate=validate)
         return LookupResult.from_row(frame.iloc[0].to_dict())
@@ -754,7 +754,7 @@ class MobileStatusClient:
         the endpoint) when the run's first call gets no answer after its retries; any later
         failure is a row.
         """
-        from .batch import run_lookups
+        from .run import run_lookups
 
         return run_lookups(
             self,
@@ -790,6 +790,6 @@ class MobileStatusClient:
         its side; its ``error`` says what happened). Numbers are not stored; ``number_key``
         is the keyed hash used by the cache.
         """
-        from .batch import ledger_frame
+        from .run import ledger_frame
 
         return ledger_frame(self._store.ledger(), self.price_per_call)

@@ -52,12 +52,14 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
-from . import batch, codes, numbers, options
+from . import codes, numbers, options
+from . import run as engine
 from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
 from .client import MobileStatusClient
 from .credentials import Credentials, mask
 from .errors import AuthenticationError, InputError
 from .report import combine_parts, summary_from_parts, summary_parts
+from .result import ATTRS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,6 @@ JOB_POLL_SECONDS: Final = 0.05
 #: How much longer than the client's timeout a partition waits for budget that calls in
 #: flight elsewhere may give back.
 BUDGET_WAIT_MARGIN_SECONDS: Final = 5.0
-#: The key of a result frame's ``attrs`` (the same as pandas results use).
-ATTRS_KEY: Final = batch.ATTRS_KEY
 STOP_AUTHENTICATION: Final = "authentication failed"
 #: The Result of a daily-limit answer.
 DAILY_LIMIT_RESULT: Final = "-4"
@@ -251,7 +251,7 @@ class JobSpec:
 
 
 class _JobGate:
-    """The :class:`~mobilestatus_pandas.batch.JobGate` of one partition's run."""
+    """The :class:`~mobilestatus_pandas.engine.JobGate` of one partition's run."""
 
     def __init__(self, client: MobileStatusClient, job: JobSpec) -> None:
         self.client = client
@@ -286,11 +286,11 @@ class _JobGate:
                 waited = now() - waiting_since
                 if not budget or waited > self.client.timeout + BUDGET_WAIT_MARGIN_SECONDS:
                     self.store.set_flag(
-                        self.job.name("budget"), batch.STOP_BUDGET, now(), JOB_STATE_SECONDS
+                        self.job.name("budget"), engine.STOP_BUDGET, now(), JOB_STATE_SECONDS
                     )
-                    return batch.STOP_BUDGET
+                    return engine.STOP_BUDGET
             if stop.wait(JOB_POLL_SECONDS):
-                return batch.STOP_INTERRUPTED
+                return engine.STOP_INTERRUPTED
 
     def _may_send(self, now: float) -> bool:
         """Whether the job has had its first answer, or this is its first call."""
@@ -299,7 +299,7 @@ class _JobGate:
             return True
         # The job's first call goes alone, cluster-wide: a wrong key costs one request.
         first = self.job.name("first-call")
-        return self.store.claim(first, self.owner, now, batch.CLAIM_SECONDS)
+        return self.store.claim(first, self.owner, now, engine.CLAIM_SECONDS)
 
     def _take_budget(self, now: float) -> bool | None:
         """None: taken (or no budget); False: spent; True: spent, but calls in flight may
@@ -329,8 +329,8 @@ class _JobGate:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
         self.daily_streak = self.daily_streak + 1 if result == DAILY_LIMIT_RESULT else 0
-        if self.daily_streak >= batch.DAILY_LIMIT_STREAK:  # the whole job, at once
-            self.stop_job(batch.STOP_DAILY_LIMIT)
+        if self.daily_streak >= engine.DAILY_LIMIT_STREAK:  # the whole job, at once
+            self.stop_job(engine.STOP_DAILY_LIMIT)
         self._settle(keep_budget=billed)
         self.store.add_count(self.job.name("answers"), 1, now, JOB_STATE_SECONDS)
 
@@ -356,7 +356,7 @@ def _status_partition(
     gate = _JobGate(client, job)
     # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
     # are process-wide, so changing them here would race with the other tasks' threads.)
-    results = batch.run_lookups(
+    results = engine.run_lookups(
         client,
         part[column],
         progress=False,
@@ -365,8 +365,8 @@ def _status_partition(
         gate=gate,
     )
     stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
-    if stopped == batch.STOP_DAILY_LIMIT:
-        gate.stop_job(batch.STOP_DAILY_LIMIT)
+    if stopped == engine.STOP_DAILY_LIMIT:
+        gate.stop_job(engine.STOP_DAILY_LIMIT)
     reason = gate.stop_reason()
     if reason is not None and reason.startswith(STOP_AUTHENTICATION):
         code = reason.split(": ", 1)[-1]
@@ -462,7 +462,7 @@ def status(
     numbers.check_dtype(meta[column])
     options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
     clash = _clashes(meta, column, _check_prefix(prefix), overwrite)
-    results_meta = batch.empty_results(meta.index).add_prefix(prefix)
+    results_meta = engine.empty_results(meta.index).add_prefix(prefix)
     _, config = _job_for(client, client_options)
     job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate)
     _jobs[job.job_id] = (job, config)
@@ -611,7 +611,7 @@ def _estimate_combine(
             calls * price if price is not None else float("nan"),
             round(calls / client.rate_limit / 60, 2),
         ],
-        index=list(batch.ESTIMATE_LABELS),
+        index=list(engine.ESTIMATE_LABELS),
         dtype=object,
         name="mobilestatus estimate",
     )

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from .batch import round_cost
 from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from .errors import InputError, MissingDependencyError
 from .report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
+from .result import round_cost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

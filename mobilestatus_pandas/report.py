@@ -12,11 +12,11 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .batch import ATTRS_KEY, COST_DECIMALS
 from .client import BILLING_TIMEZONE
 from .codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
 from .errors import InputError
 from .grouping import resolve_by, user_stacklevel
+from .result import ATTRS_KEY, COST_DECIMALS
 
 #: The currency a price is taken to be in when none is named. The default endpoint is Tencent
 #: Cloud International, which bills in US dollars; pass ``currency=`` for another.

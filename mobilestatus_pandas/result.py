@@ -27,6 +27,16 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "error",
 )
 
+#: The key under which a result frame's ``attrs`` carry the run report.
+ATTRS_KEY: Final = "mobilestatus"
+#: Costs are money: rounded to cents wherever they are reported.
+COST_DECIMALS: Final = 2
+
+
+def round_cost(value: float) -> float:
+    """A cost rounded to cents (``0.1 * 1271`` is 127.10000000000001 in floating point)."""
+    return round(float(value), COST_DECIMALS)
+
 
 @dataclass(frozen=True)
 class LookupResult:

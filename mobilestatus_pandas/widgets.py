@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .batch import round_cost
 from .codes import DEAD_LINE_STATES
 from .errors import MissingDependencyError
 from .report import DEFAULT_CURRENCY, summary
+from .result import round_cost
 
 try:
     import ipywidgets as widgets

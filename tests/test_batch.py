@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.batch import DAILY_LIMIT_STREAK, RunStoppedWarning
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.run import DAILY_LIMIT_STREAK, RunStoppedWarning
 from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
 pytestmark = pytest.mark.integration

@@ -23,13 +23,13 @@ import requests
 from urllib3 import exceptions as urllib3_errors
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.batch import (
+from mobilestatus_pandas.client import RESIGN_AFTER_SECONDS, was_sent
+from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.run import (
     TRANSPORT_FAILED_ATTEMPTS,
     TRANSPORT_FAILURE_STREAK,
     RunStoppedWarning,
 )
-from mobilestatus_pandas.client import RESIGN_AFTER_SECONDS, was_sent
-from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.stores import SCHEMA_VERSION, CachedAnswer, LedgerEntry, SQLiteStore
 from tests.conftest import FakeClock
 
