@@ -75,11 +75,13 @@ def write_dataset(path: Path, rows: int, numbers: list[str], files: int, seed: i
     return size
 
 
-def seed_cache(redis_url: str, numbers: list[str], sandbox: Any) -> None:
-    """Every number answered in the cache, written through the store's own write path."""
+def seed_cache(numbers: list[str], client_options: dict[str, Any]) -> None:
+    """Every number answered in the cache, written through the store's own write path by a
+    client made with the options the run uses (the same realm, so the same keys)."""
+    import mobilestatus_pandas as msp
     from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
-    client = sandbox.client(cache=redis_url)
+    client = msp.MobileStatusClient(**client_options)
     now = time.time()
     for i, number in enumerate(numbers):
         key = client.number_key(number)
@@ -111,7 +113,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         os.environ["MOBILESTATUS_CACHE_KEY"] = secrets.token_hex(32)
         started = time.perf_counter()
         data_bytes = write_dataset(Path(tmp) / "in", args.rows, numbers, args.files, seed=1)
-        seed_cache(redis.url, numbers, sandbox)
+        client_options = {
+            "endpoint": sandbox.url,
+            "secret_id": sandbox.secret_id,
+            "secret_key": sandbox.secret_key,
+            "cache": redis.url,
+        }
+        seed_cache(numbers, client_options)
         prepared = time.perf_counter() - started
         print(f"  (prepared {data_bytes / MIB:,.0f} MiB in {prepared:.1f} s)", flush=True)
         limit = args.memory_limit_mib * MIB
@@ -125,12 +133,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Client(cluster),
         ):
             sampler = MemorySampler()
-            client_options = {
-                "endpoint": sandbox.url,
-                "secret_id": sandbox.secret_id,
-                "secret_key": sandbox.secret_key,
-                "cache": redis.url,
-            }
             # Warm the workers (imports, connections) on one file, untimed.
             first = sorted((Path(tmp) / "in").iterdir())[0]
             warm = dd.read_parquet(first).mobile.status("phone", **client_options)
