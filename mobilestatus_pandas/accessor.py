@@ -161,7 +161,7 @@ def _start(
 
     numbers.check_dtype(series)
     options.check_run_options(
-        progress=run_options.pop("progress"),
+        progress=run_options["progress"],
         max_billed=run_options["max_billed"],
         refresh=run_options["refresh"],
         validate=run_options["validate"],

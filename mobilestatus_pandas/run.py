@@ -639,11 +639,15 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    series = numbers.as_series(values)  # a bare string is one number, not 11 characters
-    by_name = by.name if isinstance(by, pd.Series) else None
-    request = sampling.check_request(sample, by, seed, len(series), by_name)
-    frame, _ = _run(client, series, progress, max_billed, refresh, validate, request, gate=gate)
-    return frame
+    from .run_view import in_jupyter, show
+
+    run = start(
+        client, values, progress=progress, max_billed=max_billed, refresh=refresh,
+        validate=validate, sample=sample, by=by, seed=seed, gate=gate,
+    )  # fmt: skip
+    if progress and in_jupyter():
+        show(run)  # the live widget: the same display as a background run's
+    return run._wait(stacklevel=4)
 
 
 @dataclass
@@ -769,6 +773,7 @@ def _run(
     stop: threading.Event | None = None,
     on_plan: PlanSink | None = None,
     on_result: ResultSink | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
@@ -840,12 +845,14 @@ def _run(
             if report.held_writes
             else ""
         )
-        warnings.warn(
+        message = (
             f"MobileStatus run stopped early ({report.stop_reason}): "
-            f"{report.not_checked} rows are 'not_checked'. {advice[report.stop_reason]}{held}",
-            RunStoppedWarning,
-            stacklevel=4,
+            f"{report.not_checked} rows are 'not_checked'. {advice[report.stop_reason]}{held}"
         )
+        if on_warning is not None:  # said by the thread that waits for the result
+            on_warning(message)
+        else:
+            warnings.warn(message, RunStoppedWarning, stacklevel=4)
     return frame, report
 
 
@@ -1078,6 +1085,17 @@ class AnswerTable:
         return pd.DataFrame(columns, index=index, copy=False)
 
 
+class _Settle:
+    """What ``client.settle_interrupted_runs()`` waits on for an interrupted run."""
+
+    def __init__(self, finished: threading.Event) -> None:
+        self._finished = finished
+
+    def shutdown(self, wait: bool = True) -> None:
+        if wait:
+            self._finished.wait()
+
+
 _active_runs: weakref.WeakKeyDictionary[Any, Run] = weakref.WeakKeyDictionary()
 _active_lock = threading.Lock()
 
@@ -1115,9 +1133,14 @@ class Run:
         refresh: bool = False,
         validate: str | None = None,
         sample: sampling.SampleRequest | None = None,
+        progress: bool = False,
+        gate: JobGate | None = None,
     ) -> None:
         self.client = client
         self._values = values
+        self._progress = progress
+        self._gate = gate
+        self._warning: str | None = None
         self._shape = shape
         self._max_billed = max_billed
         self._refresh = refresh
@@ -1126,6 +1149,7 @@ class Run:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._stop_requested = False
+        self._interrupted = False
         self._planned = threading.Event()
         self._finished = threading.Event()
         self._table: AnswerTable | None = None
@@ -1145,23 +1169,31 @@ class Run:
     # -- running ---------------------------------------------------------------------------
 
     def _begin(self) -> Run:
-        with _active_lock:
-            other = _active_runs.get(self.client)
-            if other is not None and not other.done():
-                raise RunInProgressError(
-                    f"this client already has a run going ({other.progress_line()}); wait "
-                    "for run.result(), call run.stop(), or start this one on another client"
-                )
-            _active_runs[self.client] = self
+        # Runs of one job (a gate) share their client by design; any other run has the
+        # client to itself. A run that was stopped or interrupted is waited for (its calls in
+        # flight end within the client's timeout): the next run then finds their answers.
+        self.client.settle_interrupted_runs()
+        while self._gate is None:
+            with _active_lock:
+                other = _active_runs.get(self.client)
+                if other is None or other.done():
+                    _active_runs[self.client] = self
+                    break
+                if not other._stop.is_set():
+                    raise RunInProgressError(
+                        f"this client already has a run going ({other.progress_line()}); wait "
+                        "for run.result(), call run.stop(), or start this one on another client"
+                    )
+            other._finished.wait()
         self._thread.start()
         return self
 
     def _work(self) -> None:
         try:
             frame, report = _run(
-                self.client, self._values, False, self._max_billed, self._refresh,
-                self._validate, self._sample, stop=self._stop, on_plan=self._on_plan,
-                on_result=self._on_result,
+                self.client, self._values, self._progress, self._max_billed, self._refresh,
+                self._validate, self._sample, gate=self._gate, stop=self._stop,
+                on_plan=self._on_plan, on_result=self._on_result, on_warning=self._on_warning,
             )  # fmt: skip
             self._report = report
             self._frame = self._shape(frame)
@@ -1196,10 +1228,15 @@ class Run:
             self._report = report
             self._pending = len(plan.pending)
             self._sending_since = time.monotonic()
-            if self._stop_requested:
+            if self._interrupted:
+                report.stop_reason = STOP_INTERRUPTED
+            elif self._stop_requested:
                 report.stop_reason = STOP_STOPPED
                 report.stop_detail = STOPPED_DETAIL
         self._planned.set()
+
+    def _on_warning(self, message: str) -> None:
+        self._warning = message
 
     def _on_result(self, number: str, result: LookupResult) -> None:
         table = self._table
@@ -1230,16 +1267,46 @@ class Run:
         """The result frame, once the run has ended (``timeout`` seconds at most, else
         ``TimeoutError``). Raises what ended the run: :class:`AuthenticationError`, an
         unreachable endpoint's :class:`TransportError`, ..."""
+        return self._wait(timeout, stacklevel=3)
+
+    def _wait(self, timeout: float | None = None, *, stacklevel: int = 2) -> pd.DataFrame:
+        """:meth:`result`; a stopped run's warning points ``stacklevel`` frames up."""
         timeout = options.optional_number("timeout", timeout, unit="seconds")
-        if not self._finished.wait(timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            # In short waits: an interrupt (a kernel's, or _thread.interrupt_main) is seen
+            # only between them, never inside one.
+            while not (finished := self._finished.wait(DISPATCH_POLL_SECONDS)):
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+        except KeyboardInterrupt:  # Ctrl-C, a kernel interrupt: stop, keep what came back
+            self._interrupt()
+            raise
+        if not finished:
             raise TimeoutError(
                 f"the run is still going after {timeout:g} s ({self.progress_line()}); call "
                 "run.result() again, run.partial() for what is answered so far, or run.stop()"
             )
         if self._error is not None:
             raise self._error
+        if self._warning is not None:
+            message, self._warning = self._warning, None  # said once
+            warnings.warn(message, RunStoppedWarning, stacklevel=stacklevel)
         assert self._frame is not None
         return self._frame
+
+    def _interrupt(self) -> None:
+        """Stop the run because its caller was interrupted: nothing more is sent; the calls
+        in flight end in the run's thread and are recorded (the client's next run, and
+        ``client.settle_interrupted_runs()``, wait for them)."""
+        with self._lock:
+            self._interrupted = True
+            report = self._report
+            if report is not None and report.stop_reason is None:
+                report.stop_reason = STOP_INTERRUPTED
+        self._stop.set()
+        self.client.abandon_pool(_Settle(self._finished))
+        logger.warning("run interrupted; answers so far are in the cache, run again to resume")
 
     def partial(self) -> pd.DataFrame:
         """The frame so far: the same rows, index, columns and dtypes as the result, the
@@ -1340,7 +1407,7 @@ class Run:
 
 def start(
     client: MobileStatusClient,
-    values: pd.Series,
+    values: Iterable[object] | pd.Series,
     *,
     shape: Shape = _identity,
     max_billed: int | None = None,
@@ -1349,13 +1416,22 @@ def start(
     sample: int | None = None,
     by: object = None,
     seed: int | None = None,
+    progress: bool = False,
+    gate: JobGate | None = None,
 ) -> Run:
     """Start looking ``values`` up in the background; a :class:`Run`, at once.
 
     Every check on the options runs here, before the run starts (a wrong option raises now,
-    not from :meth:`Run.result`).
+    not from :meth:`Run.result`). ``progress`` draws the engine's bar or plain lines (see
+    :mod:`.progress`) outside Jupyter, where a displayed run is its own live widget.
+    ``gate`` makes the run one part of a larger job (a Dask partition): a budget and stops
+    shared with the job's other runs, on a client they share.
     """
-    options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
+    from .run_view import in_jupyter
+
+    options.check_run_options(
+        progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
+    )
     series = numbers.as_series(values)
     by_name = by.name if isinstance(by, pd.Series) else None
     request = sampling.check_request(sample, by, seed, len(series), by_name)
@@ -1363,6 +1439,6 @@ def start(
         raise InputError("values must be a Series of phone numbers")
     run = Run(
         client, series, shape=shape, max_billed=max_billed, refresh=refresh,
-        validate=validate, sample=request,
+        validate=validate, sample=request, progress=progress and not in_jupyter(), gate=gate,
     )  # fmt: skip
     return run._begin()
