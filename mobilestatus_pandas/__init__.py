@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from . import _dask_hook
 from . import accessor as _accessor  # noqa: F401  (registers .mobile)
+from .actions import TENURE as _TENURE
 from .client import MobileStatusClient
 from .codes import (
     DEAD_LINE_STATES,
@@ -47,9 +48,11 @@ from .errors import (
 )
 from .grouping import ManyGroupsWarning
 from .report import CostUnknownWarning
-from .result import RESULT_COLUMNS, LookupResult
+from .result import RESULT_COLUMNS, LookupResult, TenureResult
 from .run import Run, RunReport, RunStoppedWarning
 from .sandbox import Sandbox
+from .tenure import BANDS as TENURE_BANDS
+from .tenure import TENURE_STATUSES
 
 
 def __getattr__(name: str) -> object:
@@ -61,6 +64,9 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+#: Line tenure's result columns, in order, without prefix (``df.mobile.tenure``).
+TENURE_COLUMNS = _TENURE.columns
 
 __version__ = "0.1.0"
 
@@ -74,6 +80,9 @@ __all__ = [
     "RESULT_COLUMNS",
     "STATUSES",
     "STATUS_DESCRIPTIONS",
+    "TENURE_BANDS",
+    "TENURE_COLUMNS",
+    "TENURE_STATUSES",
     "AuthenticationError",
     "BudgetExceeded",
     "CacheUnavailableError",
@@ -98,6 +107,7 @@ __all__ = [
     "RunStoppedWarning",
     "Sandbox",
     "ServiceError",
+    "TenureResult",
     "TransportError",
     "__version__",
 ]

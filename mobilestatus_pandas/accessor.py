@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from . import numbers, options, sampling
+from .actions import STATUS, TENURE, Action, get_action, get_actions
 from .client import MobileStatusClient
 from .errors import InputError
-from .result import RESULT_COLUMNS
+from .result import ATTRS_KEY
 from .run import estimate, run_lookups
 
 if TYPE_CHECKING:
     from .run import Run
 
-DEFAULT_PREFIX = "mobile_"
+DEFAULT_PREFIX = STATUS.default_prefix
+#: The prefix of line tenure's columns.
+TENURE_PREFIX = TENURE.default_prefix
 #: The options of a run (beside the client's), for "did you mean" hints.
 RUN_OPTIONS: Final = (
     "client", "prefix", "progress", "max_billed", "refresh", "validate", "overwrite",
@@ -90,12 +93,14 @@ def _check_prefix(prefix: object) -> str:
     return prefix
 
 
-def _clashes(frame: pd.DataFrame, column: object, prefix: str, overwrite: object) -> list[str]:
+def _clashes(
+    frame: pd.DataFrame, column: object, prefix: str, overwrite: object, action: Action = STATUS
+) -> list[str]:
     """The result columns that already exist; refused unless ``overwrite``, and never the
     input column itself."""
     overwrite = options.flag("overwrite", overwrite)
     # A stale sample weight from an earlier sampled run must not outlive its results.
-    produced = [*RESULT_COLUMNS, sampling.WEIGHT_COLUMN]
+    produced = [*action.columns, sampling.WEIGHT_COLUMN]
     clash = [prefix + name for name in produced if prefix + name in frame.columns]
     if clash and not overwrite:
         raise InputError(
@@ -147,6 +152,22 @@ def _lookup(
     )
     results = run_lookups(resolve_client(client, client_options), series, **run_options)
     return results.add_prefix(prefix)
+
+
+def _check_prefixes(prefixes: object, actions: tuple[Action, ...]) -> dict[str, str]:
+    """Each action's prefix: its default, or what ``prefixes`` (a dict by action) says."""
+    chosen = {a.name: a.default_prefix for a in actions}
+    if prefixes is None:
+        return chosen
+    if not isinstance(prefixes, dict):
+        raise InputError(
+            f"prefixes must be a dict by action, e.g. {{'tenure': 'ten_'}}, got {prefixes!r}"
+        )
+    for name, prefix in prefixes.items():
+        chosen[get_action(name).name] = _check_prefix(prefix)
+    if len(set(chosen.values())) < len(chosen):
+        raise InputError(f"each action needs its own prefix, got {chosen}")
+    return chosen
 
 
 def _start(
@@ -281,6 +302,115 @@ class MobileFrameAccessor:
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
             sample=sample, by=groups, seed=seed,
         )  # fmt: skip
+
+    def tenure(
+        self,
+        column: object,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = TENURE_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        overwrite: bool = False,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+        **client_options: Any,
+    ) -> pd.DataFrame:
+        """Return a new frame: this frame plus the ``tenure_*`` columns (line tenure, from
+        MobileNetworkTimeVerification). Options as for :meth:`status`.
+
+        Columns: ``number``, ``valid``, ``result``, ``description``, ``range`` (the
+        service's text, e.g. ``[6,12)``), ``months_min`` and ``months_max`` (Int64; no upper
+        bound is ``<NA>``), ``band`` (ordered: ``[0,3)`` < ``[3,6)`` < ``[6,12)`` <
+        ``[12,24)`` < ``[24,+)``), ``status`` (``known``, ``no_duration``, ``not_found``,
+        ``unsupported``, ``invalid``, ``missing``, ``busy``, ``daily_limit``, ``error``,
+        ``not_checked``), ``billed``, ``from_cache``, ``checked_at``, ``request_id``,
+        ``error``. Results 0, -2 and -3 are billed.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     out = pd.DataFrame({"phone": ["13900000003"]}).mobile.tenure(
+        ...         "phone", client=sb.client(cache=None), progress=False)
+        >>> out.loc[0, "tenure_band"], int(out.loc[0, "tenure_months_max"])
+        ('[3,6)', 6)
+        """
+        series = _check_column(self._frame, column)
+        clash = _clashes(self._frame, column, _check_prefix(prefix), overwrite, TENURE)
+        groups = group_values(self._frame, by)
+        results = _lookup(
+            series, client, client_options, prefix,
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed, action=TENURE,
+        )  # fmt: skip
+        out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
+        out = pd.concat([out, results], axis=1)
+        out.attrs = {**self._frame.attrs, **results.attrs}
+        return out
+
+    def check(
+        self,
+        column: object,
+        actions: str | tuple[str, ...] | list[str] = ("status", "tenure"),
+        *,
+        client: MobileStatusClient | None = None,
+        prefixes: dict[str, str] | None = None,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        overwrite: bool = False,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+        **client_options: Any,
+    ) -> pd.DataFrame:
+        """Several actions in one pass: this frame plus each action's columns
+        (``mobile_*`` for status, ``tenure_*`` for tenure, or ``prefixes={"tenure": ...}``).
+
+        The actions run at the same time, each at its own rate limit (so two take about as
+        long as one); ``max_billed`` is one budget for all of them; each has its own cache
+        entries, ledger rows and price. ``attrs["mobilestatus"]`` holds the first action's
+        run report, and each action's under its name (``["status"]``, ``["tenure"]``).
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     out = pd.DataFrame({"phone": ["13800138000"]}).mobile.check(
+        ...         "phone", client=sb.client(cache=None), progress=False)
+        >>> out.loc[0, "mobile_status"], out.loc[0, "tenure_band"]
+        ('out_of_service', '[24,+)')
+        """
+        from .checks import run_actions
+
+        chosen = get_actions(actions)
+        series = _check_column(self._frame, column)
+        numbers.check_dtype(series)
+        options.check_run_options(
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
+        )
+        prefix_of = _check_prefixes(prefixes, chosen)
+        clash = [
+            c
+            for a in chosen
+            for c in _clashes(self._frame, column, prefix_of[a.name], overwrite, a)
+        ]
+        groups = group_values(self._frame, by)
+        frames = run_actions(
+            resolve_client(client, client_options), series, chosen,
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
+        )  # fmt: skip
+        out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
+        parts = [frames[a.name].add_prefix(prefix_of[a.name]) for a in chosen]
+        out = pd.concat([out, *parts], axis=1)
+        reports = {a.name: frames[a.name].attrs.get(ATTRS_KEY, {}) for a in chosen}
+        out.attrs = {
+            **self._frame.attrs,
+            ATTRS_KEY: {**reports[chosen[0].name], **reports},
+        }
+        return out
 
     def summary(
         self,
@@ -418,6 +548,7 @@ class MobileFrameAccessor:
         target_width: float | None = None,
         level: float = 0.95,
         expected_share: float | None = None,
+        action: str = "status",
         **client_options: Any,
     ) -> pd.Series:
         """Before paying: rows, distinct, invalid, cached, calls needed, worst-case cost, time.
@@ -428,6 +559,7 @@ class MobileFrameAccessor:
         width`` of the dead-line share at ``level``; ``target_width=0.02`` adds the
         ``numbers for target width``. Both plan for a dead-line share of ``expected_share``
         (default 0.5, the widest interval). See :mod:`mobilestatus_pandas.planning`.
+        ``action="tenure"`` estimates line tenure's run: its cache entries, its price.
 
         >>> import pandas as pd, mobilestatus_pandas as msp
         >>> with msp.Sandbox() as sb:
@@ -441,11 +573,12 @@ class MobileFrameAccessor:
         series = _check_column(self._frame, column)
         numbers.check_dtype(series)
         options.check_run_options(refresh=refresh, validate=validate)
+        chosen = get_action(action)
         resolved = resolve_client(client, client_options)
-        full = estimate(resolved, series, validate=validate, refresh=refresh)
+        full = estimate(resolved, series, validate=validate, refresh=refresh, action=chosen)
         return extend_estimate(
             full, sample=sample, target_width=target_width, level=level,
-            expected_share=expected_share, price_per_call=resolved.price_per_call,
+            expected_share=expected_share, price_per_call=resolved.price_for(chosen),
             rate_per_second=resolved.rate_limit,
         )  # fmt: skip
 
@@ -496,6 +629,29 @@ class MobileSeriesAccessor:
             self._series, client, client_options, _check_prefix(prefix),
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
             sample=sample, by=groups, seed=seed,
+        )  # fmt: skip
+
+    def tenure(
+        self,
+        *,
+        client: MobileStatusClient | None = None,
+        prefix: str = TENURE_PREFIX,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        validate: str | None = None,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+        **client_options: Any,
+    ) -> pd.DataFrame:
+        """Only the line tenure columns (``tenure_*``), indexed like the Series; options as
+        for :meth:`status`."""
+        groups = group_values(self._series, by)
+        return _lookup(
+            self._series, client, client_options, _check_prefix(prefix),
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed, action=TENURE,
         )  # fmt: skip
 
     def start(

@@ -313,9 +313,7 @@ def get_action(action: str | Action) -> Action:
     )
 
 
-def get_actions(
-    actions: str | Action | tuple[str | Action, ...] | list[str | Action],
-) -> tuple[Action, ...]:
+def get_actions(actions: object) -> tuple[Action, ...]:
     """Several actions, in the order given, without repeats (``"both"``: status and tenure)."""
     if isinstance(actions, str) and actions == "both":
         return (STATUS, TENURE)

@@ -31,7 +31,7 @@ import requests
 from urllib3 import exceptions as urllib3_errors
 
 from . import codes, options
-from .actions import ACTIONS, ACTIONS_BY_API, STATUS, Action, get_action
+from .actions import ACTIONS, ACTIONS_BY_API, STATUS, TENURE, Action, get_action
 from .credentials import CredentialSource, resolve_credentials
 from .errors import (
     AuthenticationError,
@@ -43,7 +43,7 @@ from .errors import (
 )
 from .options import VALIDATE_MODES
 from .ratelimit import DEFAULT_RATE_PER_SECOND, RateLimiter
-from .result import LookupResult
+from .result import LookupResult, TenureResult
 from .signing import JSON_CONTENT_TYPE, TC3Auth
 from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS, Store, open_cache
 
@@ -419,6 +419,7 @@ class MobileStatusClient:
         #: MobileStatus's price (the only one before actions); :meth:`price_for` has each.
         self.price_per_call = prices.get(STATUS.name)
         self._prices = prices
+        self._is_priced_per_action = isinstance(price_per_call, dict)
         self.validate = validate
         self.backoff_seconds = float(backoff_seconds)
         self._clock = clock
@@ -768,7 +769,60 @@ class MobileStatusClient:
             seed=seed,
         )
 
-    def billing(self, period: str = "D", tz: str | None = BILLING_TIMEZONE) -> pd.DataFrame:
+    def tenure(
+        self, number: object, *, refresh: bool = False, validate: str | None = None
+    ) -> TenureResult:
+        """How long one number (any format) has been on the network
+        (MobileNetworkTimeVerification); cached, rate-limited and recorded like a batch.
+
+        >>> import mobilestatus_pandas as msp
+        >>> with msp.Sandbox() as sb:
+        ...     sb.client(cache=None).tenure("139 0000 0003").band
+        '[3,6)'
+        """
+        from .run import run_lookups
+
+        frame = run_lookups(
+            self, [number], progress=False, refresh=refresh, validate=validate, action=TENURE
+        )
+        return TenureResult.from_row(frame.iloc[0].to_dict())
+
+    def tenure_many(
+        self,
+        numbers: Sequence[object] | pd.Series,
+        progress: bool = True,
+        max_billed: int | None = None,
+        refresh: bool = False,
+        *,
+        validate: str | None = None,
+        sample: int | None = None,
+        by: object = None,
+        seed: int | None = None,
+    ) -> pd.DataFrame:
+        """Line tenure of many numbers, as :meth:`lookup_many` does line status: a DataFrame
+        of the tenure columns (:data:`mobilestatus_pandas.TENURE_COLUMNS`), one row per input.
+
+        Results 0, -2 and -3 are billed (the tenure, a number that does not exist, a number
+        without a known tenure); tenure has its own rate limit, cache entries and price.
+        """
+        from .run import run_lookups
+
+        return run_lookups(
+            self,
+            numbers,
+            progress=progress,
+            max_billed=max_billed,
+            refresh=refresh,
+            validate=validate,
+            sample=sample,
+            by=by,
+            seed=seed,
+            action=TENURE,
+        )
+
+    def billing(
+        self, period: str = "D", tz: str | None = BILLING_TIMEZONE, *, by_action: bool = False
+    ) -> pd.DataFrame:
         """The ledger per day (``"D"``) or month (``"M"``): calls, billed, possibly billed
         (sent, no answer), unbilled, cost (and the worst case, with the possibly billed
         calls), and ``billed_without_request_id`` (0 when every billed call can be
@@ -776,11 +830,15 @@ class MobileStatusClient:
 
         Days and months are those of ``tz``: by default ``"Asia/Shanghai"`` (UTC+8), the time
         Tencent's bills are stated in, so a day here is a day on the bill. ``tz=None`` or
-        ``"UTC"`` groups by UTC day.
+        ``"UTC"`` groups by UTC day. Each call is priced at its action's price
+        (``price_per_call`` may be a dict by action); ``by_action=True`` gives a row per
+        period and action.
         """
         from .report import billing_by_period
 
-        return billing_by_period(self.ledger(), period, price_per_call=self.price_per_call, tz=tz)
+        return billing_by_period(
+            self.ledger(), period, price_per_call=self.price_per_call, tz=tz, by_action=by_action
+        )
 
     def ledger(self) -> pd.DataFrame:
         """Every call that reached the service: time, key hash, Result, billed, RequestId.
@@ -792,4 +850,7 @@ class MobileStatusClient:
         """
         from .run import ledger_frame
 
-        return ledger_frame(self._store.ledger(), self.price_per_call)
+        prices = {ACTIONS[name].api: price for name, price in self._prices.items()}
+        return ledger_frame(
+            self._store.ledger(), prices if self._is_priced_per_action else self.price_per_call
+        )

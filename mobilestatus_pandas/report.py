@@ -407,6 +407,7 @@ def billing_by_period(
     *,
     price_per_call: float | None = None,
     tz: str | None = BILLING_TIMEZONE,
+    by_action: bool = False,
 ) -> pd.DataFrame:
     """The ledger per period (``"D"`` day, ``"M"`` month, any pandas period alias):
     calls, billed, ``possibly_billed`` (sent, no answer: Tencent may have billed them),
@@ -417,6 +418,10 @@ def billing_by_period(
     Periods are those of the time zone ``tz`` (``None``: UTC); by default
     ``"Asia/Shanghai"`` (UTC+8), the time Tencent's bills are stated in, so a day here is a
     day on the bill.
+
+    A ledger's per-call ``price`` (each action has its own, see ``price_per_call``) prices
+    its possibly billed calls; ``by_action=True`` gives a row per period and action (the
+    ``X-TC-Action`` of the calls: MobileStatus, MobileNetworkTimeVerification).
     """
     missing = {"called_at", "billed", "request_id"} - set(ledger.columns)
     if missing:
@@ -436,8 +441,10 @@ def billing_by_period(
     )
     if "cost" in ledger.columns:
         cost = ledger["cost"].astype("Float64").fillna(0.0).astype(float)
-        price = price_per_call
-        if price is None:  # a possibly billed call costs what a billed one did
+        price: Any = price_per_call
+        if "price" in ledger.columns:  # each call's own price (its action's)
+            price = ledger["price"].astype("Float64").fillna(0.0).astype(float)
+        elif price is None:  # a possibly billed call costs what a billed one did
             known = ledger.loc[billed, "cost"].astype(float)
             price = float(known.max()) if len(known) else 0.0
         parts["cost"] = cost
@@ -452,8 +459,17 @@ def billing_by_period(
             f"tz={tz!r} is not a time zone name (e.g. 'Asia/Shanghai', 'UTC')"
         ) from exc
     parts["period"] = when.dt.tz_localize(None).dt.to_period(period).to_numpy()
-    table = parts.groupby("period").sum()
-    table.index.name = "period"
+    keys = ["period"]
+    if by_action:
+        if "action" not in ledger.columns:
+            raise InputError(
+                "by_action=True needs a ledger with an action column (client.ledger())"
+            )
+        parts["action"] = ledger["action"].astype(object).fillna("MobileStatus").to_numpy()
+        keys.append("action")
+    table = parts.groupby(keys).sum()
+    if not by_action:
+        table.index.name = "period"
     for column in ("cost", "worst_case_cost"):
         if column in table.columns:
             table[column] = table[column].round(COST_DECIMALS)

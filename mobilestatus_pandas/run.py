@@ -44,13 +44,14 @@ so ``partial()`` on a million rows is a few ``take`` calls, not a loop.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
 import uuid
 import warnings
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -59,6 +60,7 @@ import numpy as np
 import pandas as pd
 
 from . import codes, numbers, options, sampling
+from .actions import STATUS, Action, get_action
 from .client import CallOutcome
 from .concurrency import InFlightTarget
 from .errors import (
@@ -68,7 +70,7 @@ from .errors import (
     RunInProgressError,
     TransportError,
 )
-from .result import ATTRS_KEY, RESULT_COLUMNS, LookupResult, round_cost
+from .result import ATTRS_KEY, LookupResult, round_cost
 from .stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 
 if TYPE_CHECKING:
@@ -108,7 +110,7 @@ class RunStoppedWarning(UserWarning):
 
 
 #: Told a number and its result as soon as the engine has it.
-ResultSink = Callable[[str, LookupResult], None]
+ResultSink = Callable[[str, Any], None]  # the action's record (LookupResult, TenureResult)
 #: Told the plan and the report of a run once it is planned, before anything is sent.
 PlanSink = Callable[["_Plan", "RunReport"], None]
 
@@ -170,6 +172,8 @@ class RunReport:
     status_counts: dict[str, int] = field(default_factory=dict)
     #: Seconds left at the pace so far, while a run goes on (None when unknown or done).
     eta_seconds: float | None = None
+    #: The action the run asked (``"status"``: MobileStatus, ``"tenure"``: line tenure).
+    action: str = "status"
 
     def to_dict(self) -> dict[str, Any]:
         """The report as a plain dict (what ``DataFrame.attrs`` holds)."""
@@ -189,8 +193,11 @@ class _Calls:
         max_billed: int | None = None,
         stop: threading.Event | None = None,
         on_result: ResultSink | None = None,
+        action: Action = STATUS,
     ) -> None:
         self.client = client
+        #: The API this run asks (its codes, its limiter, its cache keys).
+        self.action = action
         self.gate = gate
         self.report = report
         self.max_billed = max_billed
@@ -278,7 +285,7 @@ class _Calls:
                 self.stop.set()
                 granted = False
             else:
-                granted = self.client.limiter.acquire(self.stop)
+                granted = self.client.limiter_for(self.action).acquire(self.stop)
                 if not granted and self.gate is not None:
                     self.gate.after_no_answer(possibly_billed=False)
         except CacheUnavailableError as exc:
@@ -294,24 +301,33 @@ class _Calls:
 
     def on_answer(self, number: str, answer: Answer, sent_at: float, final: bool) -> None:
         """Record an answer in the ledger (and the cache, when it is final) at once."""
-        key = self.client.number_key(number)
-        meaning = codes.result_code(answer.result)
+        action = self.action
+        key = self.client.number_key(number, action)
+        meaning = action.result_code(answer.result)
         billed = answer.error_code is None and meaning.billed
         entry = LedgerEntry(
             called_at=sent_at,
             key=key,
             result=answer.result,
-            status_code=answer.status_code,
+            status_code=answer.status_code if action is STATUS else None,
             billed=billed,
             request_id=answer.request_id,
             error=answer.error_code,
             run_id=self.report.run_id,
             secret_id=self.client.secret_id,
+            action=action.api,
         )
         cached = None
-        if final and answer.error_code is None and answer.result in codes.CACHEABLE_RESULTS:
+        if final and answer.error_code is None and answer.result in action.cacheable_results:
             cached = CachedAnswer(
-                answer.result, answer.description, answer.status_code, answer.request_id, sent_at
+                answer.result,
+                answer.description,
+                answer.status_code if action is STATUS else None,
+                answer.request_id,
+                sent_at,
+                # MobileStatus's StatusCode has its column; another action's own fields go
+                # in detail, so a cached answer gives the same row as the call did.
+                None if action is STATUS else json.dumps(answer.fields, ensure_ascii=False),
             )
         self.in_flight.answered(sent_at)
         with self.lock:
@@ -345,7 +361,7 @@ class _Calls:
             return
         entry = LedgerEntry(
             called_at=sent_at,
-            key=self.client.number_key(number),
+            key=self.client.number_key(number, self.action),
             result=None,
             status_code=None,
             billed=None if error.possibly_billed else False,
@@ -353,6 +369,7 @@ class _Calls:
             error=error.code,
             run_id=self.report.run_id,
             secret_id=self.client.secret_id,
+            action=self.action.api,
         )
         try:
             self.client.store.record(entry, None)
@@ -384,12 +401,12 @@ class _Calls:
             answer = self.client.store.get_many([key], self.fresh_after).get(key)
         except CacheUnavailableError as exc:
             self._stop_for_cache(exc)
-            return CallOutcome(LookupResult.unchecked(number, True, str(exc)), 0, 0)
+            return CallOutcome(self.action.unchecked(number, True, str(exc)), 0, 0)
         if answer is None:
             return None
         with self.lock:
             self.report.cache_hits += 1
-        return CallOutcome(_cached_result(number, answer), 0, 0)
+        return CallOutcome(_cached_result(number, answer, self.action), 0, 0)
 
     def lookup(self, number: str) -> CallOutcome:
         """Look one number up, unless another run is calling it or has answered it.
@@ -399,7 +416,7 @@ class _Calls:
         itself only if the claim ends without one (an answer that is not cached, or a run
         that died). Claims are renewed by :meth:`renew_claims` and released at the end.
         """
-        key = self.client.number_key(number)
+        key = self.client.number_key(number, self.action)
         waited = self._claim(number, key)
         if waited is not None:
             return waited
@@ -413,6 +430,7 @@ class _Calls:
                 sleep=self.pause,
                 on_answer=self.on_answer,
                 on_transport_error=self.on_transport_error,
+                action=self.action,
             )
         finally:
             with self.lock:
@@ -456,7 +474,7 @@ class _Calls:
                     return done
             if self.stop.is_set():
                 reason = self.report.stop_detail or "run stopped"
-                return CallOutcome(LookupResult.unchecked(number, True, reason), 0, 0)
+                return CallOutcome(self.action.unchecked(number, True, reason), 0, 0)
             self.pause(CLAIM_POLL_SECONDS)
 
 
@@ -486,10 +504,10 @@ def _in_flight_width(run: _Calls, opened: bool) -> int:
 
 def _dispatch(
     run: _Calls, pending: list[str], max_billed: int | None, progress: bool
-) -> dict[str, LookupResult]:
+) -> dict[str, Any]:
     """Send ``pending`` numbers through the worker pool; return their results."""
     client, report = run.client, run.report
-    results: dict[str, LookupResult] = {}
+    results: dict[str, Any] = {}
     queue = list(reversed(pending))
     in_flight: dict[Future[CallOutcome], str] = {}
     # The first call goes alone: a wrong key, an inactive account or a dead endpoint costs
@@ -575,11 +593,11 @@ def _dispatch(
     run.finished.set()
     reason = report.stop_detail or report.stop_reason or "run stopped"
     for number in queue:
-        results[number] = LookupResult.unchecked(number, True, reason)
+        results[number] = run.action.unchecked(number, True, reason)
     if report.stop_reason:  # calls that were waiting for a slot when the run stopped
         for number, result in list(results.items()):
             if result.status == "not_checked":
-                results[number] = LookupResult.unchecked(number, True, reason)
+                results[number] = run.action.unchecked(number, True, reason)
     return results
 
 
@@ -601,20 +619,25 @@ def _endpoint_unreachable(outcome: CallOutcome) -> TransportError:
     )
 
 
-def _cached_result(number: str, answer: CachedAnswer) -> LookupResult:
-    status = codes.status_for(answer.result, answer.status_code)
-    return LookupResult(
+def _cached_result(number: str, answer: CachedAnswer, action: Action = STATUS) -> Any:
+    """The row a cached answer gives ``number``: the same as the call gave, from the cache."""
+    if action is STATUS:
+        fields: dict[str, Any] = {"StatusCode": answer.status_code}
+    else:
+        try:
+            loaded = json.loads(answer.detail) if answer.detail else {}
+        except ValueError:  # written by something else: the fields are unknown
+            loaded = {}
+        fields = loaded if isinstance(loaded, dict) else {}
+    return action.from_answer(
         number,
-        status != "invalid",
         answer.result,
         answer.description,
-        answer.status_code,
-        status,
-        False,
-        True,
-        dt.datetime.fromtimestamp(answer.checked_at, tz=dt.timezone.utc),
+        fields,
         answer.request_id,
-        None,
+        dt.datetime.fromtimestamp(answer.checked_at, tz=dt.timezone.utc),
+        billed=False,
+        from_cache=True,
     )
 
 
@@ -630,8 +653,12 @@ def run_lookups(
     by: object = None,
     seed: int | None = None,
     gate: JobGate | None = None,
+    action: Action | str = STATUS,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
+
+    ``action`` is the API asked: ``"status"`` (MobileStatus, the default) or ``"tenure"``
+    (MobileNetworkTimeVerification); the columns are that action's (``action.columns``).
 
     The index is ``values``' index for a Series, else a RangeIndex. The run report is in
     ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``. With ``sample=N``
@@ -639,6 +666,18 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
+    chosen = get_action(action)
+    if chosen is not STATUS:
+        # Another action runs through the same engine (plan, dispatch, stop rules, report)
+        # in this thread: a background Run's AnswerTable holds MobileStatus's columns only.
+        series = numbers.as_series(values)  # a bare string is one number, not 11 characters
+        by_name = by.name if isinstance(by, pd.Series) else None
+        request = sampling.check_request(sample, by, seed, len(series), by_name)
+        frame, _ = _run(
+            client, series, progress, max_billed, refresh, validate, request,
+            gate=gate, action=chosen,
+        )  # fmt: skip
+        return frame
     from .run_view import in_jupyter, show
 
     run = start(
@@ -659,7 +698,7 @@ class _Plan:
     row_reasons: np.ndarray  # per row: index in numbers.REASONS where row_codes is -1
     distinct: list[str]  # the distinct normalised numbers
     to_check: list[str]  # those to answer (valid, or all with validate="server")
-    cached: dict[str, LookupResult]  # those answered by the cache
+    cached: dict[str, Any]  # those answered by the cache (the action's records)
     sample: sampling.SampleDesign | None = None  # the draw, with sample=N
 
     @property
@@ -673,6 +712,7 @@ def _plan(
     validate: str | None,
     refresh: bool,
     sample: sampling.SampleRequest | None = None,
+    action: Action = STATUS,
 ) -> _Plan:
     """Normalise and de-duplicate the values; answer what the cache can, in one query.
 
@@ -695,12 +735,12 @@ def _plan(
     design = None
     if sample is not None:
         to_check, design = sampling.draw(distinct, to_check, row_codes, sample)
-    cached: dict[str, LookupResult] = {}
+    cached: dict[str, Any] = {}
     if to_check and not refresh:
-        keys = {client.number_key(n): n for n in to_check}
+        keys = {client.number_key(n, action): n for n in to_check}
         fresh_after = client.now() - client.cache_ttl.total_seconds()
         for key, answer in client.store.get_many(list(keys), fresh_after).items():
-            cached[keys[key]] = _cached_result(keys[key], answer)
+            cached[keys[key]] = _cached_result(keys[key], answer, action)
     return _Plan(series, row_codes, row_reasons, distinct, to_check, cached, design)
 
 
@@ -724,8 +764,9 @@ def estimate(
     *,
     validate: str | None = None,
     refresh: bool = False,
+    action: Action | str = STATUS,
 ) -> pd.Series:
-    """What a run would do, before any money is spent: no call is made.
+    """What a run of ``action`` would do, before any money is spent: no call is made.
 
     Returns a Series labelled ``rows``, ``distinct numbers``, ``invalid rows`` (not sent),
     ``missing rows`` (no number given: not sent, not counted as invalid), ``cached and
@@ -734,14 +775,15 @@ def estimate(
     the rate limit).
     """
     options.flag("refresh", refresh)
-    plan = _plan(client, values, validate, refresh)
+    act = get_action(action)
+    plan = _plan(client, values, validate, refresh, action=act)
     sent = {n: i for i, n in enumerate(plan.distinct)}
     checked_codes = np.array([sent[n] for n in plan.to_check], dtype=np.int64)
     missing = (plan.row_codes < 0) & (plan.row_reasons == numbers.REASONS.index(numbers.NO_NUMBER))
     missing_rows = int(missing.sum())
     invalid_rows = int((~np.isin(plan.row_codes, checked_codes)).sum()) - missing_rows
     calls = len(plan.pending)
-    price = client.price_per_call
+    price = client.price_for(act)
     return pd.Series(
         [
             len(plan.series),
@@ -774,27 +816,30 @@ def _run(
     on_plan: PlanSink | None = None,
     on_result: ResultSink | None = None,
     on_warning: Callable[[str], None] | None = None,
+    action: Action = STATUS,
 ) -> tuple[pd.DataFrame, RunReport]:
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
     )
     started = time.monotonic()
     client.settle_interrupted_runs()
-    plan = _plan(client, values, validate, refresh, sample)
+    plan = _plan(client, values, validate, refresh, sample, action)
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
         rows=len(plan.series),
         distinct_numbers=len(plan.distinct),
         cache_hits=len(plan.cached),
+        action=action.name,
     )
-    report.price_per_call = client.price_per_call
+    price = client.price_for(action)
+    report.price_per_call = price
     client.last_run = report
     results = dict(plan.cached)
     pending = plan.pending
     if on_plan is not None:
         on_plan(plan, report)
 
-    run = _Calls(client, report, refresh, gate, max_billed, stop, on_result)
+    run = _Calls(client, report, refresh, gate, max_billed, stop, on_result, action)
     try:
         if pending:
             results.update(_dispatch(run, pending, max_billed, progress))
@@ -807,17 +852,17 @@ def _run(
         report.calls_per_second = (
             report.calls / report.elapsed_seconds if report.elapsed_seconds > 0 else 0.0
         )
-        if client.price_per_call is not None:
-            report.cost = round_cost(report.billed_calls * client.price_per_call)
+        if price is not None:
+            report.cost = round_cost(report.billed_calls * price)
             report.worst_case_cost = round_cost(
-                (report.billed_calls + report.possibly_billed) * client.price_per_call
+                (report.billed_calls + report.possibly_billed) * price
             )
 
     if plan.sample is not None:
         for number in plan.sample.left_out:
-            results[number] = LookupResult.unchecked(number, True, sampling.NOT_SAMPLED)
-    per_number = [results.get(n) or LookupResult.invalid(n) for n in plan.distinct]
-    frame = _join(per_number, plan.row_codes, plan.row_reasons, plan.series.index)
+            results[number] = action.unchecked(number, True, sampling.NOT_SAMPLED)
+    per_number = [results.get(n) or action.invalid(n) for n in plan.distinct]
+    frame = _join(per_number, plan.row_codes, plan.row_reasons, plan.series.index, action)
     if plan.sample is not None:
         frame[sampling.WEIGHT_COLUMN] = plan.sample.row_weights(plan.row_codes)
     report.invalid = int((frame["status"] == "invalid").sum())
@@ -846,7 +891,7 @@ def _run(
             else ""
         )
         message = (
-            f"MobileStatus run stopped early ({report.stop_reason}): "
+            f"{action.api} run stopped early ({report.stop_reason}): "
             f"{report.not_checked} rows are 'not_checked'. {advice[report.stop_reason]}{held}"
         )
         if on_warning is not None:  # said by the thread that waits for the result
@@ -856,37 +901,28 @@ def _run(
     return frame, report
 
 
-def result_dtypes() -> dict[str, Any]:
-    """The dtype of each result column."""
-    string = numbers.string_dtype()
-    return {
-        "number": string,
-        "valid": "boolean",
-        "result": string,
-        "description": string,
-        "status_code": "Int64",
-        "status": pd.CategoricalDtype(list(codes.STATUSES), ordered=False),
-        "billed": "boolean",
-        "from_cache": "boolean",
-        "checked_at": pd.DatetimeTZDtype("ns", "UTC"),
-        "request_id": string,
-        "error": string,
-    }
+def result_dtypes(action: Action | str = STATUS) -> dict[str, Any]:
+    """The dtype of each result column of ``action`` (MobileStatus's by default)."""
+    return get_action(action).dtypes()
 
 
-def empty_results(index: pd.Index | None = None) -> pd.DataFrame:
+def empty_results(index: pd.Index | None = None, action: Action | str = STATUS) -> pd.DataFrame:
     """A result frame with no rows (or all-missing rows for ``index``)."""
     return pd.DataFrame(
-        {name: pd.Series(index=index, dtype=dtype) for name, dtype in result_dtypes().items()},
+        {
+            name: pd.Series(index=index, dtype=dtype)
+            for name, dtype in result_dtypes(action).items()
+        },
         index=index,
     )
 
 
 def _join(
-    per_number: Sequence[LookupResult],
+    per_number: Sequence[Any],
     row_codes: np.ndarray,
     row_reasons: np.ndarray,
     index: pd.Index,
+    action: Action = STATUS,
 ) -> pd.DataFrame:
     """Spread per-number results over the rows.
 
@@ -894,9 +930,9 @@ def _join(
     (``row_reasons``, an index in :data:`numbers.REASONS`): one table row per reason, so the
     join stays a single ``take``.
     """
-    refusals = [LookupResult.refused(None, reason) for reason in numbers.REASONS]
+    refusals = [action.refused(None, reason) for reason in numbers.REASONS]
     table = [*per_number, *refusals]
-    distinct = pd.DataFrame({name: [getattr(r, name) for r in table] for name in RESULT_COLUMNS})
+    distinct = pd.DataFrame({name: [getattr(r, name) for r in table] for name in action.columns})
     take = np.where(row_codes < 0, len(per_number) + row_reasons.astype(np.intp), row_codes)
     # A number in several rows is billed once: on its first row.
     first_row = np.full(len(table), -1, dtype=np.int64)
@@ -904,11 +940,11 @@ def _join(
     first = np.zeros(len(take), dtype=bool)
     first[first_row[first_row >= 0]] = True
     columns: dict[str, Any] = {}
-    for name, dtype in result_dtypes().items():
+    for name, dtype in action.dtypes().items():
         col = distinct[name]
         if name == "checked_at":
             col = pd.to_datetime(col, utc=True)
-        elif name == "status_code":
+        elif isinstance(dtype, str) and dtype == "Int64":  # status_code, months_min/max
             col = col.astype("Float64").astype("Int64")
         columns[name] = col.astype(dtype).take(take).reset_index(drop=True)
     out = pd.DataFrame(columns)
@@ -917,11 +953,15 @@ def _join(
     return out
 
 
-def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -> pd.DataFrame:
+def ledger_frame(
+    entries: Sequence[LedgerEntry], price_per_call: float | Mapping[str, float] | None
+) -> pd.DataFrame:
     """The ledger as a DataFrame (``called_at`` in UTC; ``cost`` when a price is known).
 
     ``billed`` is nullable: ``<NA>`` for a call sent without an answer (possibly billed),
-    whose ``cost`` is ``<NA>`` too (at most one price).
+    whose ``cost`` is ``<NA>`` too (at most one price). ``action`` is the API each call asked;
+    ``price_per_call`` may be a price per action (by API name): then ``price`` is each
+    call's, and ``cost`` follows it.
     """
     frame = pd.DataFrame.from_records(
         [asdict(e) for e in entries], columns=list(LEDGER_FIELDS)
@@ -932,7 +972,12 @@ def ledger_frame(entries: Sequence[LedgerEntry], price_per_call: float | None) -
     frame["billed"] = frame["billed"].astype("boolean")
     for name in ("number_key", "result", "request_id", "error", "run_id", "secret_id", "action"):
         frame[name] = frame[name].astype(string)
-    if price_per_call is not None:
+    if isinstance(price_per_call, Mapping):
+        if price_per_call:
+            prices = frame["action"].map(dict(price_per_call)).astype("Float64")
+            frame["price"] = prices
+            frame["cost"] = frame["billed"].astype("Float64") * prices
+    elif price_per_call is not None:
         frame["cost"] = frame["billed"].astype("Float64") * price_per_call
     return frame
 

@@ -1,0 +1,185 @@
+"""Line tenure through the engine: df.mobile.tenure, client.tenure(_many), check, the ledger.
+
+Against the real sandbox on loopback; every call is counted by the sandbox per action.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mobilestatus_pandas as msp
+from mobilestatus_pandas import tenure
+from mobilestatus_pandas.result import TenureResult
+from mobilestatus_pandas.sandbox.behaviour import TENURE_ACTION
+
+pytestmark = pytest.mark.integration
+
+STATUS_API = "MobileStatus"
+
+#: Magic number -> (Result, status, band, months_min, months_max, billed)
+CASES = {
+    "13900000000": ("0", "known", "[0,3)", 0, 3, True),
+    "13900000003": ("0", "known", "[3,6)", 3, 6, True),
+    "13900000006": ("0", "known", "[6,12)", 6, 12, True),
+    "13900000012": ("0", "known", "[12,24)", 12, 24, True),
+    "13900000024": ("0", "known", "[24,+)", 24, None, True),
+    "13900000025": ("0", "known", "[6,12)", 6, 12, True),  # (6,12] as older texts wrote it
+    "13900000023": ("0", "known", None, 23, None, True),  # outside the usual bands
+    "13900000102": ("-2", "not_found", None, None, None, True),
+    "13900000103": ("-3", "no_duration", None, None, None, True),
+    "13900000101": ("-1", "invalid", None, None, None, False),
+    "13900000104": ("-4", "busy", None, None, None, False),
+    "13900000105": ("-5", "daily_limit", None, None, None, False),
+    "13900000113": ("-13", "unsupported", None, None, None, False),
+    "13900000199": ("-99", "error", None, None, None, False),
+}
+
+
+@pytest.fixture
+def client(sandbox: msp.Sandbox) -> msp.MobileStatusClient:
+    return sandbox.client(backoff_seconds=0.0, price_per_call={"status": 0.01, "tenure": 0.02})
+
+
+def test_each_result_code_and_band_through_the_engine(
+    sandbox: msp.Sandbox, client: msp.MobileStatusClient
+) -> None:
+    df = pd.DataFrame({"phone": [*CASES, "12345", None]})
+    out = df.mobile.tenure("phone", client=client, progress=False)
+    assert out.columns.tolist() == ["phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS)]
+    for number, (result, status, band, low, high, billed) in CASES.items():
+        row = out.loc[out["phone"] == number].iloc[0]
+        assert row["tenure_result"] == result, number
+        assert row["tenure_status"] == status, number
+        assert (row["tenure_band"] if pd.notna(row["tenure_band"]) else None) == band, number
+        assert (None if pd.isna(row["tenure_months_min"]) else row["tenure_months_min"]) == low
+        assert (None if pd.isna(row["tenure_months_max"]) else row["tenure_months_max"]) == high
+        assert bool(row["tenure_billed"]) is billed, number
+    assert out["tenure_status"].tolist()[-2:] == ["invalid", "missing"]
+    assert str(out["tenure_months_min"].dtype) == "Int64"
+    assert out["tenure_band"].cat.ordered
+    assert list(out["tenure_band"].cat.categories) == list(tenure.BANDS)
+    assert list(out["tenure_status"].cat.categories) == list(tenure.TENURE_STATUSES)
+    assert out.loc[out["phone"] == "13900000025", "tenure_range"].item() == "(6,12]"
+    stats = sandbox.stats()
+    assert stats["billed_by_action"] == {TENURE_ACTION: 9}
+    assert int(out["tenure_billed"].sum()) == 9
+    assert STATUS_API not in stats["requests_by_action"], "tenure never calls MobileStatus"
+
+
+def test_billing_per_code_in_ledger_report_and_costs(
+    sandbox: msp.Sandbox, client: msp.MobileStatusClient
+) -> None:
+    df = pd.DataFrame({"phone": ["13900000000", "13900000102", "13900000103", "13900000101"]})
+    out = df.mobile.tenure("phone", client=client, progress=False)
+    report = out.attrs["mobilestatus"]
+    assert (report["billed_calls"], report["calls"]) == (3, 4)
+    assert report["cost"] == pytest.approx(0.06)  # tenure's own price, 0.02 a call
+    ledger = client.ledger()
+    assert ledger["action"].tolist() == [TENURE_ACTION] * 4
+    billed = dict(zip(ledger["result"], ledger["billed"], strict=True))
+    assert billed == {"0": True, "-2": True, "-3": True, "-1": False}
+    assert ledger["cost"].sum() == pytest.approx(0.06)
+    day = client.billing()
+    assert (int(day["billed"].sum()), round(float(day["cost"].sum()), 2)) == (3, 0.06)
+
+
+def test_status_and_tenure_are_cached_apart(
+    sandbox: msp.Sandbox, client: msp.MobileStatusClient
+) -> None:
+    df = pd.DataFrame({"phone": ["13800138000", "13900000003"]})
+    first = df.mobile.status("phone", client=client, progress=False)
+    assert not first["mobile_from_cache"].any()
+    tenure_first = df.mobile.tenure("phone", client=client, progress=False)
+    assert not tenure_first["tenure_from_cache"].any(), "a status answer is no tenure answer"
+    assert tenure_first["tenure_band"].tolist() == ["[24,+)", "[3,6)"]
+    again = df.mobile.tenure("phone", client=client, progress=False)
+    assert again["tenure_from_cache"].all()
+    assert again["tenure_band"].tolist() == ["[24,+)", "[3,6)"], "the band comes from the cache"
+    assert not again["tenure_billed"].any()
+    status_again = df.mobile.status("phone", client=client, progress=False)
+    assert status_again["mobile_from_cache"].all()
+    assert sandbox.stats()["requests_by_action"] == {STATUS_API: 2, TENURE_ACTION: 2}
+    estimate = df.mobile.estimate("phone", client=client, action="tenure")
+    assert (estimate["cached and fresh"], estimate["calls needed"]) == (2, 0)
+
+
+def test_tenure_cache_survives_a_new_client_on_the_same_file(
+    sandbox: msp.Sandbox, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache.sqlite3"
+    df = pd.DataFrame({"phone": ["13900000012", "13900000102"]})
+    sandbox.client(cache=cache).tenure_many(df["phone"], progress=False)
+    again = sandbox.client(cache=cache).tenure_many(df["phone"], progress=False)
+    assert again["from_cache"].all()
+    assert again["band"].tolist()[0] == "[12,24)"
+    assert again["status"].tolist() == ["known", "not_found"]
+    assert sandbox.stats()["requests"] == 2
+
+
+def test_client_tenure_and_tenure_many(sandbox: msp.Sandbox) -> None:
+    client = sandbox.client()
+    one = client.tenure("+86 139 0000 0006")
+    assert isinstance(one, TenureResult)
+    assert (one.status, one.band, one.months_min, one.months_max) == ("known", "[6,12)", 6, 12)
+    many = client.tenure_many(["13900000024", "13900000024", "nope"], progress=False)
+    assert many.columns.tolist() == list(msp.TENURE_COLUMNS)
+    assert many["status"].tolist() == ["known", "known", "invalid"]
+    assert many["billed"].tolist() == [True, False, False], "a repeated number is billed once"
+
+
+def test_max_billed_counts_tenure_billing(
+    sandbox: msp.Sandbox, client: msp.MobileStatusClient
+) -> None:
+    numbers = [f"139{i:08d}" for i in range(1000, 1020)]
+    with pytest.warns(msp.RunStoppedWarning, match="max_billed"):
+        out = pd.DataFrame({"phone": numbers}).mobile.tenure(
+            "phone", client=client, progress=False, max_billed=5
+        )
+    assert int(out["tenure_billed"].sum()) <= 5
+    assert sandbox.stats()["billed_by_action"][TENURE_ACTION] <= 5
+    assert (out["tenure_status"] == "not_checked").any()
+
+
+def test_status_and_tenure_in_one_run(sandbox: msp.Sandbox, client: msp.MobileStatusClient) -> None:
+    df = pd.DataFrame(
+        {"phone": ["13800138000", "13800000002", "13900000000", "bad"], "fraud": [1, 1, 0, 0]}
+    )
+    out = df.mobile.check("phone", client=client, progress=False)
+    assert out.columns.tolist() == [
+        "phone",
+        "fraud",
+        *(f"mobile_{c}" for c in msp.RESULT_COLUMNS),
+        *(f"tenure_{c}" for c in msp.TENURE_COLUMNS),
+    ]
+    assert out["mobile_status"].tolist() == ["out_of_service", "cancelled", "normal", "invalid"]
+    assert out["tenure_band"].tolist()[0] == "[24,+)"
+    assert out["tenure_status"].tolist()[-1] == "invalid"
+    stats = sandbox.stats()
+    assert stats["requests_by_action"] == {STATUS_API: 3, TENURE_ACTION: 3}
+    assert set(out.attrs["mobilestatus"]) >= {"status", "tenure"}
+    table = out.mobile.summary(by="tenure_band")
+    assert "[24,+)" in {str(k) for k in table.index.get_level_values(0)}
+    only_tenure = df.mobile.check("phone", client=client, actions=("tenure",), progress=False)
+    assert "mobile_status" not in only_tenure.columns
+    assert only_tenure["tenure_from_cache"].iloc[:3].all()
+    with pytest.raises(msp.InputError, match="action must be one of"):
+        df.mobile.check("phone", client=client, actions=("status", "age"))
+
+
+def test_each_action_keeps_its_own_rate_limit_and_together_they_use_both() -> None:
+    numbers = [f"139{i:08d}" for i in range(2000, 2080)]
+    with msp.Sandbox() as sb:
+        client = sb.client(rate_limit=20)
+        out = pd.DataFrame({"phone": numbers}).mobile.check("phone", client=client, progress=False)
+        stats = sb.stats()
+    assert stats["errors"].get("RequestLimitExceeded", 0) == 0
+    per_action = stats["max_arrivals_in_any_second_by_action"]
+    assert per_action[STATUS_API] <= 20
+    assert per_action[TENURE_ACTION] <= 20
+    # Both limits at once: more than one API's 20 calls reached the service in some second.
+    assert stats["max_arrivals_in_any_second"] > 25
+    assert (out["tenure_status"] != "not_checked").all()
+    assert (out["mobile_status"] != "not_checked").all()
