@@ -397,11 +397,17 @@ class MobileFrameAccessor:
             for c in _clashes(self._frame, column, prefix_of[a.name], overwrite, a)
         ]
         groups = group_values(self._frame, by)
-        frames = run_actions(
-            resolve_client(client, client_options), series, chosen,
-            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
-            sample=sample, by=groups, seed=seed,
-        )  # fmt: skip
+        resolved = resolve_client(client, client_options)
+        run_options: dict[str, Any] = {
+            "progress": progress, "max_billed": max_billed, "refresh": refresh,
+            "validate": validate, "sample": sample, "by": groups, "seed": seed,
+        }  # fmt: skip
+        if len(chosen) == 1:  # one action: the plain run
+            frames = {
+                chosen[0].name: run_lookups(resolved, series, action=chosen[0], **run_options)
+            }
+        else:
+            frames = run_actions(resolved, series, chosen, **run_options)
         out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
         parts = [frames[a.name].add_prefix(prefix_of[a.name]) for a in chosen]
         out = pd.concat([out, *parts], axis=1)

@@ -5,6 +5,7 @@
     mobilestatus check IN -c COLUMN -o OUT [--sandbox | --endpoint URL] [--rate-limit R]
                        [--max-billed N] [--refresh] [--cache PATH|URL] [--price-per-call P]
                        [--validate local|server] [--outage-timeout S] [--prefix P]
+                       [--action status|tenure|both]
                        [--overwrite] [--by COL]... [--keep-numbers] [--no-progress]
     mobilestatus sandbox [--port N] [--latency-ms M] [--json]
     mobilestatus demo [--rows N] [--output DIR] [--keep-numbers]
@@ -47,6 +48,14 @@ TABLE_SUFFIXES: Final = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 #: The result column that holds the normalised number; left out of written files unless
 #: ``--keep-numbers`` (numbers are personal data: write them only when asked).
 NUMBER_COLUMN: Final = "number"
+#: ``--action``: the actions each choice runs, in column order.
+_ACTION_CHOICES: Final[dict[str, tuple[str, ...]]] = {
+    "status": ("status",),
+    "tenure": ("tenure",),
+    "both": ("status", "tenure"),
+}
+#: Each action's default column prefix (see actions.py).
+_DEFAULT_PREFIXES: Final[dict[str, str]] = {"status": "mobile_", "tenure": "tenure_"}
 #: A float column narrower than this cannot hold 11 digits.
 FLOAT64_BITS: Final = 64
 #: Where a file is written before it replaces OUT, so a failed write leaves OUT as it was.
@@ -267,14 +276,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
         raise InputError(f"{target} already exists: pass --overwrite to replace it, or another -o")
     frame = _read_table(source, read_as, args.column)
     _refuse_before_paying(args, frame, source)
+    actions = _ACTION_CHOICES[args.action]
+    # --prefix names the first action's columns; the others keep their own (tenure_).
+    prefixes = {actions[0]: args.prefix} if args.prefix is not None else None
     with contextlib.ExitStack() as stack:
         client = _open_client(args, stack)
         caught = stack.enter_context(warnings.catch_warnings(record=True))
         warnings.simplefilter("always", RunStoppedWarning)
         interrupted = False
         try:
-            out = frame.mobile.status(
-                args.column, client=client, prefix=args.prefix, progress=not args.no_progress,
+            out = frame.mobile.check(
+                args.column, _ACTION_CHOICES[args.action], client=client,
+                prefixes=prefixes, progress=not args.no_progress,
                 max_billed=args.max_billed, refresh=args.refresh, validate=args.validate,
                 overwrite=args.overwrite,
             )  # fmt: skip
@@ -295,26 +308,37 @@ def _cmd_check(args: argparse.Namespace) -> int:
                         print(f"mobilestatus: {in_cli_terms(str(warning.message))}",
                               file=sys.stderr)  # fmt: skip
                 lost = _write_held_answers(client, args.outage_timeout)
-    number_column = f"{args.prefix}{NUMBER_COLUMN}"
-    written = out if args.keep_numbers else out.drop(columns=[number_column])
+    prefix_of = {a: (prefixes or {}).get(a, _DEFAULT_PREFIXES[a]) for a in actions}
+    number_columns = [f"{prefix_of[a]}{NUMBER_COLUMN}" for a in actions]
+    written = out if args.keep_numbers else out.drop(columns=number_columns)
     _write_table(written, target, write_as)
-    report = out.attrs["mobilestatus"]
-    table = out.mobile.summary(by=args.by, prefix=args.prefix)
-    print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
-    cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
-    if report.get("possibly_billed"):
-        cost += f", {report['possibly_billed']} possibly billed (sent, no answer)"
+    reports = out.attrs["mobilestatus"]
     origin = " (sandbox answers, not Tencent's)" if args.sandbox else ""
     kept = (
-        f"with {number_column}" if args.keep_numbers
-        else f"without {number_column} (--keep-numbers keeps it)"
+        f"with {', '.join(number_columns)}" if args.keep_numbers
+        else f"without {', '.join(number_columns)} (--keep-numbers keeps it)"
     )  # fmt: skip
-    print(
-        f"{report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
-        f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
-        f"{report['cache_hits']} from the cache{origin}. Written to {target}, {kept}."
-    )
-    return EXIT_STOPPED if report["stop_reason"] or lost else EXIT_OK
+    stopped = False
+    for action in actions:
+        report = reports[action]
+        if action == "status":
+            table = out.mobile.summary(by=args.by, prefix=prefix_of[action])
+            print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
+        else:
+            from .tenure_plot import tenure_table
+
+            print(tenure_table(out, args.by, prefix=prefix_of[action]).to_string())
+        cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
+        if report.get("possibly_billed"):
+            cost += f", {report['possibly_billed']} possibly billed (sent, no answer)"
+        print(
+            f"{action}: {report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
+            f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
+            f"{report['cache_hits']} from the cache{origin}."
+        )
+        stopped = stopped or bool(report["stop_reason"])
+    print(f"Written to {target}, {kept}.")
+    return EXIT_STOPPED if stopped or lost else EXIT_OK
 
 
 def _cmd_sandbox(args: argparse.Namespace) -> int:
@@ -458,8 +482,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     check.add_argument("--validate", choices=["local", "server"], default="local")
     check.add_argument(
-        "--prefix", default=DEFAULT_PREFIX, help=f"of the result columns (default {DEFAULT_PREFIX})"
-    )
+        "--prefix", default=None,
+        help=f"of the result columns (default {DEFAULT_PREFIX}, and tenure_ for --action tenure; "
+        "with both, of the status columns)",
+    )  # fmt: skip
+    check.add_argument(
+        "--action", choices=list(_ACTION_CHOICES), default="status",
+        help="what to look up: status (MobileStatus, the default), tenure (line tenure, "
+        "MobileNetworkTimeVerification) or both at once (each at its own rate limit)",
+    )  # fmt: skip
     check.add_argument(
         "--overwrite", action="store_true",
         help="replace OUT if it exists, and result columns already in the input",

@@ -183,3 +183,40 @@ def test_each_action_keeps_its_own_rate_limit_and_together_they_use_both() -> No
     assert stats["max_arrivals_in_any_second"] > 25
     assert (out["tenure_status"] != "not_checked").all()
     assert (out["mobile_status"] != "not_checked").all()
+
+
+def test_cli_check_action_tenure_and_both(sandbox: msp.Sandbox, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"phone": ["13900000003", "13800138000", "junk"]}).to_csv(source, index=False)
+    env = {
+        **os.environ,
+        "TENCENTCLOUD_SECRET_ID": sandbox.secret_id,
+        "TENCENTCLOUD_SECRET_KEY": sandbox.secret_key,
+    }
+    base = [sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source), "-c", "phone",
+            "--endpoint", sandbox.url, "--no-progress", "--cache", str(tmp_path / "c.sqlite3")]  # fmt: skip
+    done = subprocess.run(
+        [*base, "-o", str(tmp_path / "t.csv"), "--action", "tenure"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "t.csv")
+    assert "tenure_number" not in written.columns, "numbers are written only when asked"
+    assert "mobile_status" not in written.columns
+    assert written["tenure_band"].tolist()[:2] == ["[3,6)", "[24,+)"]
+    assert "tenure: 3 rows" in done.stdout
+    done = subprocess.run(
+        [*base, "-o", str(tmp_path / "b.csv"), "--action", "both"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    both = pd.read_csv(tmp_path / "b.csv")
+    assert both["mobile_status"].tolist() == ["normal", "out_of_service", "invalid"]
+    assert both["tenure_status"].tolist() == ["known", "known", "invalid"]
+    assert "status: 3 rows" in done.stdout and "tenure: 3 rows" in done.stdout
+    assert "0 calls" in done.stdout.split("tenure:")[1], "tenure came from the cache"
+    assert sandbox.stats()["requests_by_action"] == {STATUS_API: 2, TENURE_ACTION: 2}
