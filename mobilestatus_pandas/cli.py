@@ -331,13 +331,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
         if report.get("possibly_billed"):
             cost += f", {report['possibly_billed']} possibly billed (sent, no answer)"
+        # One action: one line, as before; several: a line each, named.
+        named = f"{action}: " if len(actions) > 1 else ""
+        written_to = f" Written to {target}, {kept}." if action == actions[-1] else ""
         print(
-            f"{action}: {report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
+            f"{named}{report['rows']} rows, {report['distinct_numbers']} distinct numbers: "
             f"{report['calls']} calls, {report['billed_calls']} billed{cost}, "
-            f"{report['cache_hits']} from the cache{origin}."
+            f"{report['cache_hits']} from the cache{origin}.{written_to}"
         )
         stopped = stopped or bool(report["stop_reason"])
-    print(f"Written to {target}, {kept}.")
     return EXIT_STOPPED if stopped or lost else EXIT_OK
 
 

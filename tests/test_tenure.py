@@ -197,8 +197,9 @@ def test_cli_check_action_tenure_and_both(sandbox: msp.Sandbox, tmp_path: Path) 
         "TENCENTCLOUD_SECRET_ID": sandbox.secret_id,
         "TENCENTCLOUD_SECRET_KEY": sandbox.secret_key,
     }
+    cache = str(tmp_path / "c.sqlite3")
     base = [sys.executable, "-m", "mobilestatus_pandas.cli", "check", str(source), "-c", "phone",
-            "--endpoint", sandbox.url, "--no-progress", "--cache", str(tmp_path / "c.sqlite3")]  # fmt: skip
+            "--endpoint", sandbox.url, "--no-progress", "--cache", cache]  # fmt: skip
     done = subprocess.run(
         [*base, "-o", str(tmp_path / "t.csv"), "--action", "tenure"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -208,7 +209,7 @@ def test_cli_check_action_tenure_and_both(sandbox: msp.Sandbox, tmp_path: Path) 
     assert "tenure_number" not in written.columns, "numbers are written only when asked"
     assert "mobile_status" not in written.columns
     assert written["tenure_band"].tolist()[:2] == ["[3,6)", "[24,+)"]
-    assert "tenure: 3 rows" in done.stdout
+    assert "3 rows, 2 distinct numbers: 2 calls, 2 billed" in done.stdout
     done = subprocess.run(
         [*base, "-o", str(tmp_path / "b.csv"), "--action", "both"],
         env=env, capture_output=True, text=True, timeout=120, check=False,
@@ -217,6 +218,31 @@ def test_cli_check_action_tenure_and_both(sandbox: msp.Sandbox, tmp_path: Path) 
     both = pd.read_csv(tmp_path / "b.csv")
     assert both["mobile_status"].tolist() == ["normal", "out_of_service", "invalid"]
     assert both["tenure_status"].tolist() == ["known", "known", "invalid"]
-    assert "status: 3 rows" in done.stdout and "tenure: 3 rows" in done.stdout
+    assert "status: 3 rows" in done.stdout
+    assert "tenure: 3 rows" in done.stdout
     assert "0 calls" in done.stdout.split("tenure:")[1], "tenure came from the cache"
     assert sandbox.stats()["requests_by_action"] == {STATUS_API: 2, TENURE_ACTION: 2}
+
+
+def test_summary_compare_and_plots_group_by_tenure_band() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    numbers = [f"139{i:08d}" for i in range(3000, 3300)]
+    with msp.Sandbox(rate_limit=500) as sb:
+        client = sb.client(rate_limit=500)
+        out = pd.DataFrame(
+            {"phone": numbers, "fraud": [i % 3 == 0 for i in range(300)]}
+        ).mobile.check("phone", client=client, progress=False)
+    table = out.mobile.summary(by="tenure_band")
+    bands = {str(k) for k in table.index.get_level_values(0)}
+    assert set(tenure.BANDS) <= bands
+    compared = out.mobile.compare(by="tenure_band")
+    assert set(tenure.BANDS) <= set(compared["group"].astype(str))
+    ax = out.mobile.plot(kind="health", by="tenure_band")
+    assert len(ax.get_yticklabels()) >= len(tenure.BANDS)
+    ax = out.mobile.plot(kind="tenure", by="fraud")
+    assert {t.get_text().split("  ")[0] for t in ax.get_yticklabels()} == {"True", "False"}
+    # New lines as a second signal beside dead lines.
+    new_line = out["tenure_months_max"].le(tenure.NEW_LINE_MONTHS).fillna(False)
+    assert 0 < new_line.mean() < 0.3

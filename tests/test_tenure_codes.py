@@ -178,3 +178,21 @@ def test_answers_become_each_actions_record() -> None:
     assert list(known.to_dict()) == list(actions.TENURE.columns)
     row = pd.Series(known.to_dict())
     assert TenureResult.from_row(row) == known
+
+
+def test_readme_tenure_table_is_the_code_table() -> None:
+    import re
+    from pathlib import Path
+
+    from mobilestatus_pandas.sandbox.behaviour import TENURE_MAGIC_NUMBERS
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Line tenure", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (-?\d+) \| `([a-z_]+)`[^|]*\| (yes|no) \|", section, re.M)
+    assert {r: (s, b == "yes") for r, s, b in rows} == {
+        r: (m.status, m.billed) for r, m in tenure.TENURE_RESULT_CODES.items()
+    }
+    assert " < ".join(f"`{b}`" for b in tenure.BANDS) in section
+    for number, band in re.findall(r"`(139\d{8})` `(\[[^`]+)`", section):
+        assert TENURE_MAGIC_NUMBERS[number].range == band
+    assert all(f"`{s}`" in section for s in tenure.TENURE_STATUSES)
