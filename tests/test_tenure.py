@@ -246,3 +246,36 @@ def test_summary_compare_and_plots_group_by_tenure_band() -> None:
     # New lines as a second signal beside dead lines.
     new_line = out["tenure_months_max"].le(tenure.NEW_LINE_MONTHS).fillna(False)
     assert 0 < new_line.mean() < 0.3
+
+
+def test_check_shares_one_budget_across_actions(sandbox: msp.Sandbox) -> None:
+    client = sandbox.client()
+    numbers = [f"139{i:08d}" for i in range(4000, 4030)]
+    with pytest.warns(msp.RunStoppedWarning, match="max_billed"):
+        out = pd.DataFrame({"phone": numbers}).mobile.check(
+            "phone", client=client, progress=False, max_billed=8
+        )
+    billed = sandbox.stats()["billed_by_action"]
+    assert sum(billed.values()) <= 8, billed
+    assert int(out["mobile_billed"].sum()) + int(out["tenure_billed"].sum()) <= 8
+    assert (out["mobile_status"] == "not_checked").any()
+    assert (out["tenure_status"] == "not_checked").any()
+
+
+def test_shared_gate_stops_every_run_and_counts_possibly_billed_calls() -> None:
+    import threading
+
+    from mobilestatus_pandas.checks import SharedGate
+
+    never = threading.Event()
+    gate = SharedGate(max_billed=3)
+    assert [gate.before_call(never) for _ in range(3)] == [None, None, None]
+    assert gate.before_call(never) == "max_billed reached", "3 in flight may all be billed"
+    gate = SharedGate(max_billed=3)
+    gate.before_call(never)
+    gate.after_answer("-1", billed=False, error_code=None)  # an unbilled answer gives it back
+    gate.before_call(never)
+    gate.after_no_answer(possibly_billed=True)  # sent, no answer: counted as billed
+    assert (gate.committed, gate.reserved) == (1, 0)
+    gate.stop("interrupted")
+    assert gate.before_call(never) == "interrupted"
