@@ -1,7 +1,7 @@
 """Larger than memory: a Parquet dataset enriched out of core on a LocalCluster, all cached.
 
 The issue's target is 20M rows over 200k numbers (``--rows 20000000 --numbers 200000``);
-the default, 3M rows over 30k numbers (about 650 MiB in memory), runs in a couple of
+the default, 4M rows over 40k numbers (about 850 MiB in memory), runs in a couple of
 minutes on a 2-core machine. Every
 number is in the Redis cache first (written through the store, as a team's earlier runs
 would have left it), so the run makes no call: it measures what the library adds to reading
@@ -12,7 +12,7 @@ Parquet) against the baseline of the same pipeline without the lookup, rows per 
 cluster's peak memory (distributed's MemorySampler: every worker process together) against
 the workers' limits, and the sandbox's requests (0: everything came from the cache).
 
-    .venv/bin/python benchmarks/dask_scale.py [--rows 3000000] [--numbers 30000]
+    .venv/bin/python benchmarks/dask_scale.py [--rows 4000000] [--numbers 40000]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ TARGET_ROWS = 20_000_000
 TARGET_NUMBERS = 200_000
 #: Per worker: room for the worker itself (~200 MiB with pandas, pyarrow and dask) and a few
 #: partitions in flight, well below the dataset's size in memory.
-DEFAULT_MEMORY_LIMIT_MIB = 450
+DEFAULT_MEMORY_LIMIT_MIB = 800
 #: Free text per sign-up (a user agent, say), so rows weigh what real ones do.
 NOTE_CHARACTERS = (120, 240)
 
@@ -169,8 +169,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=3_000_000, help=f"target {TARGET_ROWS:,}")
-    parser.add_argument("--numbers", type=int, default=30_000, help=f"target {TARGET_NUMBERS:,}")
+    parser.add_argument("--rows", type=int, default=4_000_000, help=f"target {TARGET_ROWS:,}")
+    parser.add_argument("--numbers", type=int, default=40_000, help=f"target {TARGET_NUMBERS:,}")
     parser.add_argument(
         "--rows-per-file", type=int, default=50_000, help="one Parquet file, one partition"
     )
