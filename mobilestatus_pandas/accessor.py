@@ -268,7 +268,7 @@ class MobileFrameAccessor:
         column: object,
         *,
         client: MobileStatusClient | None = None,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
         progress: bool = True,
         max_billed: int | None = None,
         refresh: bool = False,
@@ -277,9 +277,12 @@ class MobileFrameAccessor:
         sample: int | None = None,
         by: object = None,
         seed: int | None = None,
+        action: str = "status",
         **client_options: Any,
     ) -> Run:
         """Start :meth:`status` in the background: a :class:`~mobilestatus_pandas.Run`, at once.
+
+        ``action="tenure"`` starts :meth:`tenure` instead (its columns, prefix ``tenure_``).
 
         The same options as :meth:`status`. ``run.partial()`` is the frame so far (shaped
         exactly like ``status``'s output, rows not answered yet ``not_checked``),
@@ -294,13 +297,15 @@ class MobileFrameAccessor:
         ...     run.result(timeout=30).loc[0, "mobile_status"]
         'normal'
         """
+        chosen = get_action(action)
+        prefix = chosen.default_prefix if prefix is None else _check_prefix(prefix)
         series = _check_column(self._frame, column)
-        clash = _clashes(self._frame, column, _check_prefix(prefix), overwrite)
+        clash = _clashes(self._frame, column, prefix, overwrite, chosen)
         groups = group_values(self._frame, by)
         return _start(
             series, client, client_options, _joined(self._frame, clash, prefix),
             progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
-            sample=sample, by=groups, seed=seed,
+            sample=sample, by=groups, seed=seed, action=chosen,
         )  # fmt: skip
 
     def tenure(

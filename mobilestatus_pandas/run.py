@@ -70,7 +70,7 @@ from .errors import (
     RunInProgressError,
     TransportError,
 )
-from .result import ATTRS_KEY, LookupResult, round_cost
+from .result import ATTRS_KEY, round_cost
 from .stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 
 if TYPE_CHECKING:
@@ -666,23 +666,11 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    chosen = get_action(action)
-    if chosen is not STATUS:
-        # Another action runs through the same engine (plan, dispatch, stop rules, report)
-        # in this thread: a background Run's AnswerTable holds MobileStatus's columns only.
-        series = numbers.as_series(values)  # a bare string is one number, not 11 characters
-        by_name = by.name if isinstance(by, pd.Series) else None
-        request = sampling.check_request(sample, by, seed, len(series), by_name)
-        frame, _ = _run(
-            client, series, progress, max_billed, refresh, validate, request,
-            gate=gate, action=chosen,
-        )  # fmt: skip
-        return frame
     from .run_view import in_jupyter, show
 
     run = start(
         client, values, progress=progress, max_billed=max_billed, refresh=refresh,
-        validate=validate, sample=sample, by=by, seed=seed, gate=gate,
+        validate=validate, sample=sample, by=by, seed=seed, gate=gate, action=action,
     )  # fmt: skip
     if progress and in_jupyter():
         show(run)  # the live widget: the same display as a background run's
@@ -1022,9 +1010,17 @@ class AnswerTable:
     """
 
     def __init__(
-        self, distinct: Sequence[str], row_codes: np.ndarray, row_reasons: np.ndarray
+        self,
+        distinct: Sequence[str],
+        row_codes: np.ndarray,
+        row_reasons: np.ndarray,
+        action: Action = STATUS,
     ) -> None:
         count = len(distinct)
+        #: The action whose columns this table holds (MobileStatus's typed, others' as objects).
+        self._action = action
+        self._status_index = {status: np.int8(i) for i, status in enumerate(action.statuses)}
+        self._own: dict[str, np.ndarray] = {}
         slots = count + len(numbers.REASONS)
         self._position = {number: i for i, number in enumerate(distinct)}
         self._take = np.where(row_codes < 0, count + row_reasons.astype(np.intp), row_codes).astype(
@@ -1048,54 +1044,62 @@ class AnswerTable:
         self._billed_na = np.zeros(slots, dtype=bool)
         self._from_cache = np.zeros(slots, dtype=bool)
         self._checked_at = np.full(slots, _NAT, dtype=np.int64)
+        if action is not STATUS:
+            self._own = {name: np.full(slots, None, dtype=object) for name in action.own_columns}
         self._lock = threading.Lock()
         for i, reason in enumerate(numbers.REASONS):
-            self._write(count + i, LookupResult.refused(None, reason))
+            self._write(count + i, action.refused(None, reason))
 
     def positions(self, batch_numbers: Sequence[str]) -> np.ndarray:
         """The slots of ``batch_numbers``."""
         position = self._position
         return np.fromiter((position[n] for n in batch_numbers), np.intp, len(batch_numbers))
 
-    def fill(self, slots: np.ndarray, template: LookupResult) -> None:
+    def fill(self, slots: np.ndarray, template: Any) -> None:
         """Give every slot in ``slots`` the fields of ``template`` (its number aside)."""
         with self._lock:
             for name in _STRING_FIELDS[1:]:
                 self._strings[name][slots] = getattr(template, name)
             self._valid[slots] = template.valid
-            self._status[slots] = _STATUS_CODE[template.status]
-            self._status_code_na[slots] = template.status_code is None
-            self._status_code[slots] = template.status_code or 0
+            self._status[slots] = self._status_index[template.status]
+            if self._action is STATUS:
+                self._status_code_na[slots] = template.status_code is None
+                self._status_code[slots] = template.status_code or 0
+            for name, column in self._own.items():
+                column[slots] = getattr(template, name)
             self._billed_na[slots] = template.billed is None
             self._billed[slots] = bool(template.billed)
             self._from_cache[slots] = template.from_cache
             self._checked_at[slots] = _nanoseconds(template.checked_at)
 
-    def set(self, number: str, result: LookupResult) -> None:
+    def set(self, number: str, result: Any) -> None:
         """Record ``number``'s result."""
         with self._lock:
             self._write(self._position[number], result)
 
-    def _write(self, i: int, result: LookupResult) -> None:
+    def _write(self, i: int, result: Any) -> None:
         strings = self._strings
         strings["result"][i] = result.result
         strings["description"][i] = result.description
         strings["request_id"][i] = result.request_id
         strings["error"][i] = result.error
         self._valid[i] = result.valid
-        self._status[i] = _STATUS_CODE[result.status]
-        self._status_code_na[i] = result.status_code is None
-        self._status_code[i] = result.status_code or 0
+        self._status[i] = self._status_index[result.status]
+        if self._action is STATUS:
+            self._status_code_na[i] = result.status_code is None
+            self._status_code[i] = result.status_code or 0
+        for name, column in self._own.items():
+            column[i] = getattr(result, name)
         self._billed_na[i] = result.billed is None
         self._billed[i] = bool(result.billed)
         self._from_cache[i] = result.from_cache
         self._checked_at[i] = _nanoseconds(result.checked_at)
 
     def status_counts(self) -> np.ndarray:
-        """Rows per status so far, in :data:`codes.STATUSES` order."""
+        """Rows per status so far, in the order of the action's statuses."""
         with self._lock:
             status = self._status.copy()
-        return np.bincount(status, weights=self.rows_per_slot, minlength=len(codes.STATUSES))
+        return np.bincount(status, weights=self.rows_per_slot, minlength=len(self._action.statuses))
 
     def frame(self, index: pd.Index) -> pd.DataFrame:
         """The result columns of every row, as they stand (vectorised: no loop over rows)."""
@@ -1105,10 +1109,11 @@ class AnswerTable:
             status_code, status_code_na = self._status_code.copy(), self._status_code_na.copy()
             billed, billed_na = self._billed.copy(), self._billed_na.copy()
             from_cache, checked_at = self._from_cache.copy(), self._checked_at.copy()
+            own = {name: column.copy() for name, column in self._own.items()}
         take, first = self._take, self._first
         string = numbers.string_dtype()
         no_mask = np.zeros(len(take), dtype=bool)
-        dtypes = result_dtypes()
+        dtypes = self._action.dtypes()
         moments = pd.DatetimeIndex(checked_at.take(take).view("datetime64[ns]"))
         columns: dict[str, Any] = {
             "number": self._number_column.take(take),
@@ -1127,6 +1132,18 @@ class AnswerTable:
             "request_id": pd.array(strings["request_id"], dtype=string).take(take),
             "error": pd.array(strings["error"], dtype=string).take(take),
         }
+        if self._action is not STATUS:
+            del columns["status_code"]
+            for name, values in own.items():  # few slots: one conversion each, then a take
+                dtype = dtypes[name]
+                if isinstance(dtype, pd.CategoricalDtype):
+                    columns[name] = pd.Categorical(values, dtype=dtype).take(take)
+                else:
+                    column = pd.Series(values, dtype=object)
+                    if dtype == "Int64":
+                        column = column.astype("Float64")
+                    columns[name] = column.astype(dtype).array.take(take)
+            columns = {name: columns[name] for name in self._action.columns}
         return pd.DataFrame(columns, index=index, copy=False)
 
 
@@ -1180,8 +1197,11 @@ class Run:
         sample: sampling.SampleRequest | None = None,
         progress: bool = False,
         gate: JobGate | None = None,
+        action: Action = STATUS,
     ) -> None:
         self.client = client
+        #: The API this run asks (``STATUS``, ``TENURE``): its columns, codes and limit.
+        self.action = action
         self._values = values
         self._progress = progress
         self._gate = gate
@@ -1239,6 +1259,7 @@ class Run:
                 self.client, self._values, self._progress, self._max_billed, self._refresh,
                 self._validate, self._sample, gate=self._gate, stop=self._stop,
                 on_plan=self._on_plan, on_result=self._on_result, on_warning=self._on_warning,
+                action=self.action,
             )  # fmt: skip
             self._report = report
             self._frame = self._shape(frame)
@@ -1254,15 +1275,15 @@ class Run:
                     del _active_runs[self.client]
 
     def _on_plan(self, plan: _Plan, report: RunReport) -> None:
-        table = AnswerTable(plan.distinct, plan.row_codes, plan.row_reasons)
+        table = AnswerTable(plan.distinct, plan.row_codes, plan.row_reasons, self.action)
         if plan.to_check:
             table.fill(
-                table.positions(plan.to_check), LookupResult.unchecked(None, True, NOT_ANSWERED_YET)
+                table.positions(plan.to_check), self.action.unchecked(None, True, NOT_ANSWERED_YET)
             )
         if plan.sample is not None:
             table.fill(
                 table.positions(plan.sample.left_out),
-                LookupResult.unchecked(None, True, sampling.NOT_SAMPLED),
+                self.action.unchecked(None, True, sampling.NOT_SAMPLED),
             )
             self._plan_weights = plan.sample.row_weights(plan.row_codes)
             self._sample_dict = plan.sample.to_dict()
@@ -1283,7 +1304,7 @@ class Run:
     def _on_warning(self, message: str) -> None:
         self._warning = message
 
-    def _on_result(self, number: str, result: LookupResult) -> None:
+    def _on_result(self, number: str, result: Any) -> None:
         table = self._table
         if table is not None:
             table.set(number, result)
@@ -1409,7 +1430,7 @@ class Run:
         if table is not None:
             counts = table.status_counts()
             report.status_counts = {
-                status: int(n) for status, n in zip(codes.STATUSES, counts, strict=True) if n
+                status: int(n) for status, n in zip(self.action.statuses, counts, strict=True) if n
             }
 
     def progress(self) -> tuple[int, int]:
@@ -1463,6 +1484,7 @@ def start(
     seed: int | None = None,
     progress: bool = False,
     gate: JobGate | None = None,
+    action: Action | str = STATUS,
 ) -> Run:
     """Start looking ``values`` up in the background; a :class:`Run`, at once.
 
@@ -1485,5 +1507,6 @@ def start(
     run = Run(
         client, series, shape=shape, max_billed=max_billed, refresh=refresh,
         validate=validate, sample=request, progress=progress and not in_jupyter(), gate=gate,
+        action=get_action(action),
     )  # fmt: skip
     return run._begin()

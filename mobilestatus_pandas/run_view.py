@@ -104,20 +104,17 @@ def status_counts(run: Run) -> dict[str, int]:
 
 def bar_html(counts: dict[str, int]) -> str:
     """The status counts as one thin bar in the plots' colours, with a legend."""
-    from .plots import STATUS_COLORS
-
     total = sum(counts.values())
     if not total:
         return "<div style='height:14px;background:#eee;border-radius:3px'></div>"
     parts = [
-        f"<div title='{html.escape(s)}: {n:,}' style='flex:{n};background:{STATUS_COLORS[s]}'>"
-        "</div>"
+        f"<div title='{html.escape(s)}: {n:,}' style='flex:{n};background:{_color(s)}'></div>"
         for s, n in counts.items()
         if n
     ]
     legend = " ".join(
         f"<span style='white-space:nowrap;margin-right:10px'><span style='display:inline-block;"
-        f"width:9px;height:9px;background:{STATUS_COLORS[s]};border:1px solid #bbb'></span> "
+        f"width:9px;height:9px;background:{_color(s)};border:1px solid #bbb'></span> "
         f"{html.escape(s)} {n:,}</span>"
         for s, n in counts.items()
         if n
@@ -133,14 +130,12 @@ def bar_png(counts: dict[str, int]) -> bytes:
     """The status counts as a PNG of one stacked bar (matplotlib, no pyplot)."""
     from matplotlib.figure import Figure
 
-    from .plots import STATUS_COLORS
-
     figure = Figure(figsize=BAR_FIGURE_INCHES, layout="constrained")
     ax = figure.add_subplot()
     left = 0
     for status, n in counts.items():
         if n:
-            ax.barh(0, n, left=left, color=STATUS_COLORS[status], label=f"{status} {n:,}")
+            ax.barh(0, n, left=left, color=_color(status), label=f"{status} {n:,}")
             left += n
     ax.set_xlim(0, max(left, 1))
     ax.set_axis_off()
@@ -261,3 +256,11 @@ def _live_view(run: Run) -> LiveView:
         run._display = LiveView(run)
     view: LiveView = run._display
     return view
+
+
+def _color(status: str) -> str:
+    """A status's colour in the pictures: line status's, else line tenure's."""
+    from .plots import STATUS_COLORS
+    from .tenure_plot import TENURE_COLORS
+
+    return STATUS_COLORS.get(status) or TENURE_COLORS.get(status, STATUS_COLORS["unknown"])

@@ -279,3 +279,30 @@ def test_shared_gate_stops_every_run_and_counts_possibly_billed_calls() -> None:
     assert (gate.committed, gate.reserved) == (1, 0)
     gate.stop("interrupted")
     assert gate.before_call(never) == "interrupted"
+
+
+def test_a_background_run_of_tenure_is_shaped_like_the_result() -> None:
+    from mobilestatus_pandas.run import start
+
+    numbers = ["13900000003", "13900000024", "junk", None, "13900000102"]
+    with msp.Sandbox(latency_ms=200) as sb:
+        client = sb.client()
+        run = start(client, pd.Series(numbers), action="tenure")
+        early = run.partial()
+        out = run.result(timeout=60)
+    assert early.columns.tolist() == list(msp.TENURE_COLUMNS)
+    assert early.dtypes.to_dict() == out.dtypes.to_dict()
+    assert early["status"].tolist()[2:4] == ["invalid", "missing"]
+    assert out["status"].tolist() == ["known", "known", "invalid", "missing", "not_found"]
+    assert out["band"].tolist()[:2] == ["[3,6)", "[24,+)"]
+    assert run.report.status_counts == {"known": 2, "invalid": 1, "missing": 1, "not_found": 1}
+    assert run.partial().equals(out)
+
+
+def test_df_mobile_start_takes_the_tenure_action(sandbox: msp.Sandbox) -> None:
+    df = pd.DataFrame({"phone": ["13900000012", "13900000105"]})
+    run = df.mobile.start("phone", client=sandbox.client(), action="tenure", progress=False)
+    out = run.result(timeout=60)
+    assert out.columns.tolist() == ["phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS)]
+    assert out["tenure_status"].tolist() == ["known", "daily_limit"]
+    assert out["tenure_band"].tolist()[0] == "[12,24)"
