@@ -846,7 +846,9 @@ class MobileStatusClient:
         ``billed`` is a nullable boolean: ``True`` a billed answer, ``False`` an unbilled one,
         ``<NA>`` a call that was sent but got no answer (possibly billed: Tencent bills on
         its side; its ``error`` says what happened). Numbers are not stored; ``number_key``
-        is the keyed hash used by the cache.
+        is the keyed hash used by the cache. ``action`` is the API each call asked
+        (``MobileStatus``, ``MobileNetworkTimeVerification``); with ``price_per_call`` a dict
+        by action, ``price`` is each call's and ``cost`` follows it.
         """
         from .run import ledger_frame
 

@@ -54,7 +54,9 @@ __all__ = [
 
 
 class Sandbox:
-    """A real HTTP server on loopback answering MobileStatus like Tencent's endpoint.
+    """A real HTTP server on loopback answering MobileStatus like Tencent's endpoint, and
+    MobileNetworkTimeVerification (line tenure) beside it: each API with its own codes,
+    rate-limit bucket and daily quota (``stats()`` counts them ``..._by_action``).
 
     Args:
         port: 0 (default) picks a free port.
