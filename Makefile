@@ -79,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/team.py
 	$(BIN)/python benchmarks/compare.py
+	$(BIN)/python benchmarks/partial.py
 
 clean:
 	rm -rf $(VENV) $(VENV22) tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

@@ -18,7 +18,7 @@ import time
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas import run as engine
-from mobilestatus_pandas.client import default_max_workers
+from mobilestatus_pandas.calls import default_max_workers
 from mobilestatus_pandas.datasets import random_numbers
 
 #: The default before it was bounded: 1.5 x the rate limit.

@@ -406,7 +406,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .client import DEFAULT_CACHE_TTL
+    from .calls import DEFAULT_CACHE_TTL
     from .stores import open_cache, resolve_cache
 
     target = resolve_cache(args.cache or "default")

@@ -12,11 +12,13 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .client import BILLING_TIMEZONE
 from .codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
 from .errors import InputError
 from .grouping import resolve_by, user_stacklevel
 from .result import ATTRS_KEY, COST_DECIMALS
+
+#: Days in ``client.billing()`` are those of Tencent's bill, which states times in UTC+8.
+BILLING_TIMEZONE: Final = "Asia/Shanghai"
 
 #: The currency a price is taken to be in when none is named. The default endpoint is Tencent
 #: Cloud International, which bills in US dollars; pass ``currency=`` for another.

@@ -61,7 +61,7 @@ import pandas as pd
 
 from . import codes, numbers, options, sampling
 from .actions import STATUS, Action, get_action
-from .client import CallOutcome
+from .calls import CallOutcome
 from .concurrency import InFlightTarget
 from .errors import (
     CacheUnavailableError,
@@ -74,7 +74,7 @@ from .result import ATTRS_KEY, round_cost
 from .stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
 
 if TYPE_CHECKING:
-    from .client import Answer, MobileStatusClient
+    from .calls import Answer, Caller
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ class _Calls:
 
     def __init__(
         self,
-        client: MobileStatusClient,
+        client: Caller,
         report: RunReport,
         refresh: bool,
         gate: JobGate | None = None,
@@ -642,7 +642,7 @@ def _cached_result(number: str, answer: CachedAnswer, action: Action = STATUS) -
 
 
 def run_lookups(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     *,
     progress: bool = True,
@@ -695,7 +695,7 @@ class _Plan:
 
 
 def _plan(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     validate: str | None,
     refresh: bool,
@@ -747,7 +747,7 @@ ESTIMATE_LABELS: Final = (
 
 
 def estimate(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     *,
     validate: str | None = None,
@@ -791,7 +791,7 @@ def estimate(
 
 
 def _run(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     progress: bool,
     max_billed: int | None,
@@ -1187,7 +1187,7 @@ class Run:
 
     def __init__(
         self,
-        client: MobileStatusClient,
+        client: Caller,
         values: pd.Series,
         *,
         shape: Shape = _identity,
@@ -1472,7 +1472,7 @@ class Run:
 
 
 def start(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     *,
     shape: Shape = _identity,

@@ -19,10 +19,11 @@ import io
 import logging
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-if TYPE_CHECKING:
-    from .run import Run
+#: A :class:`~mobilestatus_pandas.run.Run`. Typed loosely on purpose: the run imports its
+#: display when it is shown, and the display never imports the run.
+Run = Any
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,39 @@ def figures(run: Run) -> dict[str, str]:
     if report.stop_reason:
         shown["stopped"] = report.stop_reason
     return shown
+
+
+def refresh(widget: Any, run: Run) -> None:
+    """Show ``run`` as it stands in ``widget`` (a :class:`~.widgets.RunWidget`; called from
+    the run's display thread)."""
+    widget.state = run.state
+    widget.title.value = (
+        f"<b style='font:600 13px sans-serif'>MobileStatus run: {html.escape(widget.state)}</b>"
+    )
+    error = run.error
+    if error is not None:
+        widget.progress.bar_style = "danger"
+        widget.error.value = (
+            "<pre style='color:#b00020;white-space:pre-wrap;font-size:12px'>"
+            f"{html.escape(f'{type(error).__name__}: {error}')}</pre>"
+        )
+        widget.refreshes += 1
+        return
+    answered, pending = run.progress()
+    widget.progress.max = max(pending, 1)
+    widget.progress.value = min(answered, widget.progress.max) if pending else 1
+    if run.done():
+        widget.progress.bar_style = "warning" if widget.state == "stopped" else "success"
+    shown = figures(run)
+    widget.figures.value = (
+        "<div style='font:12px sans-serif;color:#333'>"
+        + " &middot; ".join(
+            f"{html.escape(name)} <b>{html.escape(value)}</b>" for name, value in shown.items()
+        )
+        + "</div>"
+    )
+    widget.statuses.value = bar_html(status_counts(run))
+    widget.refreshes += 1
 
 
 def _error_text(run: Run) -> str | None:
@@ -225,7 +259,7 @@ class LiveView:
 
         self.run = run
         self.widget = RunWidget()
-        self.widget.refresh(run)
+        refresh(self.widget, run)
         self.handles: list[Any] = []
         self._thread = threading.Thread(target=self._watch, name="mobilestatus-widget", daemon=True)
         self._thread.start()
@@ -242,8 +276,8 @@ class LiveView:
         run = self.run
         try:
             while not run._finished.wait(UPDATE_SECONDS):
-                self.widget.refresh(run)
-            self.widget.refresh(run)
+                refresh(self.widget, run)
+            refresh(self.widget, run)
             final = self.bundle()
             for handle in self.handles:
                 handle.update(final, raw=True)

@@ -246,7 +246,8 @@ class RunWidget(widgets.VBox):  # type: ignore[misc]
     Attributes for scripting and tests: ``title`` (HTML), ``progress`` (IntProgress: numbers
     answered of those to call), ``figures`` (HTML), ``statuses`` (HTML: the bar),
     ``error`` (HTML: what ended the run, at once), ``state`` (the run's state when last
-    refreshed), ``refreshes`` (how many times it was refreshed).
+    refreshed), ``refreshes`` (how many times it was refreshed). What it shows is set by
+    :func:`mobilestatus_pandas.run_view.refresh`.
     """
 
     def __init__(self) -> None:
@@ -258,36 +259,3 @@ class RunWidget(widgets.VBox):  # type: ignore[misc]
         self.state = ""
         self.refreshes = 0
         super().__init__([self.title, self.progress, self.figures, self.statuses, self.error])
-
-    def refresh(self, run: Any) -> None:
-        """Show ``run`` as it stands (called from the run's display thread)."""
-        from .run_view import bar_html, figures, status_counts
-
-        self.state = run.state
-        self.title.value = (
-            f"<b style='font:600 13px sans-serif'>MobileStatus run: {html.escape(self.state)}</b>"
-        )
-        error = run.error
-        if error is not None:
-            self.progress.bar_style = "danger"
-            self.error.value = (
-                "<pre style='color:#b00020;white-space:pre-wrap;font-size:12px'>"
-                f"{html.escape(f'{type(error).__name__}: {error}')}</pre>"
-            )
-            self.refreshes += 1
-            return
-        answered, pending = run.progress()
-        self.progress.max = max(pending, 1)
-        self.progress.value = min(answered, self.progress.max) if pending else 1
-        if run.done():
-            self.progress.bar_style = "warning" if self.state == "stopped" else "success"
-        shown = figures(run)
-        self.figures.value = (
-            "<div style='font:12px sans-serif;color:#333'>"
-            + " &middot; ".join(
-                f"{html.escape(name)} <b>{html.escape(value)}</b>" for name, value in shown.items()
-            )
-            + "</div>"
-        )
-        self.statuses.value = bar_html(status_counts(run))
-        self.refreshes += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mobilestatus_pandas.client import MAX_DEFAULT_WORKERS, default_max_workers
+from mobilestatus_pandas.calls import MAX_DEFAULT_WORKERS, default_max_workers
 from mobilestatus_pandas.concurrency import (
     HEADROOM,
     INITIAL_LATENCY_SECONDS,

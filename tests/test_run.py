@@ -267,9 +267,9 @@ def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.Da
         "phone", client=sandbox.client(cache=None, price_per_call=0.05)
     )
     widget = RunWidget()
-    widget.refresh(run)  # while it runs: no exception whatever the moment
+    run_view.refresh(widget, run)  # while it runs: no exception whatever the moment
     run.result(timeout=DEADLINE_SECONDS)
-    widget.refresh(run)
+    run_view.refresh(widget, run)
     assert widget.progress.value == widget.progress.max == run.progress()[1] > 20
     assert widget.state == "done"
     assert widget.progress.bar_style == "success"
@@ -280,7 +280,7 @@ def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.Da
         failed = frame.mobile.start("phone", client=bad.client(cache=None))
         with pytest.raises(msp.AuthenticationError):
             failed.result(timeout=DEADLINE_SECONDS)
-    widget.refresh(failed)
+    run_view.refresh(widget, failed)
     assert "AuthenticationError" in widget.error.value
     assert widget.state == "failed"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.client import cache_realm
+from mobilestatus_pandas.calls import cache_realm
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.stores import NumberHasher, SQLiteStore
 
