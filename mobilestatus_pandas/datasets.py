@@ -9,9 +9,13 @@ so that a study run against the sandbox finds a real, known effect:
 * fraudulent accounts (:data:`FRAUD_RATE` of them) take a dead line with probability
   :data:`FRAUD_DEAD_LINE_SHARE` (35%), and otherwise a live one; dead numbers being few, fraud
   accounts share them more often (small "rings");
+* independently, fraudulent accounts take a line under six months old (line tenure, the
+  sandbox's ``MobileNetworkTimeVerification`` bands ``[0,3)`` and ``[3,6)``) with probability
+  :data:`FRAUD_NEW_LINE_SHARE` (40%), against the sandbox's natural 15% for legitimate ones;
 * fraud is more frequent on the ``ads`` and ``partner`` channels (:data:`FRAUD_RATE_BY_CHANNEL`).
 
-The lift of the dead-line share, fraud against legitimate, is therefore about 2.5.
+The lift of the dead-line share, fraud against legitimate, is therefore about 2.5, and of
+the new-line share about 2.5 too.
 """
 
 from __future__ import annotations
@@ -43,6 +47,10 @@ FRAUD_RATE: Final = sum(
 )
 #: The planted signal: the chance that a fraudulent account's number is a dead line.
 FRAUD_DEAD_LINE_SHARE: Final = 0.35
+#: The planted tenure signal: the chance that a fraudulent account's line is under 6 months old.
+FRAUD_NEW_LINE_SHARE: Final = 0.40
+#: The tenure bands (months) that make a line "new".
+NEW_LINE_BANDS: Final = ("[0,3)", "[3,6)")
 #: Share of rows whose phone value is junk, blank or foreign.
 JUNK_SHARE: Final = 0.03
 #: Sign-ups span this many days, from SIGNUP_START.
@@ -58,6 +66,14 @@ def is_dead_line_in_sandbox(number: str) -> bool:
     if behaviour.error is not None or behaviour.result != "0":
         return False
     return status_for(behaviour.result, behaviour.status_code) in DEAD_LINE_STATES
+
+
+def is_new_line_in_sandbox(number: str) -> bool:
+    """Whether the sandbox answers ``number``'s tenure with a band under six months."""
+    from .sandbox.behaviour import tenure_behaviour_for
+
+    behaviour = tenure_behaviour_for(number)
+    return behaviour.result == "0" and behaviour.range in NEW_LINE_BANDS
 
 
 def random_numbers(count: int, seed: int = 0) -> list[str]:
@@ -109,22 +125,28 @@ def signups(rows: int = 2000, distinct: int | None = None, seed: int = 7) -> pd.
     distinct = distinct if distinct is not None else max(1, int(rows * 0.3))
     pool = random_numbers(distinct, seed=seed)
     dead = np.array([is_dead_line_in_sandbox(n) for n in pool], dtype=bool)
-    dead_pool = [n for n, d in zip(pool, dead, strict=True) if d] or pool
-    live_pool = [n for n, d in zip(pool, dead, strict=True) if not d] or pool
+    new = np.array([is_new_line_in_sandbox(n) for n in pool], dtype=bool)
+    # Fraud draws from the pool's four corners (dead or live, new or not), each non-empty.
+    corners = {
+        (d, w): [n for n, nd, nw in zip(pool, dead, new, strict=True) if nd == d and nw == w]
+        or pool
+        for d in (False, True)
+        for w in (False, True)
+    }
 
     channel = rng.choice(list(CHANNELS), size=rows, p=list(CHANNEL_SHARES))
     fraud_rate = np.array([FRAUD_RATE_BY_CHANNEL[c] for c in channel])
     fraud = rng.random(rows) < fraud_rate
     # Legitimate accounts: the whole pool (the sandbox's natural mix). Fraud: a dead line
-    # with probability FRAUD_DEAD_LINE_SHARE, else a live one.
+    # with probability FRAUD_DEAD_LINE_SHARE, a new one with FRAUD_NEW_LINE_SHARE.
     from_pool = rng.integers(0, len(pool), size=rows)
     fraud_dead = rng.random(rows) < FRAUD_DEAD_LINE_SHARE
-    from_dead = rng.integers(0, len(dead_pool), size=rows)
-    from_live = rng.integers(0, len(live_pool), size=rows)
-    numbers = [
-        (dead_pool[d] if fd else live_pool[v]) if f else pool[p]
-        for f, fd, p, d, v in zip(fraud, fraud_dead, from_pool, from_dead, from_live, strict=True)
-    ]
+    fraud_new = rng.random(rows) < FRAUD_NEW_LINE_SHARE
+    pick = rng.random(rows)
+    numbers: list[str] = []
+    for is_fraud, d, w, u, p in zip(fraud, fraud_dead, fraud_new, pick, from_pool, strict=True):
+        corner = corners[(bool(d), bool(w))]
+        numbers.append(corner[int(u * len(corner))] if is_fraud else pool[p])
     styles = rng.integers(0, 9, size=rows)
     phones: list[object] = [messy_format(n, int(s)) for n, s in zip(numbers, styles, strict=True)]
     junk = rng.random(rows) < JUNK_SHARE

@@ -111,10 +111,11 @@ FRAUD_STUDY = [
 
 5,000 synthetic sign-ups with a fraud label, a sign-up channel, a sign-up time and a phone
 number in messy formats (repeated numbers and junk included), checked against the embedded
-sandbox. **The data are synthetic** and carry a planted, documented signal (see
+sandbox. **The data are synthetic** and carry planted, documented signals (see
 `mobilestatus_pandas.datasets`): fraudulent accounts were given dead lines (out of service,
-cancelled, offline) at 35%, legitimate ones at the sandbox's natural 14%. The study below
-should find it, and say how sure it is, before paying for every number.
+cancelled, offline) at 35%, legitimate ones at the sandbox's natural 14%, and lines under six
+months old at 40% against 15%. The study below should find them, and say how sure it is,
+before paying for every number.
 """),
     code("""
 import pandas as pd
@@ -255,9 +256,8 @@ _ = both.mobile.plot(kind="tenure", by="fraud")
 """),
     md("""
 Two signals, and the either-or a reviewer would act on: a dead line, or a line under six
-months old. The synthetic data plant a signal in line status only (the sandbox draws tenure
-from the number alone), so the new-line share should come out alike in both groups, and
-the study should say so rather than find an effect that is not there:
+months old. The synthetic data plant both (fraudulent accounts were given new lines at 40%,
+legitimate ones at the sandbox's natural 15%), independently of each other:
 """),
     code("""
 dead = both["mobile_status"].isin(msp.DEAD_LINE_STATES)

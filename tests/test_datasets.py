@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas import datasets
-from mobilestatus_pandas.datasets import is_dead_line_in_sandbox, signups
+from mobilestatus_pandas.datasets import (
+    is_dead_line_in_sandbox,
+    is_new_line_in_sandbox,
+    signups,
+)
 
 
-def dead_share_by_label(frame: pd.DataFrame) -> pd.Series:
+def share_by_label(frame: pd.DataFrame, signal: Callable[[str], bool]) -> pd.Series:
     numbers = frame["phone"].mobile.normalize()
     known = numbers.notna()
-    dead = numbers[known].map(is_dead_line_in_sandbox).astype(bool)
-    return dead.groupby(frame.loc[known, "fraud"]).mean()
+    flagged = numbers[known].map(signal).astype(bool)
+    return flagged.groupby(frame.loc[known, "fraud"]).mean()
 
 
 def test_same_seed_same_frame_other_seed_other_frame() -> None:
@@ -23,9 +29,13 @@ def test_same_seed_same_frame_other_seed_other_frame() -> None:
 
 
 def test_planted_signal_fraud_carries_more_dead_lines() -> None:
-    shares = dead_share_by_label(signups(rows=20_000, distinct=5_000, seed=5))
-    assert shares[True] == pytest.approx(datasets.FRAUD_DEAD_LINE_SHARE, abs=0.03)
-    assert shares[False] == pytest.approx(0.14, abs=0.02)  # the sandbox's natural share
+    frame = signups(rows=20_000, distinct=5_000, seed=5)
+    dead = share_by_label(frame, is_dead_line_in_sandbox)
+    assert dead[True] == pytest.approx(datasets.FRAUD_DEAD_LINE_SHARE, abs=0.03)
+    assert dead[False] == pytest.approx(0.14, abs=0.02)  # the sandbox's natural share
+    new = share_by_label(frame, is_new_line_in_sandbox)
+    assert new[True] == pytest.approx(datasets.FRAUD_NEW_LINE_SHARE, abs=0.03)
+    assert new[False] == pytest.approx(0.15, abs=0.02)  # the sandbox's natural share
 
 
 def test_fraud_rate_by_channel_and_time_column() -> None:
@@ -48,4 +58,16 @@ def test_the_sandbox_answers_as_the_outcome_model_says() -> None:
     model = out.loc[answered, "mobile_number"].map(is_dead_line_in_sandbox).astype(bool)
     seen = out.loc[answered, "mobile_status"].isin(msp.DEAD_LINE_STATES)
     assert answered.sum() > 200
+    assert (model == seen).all()
+
+
+@pytest.mark.integration
+def test_the_sandbox_answers_tenure_as_the_outcome_model_says() -> None:
+    frame = signups(rows=300, seed=9)
+    with msp.Sandbox() as sb:
+        out = frame.mobile.tenure("phone", client=sb.client(), progress=False)
+    known = out["tenure_status"] == "known"
+    model = out.loc[known, "tenure_number"].map(is_new_line_in_sandbox).astype(bool)
+    seen = out.loc[known, "tenure_range"].isin(datasets.NEW_LINE_BANDS)
+    assert known.sum() > 150
     assert (model == seen).all()
