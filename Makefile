@@ -43,13 +43,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Tests that measure time or rate (marked serial) run alone; the rest run on PYTEST_WORKERS
+# processes (most of their time is spent waiting on sandboxes, not on the CPU).
+PYTEST_WORKERS ?= 3
 pytest: $(STAMP) $(BROWSER_JS)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not serial"
+	$(BIN)/pytest -p no:cacheprovider -m serial
 
 # pandas 2.2: every test but the minute-long scale ones (they exercise no pandas difference).
 pytest-pandas22: $(STAMP22)
 	$(VENV22)/bin/python -c "import pandas; assert pandas.__version__.startswith('2.2'), pandas.__version__"
-	$(VENV22)/bin/pytest -m "not slow" -p no:cacheprovider
+	$(VENV22)/bin/pytest -n $(PYTEST_WORKERS) -m "not slow and not serial" -p no:cacheprovider
+	$(VENV22)/bin/pytest -m "serial and not slow" -p no:cacheprovider
 
 # The tutorial notebooks, run in a real kernel and compared output by output with what is stored
 # (with a fresh default cache: sandbox.client() uses it, and the stored outputs are a first run's).

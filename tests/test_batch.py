@@ -49,6 +49,7 @@ def test_one_row_per_input_in_order_each_number_called_once(sandbox: msp.Sandbox
     assert client.last_run.billed_calls == stats["billed"]
 
 
+@pytest.mark.serial
 def test_second_run_is_served_from_the_cache(sandbox: msp.Sandbox, cache_file: Path) -> None:
     numbers = random_numbers(40, seed=2)
     first = sandbox.client(cache=cache_file).lookup_many(numbers, progress=False)
@@ -173,6 +174,7 @@ def test_ledger_records_every_call_without_numbers(sandbox: msp.Sandbox) -> None
     assert not any(n in flat for n in numbers)
 
 
+@pytest.mark.serial
 def test_interrupt_stops_quickly_keeps_answers_and_resumes(cache_file: Path) -> None:
     with msp.Sandbox(latency_ms=300, latency_spread_ms=50) as sb:
         client = sb.client(cache=cache_file)
@@ -261,6 +263,7 @@ def run_concurrently(
     return [outs[i] for i in range(len(clients))]
 
 
+@pytest.mark.serial
 def test_clients_of_one_user_share_the_limit_whatever_their_cache(tmp_path: Path) -> None:
     with msp.Sandbox(own_process=True) as sandbox:
         # Two cache files, one rate-limit log (in the per-user folder). A client with
@@ -288,6 +291,7 @@ def test_no_numbers_or_keys_in_logs(sandbox: msp.Sandbox, caplog: pytest.LogCapt
     assert sandbox.secret_key not in text
 
 
+@pytest.mark.serial
 def test_throttling_by_another_client_is_absorbed_not_shown(
     sandbox: msp.Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -307,6 +311,7 @@ def test_throttling_by_another_client_is_absorbed_not_shown(
     assert stats["numbers_billed_more_than_once"] == 0
 
 
+@pytest.mark.serial
 def test_two_runs_at_once_on_one_cache_pay_once_per_number(
     sandbox: msp.Sandbox, cache_file: Path
 ) -> None:

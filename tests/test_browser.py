@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser import render
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 #: Set by ``.ci/run``: a missing Chromium or widget JavaScript fails the test instead of
 #: skipping it (as ``MOBILESTATUS_REQUIRE_REDIS`` does for the Redis tests).

@@ -133,6 +133,7 @@ def test_account_errors_raise_at_once(clock: FakeClock, code: str) -> None:
     assert transport.sent == 1
 
 
+@pytest.mark.serial
 def test_rate_limited_answers_slow_the_limiter_and_are_retried_on_their_own_budget(
     clock: FakeClock,
 ) -> None:

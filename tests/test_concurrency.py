@@ -79,6 +79,7 @@ def test_default_thread_bound_is_capped() -> None:
     assert default_max_workers(0.5) == 2
 
 
+@pytest.mark.serial
 @pytest.mark.integration
 def test_at_two_seconds_latency_the_service_sees_the_limit_and_never_more() -> None:
     # A fixed pool of 30 capped this at 30 / 2.2 s = 13.7 calls/s.

@@ -20,7 +20,7 @@ dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 msd = pytest.importorskip("mobilestatus_pandas.dask")
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 TEAM_KEY = "ab" * 32
 ANSWER_COLUMNS = ["number", "valid", "result", "description", "status_code", "status", "error"]

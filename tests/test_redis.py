@@ -265,6 +265,7 @@ def test_redis_away_past_the_timeout_ends_the_run_cleanly(
         assert sb.stats()["numbers_billed_more_than_once"] == 0
 
 
+@pytest.mark.serial
 def test_redis_restart_mid_run_loses_no_answered_result(
     own_redis: RedisServer, team_key: str
 ) -> None:
@@ -306,6 +307,7 @@ def test_cli_cache_info_and_clear_on_redis(
     assert "cached answers: 0" in capsys.readouterr().out
 
 
+@pytest.mark.serial
 def test_redis_away_before_a_run_raises_before_anything_is_sent(
     own_redis: RedisServer, team_key: str, sandbox: msp.Sandbox
 ) -> None:

@@ -50,6 +50,7 @@ def frame() -> pd.DataFrame:
     return df
 
 
+@pytest.mark.serial
 def test_start_returns_at_once_and_the_run_goes_on(
     slow_sandbox: msp.Sandbox, frame: pd.DataFrame
 ) -> None:
@@ -112,6 +113,7 @@ def test_answer_table_equals_the_engine_result(sandbox: msp.Sandbox, frame: pd.D
     assert out["billed"].isna().sum() == 0
 
 
+@pytest.mark.serial
 def test_stop_ends_sending_within_two_seconds_and_keeps_every_answer(
     slow_sandbox: msp.Sandbox, frame: pd.DataFrame, tmp_path: object
 ) -> None:
@@ -285,6 +287,7 @@ def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.Da
     assert widget.state == "failed"
 
 
+@pytest.mark.serial
 def test_report_is_live(slow_sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
     run = frame.mobile.start("phone", client=slow_sandbox.client(cache=None, price_per_call=0.5))
     wait_for(lambda: answered(run) >= 10)

@@ -7,7 +7,7 @@ import ast
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 CELLS = [
     "import time\nimport mobilestatus_pandas as msp\n"

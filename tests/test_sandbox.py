@@ -99,6 +99,7 @@ def test_tokens_are_required_when_configured() -> None:
         assert sb.client().lookup("13800000000").status == "normal"
 
 
+@pytest.mark.serial
 def test_rate_limit_and_stats() -> None:
     with msp.Sandbox(rate_limit=5) as sb:
         results = [post(sb, {"Mobile": "13800000000"}) for _ in range(8)]
@@ -262,6 +263,7 @@ def test_own_process_key_starting_with_a_dash_and_kept_off_the_command_line() ->
         assert sb.client().lookup("13800000001").status == "out_of_service"
 
 
+@pytest.mark.serial
 def test_arrivals_show_a_client_that_goes_too_fast() -> None:
     """The bound the pacing tests assert on can fail: refused requests count as arrivals."""
     from mobilestatus_pandas.datasets import random_numbers

@@ -23,7 +23,7 @@ from mobilestatus_pandas.calls import cache_realm
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.stores import NumberHasher, SQLiteStore
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 WORKER = textwrap.dedent(
     """

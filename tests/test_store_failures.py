@@ -61,6 +61,7 @@ class FileLock:
 # -- SQLite ------------------------------------------------------------------------------
 
 
+@pytest.mark.serial
 def test_a_locked_sqlite_file_holds_the_write_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite3"
     store = SQLiteStore(path, busy_timeout_seconds=SHORT_BUSY_SECONDS)

@@ -16,7 +16,7 @@ import mobilestatus_pandas as msp
 from benchmarks.team import run_team
 from mobilestatus_pandas.datasets import random_numbers
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]
 
 TEAM_KEY = "cd" * 32
 

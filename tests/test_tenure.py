@@ -169,6 +169,7 @@ def test_status_and_tenure_in_one_run(sandbox: msp.Sandbox, client: msp.MobileSt
         df.mobile.check("phone", client=client, actions=("status", "age"))
 
 
+@pytest.mark.serial
 def test_each_action_keeps_its_own_rate_limit_and_together_they_use_both() -> None:
     numbers = [f"139{i:08d}" for i in range(2000, 2080)]
     with msp.Sandbox() as sb:

@@ -123,6 +123,7 @@ def test_status_and_tenure_of_one_number_are_two_calls_each_billed_once(
     assert stats["billed"] == 2
 
 
+@pytest.mark.serial
 def test_each_action_has_its_own_rate_limit_bucket() -> None:
     now = time.time()
     with msp.Sandbox(rate_limit=3, clock=lambda: now) as sb:  # time stands still
