@@ -1,6 +1,7 @@
-"""Make the README's pictures: the health, billing and compare plots, the dashboard screenshot.
+"""Make the README's pictures: the health, billing and compare plots, the dashboard screenshot
+and the live widget of a run mid-way.
 
-make pictures      (needs Chromium and the widget JavaScript for the dashboard)
+make pictures      (needs Chromium and the widget JavaScript for the two screenshots)
 """
 
 from __future__ import annotations
@@ -44,16 +45,26 @@ def main() -> None:
     shares.figure.savefig(DOCS / "compare.png", dpi=110)
 
     from tests.browser import render
-    from tests.test_browser import DASHBOARD_CELLS
+    from tests.test_browser import DASHBOARD_CELLS, RUN_CELLS, RUN_CLEANUP
 
     if render.chromium() is None or not render.widget_javascript_ready():
-        print("no Chromium or widget JavaScript: docs/dashboard.png not remade")
+        print(
+            "no Chromium or widget JavaScript: docs/dashboard.png, docs/run_widget.png not remade"
+        )
         return
     with tempfile.TemporaryDirectory() as tmp:
         page = render.export_html(render.execute(DASHBOARD_CELLS), Path(tmp) / "site")
         with render.serve(page.parent) as url:
             render.screenshot(f"{url}/index.html", DOCS / "dashboard.png", width=1100, height=1000)
-    print("wrote docs/health.png, docs/billing.png, docs/compare.png, docs/dashboard.png")
+    with tempfile.TemporaryDirectory() as tmp:  # saved ~2 s into the run, as the test sees it
+        nb = render.execute(RUN_CELLS, cleanup=RUN_CLEANUP)
+        page = render.export_html(nb, Path(tmp) / "site")
+        with render.serve(page.parent) as url:
+            render.screenshot(f"{url}/index.html", DOCS / "run_widget.png", width=1100, height=400)
+    print(
+        "wrote docs/health.png, docs/billing.png, docs/compare.png, docs/dashboard.png, "
+        "docs/run_widget.png"
+    )
 
 
 if __name__ == "__main__":

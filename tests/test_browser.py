@@ -1,8 +1,11 @@
-"""The dashboard as a reader sees it: a real kernel, exported HTML, headless Chromium."""
+"""The dashboard and a run's live widget as a reader sees them: a real kernel, exported HTML,
+headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +69,59 @@ def test_dashboard_renders_in_chromium(tmp_path: Path) -> None:
     # "normal" bars are the proof. Without it the page shows the text fallback.
     assert colour_pixels(shot, STATUS_COLORS["normal"]) > 20_000
     assert colour_pixels(shot, STATUS_COLORS["cancelled"]) > 100
+
+
+#: A run that lasts well beyond the notebook (400 distinct numbers at the sandbox's 20 calls/s,
+#: about 20 s): the notebook is saved ~2 s in, while it goes on.
+RUN_CELLS = [
+    "import time\nimport mobilestatus_pandas as msp\n"
+    "from mobilestatus_pandas.datasets import signups\n"
+    "sandbox = msp.Sandbox(latency_ms=40, rate_limit=20).start()\n"
+    "df = signups(rows=600, distinct=400, seed=5)\n"
+    "run = df.mobile.start('phone', client=sandbox.client(cache=None, price_per_call=0.05))",
+    "run",
+    "time.sleep(2)  # the widget moves on while the kernel runs this cell",
+]
+#: Run after the notebook is saved, in the same kernel: nothing is left running.
+RUN_CLEANUP = ["run.stop()\nrun.result(timeout=30)\nsandbox.stop()"]
+
+
+def saved_widget_state(page: Path) -> dict[str, dict[str, object]]:
+    """The widget models embedded in an exported page, by model name (one of each expected)."""
+    match = re.search(
+        r'<script type="application/vnd.jupyter.widget-state\+json">(.*?)</script>',
+        page.read_text(encoding="utf-8"),
+        re.S,
+    )
+    assert match, "no widget state in the exported page"
+    models: dict[str, dict[str, object]] = {}
+    for model in json.loads(match.group(1))["state"].values():
+        models.setdefault(model["model_name"], model["state"])
+    return models
+
+
+def test_run_widget_renders_mid_run_in_chromium(tmp_path: Path) -> None:
+    nb = render.execute(RUN_CELLS, cleanup=RUN_CLEANUP)
+    page = render.export_html(nb, tmp_path / "site")
+    # what the page carries: the widget's state as the kernel sent it ~2 s into the run
+    models = saved_widget_state(page)
+    progress = models["IntProgressModel"]
+    assert 0 < int(progress["value"]) < int(progress["max"]), progress  # type: ignore[call-overload]
+    with render.serve(page.parent) as url:
+        dom = render.dom(f"{url}/index.html")
+    # what Chromium shows once the widget JavaScript has rendered that state (the scripts,
+    # the state among them, left out: only the drawn widget counts)
+    shown = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+    assert "MobileStatus run: running" in shown
+    bar = re.search(r'class="progress-bar[^"]*"[^>]*width: ([0-9.]+)%', shown)
+    assert bar, "no progress bar drawn"
+    assert 0 < float(bar.group(1)) < 100
+    called = re.search(r"numbers called <b>([0-9,]+) / ([0-9,]+) \(", shown)
+    assert called, "no figures drawn"
+    answered, total = (int(n.replace(",", "")) for n in called.groups())
+    assert 0 < answered < total
+    for figure in ("calls/s", "ETA", "billed", "possibly billed", "cost so far"):
+        assert figure in shown
+    # the status bar: answers so far and the rest not checked yet
+    assert 'title="normal: ' in shown
+    assert 'title="not_checked: ' in shown

@@ -7,6 +7,7 @@ Used by ``tests/test_browser.py`` and ``docs/make_pictures.py``.
 
 from __future__ import annotations
 
+import copy
 import functools
 import http.server
 import os
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,14 +53,32 @@ def widget_javascript_ready() -> bool:
     ).is_file()
 
 
-def execute(cells: list[str], timeout_seconds: int = 120) -> nbformat.NotebookNode:
-    """Run code cells in a fresh kernel, saving widget state as Jupyter does."""
+def execute(
+    cells: list[str], timeout_seconds: int = 120, *, cleanup: Sequence[str] = ()
+) -> nbformat.NotebookNode:
+    """Run code cells in a fresh kernel, saving widget state as Jupyter does.
+
+    ``cleanup`` cells run afterwards in the same kernel (stopping a run, a sandbox) but are
+    not part of the notebook returned: it is saved, outputs and widget state, as it stood
+    after the last of ``cells`` (a run still going shows mid-run).
+    """
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    NotebookClient(
-        nb, kernel_name="python3", timeout=timeout_seconds, store_widget_state=True
-    ).execute()
-    return nb
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in [*cells, *cleanup]]
+    saved: list[nbformat.NotebookNode] = []
+
+    def save(cell: object, cell_index: int, execute_reply: object) -> None:
+        if cell_index == len(cells) - 1:
+            client.set_widgets_metadata()
+            shown = copy.deepcopy(client.nb)
+            shown.cells = shown.cells[: len(cells)]
+            saved.append(shown)
+
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=timeout_seconds, store_widget_state=True,
+        on_cell_executed=save,
+    )  # fmt: skip
+    client.execute()
+    return saved[0]
 
 
 def export_html(nb: nbformat.NotebookNode, folder: Path) -> Path:
@@ -99,16 +118,27 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+def dom(url: str, *, width: int = 1100, height: int = 1300) -> str:
+    """The page's DOM as headless Chromium leaves it after scripts settle (the widgets
+    rendered by their JavaScript, not the static fallback)."""
+    return _chromium(url, ["--dump-dom"], width, height).decode("utf-8")
+
+
 def screenshot(url: str, out: Path, *, width: int = 1100, height: int = 1300) -> Path:
     """Headless Chromium's screenshot of ``url`` (after scripts settle)."""
+    _chromium(url, [f"--screenshot={out.resolve()}"], width, height)
+    return out
+
+
+def _chromium(url: str, action: list[str], width: int, height: int) -> bytes:
+    """Run headless Chromium on ``url`` with ``action``'s flags; its standard output."""
     browser = chromium()
     if browser is None:
         raise RuntimeError("Chromium is not installed (Debian package: chromium)")
     with tempfile.TemporaryDirectory() as home:  # Chromium writes its profile and caches here
-        subprocess.run(
+        done = subprocess.run(
             [browser, *CHROMIUM_FLAGS, f"--user-data-dir={home}/profile",
-             f"--window-size={width},{height}", "--virtual-time-budget=15000",
-             f"--screenshot={out.resolve()}", url],
+             f"--window-size={width},{height}", "--virtual-time-budget=15000", *action, url],
             check=True, capture_output=True, timeout=120, env={**os.environ, "HOME": home},
         )  # fmt: skip
-    return out
+    return done.stdout
