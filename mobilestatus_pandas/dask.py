@@ -13,6 +13,10 @@ With ``pip install 'mobilestatus-pandas[dask]'`` the ``.mobile`` accessor is on
 >>> done["mobile_status"].tolist()
 ['normal', 'invalid']
 
+``ddf.mobile.tenure("phone", ...)`` is the same for line tenure (MobileNetworkTimeVerification):
+the ``tenure_*`` columns, the same options and job, tenure's own code table (its daily limit is
+Result ``-5``, its billed Results 0, -2 and -3).
+
 How it holds together on many machines:
 
 * **Configuration, not connections.** The client travels to the workers as a
@@ -32,7 +36,8 @@ How it holds together on many machines:
   job in the store: ``max_billed`` counts billed and possibly-billed calls of every
   partition; the job's first call goes alone (a wrong key costs one request), an
   authentication failure stops every partition, and a daily-limit streak in one partition
-  stops them all. Rows not looked up are ``not_checked``; :func:`job_report` says why.
+  stops them all (the daily limit as the job's action's code table says: ``daily_limit``).
+  Rows not looked up are ``not_checked``; :func:`job_report` says why.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from dask.delayed import Delayed, delayed
 from . import codes, numbers, options
 from . import run as engine
 from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
+from .actions import STATUS, TENURE, Action, get_action
 from .client import MobileStatusClient
 from .credentials import Credentials, mask
 from .errors import AuthenticationError, InputError
@@ -73,8 +79,9 @@ JOB_POLL_SECONDS: Final = 0.05
 #: flight elsewhere may give back.
 BUDGET_WAIT_MARGIN_SECONDS: Final = 5.0
 STOP_AUTHENTICATION: Final = "authentication failed"
-#: The Result of a daily-limit answer.
-DAILY_LIMIT_RESULT: Final = "-4"
+#: The status label of a daily-limit answer, in every action's code table (its Result
+#: differs: ``-4`` for MobileStatus, ``-5`` for tenure).
+DAILY_LIMIT_STATUS: Final = "daily_limit"
 
 
 # -- the client as configuration ------------------------------------------------------------
@@ -238,12 +245,14 @@ def client_for(config: WorkerConfig) -> MobileStatusClient:
 
 @dataclass(frozen=True)
 class JobSpec:
-    """One ``.mobile.status(...)`` call: what every partition of it shares."""
+    """One ``.mobile.status(...)`` (or ``.tenure(...)``) call: what every partition of it
+    shares."""
 
     job_id: str
     max_billed: int | None
     refresh: bool
     validate: str | None
+    action: str = STATUS.name  # the action's name (``"status"``, ``"tenure"``)
 
     def name(self, what: str) -> str:
         """The store name of one piece of this job's state."""
@@ -260,6 +269,11 @@ class _JobGate:
         self.owner = f"{client.claim_owner}:{uuid.uuid4().hex[:8]}"
         self.opened = False
         self.daily_streak = 0
+        self.action = get_action(job.action)
+
+    def is_daily_limit(self, result: str | None) -> bool:
+        """Whether ``result`` is the daily limit in this job's action's own code table."""
+        return self.action.result_code(result).status == DAILY_LIMIT_STATUS
 
     def stop_reason(self) -> str | None:
         """Why the job stopped, when it did (read from the shared store)."""
@@ -328,7 +342,7 @@ class _JobGate:
         elif not self.opened:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
-        self.daily_streak = self.daily_streak + 1 if result == DAILY_LIMIT_RESULT else 0
+        self.daily_streak = self.daily_streak + 1 if self.is_daily_limit(result) else 0
         if self.daily_streak >= engine.DAILY_LIMIT_STREAK:  # the whole job, at once
             self.stop_job(engine.STOP_DAILY_LIMIT)
         self._settle(keep_budget=billed)
@@ -351,7 +365,8 @@ def _status_partition(
     prefix: str,
     clash: list[str],
 ) -> pd.DataFrame:
-    """One partition's lookups, on a worker (the task named ``mobilestatus-status-...``)."""
+    """One partition's lookups of the job's action, on a worker (the task named
+    ``mobilestatus-status-...`` or ``mobilestatus-tenure-...``)."""
     client = client_for(config)
     gate = _JobGate(client, job)
     # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
@@ -363,6 +378,7 @@ def _status_partition(
         refresh=job.refresh,
         validate=job.validate,
         gate=gate,
+        action=job.action,
     )
     stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
     if stopped == engine.STOP_DAILY_LIMIT:
@@ -443,6 +459,45 @@ def _job_for(
 _jobs: dict[str, tuple[JobSpec, WorkerConfig]] = {}
 
 
+def _lookup(
+    frame: dd.DataFrame,
+    column: object,
+    action: Action,
+    *,
+    client: MobileStatusClient | None,
+    prefix: str,
+    max_billed: int | None,
+    refresh: bool,
+    validate: str | None,
+    overwrite: bool,
+    client_options: dict[str, Any],
+) -> dd.DataFrame:
+    """The lazy frame of ``frame`` plus ``action``'s prefixed result columns."""
+    meta = frame._meta
+    if column not in meta.columns:
+        raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
+    numbers.check_dtype(meta[column])
+    options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
+    clash = _clashes(meta, column, _check_prefix(prefix), overwrite, action)
+    results_meta = engine.empty_results(meta.index, action).add_prefix(prefix)
+    _, config = _job_for(client, client_options)
+    job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate, action.name)
+    _jobs[job.job_id] = (job, config)
+    out_meta = pd.concat([meta.drop(columns=clash), results_meta], axis=1)
+    out_meta.attrs = _job_attrs(job, config)
+    return frame.map_partitions(
+        _status_partition,
+        column,
+        config,
+        job,
+        prefix,
+        clash,
+        meta=out_meta,
+        token=f"{TASK_PREFIX}-{action.name}",
+        align_dataframes=False,
+    )
+
+
 def status(
     frame: dd.DataFrame,
     column: object,
@@ -456,29 +511,31 @@ def status(
     **client_options: Any,
 ) -> dd.DataFrame:
     """The lazy frame of ``frame`` plus the ``mobile_*`` columns (see the module docstring)."""
-    meta = frame._meta
-    if column not in meta.columns:
-        raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
-    numbers.check_dtype(meta[column])
-    options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
-    clash = _clashes(meta, column, _check_prefix(prefix), overwrite)
-    results_meta = engine.empty_results(meta.index).add_prefix(prefix)
-    _, config = _job_for(client, client_options)
-    job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate)
-    _jobs[job.job_id] = (job, config)
-    out_meta = pd.concat([meta.drop(columns=clash), results_meta], axis=1)
-    out_meta.attrs = _job_attrs(job, config)
-    return frame.map_partitions(
-        _status_partition,
-        column,
-        config,
-        job,
-        prefix,
-        clash,
-        meta=out_meta,
-        token=f"{TASK_PREFIX}-status",
-        align_dataframes=False,
-    )
+    return _lookup(
+        frame, column, STATUS, client=client, prefix=prefix, max_billed=max_billed,
+        refresh=refresh, validate=validate, overwrite=overwrite, client_options=client_options,
+    )  # fmt: skip
+
+
+def tenure(
+    frame: dd.DataFrame,
+    column: object,
+    *,
+    client: MobileStatusClient | None = None,
+    prefix: str = TENURE.default_prefix,
+    max_billed: int | None = None,
+    refresh: bool = False,
+    validate: str | None = None,
+    overwrite: bool = False,
+    **client_options: Any,
+) -> dd.DataFrame:
+    """The lazy frame of ``frame`` plus the ``tenure_*`` columns (line tenure, from
+    MobileNetworkTimeVerification): as :func:`status`, with tenure's own code table (its
+    daily limit is Result ``-5``; Results 0, -2 and -3 count against ``max_billed``)."""
+    return _lookup(
+        frame, column, TENURE, client=client, prefix=prefix, max_billed=max_billed,
+        refresh=refresh, validate=validate, overwrite=overwrite, client_options=client_options,
+    )  # fmt: skip
 
 
 def _job_id(result: Any) -> str:
@@ -488,7 +545,9 @@ def _job_id(result: Any) -> str:
         attrs = result._meta.attrs if isinstance(result, dd.DataFrame) else result.attrs
         job_id = attrs.get(ATTRS_KEY, {}).get("job_id")
     if not isinstance(job_id, str) or job_id not in _jobs:
-        raise InputError("not the result of ddf.mobile.status(...) made in this process")
+        raise InputError(
+            "not the result of ddf.mobile.status(...) or .tenure(...) made in this process"
+        )
     return job_id
 
 
@@ -726,6 +785,17 @@ class DaskFrameAccessor:
         options.pop("progress", None)  # the dashboard (and job_report) show progress
         return status(self._frame, column, **options)
 
+    def tenure(self, column: object, **options: Any) -> dd.DataFrame:
+        """A lazy dask DataFrame: this frame plus the ``tenure_*`` columns (line tenure),
+        partitions kept. Options as for :meth:`status` (``prefix`` defaults to
+        ``"tenure_"``); ``max_billed`` holds for the whole job, and a streak of tenure's
+        daily-limit answers (Result ``-5``) stops every partition. Nothing is sent before
+        ``compute()``."""
+        if "sample" in options:
+            raise InputError("sample= is not available on dask frames yet: sample in pandas")
+        options.pop("progress", None)
+        return tenure(self._frame, column, **options)
+
     def estimate(self, column: object, **options: Any) -> Delayed:
         """Lazily, rows, distinct, invalid, cached, calls needed, worst-case cost, time."""
         return estimate(self._frame, column, **options)
@@ -786,4 +856,5 @@ __all__ = [
     "progress",
     "status",
     "summary",
+    "tenure",
 ]

@@ -230,3 +230,128 @@ def test_progress_counts_the_calls_answered_for_the_job(sandbox: msp.Sandbox) ->
     assert future.result()["mobile_status"].notna().all()
     assert answered == 30 == sandbox.stats()["requests"]
     assert "30/30" in shown.getvalue().replace(" ", "")
+
+
+# -- line tenure: the same job, tenure's own columns and code table --------------------------
+
+#: Tenure magic numbers (sandbox/behaviour.py): one of each Result and band, billed and not.
+TENURE_MAGIC = [
+    "13800138000", "13900000000", "13900000003", "13900000006", "13900000012",
+    "13900000024", "13900000025", "13900000023", "13900000020", "13900000101",
+    "13900000102", "13900000103", "13900000105", "13900000113", "13900000199",
+]  # fmt: skip
+TENURE_ANSWER_COLUMNS = [
+    "number", "valid", "result", "description", "range", "months_min", "months_max", "band",
+    "status", "error",
+]  # fmt: skip
+
+
+def tenure_frame() -> pd.DataFrame:
+    numbers = [*TENURE_MAGIC, *random_numbers(20, seed=11)]
+    phones = numbers + numbers[:10] + ["junk", None, "+86 " + numbers[3]]
+    return pd.DataFrame({"phone": phones, "group": [i % 3 for i in range(len(phones))]})
+
+
+def test_tenure_is_lazy_with_exact_meta_and_matches_pandas(sandbox: msp.Sandbox) -> None:
+    pdf = tenure_frame()
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    out = ddf.mobile.tenure("phone", client=sandbox.client(cache=None, backoff_seconds=0.0))
+    assert out.npartitions == 4, "partitions kept as they are"
+    assert sandbox.stats()["requests"] == 0, "nothing is sent before compute (no probe call)"
+    assert all(k[0].startswith("mobilestatus-tenure-") for k in out.__dask_keys__())
+    expected = pdf.mobile.tenure(
+        "phone", client=sandbox.client(cache=None, backoff_seconds=0.0), progress=False
+    )
+    assert list(out.columns) == list(expected.columns)
+    results = [c for c in expected.columns if c.startswith("tenure_")]
+    assert results == [f"tenure_{c}" for c in msp.TENURE_COLUMNS]
+    assert out._meta[results].dtypes.to_dict() == expected[results].dtypes.to_dict()
+    assert sandbox.stats()["requests_by_action"].get("MobileStatus", 0) == 0
+    sandbox.reset_stats()
+    done = out.compute(scheduler="threads")
+    assert done[results].dtypes.to_dict() == expected[results].dtypes.to_dict()
+    columns = [f"tenure_{c}" for c in TENURE_ANSWER_COLUMNS]
+    pd.testing.assert_frame_equal(done[columns], expected[columns])
+    assert set(done["tenure_result"].dropna()) >= {"0", "-1", "-2", "-3", "-5", "-13", "-99"}
+    stats = sandbox.stats()
+    assert stats["requests"] == 35 == stats["requests_by_action"]["MobileNetworkTimeVerification"]
+    assert stats["numbers_billed_more_than_once"] == 0
+    assert (
+        int(done["tenure_billed"].sum()) == stats["billed"] == int(expected["tenure_billed"].sum())
+    )
+    assert msd.job_report(done)["stop_reason"] is None, "one -5 answer is not a streak"
+
+
+def test_a_tenure_daily_limit_streak_stops_the_whole_job() -> None:
+    pdf = pd.DataFrame({"phone": random_numbers(240, seed=12)})
+    with msp.Sandbox(daily_quota=0) as sb:  # every tenure answer is Result -5
+        out = dd.from_pandas(pdf, npartitions=4).mobile.tenure(
+            "phone", client=sb.client(max_workers=2)
+        )
+        done = out.compute(scheduler="threads")
+        requests = sb.stats()["requests"]
+    assert msd.job_report(done)["stop_reason"] == "daily limit reached"
+    answered = done[done["tenure_status"] != "not_checked"]
+    assert (answered["tenure_result"] == "-5").all()
+    assert (answered["tenure_status"] == "daily_limit").all()
+    per_partition = done.groupby(done.index // 60)["tenure_status"].apply(
+        lambda s: (s == "not_checked").sum()
+    )
+    assert (per_partition > 0).all(), "every partition stopped"
+    assert requests < 60, "stopped within a streak or two, not per partition"
+
+
+def test_tenure_busy_answers_are_not_its_daily_limit() -> None:
+    # Tenure's Result -4 is "busy" (MobileStatus's -4 is its daily limit): no job stop.
+    pdf = pd.DataFrame({"phone": random_numbers(40, seed=13)})
+    with msp.Sandbox(fault_rate=1.0, faults=("busy",)) as sb:
+        out = dd.from_pandas(pdf, npartitions=2).mobile.tenure(
+            "phone", client=sb.client(max_retries=0, backoff_seconds=0.0)
+        )
+        done = out.compute(scheduler="threads")
+    assert msd.job_report(done)["stop_reason"] is None
+    assert (done["tenure_status"] == "busy").all()
+
+
+def test_max_billed_holds_for_a_tenure_job_across_partitions(
+    sandbox: msp.Sandbox, cache_file: object
+) -> None:
+    # Unbilled tenure answers (-1, -5, -13, -99) spend no budget; 0, -2 and -3 do.
+    pdf = pd.DataFrame({"phone": [*TENURE_MAGIC, *random_numbers(45, seed=14)]})
+    out = dd.from_pandas(pdf, npartitions=6).mobile.tenure(
+        "phone", client=sandbox.client(cache=cache_file), max_billed=25
+    )
+    done = out.compute(scheduler="threads")
+    billed = done["tenure_result"].isin(["0", "-2", "-3"])
+    assert (done["tenure_billed"].fillna(False) == billed).all()
+    assert int(done["tenure_billed"].sum()) == 25
+    assert sandbox.stats()["billed"] == 25
+    assert msd.job_report(done)["stop_reason"] == "max_billed reached"
+    assert out.mobile.report()["billed_budget_used"] == 25
+    skipped = done[done["tenure_status"] == "not_checked"]
+    assert len(skipped) == 60 - int((done["tenure_status"] != "not_checked").sum())
+    assert len(skipped) > 0
+    assert skipped["tenure_error"].str.contains("max_billed").all()
+
+
+@pytest.mark.parametrize(
+    ("action", "daily", "other"), [("status", "-4", "-3"), ("tenure", "-5", "-4")]
+)
+def test_the_job_gate_reads_the_daily_limit_in_the_action_s_own_code_table(
+    sandbox: msp.Sandbox, action: str, daily: str, other: str
+) -> None:
+    # Each action's daily limit is its own Result (status -4, tenure -5); the other one
+    # (status -3, tenure -4: busy) never counts toward the streak.
+    client = sandbox.client(cache=None)
+    streak = msp.run.DAILY_LIMIT_STREAK
+    calm = msd._JobGate(client, msd.JobSpec(f"calm-{action}", None, False, None, action))
+    for _ in range(streak * 2):
+        calm.after_answer(other, False, None)
+    assert calm.stop_reason() is None
+    gate = msd._JobGate(client, msd.JobSpec(f"daily-{action}", None, False, None, action))
+    for _ in range(streak - 1):
+        gate.after_answer(daily, False, None)
+    assert gate.stop_reason() is None
+    gate.after_answer(daily, False, None)
+    assert gate.stop_reason() == "daily limit reached"
+    assert sandbox.stats()["requests"] == 0
