@@ -33,14 +33,14 @@ _NUMERIC: Final = ("share", "ci_low", "ci_high", "lift", "lift_ci_low", "lift_ci
 
 
 def _color(status: str) -> str:
-    from .plots import STATUS_COLORS
+    from .drawing import STATUS_COLORS
 
     return DEAD_LINE_COLOR if status == DEAD_LINE else STATUS_COLORS.get(status, "#555555")
 
 
 def _axes(ax: Any, rows: int) -> tuple[Axes, Axes]:
     if ax is None:
-        from .plots import _pyplot
+        from .drawing import pyplot as _pyplot
 
         _, pair = _pyplot().subplots(
             1, 2, figsize=(11, 1.4 + ROW_HEIGHT_INCHES * rows), layout="constrained", sharey=True

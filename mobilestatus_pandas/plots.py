@@ -14,30 +14,18 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
-from .errors import InputError, MissingDependencyError
+from .drawing import STATUS_COLORS
+from .drawing import fit_bar_labels as _fit_bar_labels
+from .drawing import group_label as _group_label
+from .drawing import new_axes as _new_axes
+from .drawing import pyplot as _pyplot
+from .errors import InputError
 from .report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
 from .result import round_cost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-#: One fixed colour per status, everywhere: greens are alive, warm colours are dead lines.
-STATUS_COLORS: Final[dict[str, str]] = {
-    "normal": "#2e7d32",  # green
-    "out_of_service": "#ef6c00",  # orange
-    "cancelled": "#c62828",  # red
-    "offline": "#6a1b9a",  # purple
-    "unavailable": "#ad1457",  # magenta
-    "unknown": "#9e9e9e",  # grey
-    "not_found": "#78909c",  # blue grey
-    "invalid": "#8d6e63",  # brown
-    "missing": "#f5f5f5",  # near white: no number given
-    "unsupported": "#bcaaa4",  # light brown
-    "busy": "#fbc02d",  # yellow
-    "daily_limit": "#0277bd",  # blue
-    "error": "#212121",  # black
-    "not_checked": "#e0e0e0",  # light grey
-}
 BILLED_COLOR: Final = "#c62828"
 UNBILLED_COLOR: Final = "#90a4ae"
 #: Calls sent that got no answer: the service may have billed them.
@@ -50,26 +38,6 @@ DEAD_LINE_COLOR: Final = "#000000"
 LIGHT_STATUSES: Final = frozenset(
     {"not_checked", "unsupported", "busy", "unknown", "missing", "not_found"}
 )
-#: A bar label is drawn only where it fits inside its segment with this much room each side.
-LABEL_PADDING_PIXELS: Final = 2.0
-BAR_HEIGHT_INCHES: Final = 0.45
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the installation
-        raise MissingDependencyError(
-            "plots need matplotlib, a dependency of mobilestatus-pandas that this environment "
-            "lacks: pip install 'matplotlib>=3.8' (or reinstall mobilestatus-pandas)"
-        ) from exc
-    return plt
-
-
-def _new_axes(rows: int, width: float = 10.0) -> Axes:
-    plt = _pyplot()
-    _, ax = plt.subplots(figsize=(width, 1.6 + BAR_HEIGHT_INCHES * rows), layout="constrained")
-    return ax
 
 
 def status_label(status: str) -> str:
@@ -77,12 +45,6 @@ def status_label(status: str) -> str:
     if status == DEAD_LINE:
         return f"{DEAD_LINE}: any of {', '.join(DEAD_LINE_STATES)}"
     return f"{status}: {STATUS_DESCRIPTIONS[status].split(' (')[0]}"
-
-
-def _group_label(key: object) -> str:
-    if isinstance(key, tuple):
-        return " / ".join(str(k) for k in key)
-    return str(key)
 
 
 def _title_grouping(names: Sequence[object]) -> str:
@@ -102,22 +64,6 @@ def _counts(wide: pd.DataFrame, grouped: bool) -> pd.DataFrame:
     if grouped:
         counts = counts.set_axis([_group_label(k) for k in counts.index], axis=0)
     return counts
-
-
-def _fit_bar_labels(ax: Axes, labelled: list[tuple[Any, Any]]) -> None:
-    """Hide each label that does not fit inside its bar segment (so labels never collide).
-
-    Needs the laid-out figure: it is drawn once, without rendering, to measure the texts.
-    """
-    ax.figure.figure.draw_without_rendering()  # the root figure, also from a subfigure
-    for patch, text in labelled:
-        if not text.get_text():
-            continue
-        box = patch.get_window_extent()
-        inner = text.get_window_extent()
-        fits = inner.width + 2 * LABEL_PADDING_PIXELS <= box.width and inner.height <= box.height
-        if not fits:
-            text.set_text("")
 
 
 def health(

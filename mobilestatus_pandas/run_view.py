@@ -294,7 +294,7 @@ def _live_view(run: Run) -> LiveView:
 
 def _color(status: str) -> str:
     """A status's colour in the pictures: line status's, else line tenure's."""
-    from .plots import STATUS_COLORS
+    from .drawing import STATUS_COLORS
     from .tenure_plot import TENURE_COLORS
 
     return STATUS_COLORS.get(status) or TENURE_COLORS.get(status, STATUS_COLORS["unknown"])

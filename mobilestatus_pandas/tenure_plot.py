@@ -118,7 +118,10 @@ def tenure_plot(
     prefix: str = TENURE_PREFIX,
 ) -> Axes:
     """Horizontal stacked bars of tenure bands, one bar per group (one bar without ``by``)."""
-    from .plots import _fit_bar_labels, _group_label, _new_axes, _pyplot
+    from .drawing import fit_bar_labels as _fit_bar_labels
+    from .drawing import group_label as _group_label
+    from .drawing import new_axes as _new_axes
+    from .drawing import pyplot as _pyplot
 
     counts = tenure_table(frame, by, prefix=prefix)
     _keys, names = resolve_by(frame, by, warn_above=None)

@@ -188,7 +188,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     def _redraw(self, _change: object = None) -> None:
         from matplotlib.figure import Figure
 
-        from .plots import BAR_HEIGHT_INCHES, health
+        from .drawing import BAR_HEIGHT_INCHES
+        from .plots import health
 
         by = self.by
         if self.view.value == COMPARE:
