@@ -241,8 +241,10 @@ def classify_values(values: Iterable[Any] | pd.Series | object) -> Classified:
     else:
         try:
             rows, uniques = pd.factorize(series, use_na_sentinel=True)
-        except TypeError:  # unhashable values (lists, dicts, arrays): refused one by one
-            rows, uniques = pd.factorize(series.map(_hashable_or_marker), use_na_sentinel=True)
+        except (TypeError, OverflowError):
+            # Unhashable values (lists, dicts, arrays) are refused one by one; integers too
+            # large for pandas 2.2's factorize (it tries them as floats) stand in as text.
+            rows, uniques = pd.factorize(series.map(_factorizable), use_na_sentinel=True)
         distinct = pd.Series(uniques)
     national, reason = _classify_distinct(distinct)
     return Classified(np.asarray(rows, dtype=np.intp), national, reason)
@@ -346,6 +348,19 @@ def _hashable_or_marker(value: object) -> object:
     except TypeError:
         return _UNHASHABLE
     return value
+
+
+#: Integers this large are no phone number (more than 11 digits after any +86 whatever they
+#: are); pandas 2.2 cannot factorize them, so they stand in as too-long digit text.
+_HUGE_INT: Final = 2**63
+_HUGE_INT_TEXT: Final = "9" * 20
+
+
+def _factorizable(value: object) -> object:
+    """``value`` as ``pd.factorize`` can take it, classified the same (see classify_values)."""
+    if isinstance(value, int) and abs(value) >= _HUGE_INT:
+        return ("-" if value < 0 else "") + _HUGE_INT_TEXT
+    return _hashable_or_marker(value)
 
 
 def _exact_float_limit(dtype: np.dtype[Any]) -> float:
