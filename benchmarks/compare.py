@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mobilestatus_pandas import sampling
-from mobilestatus_pandas.run import result_dtypes
-from mobilestatus_pandas.stats import compare
+from mobilestatus_pandas.analysis import sampling
+from mobilestatus_pandas.analysis.stats import compare
+from mobilestatus_pandas.engine.run import result_dtypes
 
 TARGET_SECONDS = 1.0
 STATUS_MIX = {

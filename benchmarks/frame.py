@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import numbers
 from mobilestatus_pandas.datasets import messy_format, random_numbers
+from mobilestatus_pandas.service import codes, numbers
 
 NAIVE_SLICE = 50_000
 
@@ -78,16 +78,16 @@ def prefill_cache(client: msp.MobileStatusClient, pool: list[str]) -> dict[str, 
     assert isinstance(store, msp.stores.SQLiteStore)
     now = time.time()
     rng = np.random.default_rng(5)
-    codes = rng.choice([0, 0, 0, 0, 1, 2, 4], size=len(pool))
+    status_codes = rng.choice([0, 0, 0, 0, 1, 2, 4], size=len(pool))
     with store.transaction() as conn:
         conn.executemany(
             "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (client.number_key(n), "0", "ok", int(c), f"req-{i}", now)
-                for i, (n, c) in enumerate(zip(pool, codes, strict=True))
+                for i, (n, c) in enumerate(zip(pool, status_codes, strict=True))
             ],
         )
-    return {n: msp.codes.status_for("0", int(c)) for n, c in zip(pool, codes, strict=True)}
+    return {n: codes.status_for("0", int(c)) for n, c in zip(pool, status_codes, strict=True)}
 
 
 def setting(rows: int, count: int) -> tuple[list[str], pd.DataFrame]:

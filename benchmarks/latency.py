@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import run as engine
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.engine import run as engine
 
 #: The old default pool: 1.5 x the 20 calls/s limit.
 OLD_POOL = 30

@@ -15,8 +15,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from mobilestatus_pandas.result import LookupResult
-from mobilestatus_pandas.run import AnswerTable, _join
+from mobilestatus_pandas.engine.run import AnswerTable, _join
+from mobilestatus_pandas.service.result import LookupResult
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 ANSWERED_SHARE = 0.3

@@ -17,9 +17,9 @@ import threading
 import time
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import run as engine
-from mobilestatus_pandas.calls import default_max_workers
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.engine import run as engine
+from mobilestatus_pandas.engine.calls import default_max_workers
 
 #: The default before it was bounded: 1.5 x the rate limit.
 OLD_WORKERS_PER_RATE = 1.5

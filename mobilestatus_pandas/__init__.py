@@ -19,17 +19,10 @@ from __future__ import annotations
 
 from . import _dask_hook
 from . import accessor as _accessor  # noqa: F401  (registers .mobile)
-from .actions import TENURE as _TENURE
+from .analysis.grouping import ManyGroupsWarning
+from .analysis.report import CostUnknownWarning
 from .client import MobileStatusClient
-from .codes import (
-    DEAD_LINE_STATES,
-    LINE_STATES,
-    NO_ANSWER_STATES,
-    STATUS_DESCRIPTIONS,
-    STATUSES,
-)
-from .credentials import Credentials
-from .encryption import Encryption, EncryptionUnavailable
+from .engine.run import Run, RunReport, RunStoppedWarning
 from .errors import (
     AuthenticationError,
     BudgetExceeded,
@@ -46,22 +39,74 @@ from .errors import (
     ServiceError,
     TransportError,
 )
-from .grouping import ManyGroupsWarning
-from .report import CostUnknownWarning
-from .result import RESULT_COLUMNS, LookupResult, TenureResult
-from .run import Run, RunReport, RunStoppedWarning
 from .sandbox import Sandbox
-from .tenure import BANDS as TENURE_BANDS
-from .tenure import TENURE_STATUSES
+from .service.actions import TENURE as _TENURE
+from .service.codes import (
+    DEAD_LINE_STATES,
+    LINE_STATES,
+    NO_ANSWER_STATES,
+    STATUS_DESCRIPTIONS,
+    STATUSES,
+)
+from .service.credentials import Credentials
+from .service.encryption import Encryption, EncryptionUnavailable
+from .service.result import RESULT_COLUMNS, LookupResult, TenureResult
+from .service.tenure import BANDS as TENURE_BANDS
+from .service.tenure import TENURE_STATUSES
+
+#: Modules reachable as attributes of the package (``msp.plots``, ``msp.numbers``, ...), loaded
+#: on first access so that ``import mobilestatus_pandas`` stays light (plots and widgets pull in
+#: matplotlib and ipywidgets, stats scipy).
+_LAZY_MODULES: dict[str, str] = {
+    "plots": "views.plots",
+    "widgets": "views.widgets",
+    "compare_plot": "views.compare_plot",
+    "report": "analysis.report",
+    "stats": "analysis.stats",
+    "sampling": "analysis.sampling",
+    "grouping": "analysis.grouping",
+    "numbers": "service.numbers",
+    "codes": "service.codes",
+    "tenure": "service.tenure",
+    "credentials": "service.credentials",
+    "signing": "service.signing",
+    "encryption": "service.encryption",
+    "result": "service.result",
+    "actions": "service.actions",
+}
+
+#: Modules that stood at the top of the package before the layers became folders: still
+#: reachable as attributes, with a DeprecationWarning naming where they live now.
+_MOVED_MODULES: dict[str, str] = {
+    "run": "engine.run",
+    "calls": "engine.calls",
+    "ratelimit": "engine.ratelimit",
+    "concurrency": "engine.concurrency",
+    "options": "engine.options",
+    "checks": "engine.checks",
+    "planning": "engine.planning",
+    "drawing": "views.drawing",
+    "tenure_plot": "views.tenure_plot",
+    "run_view": "views.run_view",
+    "progress": "views.progress",
+}
 
 
 def __getattr__(name: str) -> object:
-    # plots and widgets pull in matplotlib / ipywidgets: load them only when asked for
-    # (stats imports scipy only when compare runs, but stays out of the import all the same).
-    if name in ("plots", "widgets", "report", "stats", "compare_plot"):
-        import importlib
+    import importlib
 
-        return importlib.import_module(f"{__name__}.{name}")
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"{__name__}.{_LAZY_MODULES[name]}")
+    if name in _MOVED_MODULES:
+        import warnings
+
+        where = f"{__name__}.{_MOVED_MODULES[name]}"
+        warnings.warn(
+            f"{__name__}.{name} moved to {where}: import it from there",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(where)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

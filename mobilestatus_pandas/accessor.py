@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from . import numbers, options, sampling
-from .actions import STATUS, TENURE, Action, get_action, get_actions
+from .analysis import sampling
 from .client import MobileStatusClient
+from .engine import options
+from .engine.run import estimate, run_lookups
 from .errors import InputError
-from .result import ATTRS_KEY
-from .run import estimate, run_lookups
+from .service import numbers
+from .service.actions import STATUS, TENURE, Action, get_action, get_actions
+from .service.result import ATTRS_KEY
 
 if TYPE_CHECKING:
-    from .run import Run
+    from .engine.run import Run
 
 DEFAULT_PREFIX = STATUS.default_prefix
 #: The prefix of line tenure's columns.
@@ -118,7 +120,7 @@ def _clashes(
 def group_values(frame: pd.DataFrame | pd.Series, by: object) -> pd.Series | None:
     """``by`` as a Series of one label per row (positional), named after the grouping,
     resolved as everywhere (:func:`~.grouping.resolve_by`); several keys make tuple labels."""
-    from .grouping import resolve_by
+    from .analysis.grouping import resolve_by
 
     if by is None:
         return None
@@ -178,7 +180,7 @@ def _start(
     **run_options: Any,
 ) -> Run:
     """Check the values and options and start a background run (see :mod:`.run`)."""
-    from .run import start
+    from .engine.run import start
 
     numbers.check_dtype(series)
     options.check_run_options(
@@ -241,7 +243,8 @@ class MobileFrameAccessor:
         would send, stratified by ``by`` (a column name or a Series/array, like ``groupby``)
         with a floor per group, reproducible with ``seed``; other rows are ``not_checked``
         with ``error="not sampled"``, ``attrs["mobilestatus"]["sample"]`` records the design
-        and ``mobile_sample_weight`` each row's weight (see :mod:`mobilestatus_pandas.sampling`).
+        and ``mobile_sample_weight`` each row's weight (see
+        :mod:`mobilestatus_pandas.analysis.sampling`).
 
         >>> import pandas as pd, mobilestatus_pandas as msp
         >>> with msp.Sandbox() as sb:
@@ -387,7 +390,7 @@ class MobileFrameAccessor:
         >>> out.loc[0, "mobile_status"], out.loc[0, "tenure_band"]
         ('out_of_service', '[24,+)')
         """
-        from .checks import run_actions
+        from .engine.checks import run_actions
 
         chosen = get_actions(actions)
         series = _check_column(self._frame, column)
@@ -458,7 +461,7 @@ class MobileFrameAccessor:
         >>> list(table.index)
         ['normal', 'invalid']
         """
-        from .report import summary
+        from .analysis.report import summary
 
         return summary(
             self._frame, by, prefix=prefix, price_per_call=price_per_call, currency=currency,
@@ -481,9 +484,9 @@ class MobileFrameAccessor:
         lift_ci_low, lift_ci_high, p_value, note``. ``by`` is a column name or a Series/array
         like ``groupby``'s; ``reference`` defaults to the largest group (the ``False`` group of
         a boolean). On a sampled frame the shares estimate the whole frame. See
-        :func:`mobilestatus_pandas.stats.compare`.
+        :func:`mobilestatus_pandas.analysis.stats.compare`.
         """
-        from .stats import compare
+        from .analysis.stats import compare
 
         return compare(
             self._frame, by, reference=reference, statuses=statuses, level=level, prefix=prefix
@@ -521,7 +524,7 @@ class MobileFrameAccessor:
 
         An unknown kind or option raises ``InputError``.
         """
-        from .plots import plot
+        from .views.plots import plot
 
         return plot(self._frame, kind, by, ax, **options)
 
@@ -535,7 +538,7 @@ class MobileFrameAccessor:
         the line ``status`` and ``dead_line``, indexed by the number. The numbers come from
         your own frame and are shown as they are there; they are never logged.
         """
-        from .report import shared
+        from .analysis.report import shared
 
         return shared(self._frame, by, min_accounts=min_accounts, prefix=prefix)
 
@@ -544,7 +547,7 @@ class MobileFrameAccessor:
     ) -> Any:
         """One ipywidgets widget: headline figures, grouping and counts/shares controls,
         the health plot and the summary table; changing a control redraws in place."""
-        from .widgets import Dashboard
+        from .views.widgets import Dashboard
 
         return Dashboard(self._frame, by=by, prefix=prefix, currency=currency)
 
@@ -569,7 +572,7 @@ class MobileFrameAccessor:
         ``sample worst-case cost``, ``sample expected minutes``) and the ``sample interval
         width`` of the dead-line share at ``level``; ``target_width=0.02`` adds the
         ``numbers for target width``. Both plan for a dead-line share of ``expected_share``
-        (default 0.5, the widest interval). See :mod:`mobilestatus_pandas.planning`.
+        (default 0.5, the widest interval). See :mod:`mobilestatus_pandas.engine.planning`.
         ``action="tenure"`` estimates line tenure's run: its cache entries, its price.
 
         >>> import pandas as pd, mobilestatus_pandas as msp
@@ -579,7 +582,7 @@ class MobileFrameAccessor:
         >>> est["calls needed"], est["invalid rows"], est["worst-case cost"]
         (1, 1, 0.1)
         """
-        from .planning import extend_estimate
+        from .engine.planning import extend_estimate
 
         series = _check_column(self._frame, column)
         numbers.check_dtype(series)
@@ -604,7 +607,7 @@ class MobileSeriesAccessor:
     def normalize(self, *, reasons: bool = False) -> pd.Series | pd.DataFrame:
         """The 11-digit national numbers (string dtype), ``<NA>`` where not a number.
 
-        With ``reasons=True``, a frame (see :func:`mobilestatus_pandas.numbers.classify`):
+        With ``reasons=True``, a frame (see :func:`mobilestatus_pandas.service.numbers.classify`):
         ``number``, ``valid`` (a CN mobile number: it would be looked up) and ``reason`` (why
         not: "no number given", "digits lost", "landline", ...).
 

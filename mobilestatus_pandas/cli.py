@@ -263,8 +263,8 @@ def _write_held_answers(client: MobileStatusClient, wait_seconds: float) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import warnings
 
+    from .engine.run import RunStoppedWarning
     from .errors import InputError
-    from .run import RunStoppedWarning
 
     source, target = Path(args.input), Path(args.output)
     read_as, write_as = _table_format(source), _table_format(target)
@@ -325,7 +325,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             table = out.mobile.summary(by=args.by, prefix=prefix_of[action])
             print(table[table["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
         else:
-            from .tenure_plot import tenure_table
+            from .views.tenure_plot import tenure_table
 
             print(tenure_table(out, args.by, prefix=prefix_of[action]).to_string())
         cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
@@ -406,7 +406,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from .calls import DEFAULT_CACHE_TTL
+    from .engine.calls import DEFAULT_CACHE_TTL
     from .stores import open_cache, resolve_cache
 
     target = resolve_cache(args.cache or "default")

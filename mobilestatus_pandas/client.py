@@ -1,9 +1,9 @@
 """The client users hold: :class:`MobileStatusClient`.
 
-It is a :class:`~mobilestatus_pandas.calls.Caller` (the endpoint, the credentials, the rate
+It is a :class:`~mobilestatus_pandas.engine.calls.Caller` (the endpoint, the credentials, the rate
 limiter, the cache and ledger, one call at a time) with what a notebook asks of it on top:
 ``client.lookup(number)`` checks one number, ``client.lookup_many(numbers)`` a whole column
-(a run: :mod:`mobilestatus_pandas.run`), ``client.ledger()`` and ``client.billing()`` read
+(a run: :mod:`mobilestatus_pandas.engine.run`), ``client.ledger()`` and ``client.billing()`` read
 what was paid for. The flow is one way: the client starts runs, a run makes calls.
 """
 
@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .actions import ACTIONS, TENURE
-from .calls import Caller
-from .report import BILLING_TIMEZONE
-from .result import LookupResult, TenureResult
-from .run import RunReport, ledger_frame, run_lookups
+from .analysis.report import BILLING_TIMEZONE
+from .engine.calls import Caller
+from .engine.run import RunReport, ledger_frame, run_lookups
+from .service.actions import ACTIONS, TENURE
+from .service.result import LookupResult, TenureResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -116,7 +116,7 @@ class MobileStatusClient(Caller):
         arrives, so an interrupted run resumes where it stopped. The run report is in
         ``out.attrs["mobilestatus"]`` and :attr:`last_run`. ``sample=N`` looks up only N
         distinct numbers drawn at random (stratified by ``by``, one value per input, with
-        ``seed``): see :mod:`mobilestatus_pandas.sampling`.
+        ``seed``): see :mod:`mobilestatus_pandas.analysis.sampling`.
 
         Raises :class:`AuthenticationError` or :class:`EncryptionKeyError` at the first
         answer that says every call would fail alike, and :class:`TransportError` (naming
@@ -196,7 +196,7 @@ class MobileStatusClient(Caller):
         (``price_per_call`` may be a dict by action); ``by_action=True`` gives a row per
         period and action.
         """
-        from .report import billing_by_period
+        from .analysis.report import billing_by_period
 
         return billing_by_period(
             self.ledger(), period, price_per_call=self.price_per_call, tz=tz, by_action=by_action

@@ -57,15 +57,16 @@ import dask.dataframe as dd
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
-from . import codes, numbers, options
-from . import run as engine
 from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
-from .actions import STATUS, TENURE, Action, get_action
+from .analysis.report import combine_parts, summary_from_parts, summary_parts
 from .client import MobileStatusClient
-from .credentials import Credentials, mask
+from .engine import options
+from .engine import run as engine
 from .errors import AuthenticationError, InputError
-from .report import combine_parts, summary_from_parts, summary_parts
-from .result import ATTRS_KEY
+from .service import codes, numbers
+from .service.actions import STATUS, TENURE, Action, get_action
+from .service.credentials import Credentials, mask
+from .service.result import ATTRS_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +181,7 @@ class WorkerConfig:
 
         encryption = None
         if self.encryption is not None:
-            from .encryption import Encryption
+            from .service.encryption import Encryption
 
             algorithm, pem = self.encryption
             encryption = Encryption(public_key=pem, algorithm=algorithm)
@@ -595,7 +596,7 @@ def progress(
     >>> fut = client.compute(out)                                    # doctest: +SKIP
     >>> progress(out, fut, total=est["calls needed"])                # doctest: +SKIP
     """
-    from .progress import progress_bar
+    from .views.progress import progress_bar
 
     job_id = _job_id(result)
     job, config = _jobs[job_id]
@@ -707,7 +708,7 @@ def estimate(
 
 def _summary_partition(part: pd.DataFrame, keys: list[str], prefix: str, salt: str) -> pd.DataFrame:
     """The partition's summary parts (per group, status and number hash; see
-    :func:`~mobilestatus_pandas.report.summary_parts`)."""
+    :func:`~mobilestatus_pandas.analysis.report.summary_parts`)."""
     parts, _ = summary_parts(part, keys or None, prefix=prefix, hash_key=salt)
     return parts
 

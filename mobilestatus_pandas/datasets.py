@@ -25,8 +25,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES, status_for
-from .numbers import cn_mobile_pattern
+from .service.codes import DEAD_LINE_STATES, status_for
+from .service.numbers import cn_mobile_pattern
 
 #: Common CN mobile prefixes (all pass libphonenumber's CN mobile pattern).
 MOBILE_PREFIXES: Final = (

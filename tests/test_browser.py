@@ -56,7 +56,7 @@ def colour_pixels(png: Path, hex_colour: str, tolerance: int = 12) -> int:
 
 
 def test_dashboard_renders_in_chromium(tmp_path: Path) -> None:
-    from mobilestatus_pandas.plots import STATUS_COLORS
+    from mobilestatus_pandas.views.plots import STATUS_COLORS
 
     nb = render.execute(DASHBOARD_CELLS)
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]

@@ -9,14 +9,14 @@ import pytest
 import requests
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.calls import (
+from mobilestatus_pandas.client import MobileStatusClient
+from mobilestatus_pandas.engine.calls import (
     BACKOFF_CAP_SECONDS,
     RATE_LIMITED_RETRIES,
     Answer,
     cache_realm,
     normalize_endpoint,
 )
-from mobilestatus_pandas.client import MobileStatusClient
 from mobilestatus_pandas.errors import TransportError
 from tests.conftest import FakeClock
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from mobilestatus_pandas import codes
+from mobilestatus_pandas.service import codes
 
 
 @pytest.mark.parametrize(

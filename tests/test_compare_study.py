@@ -15,9 +15,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.compare_plot import DEAD_LINE_COLOR
 from mobilestatus_pandas.datasets import FRAUD_DEAD_LINE_SHARE, signups
-from mobilestatus_pandas.plots import STATUS_COLORS
+from mobilestatus_pandas.views.compare_plot import DEAD_LINE_COLOR
+from mobilestatus_pandas.views.plots import STATUS_COLORS
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mobilestatus_pandas.calls import MAX_DEFAULT_WORKERS, default_max_workers
-from mobilestatus_pandas.concurrency import (
+from mobilestatus_pandas.engine.calls import MAX_DEFAULT_WORKERS, default_max_workers
+from mobilestatus_pandas.engine.concurrency import (
     HEADROOM,
     INITIAL_LATENCY_SECONDS,
     LATENCY_SAMPLES,

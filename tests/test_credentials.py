@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.credentials import Credentials, resolve_credentials
+from mobilestatus_pandas.service.credentials import Credentials, resolve_credentials
 
 KEY = "s3cr3tK3yThatMustNeverShow"
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.encryption import TENCENT_RSA_PUBLIC_KEY
+from mobilestatus_pandas.service.encryption import TENCENT_RSA_PUBLIC_KEY
 
 NUMBER = "13800000002"
 

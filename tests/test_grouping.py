@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.grouping import MANY_GROUPS, ManyGroupsWarning, resolve_by
+from mobilestatus_pandas.analysis.grouping import MANY_GROUPS, ManyGroupsWarning, resolve_by
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mobilestatus_pandas import InputError, numbers
+from mobilestatus_pandas import InputError
+from mobilestatus_pandas.service import numbers
 from tests.values import any_values, digits_in, strip_country_code, typed_columns
 
 N = "13800138000"

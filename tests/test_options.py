@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import options
+from mobilestatus_pandas.engine import options
 
 CREDENTIALS: dict[str, Any] = {"secret_id": "AKIDunit", "secret_key": "k", "cache": None}
 

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.accessor import MobileFrameAccessor
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.plots import PLOT_OPTIONS, STATUS_COLORS, status_label
+from mobilestatus_pandas.views.plots import PLOT_OPTIONS, STATUS_COLORS, status_label
 
 pytestmark = pytest.mark.integration
 
@@ -165,7 +165,7 @@ def test_plot_options_are_checked_and_documented(
 
 def test_billing_views_of_the_ledger(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     _, ledger = enriched
-    from mobilestatus_pandas.report import billing_by_period
+    from mobilestatus_pandas.analysis.report import billing_by_period
 
     table = billing_by_period(ledger, "M")
     assert table["calls"].sum() == len(ledger)
@@ -207,7 +207,7 @@ def test_dashboard_on_a_frame_without_results_says_what_to_do() -> None:
 
 
 def test_plots_of_an_empty_result_draw_without_warnings() -> None:
-    from mobilestatus_pandas.run import empty_results
+    from mobilestatus_pandas.engine.run import empty_results
 
     empty = empty_results(pd.RangeIndex(0)).add_prefix("mobile_")
     empty["signup_ts"] = pd.Series([], dtype="datetime64[ns]")

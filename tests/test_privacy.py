@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.credentials import Credentials, mask
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.service.credentials import Credentials, mask
 from mobilestatus_pandas.stores import redis as redis_backend
 from tests.conftest import skip_without_redis
 

@@ -2,7 +2,11 @@ from __future__ import annotations
 
 import io
 
-from mobilestatus_pandas.progress import PLAIN_MAX_SILENCE_SECONDS, PlainProgress, progress_bar
+from mobilestatus_pandas.views.progress import (
+    PLAIN_MAX_SILENCE_SECONDS,
+    PlainProgress,
+    progress_bar,
+)
 from tests.conftest import FakeClock
 
 

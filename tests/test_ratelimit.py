@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mobilestatus_pandas.engine.ratelimit import RECOVERY_SECONDS, RateLimiter, window_for_rate
 from mobilestatus_pandas.errors import CacheUnavailableError
-from mobilestatus_pandas.ratelimit import RECOVERY_SECONDS, RateLimiter, window_for_rate
 from mobilestatus_pandas.stores import LocalWindowLog, SQLiteWindowLog, WindowLog
 from tests.conftest import FakeClock
 

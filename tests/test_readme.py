@@ -34,7 +34,7 @@ def test_quick_start_shows_the_two_commands() -> None:
 
 
 def test_summary_columns_are_documented() -> None:
-    from mobilestatus_pandas.report import SUMMARY_COLUMNS, cost_column
+    from mobilestatus_pandas.analysis.report import SUMMARY_COLUMNS, cost_column
 
     section = README.split("### Tables", 1)[1].split("Statuses with no row", 1)[0]
     documented = re.findall(r"`([a-z_]+)`", "".join(re.findall(r"^\| ([^|]+) \|", section, re.M)))
@@ -42,7 +42,7 @@ def test_summary_columns_are_documented() -> None:
 
 
 def test_compare_columns_and_thresholds_are_documented() -> None:
-    from mobilestatus_pandas.stats import COMPARE_COLUMNS, MIN_ANSWERED_FOR_TEST
+    from mobilestatus_pandas.analysis.stats import COMPARE_COLUMNS, MIN_ANSWERED_FOR_TEST
 
     section = README.split("## Comparing groups", 1)[1].split("\n## ", 1)[0]
     cells = "".join(re.findall(r"^\| ([^|]+) \|", section, re.M))
@@ -51,7 +51,7 @@ def test_compare_columns_and_thresholds_are_documented() -> None:
 
 
 def test_sampling_floor_and_example_design_are_what_the_code_does() -> None:
-    from mobilestatus_pandas.sampling import MIN_PER_STRATUM, allocate
+    from mobilestatus_pandas.analysis.sampling import MIN_PER_STRATUM, allocate
 
     section = README.split("## Sampling before paying", 1)[1].split("\n## ", 1)[0]
     assert f"floor\n  of {MIN_PER_STRATUM} numbers" in section

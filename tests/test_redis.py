@@ -205,7 +205,7 @@ def test_rate_log_uses_the_servers_clock(redis_url: str) -> None:
 
 def test_concurrent_limiters_never_pass_the_limit_together(redis_url: str) -> None:
     """Six clients (own connections, own limiters) against one Redis: 10 per second in all."""
-    from mobilestatus_pandas.ratelimit import RateLimiter
+    from mobilestatus_pandas.engine.ratelimit import RateLimiter
 
     grants: list[float] = []
     lock = threading.Lock()

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import sampling
+from mobilestatus_pandas.analysis import sampling
+from mobilestatus_pandas.analysis.report import SUMMARY_COLUMNS, WIDE_TOTALS
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.report import SUMMARY_COLUMNS, WIDE_TOTALS
-from mobilestatus_pandas.run import empty_results
+from mobilestatus_pandas.engine.run import empty_results
 
 CostUnknownWarning = msp.CostUnknownWarning
 ManyGroupsWarning = msp.ManyGroupsWarning

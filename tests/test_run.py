@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import run as run_module
-from mobilestatus_pandas import run_view
 from mobilestatus_pandas.datasets import signups
+from mobilestatus_pandas.engine import run as run_module
+from mobilestatus_pandas.views import run_view
 
 #: How long a test waits for a condition on a real server before failing.
 DEADLINE_SECONDS = 30.0
@@ -102,8 +102,8 @@ def test_partial_grows_and_keeps_the_shape_of_status(
 def test_answer_table_equals_the_engine_result(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
     client = sandbox.client(cache=None, validate="local")
     warm = frame["phone"].iloc[:100]
-    msp.run.start(client, warm).result(timeout=DEADLINE_SECONDS)  # some answers cached
-    run = msp.run.start(client, frame["phone"].iloc[:200])
+    run_module.start(client, warm).result(timeout=DEADLINE_SECONDS)  # some answers cached
+    run = run_module.start(client, frame["phone"].iloc[:200])
     out = run.result(timeout=DEADLINE_SECONDS)
     assert run._table is not None
     table = run._table.frame(frame.index[:200])
@@ -136,7 +136,7 @@ def test_stop_ends_sending_within_two_seconds_and_keeps_every_answer(
     assert int(out["mobile_billed"].fillna(False).sum()) == billed == report["billed_calls"]
     assert int(client.ledger()["billed"].fillna(False).sum()) == billed
     assert (
-        msp.run.start(client, out.loc[~unanswered, "phone"])
+        run_module.start(client, out.loc[~unanswered, "phone"])
         .result(timeout=DEADLINE_SECONDS)
         .attrs["mobilestatus"]["calls"]
         == 0
@@ -262,8 +262,8 @@ def test_text_fallback_and_static_picture(sandbox: msp.Sandbox, frame: pd.DataFr
 
 
 def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
-    from mobilestatus_pandas.plots import STATUS_COLORS
-    from mobilestatus_pandas.widgets import RunWidget
+    from mobilestatus_pandas.views.plots import STATUS_COLORS
+    from mobilestatus_pandas.views.widgets import RunWidget
 
     run = frame.iloc[:80].mobile.start(
         "phone", client=sandbox.client(cache=None, price_per_call=0.05)

@@ -10,9 +10,15 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import sampling
+from mobilestatus_pandas.analysis import sampling
+from mobilestatus_pandas.analysis.sampling import (
+    MIN_PER_STRATUM,
+    SampleRequest,
+    allocate,
+    draw,
+    weights,
+)
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.sampling import MIN_PER_STRATUM, SampleRequest, allocate, draw, weights
 
 # -- allocation -------------------------------------------------------------------------------
 

@@ -12,9 +12,9 @@ import pytest
 import requests
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import signing
-from mobilestatus_pandas.credentials import Credentials
 from mobilestatus_pandas.sandbox import MAGIC_NUMBERS, behaviour_for
+from mobilestatus_pandas.service import signing
+from mobilestatus_pandas.service.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 

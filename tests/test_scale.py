@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.calls import cache_realm
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.engine.calls import cache_realm
 from mobilestatus_pandas.stores import NumberHasher, SQLiteStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.serial]

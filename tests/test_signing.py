@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from tencentcloud.common.abstract_client import AbstractClient
 from tencentcloud.common.sign import Sign
 
-from mobilestatus_pandas import signing
-from mobilestatus_pandas.credentials import Credentials
+from mobilestatus_pandas.service import signing
+from mobilestatus_pandas.service.credentials import Credentials
 
 
 def sdk_signature(

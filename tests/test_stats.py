@@ -9,9 +9,9 @@ import pytest
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
 
 import mobilestatus_pandas as msp
+from mobilestatus_pandas.analysis.sampling import WEIGHT_COLUMN, SampleRequest, draw
+from mobilestatus_pandas.analysis.stats import MIN_ANSWERED_FOR_TEST, compare, wilson_interval
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.sampling import WEIGHT_COLUMN, SampleRequest, draw
-from mobilestatus_pandas.stats import MIN_ANSWERED_FOR_TEST, compare, wilson_interval
 
 
 def _frame(groups: dict[object, tuple[int, int]], other: str = "normal") -> pd.DataFrame:

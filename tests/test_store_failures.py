@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import run as engine
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.engine import run as engine
 from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry, SQLiteStore, SQLiteWindowLog
 from mobilestatus_pandas.stores import redis as redis_backend
 from mobilestatus_pandas.stores import sqlite as cache

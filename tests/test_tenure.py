@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import tenure
-from mobilestatus_pandas.result import TenureResult
 from mobilestatus_pandas.sandbox.behaviour import TENURE_ACTION
+from mobilestatus_pandas.service import tenure
+from mobilestatus_pandas.service.result import TenureResult
 
 pytestmark = pytest.mark.integration
 
@@ -266,7 +266,7 @@ def test_check_shares_one_budget_across_actions(sandbox: msp.Sandbox) -> None:
 def test_shared_gate_stops_every_run_and_counts_possibly_billed_calls() -> None:
     import threading
 
-    from mobilestatus_pandas.checks import SharedGate
+    from mobilestatus_pandas.engine.checks import SharedGate
 
     never = threading.Event()
     gate = SharedGate(max_billed=3)
@@ -283,7 +283,7 @@ def test_shared_gate_stops_every_run_and_counts_possibly_billed_calls() -> None:
 
 
 def test_a_background_run_of_tenure_is_shaped_like_the_result() -> None:
-    from mobilestatus_pandas.run import start
+    from mobilestatus_pandas.engine.run import start
 
     numbers = ["13900000003", "13900000024", "junk", None, "13900000102"]
     with msp.Sandbox(latency_ms=200) as sb:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas.actions import TENURE
-from mobilestatus_pandas.result import LookupResult, TenureResult
 from mobilestatus_pandas.sandbox.behaviour import TENURE_ACTION
+from mobilestatus_pandas.service.actions import TENURE
+from mobilestatus_pandas.service.result import LookupResult, TenureResult
 
 pytestmark = pytest.mark.integration
 

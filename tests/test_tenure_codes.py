@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mobilestatus_pandas import actions, codes, tenure
 from mobilestatus_pandas.errors import InputError
+from mobilestatus_pandas.service import actions, codes, tenure
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_tenure_columns_and_dtypes() -> None:
 
 
 def test_status_action_keeps_the_mobile_status_columns() -> None:
-    from mobilestatus_pandas.result import RESULT_COLUMNS
+    from mobilestatus_pandas.service.result import RESULT_COLUMNS
 
     assert actions.STATUS.columns == RESULT_COLUMNS
     assert actions.STATUS.default_prefix == "mobile_"
@@ -151,7 +151,7 @@ def test_actions_by_name() -> None:
 def test_answers_become_each_actions_record() -> None:
     import datetime as dt
 
-    from mobilestatus_pandas.result import LookupResult, TenureResult
+    from mobilestatus_pandas.service.result import LookupResult, TenureResult
 
     at = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     known = actions.TENURE.from_answer("13900000003", "0", "ok", {"Range": "[3,6)"}, "r1", at)

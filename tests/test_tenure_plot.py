@@ -8,8 +8,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from mobilestatus_pandas import actions, tenure_plot
 from mobilestatus_pandas.errors import InputError
+from mobilestatus_pandas.service import actions
+from mobilestatus_pandas.views import tenure_plot
 
 matplotlib.use("Agg")
 

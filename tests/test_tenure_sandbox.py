@@ -10,13 +10,13 @@ import pytest
 import requests
 
 import mobilestatus_pandas as msp
-from mobilestatus_pandas import signing, tenure
-from mobilestatus_pandas.credentials import Credentials
 from mobilestatus_pandas.sandbox.behaviour import (
     TENURE_ACTION,
     TENURE_MAGIC_NUMBERS,
     tenure_behaviour_for,
 )
+from mobilestatus_pandas.service import signing, tenure
+from mobilestatus_pandas.service.credentials import Credentials
 
 pytestmark = pytest.mark.integration
 

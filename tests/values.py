@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import strategies as st
 
-from mobilestatus_pandas import numbers
+from mobilestatus_pandas.service import numbers
 
 
 def digits_in(value: object) -> str | None:

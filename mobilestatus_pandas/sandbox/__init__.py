@@ -335,7 +335,7 @@ class Sandbox:
 
         options.setdefault("realm", SANDBOX_REALM)
         if options.get("encryption") is True:
-            from ..encryption import Encryption
+            from ..service.encryption import Encryption
 
             options["encryption"] = Encryption(public_key=self.public_key_pem)
         options.setdefault("endpoint", self.url)

@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Final
 
-from ..numbers import is_valid_one
+from ..service.numbers import is_valid_one
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def behaviour_for(mobile: str) -> Behaviour:
     return SPREAD[0][1]
 
 
-#: The ``X-TC-Action`` of line tenure (see :mod:`mobilestatus_pandas.actions`).
+#: The ``X-TC-Action`` of line tenure (see :mod:`mobilestatus_pandas.service.actions`).
 TENURE_ACTION: Final = "MobileNetworkTimeVerification"
 
 TENURE_DESCRIPTIONS: Final[dict[str, str]] = {

@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs
 
-from .. import signing
+from ..service import signing
 from .behaviour import (
     DESCRIPTIONS,
     ERROR_MESSAGES,
@@ -532,7 +532,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _decrypt_with(params: dict[str, Any], private_key_pem: bytes | None) -> dict[str, Any]:
-    from ..encryption import decrypt_fields
+    from ..service.encryption import decrypt_fields
 
     if private_key_pem is None:
         raise ApiError("FailedOperation.DecryptSystemError", "Decryption failed.")

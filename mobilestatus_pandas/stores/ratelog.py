@@ -1,7 +1,7 @@
 """Where the rate limit's sliding-window log lives: this process's memory
 (:class:`LocalWindowLog`, ``cache=None``) or a SQLite file in the per-user folder that every
 process of the user shares (:class:`SQLiteWindowLog`); Redis's is in :mod:`.redis`.
-:mod:`mobilestatus_pandas.ratelimit` paces calls over any of them.
+:mod:`mobilestatus_pandas.engine.ratelimit` paces calls over any of them.
 """
 
 from __future__ import annotations

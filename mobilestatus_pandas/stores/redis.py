@@ -24,7 +24,7 @@ What lives in Redis, under the prefix ``mobilestatus:``:
 When Redis stops answering mid-run, or refuses writes (``OOM`` under ``maxmemory`` with
 ``noeviction``, ``READONLY`` from a replica after a failover), it is an outage: nothing is
 sent unpaced (the rate limiter pauses every call, see
-:class:`~mobilestatus_pandas.ratelimit.RateLimiter`), no number is claimed and so none is
+:class:`~mobilestatus_pandas.engine.ratelimit.RateLimiter`), no number is claimed and so none is
 called, answers already received are held in memory and written when Redis takes them, and
 after ``outage_timeout`` seconds the run ends with ``not_checked`` rows and the reason in
 its report.

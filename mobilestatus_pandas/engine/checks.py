@@ -16,18 +16,18 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from ..service.actions import Action
 from . import run as engine
-from .actions import Action
 
 if TYPE_CHECKING:
-    from .client import MobileStatusClient
+    from .calls import Caller
 
 #: How often the caller's thread looks up from waiting (to see Ctrl-C at once).
 JOIN_POLL_SECONDS: Final = 0.1
 
 
 class SharedGate:
-    """A :class:`~mobilestatus_pandas.run.JobGate` shared by the runs of one check:
+    """A :class:`~mobilestatus_pandas.engine.run.JobGate` shared by the runs of one check:
     one budget of billed calls, one stop."""
 
     def __init__(self, max_billed: int | None) -> None:
@@ -66,7 +66,7 @@ class SharedGate:
 
 
 def run_actions(
-    client: MobileStatusClient,
+    client: Caller,
     values: Iterable[object] | pd.Series,
     actions: tuple[Action, ...],
     *,
@@ -76,7 +76,7 @@ def run_actions(
 ) -> dict[str, pd.DataFrame]:
     """Run every action over ``values`` at once; each action's result frame by its name.
 
-    ``options`` are those of :func:`~mobilestatus_pandas.run.run_lookups` (``refresh``,
+    ``options`` are those of :func:`~mobilestatus_pandas.engine.run.run_lookups` (``refresh``,
     ``validate``, ``sample``, ``by``, ``seed``); with ``sample``, every action checks the
     same numbers (the draw depends on the numbers and ``seed`` only).
     """

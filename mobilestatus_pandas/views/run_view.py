@@ -1,8 +1,8 @@
-"""How a :class:`~mobilestatus_pandas.run.Run` is shown: a live widget in Jupyter, one plain
+"""How a :class:`~mobilestatus_pandas.engine.run.Run` is shown: a live widget in Jupyter, one plain
 line of progress elsewhere, and a static picture for notebooks saved and opened without a
 kernel.
 
-In Jupyter, displaying a run shows :class:`~mobilestatus_pandas.widgets.RunWidget` and a
+In Jupyter, displaying a run shows :class:`~mobilestatus_pandas.views.widgets.RunWidget` and a
 thread of the run's own refreshes it a few times a second (widget values set from a thread
 reach the browser without the kernel: the notebook stays free to run other cells). When
 the run ends, the display is replaced by its final state, so a saved notebook shows the
@@ -21,7 +21,7 @@ import sys
 import threading
 from typing import Any, Final
 
-#: A :class:`~mobilestatus_pandas.run.Run`. Typed loosely on purpose: the run imports its
+#: A :class:`~mobilestatus_pandas.engine.run.Run`. Typed loosely on purpose: the run imports its
 #: display when it is shown, and the display never imports the run.
 Run = Any
 

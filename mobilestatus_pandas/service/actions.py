@@ -28,9 +28,9 @@ from typing import Any, Final
 
 import pandas as pd
 
+from ..errors import InputError
 from . import codes, tenure
 from .codes import ResultCode
-from .errors import InputError
 from .result import LookupResult, TenureResult
 
 #: Columns every action's result frame starts with, in order (before its own columns).
@@ -65,7 +65,8 @@ class Action:
     Attributes:
         name: what users pass (``"status"``, ``"tenure"``).
         api: the ``X-TC-Action`` header value.
-        result_codes: Result -> :class:`~mobilestatus_pandas.codes.ResultCode`, this API's own.
+        result_codes: Result -> :class:`~mobilestatus_pandas.service.codes.ResultCode`,
+            this API's own.
         statuses: every status label, in the order of the ``status`` category.
         status_descriptions: text for each status label.
         no_answer_states: labels that say nothing about the line (never cached).

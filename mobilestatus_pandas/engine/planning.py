@@ -19,8 +19,8 @@ from typing import Final
 
 import pandas as pd
 
-from .errors import InputError
-from .result import round_cost
+from ..errors import InputError
+from ..service.result import round_cost
 
 DEFAULT_LEVEL: Final = 0.95
 #: The share planned for when none is guessed: p (1 - p) is largest at 0.5.

@@ -38,8 +38,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .codes import NO_ANSWER_STATES
-from .errors import InputError
+from ..errors import InputError
+from ..service.codes import NO_ANSWER_STATES
 
 #: The ``error`` of rows whose number was not drawn.
 NOT_SAMPLED: Final = "not sampled"

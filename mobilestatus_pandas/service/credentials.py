@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 
-from .errors import CredentialsNotFound
+from ..errors import CredentialsNotFound
 
 ENV_SECRET_ID: Final = "TENCENTCLOUD_SECRET_ID"  # noqa: S105 - a variable name
 ENV_SECRET_KEY: Final = "TENCENTCLOUD_SECRET_KEY"  # noqa: S105 - a variable name

@@ -128,7 +128,7 @@ def sign_request(
     not the scheme's default). The result includes ``Host``, ``Content-Type``, the ``X-TC-*``
     common parameters and ``Authorization``.
 
-    >>> from mobilestatus_pandas.credentials import Credentials
+    >>> from mobilestatus_pandas.service.credentials import Credentials
     >>> h = sign_request(credentials=Credentials("AKIDEXAMPLE", "secret"),
     ...                  host="faceid.tencentcloudapi.com", body=b'{"Mobile": "13800138000"}',
     ...                  timestamp=1700000000)
@@ -179,7 +179,7 @@ class TC3Auth(requests.auth.AuthBase):
     ``clock`` returns Unix seconds and is injectable for tests.
 
     >>> import requests
-    >>> from mobilestatus_pandas.credentials import Credentials
+    >>> from mobilestatus_pandas.service.credentials import Credentials
     >>> auth = TC3Auth(lambda: Credentials("AKIDEXAMPLE", "secret"), clock=lambda: 1700000000)
     >>> req = requests.Request("POST", "http://127.0.0.1:8080/", data=b"{}", auth=auth).prepare()
     >>> req.headers["Host"], req.headers["X-TC-Timestamp"]

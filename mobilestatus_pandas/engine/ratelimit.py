@@ -32,8 +32,8 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from .errors import CacheUnavailableError
-from .stores.ratelog import DEFAULT_OUTAGE_TIMEOUT_SECONDS, WindowLog
+from ..errors import CacheUnavailableError
+from ..stores.ratelog import DEFAULT_OUTAGE_TIMEOUT_SECONDS, WindowLog
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 #: A grouping with more groups than this draws a warning: a table or a plot of hundreds of
 #: groups is rarely what was meant (a timestamp or an id column instead of a label).

@@ -1,6 +1,6 @@
 """MobileNetworkTimeVerification (line tenure): its code table and its ``Range`` parser.
 
-Its codes are not MobileStatus's (see :mod:`mobilestatus_pandas.codes`): here ``-1`` is an
+Its codes are not MobileStatus's (see :mod:`mobilestatus_pandas.service.codes`): here ``-1`` is an
 invalid number format (unbilled), ``-2`` a number that does not exist and ``-3`` a number
 whose tenure cannot be found (both billed), ``-4`` busy and ``-5`` the daily limit. The two
 tables are kept apart on purpose: a shared one would bill the wrong codes.

@@ -1,8 +1,9 @@
 """What every picture shares: one colour per status, pyplot loaded on first use, axes sized
 to their bars, bar labels that fit.
 
-:mod:`~mobilestatus_pandas.plots` (the ``plot`` dispatch, health, time and billing),
-:mod:`~mobilestatus_pandas.compare_plot`, :mod:`~mobilestatus_pandas.tenure_plot` and the
+:mod:`~mobilestatus_pandas.views.plots` (the ``plot`` dispatch, health, time and billing),
+:mod:`~mobilestatus_pandas.views.compare_plot`,
+:mod:`~mobilestatus_pandas.views.tenure_plot` and the
 run's live display draw with these, so the same status has the same colour everywhere.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from .errors import MissingDependencyError
+from ..errors import MissingDependencyError
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

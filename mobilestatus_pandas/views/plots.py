@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from ..analysis.report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
+from ..errors import InputError
+from ..service.codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from ..service.result import round_cost
 from .drawing import STATUS_COLORS
 from .drawing import fit_bar_labels as _fit_bar_labels
 from .drawing import group_label as _group_label
 from .drawing import new_axes as _new_axes
 from .drawing import pyplot as _pyplot
-from .errors import InputError
-from .report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
-from .result import round_cost
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -307,8 +307,8 @@ def plot(
 ) -> Any:
     """Dispatch ``out.mobile.plot``: ``kind="health"`` (:func:`health`), ``"time"``
     (:func:`over_time`), ``"billing"`` (:func:`billing`) or ``"compare"``
-    (:func:`~mobilestatus_pandas.compare_plot.compare_plot`, two Axes) or ``"tenure"``
-    (:func:`~mobilestatus_pandas.tenure_plot.tenure_plot`: tenure bands per group), after
+    (:func:`~mobilestatus_pandas.views.compare_plot.compare_plot`, two Axes) or ``"tenure"``
+    (:func:`~mobilestatus_pandas.views.tenure_plot.tenure_plot`: tenure bands per group), after
     checking the options."""
     if kind not in PLOT_OPTIONS:
         kinds = ", ".join(repr(k) for k in PLOT_OPTIONS)

@@ -1,10 +1,10 @@
 """The comparison picture: shares with their intervals per group, and lift as a forest plot.
 
-Drawn from :func:`mobilestatus_pandas.stats.compare`'s table (matplotlib, imported on first
+Drawn from :func:`mobilestatus_pandas.analysis.stats.compare`'s table (matplotlib, imported on first
 use). Left panel: each status's share per group, a dot with its Wilson interval; right panel:
 the lift against the reference group on a log axis with its interval, and a line at 1 (no
 difference). One row per (status, group), statuses in blocks, colours from
-:data:`mobilestatus_pandas.plots.STATUS_COLORS`.
+:data:`mobilestatus_pandas.views.plots.STATUS_COLORS`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES
-from .errors import InputError
-from .stats import DEAD_LINE, NOTE_REFERENCE, compare
+from ..analysis.stats import DEAD_LINE, NOTE_REFERENCE, compare
+from ..errors import InputError
+from ..service.codes import DEAD_LINE_STATES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,7 +66,7 @@ def compare_plot(
 ) -> np.ndarray:
     """Shares with interval bars per group, and lift with its interval on a log axis.
 
-    Options as :func:`~mobilestatus_pandas.stats.compare`; ``statuses`` defaults to
+    Options as :func:`~mobilestatus_pandas.analysis.stats.compare`; ``statuses`` defaults to
     :data:`DEFAULT_STATUSES` (``dead_line``, each dead line state, ``normal``). ``ax`` takes a
     pair of Axes. Returns the two Axes (shares, lift) as an array, as ``plt.subplots(1, 2)``.
     """

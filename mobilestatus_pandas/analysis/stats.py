@@ -22,7 +22,8 @@ The statistics, and why:
   p-value (NA, and the reason in ``note``): a test there would print a misleading number.
 
 On a sampled frame (``status(sample=...)``) the shares are weighted estimates for the whole
-frame (weights from :func:`mobilestatus_pandas.sampling.weights`), and the intervals and tests
+frame (weights from :func:`mobilestatus_pandas.analysis.sampling.weights`),
+and the intervals and tests
 use the design's effective sample size: the variance of the weighted share by linearisation
 over the sampled numbers (rows sharing a number move together), within strata of equal weight,
 with the finite-population correction; Wilson's interval, the lift interval and the tests are
@@ -40,8 +41,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
-from .errors import InputError
+from ..errors import InputError
+from ..service.codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
 
 #: The pseudo-status: any of DEAD_LINE_STATES.
 DEAD_LINE: Final = "dead_line"

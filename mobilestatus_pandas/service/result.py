@@ -110,7 +110,8 @@ class LookupResult:
     @classmethod
     def refused(cls, number: str | None, reason: str) -> LookupResult:
         """A value not looked up because of what it is: ``reason`` is one of
-        :data:`mobilestatus_pandas.numbers.REASONS`. "no number given" is status ``missing``,
+        :data:`mobilestatus_pandas.service.numbers.REASONS`. "no number given" is status
+        ``missing``,
         every other reason ``invalid``."""
         status = "missing" if reason == NO_NUMBER else "invalid"
         return cls(number, False, None, reason, None, status, False, False, None, None, None)
@@ -132,8 +133,8 @@ class TenureResult:
         range: the service's ``Range`` text (e.g. ``"[6,12)"``), ``None`` without one.
         months_min: at least this many months on the network.
         months_max: under this many months (``None``: no upper bound, or no tenure).
-        band: one of :data:`mobilestatus_pandas.tenure.BANDS`, ``None`` without one.
-        status: one of :data:`mobilestatus_pandas.tenure.TENURE_STATUSES`.
+        band: one of :data:`mobilestatus_pandas.service.tenure.BANDS`, ``None`` without one.
+        status: one of :data:`mobilestatus_pandas.service.tenure.TENURE_STATUSES`.
     """
 
     number: str | None

@@ -12,10 +12,10 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
-from .errors import InputError
+from ..errors import InputError
+from ..service.codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
+from ..service.result import ATTRS_KEY, COST_DECIMALS
 from .grouping import resolve_by, user_stacklevel
-from .result import ATTRS_KEY, COST_DECIMALS
 
 #: Days in ``client.billing()`` are those of Tencent's bill, which states times in UTC+8.
 BILLING_TIMEZONE: Final = "Asia/Shanghai"
@@ -27,7 +27,7 @@ DEFAULT_CURRENCY: Final = "USD"
 ALL_ROWS: Final = "all rows"
 #: The result column (after the prefix) of a sampled run's per-row design weights.
 SAMPLE_WEIGHT_COLUMN: Final = "sample_weight"
-#: The pseudo-status of any dead line (:data:`~mobilestatus_pandas.codes.DEAD_LINE_STATES`).
+#: The pseudo-status of any dead line (:data:`~mobilestatus_pandas.service.codes.DEAD_LINE_STATES`).
 DEAD_LINE: Final = "dead_line"
 
 #: The columns of the long summary, in order (``cost_<currency>`` follows when a price is
@@ -145,7 +145,8 @@ def summary(
     ``billed_numbers``; its cost is split equally among its rows, so group costs add up to
     the run's cost and do not depend on row order.
 
-    ``by`` takes what ``groupby`` takes (see :func:`~mobilestatus_pandas.grouping.resolve_by`).
+    ``by`` takes what ``groupby`` takes (see
+    :func:`~mobilestatus_pandas.analysis.grouping.resolve_by`).
     Statuses with no row in any group are left out unless ``all_statuses=True``. ``wide=True``
     gives one row per group, a column per status holding ``values`` (any long column), then
     the group totals ``rows``, ``answered_rows``, ``dead_line_share`` (among answered rows),

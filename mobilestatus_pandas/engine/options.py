@@ -17,7 +17,7 @@ from typing import Final
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 #: What ``validate=`` accepts: check numbers locally first, or send every 11-digit number.
 VALIDATE_MODES: Final = ("local", "server")

@@ -15,10 +15,10 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .codes import DEAD_LINE_STATES
-from .errors import MissingDependencyError
-from .report import DEFAULT_CURRENCY, summary
-from .result import round_cost
+from ..analysis.report import DEFAULT_CURRENCY, summary
+from ..errors import MissingDependencyError
+from ..service.codes import DEAD_LINE_STATES
+from ..service.result import round_cost
 
 try:
     import ipywidgets as widgets
@@ -215,8 +215,8 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
     def _draw_compare(self, by: str | None) -> None:
         from matplotlib.figure import Figure
 
+        from ..analysis.stats import compare
         from .compare_plot import ROW_HEIGHT_INCHES, compare_plot
-        from .stats import compare
 
         self.mode.disabled = True
         if by is None:
@@ -248,7 +248,7 @@ class RunWidget(widgets.VBox):  # type: ignore[misc]
     answered of those to call), ``figures`` (HTML), ``statuses`` (HTML: the bar),
     ``error`` (HTML: what ended the run, at once), ``state`` (the run's state when last
     refreshed), ``refreshes`` (how many times it was refreshed). What it shows is set by
-    :func:`mobilestatus_pandas.run_view.refresh`.
+    :func:`mobilestatus_pandas.views.run_view.refresh`.
     """
 
     def __init__(self) -> None:

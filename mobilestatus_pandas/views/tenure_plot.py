@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
-from .errors import InputError
-from .grouping import describe_by, resolve_by
-from .tenure import BANDS, NEW_LINE_MONTHS, TENURE_STATUSES
+from ..analysis.grouping import describe_by, resolve_by
+from ..errors import InputError
+from ..service.tenure import BANDS, NEW_LINE_MONTHS, TENURE_STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -166,6 +166,6 @@ def _legend(category: str) -> str:
         return f"{category}: {low}+ months" if high == "+" else f"{category}: {low}-{high} months"
     if category == OTHER_RANGE:
         return f"{OTHER_RANGE}: a tenure outside the usual bands"
-    from .tenure import TENURE_STATUS_DESCRIPTIONS
+    from ..service.tenure import TENURE_STATUS_DESCRIPTIONS
 
     return f"{category}: {TENURE_STATUS_DESCRIPTIONS[category].split(' (')[0]}"

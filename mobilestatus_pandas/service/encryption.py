@@ -25,7 +25,7 @@ import string
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from .errors import InputError, MobileStatusError
+from ..errors import InputError, MobileStatusError
 
 AES_256_CBC: Final = "AES-256-CBC"
 SM4_GCM: Final = "SM4-GCM"

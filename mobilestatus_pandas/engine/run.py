@@ -59,19 +59,21 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import numpy as np
 import pandas as pd
 
-from . import codes, numbers, options, sampling
-from .actions import STATUS, Action, get_action
-from .calls import CallOutcome
-from .concurrency import InFlightTarget
-from .errors import (
+from ..analysis import sampling
+from ..errors import (
     CacheUnavailableError,
     InputError,
     NotSentError,
     RunInProgressError,
     TransportError,
 )
-from .result import ATTRS_KEY, round_cost
-from .stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
+from ..service import codes, numbers
+from ..service.actions import STATUS, Action, get_action
+from ..service.result import ATTRS_KEY, round_cost
+from ..stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
+from . import options
+from .calls import CallOutcome
+from .concurrency import InFlightTarget
 
 if TYPE_CHECKING:
     from .calls import Answer, Caller
@@ -479,7 +481,9 @@ class _Calls:
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
-    from .progress import progress_bar  # a bar on a terminal or in Jupyter, plain lines in a log
+    from ..views.progress import (
+        progress_bar,  # a bar on a terminal or in Jupyter, plain lines in a log
+    )
 
     return progress_bar(total, enabled)
 
@@ -663,10 +667,10 @@ def run_lookups(
     The index is ``values``' index for a Series, else a RangeIndex. The run report is in
     ``out.attrs["mobilestatus"]`` (a plain dict) and ``client.last_run``. With ``sample=N``
     only N distinct numbers are looked up, stratified by ``by`` (one value per row) when given:
-    see :mod:`mobilestatus_pandas.sampling`. ``gate`` makes the run one part of a larger
+    see :mod:`mobilestatus_pandas.analysis.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    from .run_view import in_jupyter, show
+    from ..views.run_view import in_jupyter, show
 
     run = start(
         client, values, progress=progress, max_billed=max_billed, refresh=refresh,
@@ -1453,7 +1457,7 @@ class Run:
 
     def progress_line(self) -> str:
         """One line: state, numbers answered, calls/s, ETA, billed, cost, status counts."""
-        from .run_view import progress_line
+        from ..views.run_view import progress_line
 
         return progress_line(self)
 
@@ -1461,12 +1465,12 @@ class Run:
         return f"<msp.Run {self.progress_line()}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        from .run_view import static_bundle
+        from ..views.run_view import static_bundle
 
         return static_bundle(self)
 
     def _ipython_display_(self) -> None:
-        from .run_view import show
+        from ..views.run_view import show
 
         show(self)
 
@@ -1494,7 +1498,7 @@ def start(
     ``gate`` makes the run one part of a larger job (a Dask partition): a budget and stops
     shared with the job's other runs, on a client they share.
     """
-    from .run_view import in_jupyter
+    from ..views.run_view import in_jupyter
 
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate

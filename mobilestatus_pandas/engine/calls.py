@@ -1,7 +1,7 @@
 """One call to the service: transport, error mapping and retries.
 
 :class:`Caller` holds what a call needs: the endpoint, the credentials, the rate limiters,
-the store. The run (:mod:`mobilestatus_pandas.run`) uses it; it knows nothing of runs, and
+the store. The run (:mod:`mobilestatus_pandas.engine.run`) uses it; it knows nothing of runs, and
 the client users hold (:mod:`mobilestatus_pandas.client`) builds on it.
 
 :meth:`Caller.call` is a single number's trip to the service: take a
@@ -30,10 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 from urllib3 import exceptions as urllib3_errors
 
-from . import codes, options
-from .actions import ACTIONS, ACTIONS_BY_API, STATUS, Action, get_action
-from .credentials import CredentialSource, resolve_credentials
-from .errors import (
+from ..errors import (
     AuthenticationError,
     EncryptionKeyError,
     InputError,
@@ -41,13 +38,17 @@ from .errors import (
     NotSentError,
     TransportError,
 )
+from ..service import codes
+from ..service.actions import ACTIONS, ACTIONS_BY_API, STATUS, Action, get_action
+from ..service.credentials import CredentialSource, resolve_credentials
+from ..service.signing import JSON_CONTENT_TYPE, TC3Auth
+from ..stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS, Store, open_cache
+from . import options
 from .options import VALIDATE_MODES
 from .ratelimit import DEFAULT_RATE_PER_SECOND, RateLimiter
-from .signing import JSON_CONTENT_TYPE, TC3Auth
-from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS, Store, open_cache
 
 if TYPE_CHECKING:
-    from .encryption import Encryption
+    from ..service.encryption import Encryption
 
 logger = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class Answer:
     """One parsed answer from the service (an error answer or a result).
 
     ``fields`` holds the answer's own fields for its action (``StatusCode`` for MobileStatus,
-    ``Range`` for MobileNetworkTimeVerification: see :mod:`mobilestatus_pandas.actions`).
+    ``Range`` for MobileNetworkTimeVerification: see :mod:`mobilestatus_pandas.service.actions`).
     """
 
     result: str | None
@@ -239,7 +240,7 @@ class Answer:
 
     def to_result(self, number: str, checked_at: dt.datetime, *, billed: bool = True) -> Any:
         """The record this answer gives ``number`` (a :class:`LookupResult` for MobileStatus,
-        a :class:`~mobilestatus_pandas.result.TenureResult` for tenure)."""
+        a :class:`~mobilestatus_pandas.service.result.TenureResult` for tenure)."""
         if self.error_code is not None:
             return self.action.failure(
                 number,

@@ -34,7 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError
+from ..errors import InputError
 
 #: Country calling code for China, and the international call prefix used there.
 CN_COUNTRY_CODE: Final = "86"
