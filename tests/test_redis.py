@@ -15,11 +15,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas import cli
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.stores import redis as redis_backend
+from mobilestatus_pandas.stores import resolve_cache
 from tests.conftest import skip_without_redis
 from tests.redis_server import RedisServer
 
@@ -185,6 +188,49 @@ def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) 
 def test_other_url_schemes_are_refused() -> None:
     with pytest.raises(msp.InputError, match="redis://"):
         msp.MobileStatusClient("http://127.0.0.1:9", "AKID", "k" * 32, cache="memcached://x:1")
+
+
+@pytest.mark.parametrize(
+    "typo", ["redis:/host:6379", "redis//h:6379/0", "rediss:/x", "unix:/tmp/redis.sock", "Redis:h"]
+)
+def test_a_mistyped_redis_url_is_refused_not_a_sqlite_folder(
+    typo: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(msp.InputError, match=r"cache=.*looks like a Redis URL") as caught:
+        msp.MobileStatusClient("http://127.0.0.1:9", "AKID", "k" * 32, cache=typo)
+    assert repr(typo) in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # no SQLite cache made in a folder of that name
+    monkeypatch.setenv("MOBILESTATUS_CACHE", typo)
+    with pytest.raises(msp.InputError, match=r"\$MOBILESTATUS_CACHE="):
+        msp.MobileStatusClient("http://127.0.0.1:9", "AKID", "k" * 32)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.sampled_from(["redis:", "redis:/", "redis//", "rediss:/", "REDIS:", "unix:/"]),
+    user=st.sampled_from(["", "default"]),
+    password=st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=6, max_size=20),
+    where=st.sampled_from(["userinfo", "query"]),
+)
+def test_a_mistyped_redis_url_never_shows_its_password(
+    prefix: str, user: str, password: str, where: str
+) -> None:
+    password = f"Zq{password}"  # a text the message cannot hold by chance
+    url = (
+        f"{prefix}{user}:{password}@h:6379/0"
+        if where == "userinfo"
+        else f"{prefix}h:6379/0?db=0&password={password}"
+    )
+    with pytest.raises(msp.InputError) as caught:
+        resolve_cache(url)
+    assert password not in str(caught.value)
+    assert "***" in str(caught.value)
+
+
+@pytest.mark.parametrize("path", ["redis/cache.sqlite", "redis-cache.sqlite", "rediscache"])
+def test_paths_that_only_start_with_redis_stay_sqlite_files(path: str) -> None:
+    assert resolve_cache(path) == Path(path)
 
 
 def test_import_of_the_package_does_not_import_redis() -> None:

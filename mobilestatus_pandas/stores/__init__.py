@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,12 @@ logger = logging.getLogger(__name__)
 #: Where the cache is when ``cache="default"``: this variable (a path or a Redis URL), else
 #: the per-user cache directory.
 ENV_CACHE: Final = "MOBILESTATUS_CACHE"
+
+#: A ``cache=`` text that starts like a Redis URL but lost part of its ``://``
+#: (``redis:/host``, ``redis//host``, ``rediss:host``, ``unix:/path.sock``): a typo, refused,
+#: never a SQLite file in a folder of that name. ``redis/cache.sqlite`` (one slash, no
+#: colon) stays a path.
+_REDIS_URL_TYPO: Final = re.compile(r"^\s*(rediss?|unix)\s*(:|//)", re.IGNORECASE)
 
 __all__ = [
     "CACHE_FILE_NAME",
@@ -116,7 +123,10 @@ def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
     ``"default"`` is ``$MOBILESTATUS_CACHE`` when set, else the per-user cache file; a
     directory means the cache file in it.
     """
+    option = "cache"
     if isinstance(cache, str) and cache == "default":
+        if os.environ.get(ENV_CACHE):
+            option = f"${ENV_CACHE}"
         cache = os.environ.get(ENV_CACHE) or default_cache_dir() / CACHE_FILE_NAME
     if cache is None:
         return None
@@ -125,15 +135,43 @@ def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
 
         if not is_redis_url(cache):
             raise InputError(
-                f"cache URLs are redis://, rediss:// or unix:// (Redis), got {cache.split('://')[0]}://"
+                f"{option}: cache URLs are redis://, rediss:// or unix:// (Redis), "
+                f"got {cache.split('://')[0]}://"
             )
         return cache
+    typo = _REDIS_URL_TYPO.match(cache) if isinstance(cache, str) else None
+    if isinstance(cache, str) and typo:
+        from .redis import mask_url
+
+        shown = _mask_typo(cache)
+        scheme, rest = typo.group(1).lower(), shown[typo.end() :].lstrip(":/")
+        meant = mask_url(f"{scheme}:///{rest}" if scheme == "unix" else f"{scheme}://{rest}")
+        raise InputError(
+            f"{option}={shown!r} looks like a Redis URL but is not one (a Redis "
+            f"URL starts with redis://, rediss:// or unix://): did you mean {meant!r}? "
+            "A path for a SQLite cache must not start with 'redis:' or 'redis//'."
+        )
     if not isinstance(cache, (str, os.PathLike)):
         raise InputError(
             f"cache must be 'default', a file path, a redis:// URL or None, got {cache!r}"
         )
     path = Path(cache).expanduser()
     return path / CACHE_FILE_NAME if path.is_dir() else path
+
+
+def _mask_typo(text: str) -> str:
+    """A mistyped Redis URL for a message: whatever sits before an ``@`` (a password, maybe)
+    and the value of any query parameter that names a secret shown as ``***``."""
+    from .redis import _mask_query_item
+
+    base, question, query = text.partition("?")
+    head, at, host = base.rpartition("@")
+    if at:
+        prefix = _REDIS_URL_TYPO.match(head)
+        base = (head[: prefix.end()] if prefix else "") + "***@" + host
+    if not question:
+        return base
+    return f"{base}?{'&'.join(_mask_query_item(item) for item in query.split('&'))}"
 
 
 def open_cache(
