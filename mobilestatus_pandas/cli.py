@@ -357,6 +357,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms,
         latency_spread_ms=args.latency_spread_ms,
         latency_tail_sigma=args.latency_tail_sigma,
+        arrival_jitter_ms=args.arrival_jitter_ms,
+        jitter=args.jitter,
         daily_quota=args.daily_quota,
         fault_rate=args.fault_rate,
         faults=tuple(f for f in args.faults.split(",") if f),
@@ -440,7 +442,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``mobilestatus`` command."""
     from .accessor import DEFAULT_PREFIX
-    from .sandbox.server import DEFAULT_FAULTS, DEFAULT_STALL_SECONDS, FAULT_KINDS
+    from .sandbox.server import DEFAULT_FAULTS, DEFAULT_STALL_SECONDS, FAULT_KINDS, JITTER_KINDS
     from .stores import DEFAULT_OUTAGE_TIMEOUT_SECONDS
 
     parser = argparse.ArgumentParser(
@@ -522,6 +524,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="heavy-tailed latency: lognormal with median --latency-ms and this shape",
     )
+    sandbox.add_argument(
+        "--arrival-jitter-ms", type=float, default=0.0,
+        help="hold each request this long at most (uniform) before the rate limit counts it",
+    )  # fmt: skip
+    sandbox.add_argument(
+        "--jitter", choices=JITTER_KINDS, default="uniform",
+        help="how the arrival jitter is drawn: uniform, or pareto (heavy tail, the same mean)",
+    )  # fmt: skip
     sandbox.add_argument("--rate-limit", type=float, default=20.0)
     sandbox.add_argument("--daily-quota", type=int, default=None)
     sandbox.add_argument("--fault-rate", type=float, default=0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.sandbox import MAGIC_NUMBERS, behaviour_for
@@ -304,3 +307,93 @@ def test_many_connections_at_once_are_queued_not_dropped() -> None:
             sock.close()
         server.server_close()
     assert len(sockets) == 64
+
+
+# -- the internet's timing: arrival jitter before the rate limit's counter --------------------
+
+
+def brute_busiest(times: list[float], t: float) -> int:
+    """The most of ``times`` in any window [x, x + 1) that holds ``t``, by brute force."""
+    starts = [s for s in times if t - 1.0 < s <= t]
+    return max(sum(1 for u in times if s <= u < s + 1.0) for s in starts)
+
+
+#: Requests sent in order, each late by up to half a second: what the counters must sort out.
+late_arrivals = st.lists(
+    st.tuples(st.floats(0, 0.3, allow_nan=False), st.floats(0, 0.5, allow_nan=False)),
+    min_size=1,
+    max_size=80,
+).map(lambda steps: [sum(s for s, _ in steps[: i + 1]) + late for i, (_, late) in enumerate(steps)])
+
+
+@given(late_arrivals)
+def test_counter_finds_the_busiest_second_whatever_the_order(times: list[float]) -> None:
+    from mobilestatus_pandas.sandbox.server import _SecondCounter
+
+    counter = _SecondCounter()
+    for i, t in enumerate(times):
+        counter.add(t)
+        assert counter.busiest(t) == brute_busiest(times[: i + 1], t)
+
+
+@given(late_arrivals)
+def test_the_limit_holds_in_every_second_when_requests_arrive_out_of_order(
+    times: list[float],
+) -> None:
+    from mobilestatus_pandas.sandbox.server import SandboxConfig, SandboxState
+
+    state = SandboxState(SandboxConfig("AKIDx", "key", rate_limit=5))
+    admitted = [t for t in times if state.admit("AKIDx", t)]
+    assert all(brute_busiest(admitted, t) <= 5 for t in admitted)
+    refused = [t for t in times if t not in admitted]
+    assert all(brute_busiest([*admitted, t], t) > 5 for t in refused), "only the excess"
+    assert state.stats()["max_calls_in_any_second"] == max(
+        brute_busiest(admitted, t) for t in admitted
+    )
+
+
+def jitter_draws(n: int, **config: object) -> list[float]:
+    from mobilestatus_pandas.sandbox.server import SandboxConfig, SandboxState
+
+    state = SandboxState(SandboxConfig("AKIDx", "key", **config))  # type: ignore[arg-type]
+    return [state.arrival_jitter_seconds() for _ in range(n)]
+
+
+def test_uniform_jitter_spans_its_range_and_repeats_with_the_seed() -> None:
+    draws = jitter_draws(2000, arrival_jitter_ms=80, seed=3)
+    assert 0.0 <= min(draws) < 0.002
+    assert 0.078 < max(draws) <= 0.080
+    assert sum(draws) / len(draws) == pytest.approx(0.040, abs=0.003)
+    assert draws == jitter_draws(2000, arrival_jitter_ms=80, seed=3)
+    assert draws != jitter_draws(2000, arrival_jitter_ms=80, seed=4)
+    assert jitter_draws(5) == [0.0] * 5, "no jitter unless asked"
+
+
+def test_pareto_jitter_has_the_same_mean_and_a_heavy_tail() -> None:
+    draws = sorted(jitter_draws(20000, arrival_jitter_ms=80, jitter="pareto", seed=3))
+    assert sum(draws) / len(draws) == pytest.approx(0.040, rel=0.15)
+    assert draws[len(draws) // 2] < 0.020, "most requests are barely late ..."
+    assert draws[int(len(draws) * 0.99)] > 0.3, "... and one in a hundred very late"
+    assert max(draws) <= 0.080 * 50
+
+
+@pytest.mark.parametrize(
+    "bad", [{"jitter": "gaussian"}, {"arrival_jitter_ms": -1.0}, {"arrival_jitter_ms": math.inf}]
+)
+def test_bad_jitter_settings_are_refused(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="jitter"):
+        jitter_draws(1, **bad)
+
+
+@pytest.mark.parametrize("own_process", [False, True])
+def test_requests_reach_the_counter_late_by_the_drawn_jitter(own_process: bool) -> None:
+    """Each request waits its draw before it is counted (a lower bound: holds when busy)."""
+    config = {"arrival_jitter_ms": 150.0, "jitter": "pareto", "seed": 11}
+    with msp.Sandbox(own_process=own_process, **config) as sb:  # type: ignore[arg-type]
+        started = time.perf_counter()
+        for _ in range(8):
+            post(sb, {"Mobile": "13800000000"})
+        elapsed = time.perf_counter() - started
+        assert sb.stats()["requests"] == 8
+    assert elapsed >= sum(jitter_draws(8, **config))  # type: ignore[arg-type]
+    assert sum(jitter_draws(8, **config)) > 0.1  # type: ignore[arg-type]

@@ -67,6 +67,13 @@ class Sandbox:
         latency_tail_sigma: when set, latency is heavy-tailed instead: lognormal with median
             ``latency_ms`` and this shape (0.8 makes the mean 1.4x the median and one call
             in a hundred over 6x), as far from the endpoint.
+        arrival_jitter_ms, jitter: the internet between a client and the service's rate
+            counter: each request reaches the counter (and is counted in its second) this
+            much later, drawn per request from the seed: ``"uniform"`` in
+            ``[0, arrival_jitter_ms]``, or ``"pareto"``, heavy-tailed with the same mean (one
+            request in a hundred 4.5x ``arrival_jitter_ms`` late). A client that keeps to the
+            limit by its own send times can then see ``RequestLimitExceeded``, as on a real
+            network.
         daily_quota: after this many lookups every answer is ``Result -4``.
         fault_rate: share of requests that fail, spread over ``faults``
             (by default ``drop``, ``http_502``, ``truncated``, ``busy``, ``internal_error``:
@@ -98,6 +105,8 @@ class Sandbox:
         latency_ms: float = 0.0,
         latency_spread_ms: float = 0.0,
         latency_tail_sigma: float | None = None,
+        arrival_jitter_ms: float = 0.0,
+        jitter: str = "uniform",
         daily_quota: int | None = None,
         fault_rate: float = 0.0,
         faults: tuple[str, ...] = DEFAULT_FAULTS,
@@ -121,6 +130,8 @@ class Sandbox:
                 latency_ms=latency_ms,
                 latency_spread_ms=latency_spread_ms,
                 latency_tail_sigma=latency_tail_sigma,
+                arrival_jitter_ms=arrival_jitter_ms,
+                jitter=jitter,
                 daily_quota=daily_quota,
                 fault_rate=fault_rate,
                 faults=tuple(faults),
@@ -211,6 +222,7 @@ class Sandbox:
             "--rate-limit", repr(c.rate_limit), "--latency-ms", repr(c.latency_ms),
             "--latency-spread-ms", repr(c.latency_spread_ms), "--fault-rate", repr(c.fault_rate),
             "--faults", ",".join(c.faults), "--stall-seconds", repr(c.stall_seconds),
+            "--arrival-jitter-ms", repr(c.arrival_jitter_ms), "--jitter", c.jitter,
         ]  # fmt: skip
         optional = {
             "--latency-tail-sigma": c.latency_tail_sigma,

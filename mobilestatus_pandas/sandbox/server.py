@@ -17,10 +17,19 @@ a network that loses the answer would: ``billed_drop`` closes the connection wit
 answer, ``billed_stall`` sends the headers and half the body, then stalls for
 ``stall_seconds`` (past any client timeout) and closes. The client cannot tell these from
 the unbilled ones: both are "sent, no answer", possibly billed.
+
+The internet's timing: Tencent counts its 20 calls a second by the time a request reaches
+the service, and the path from a client to the service is not loopback. ``arrival_jitter_ms``
+holds every request for a random time before the rate limit's counter sees it (``jitter``:
+``"uniform"`` in ``[0, arrival_jitter_ms]``, or ``"pareto"``: heavy-tailed, the same mean,
+one request in a hundred held 4.5x ``arrival_jitter_ms``), drawn from the seed. The counters
+(``max_arrivals_in_any_second``, the limit itself) count by that late arrival, so two
+requests sent 60 ms apart may be counted in the opposite order, as on a real network.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -29,7 +38,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,6 +66,12 @@ FAULT_KINDS: Final[tuple[str, ...]] = DEFAULT_FAULTS + BILLED_FAULTS
 #: How long ``billed_stall`` holds a half-sent answer before closing the connection.
 DEFAULT_STALL_SECONDS: Final = 30.0
 _GATEWAY_FAULTS: Final = ("drop", "http_502")
+#: How the arrival jitter is drawn: uniform in [0, arrival_jitter_ms], or heavy-tailed.
+JITTER_KINDS: Final[tuple[str, ...]] = ("uniform", "pareto")
+#: The heavy tail's shape (Lomax, i.e. Pareto II): 2 has a mean and no variance.
+PARETO_SHAPE: Final = 2.0
+#: No request is held longer than this many times ``arrival_jitter_ms`` (the tail is cut).
+MAX_JITTER_FACTOR: Final = 50.0
 _TRUE_WORDS: Final = ("1", "true", "yes")
 _AUTH_RE: Final = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
@@ -133,6 +148,8 @@ class SandboxConfig:
     latency_ms: float = 0.0
     latency_spread_ms: float = 0.0
     latency_tail_sigma: float | None = None
+    arrival_jitter_ms: float = 0.0
+    jitter: str = "uniform"
     daily_quota: int | None = None
     fault_rate: float = 0.0
     faults: tuple[str, ...] = DEFAULT_FAULTS
@@ -145,6 +162,35 @@ class SandboxConfig:
 
 #: Every request that reaches the server counts here, in any one-second window.
 ARRIVAL_WINDOW_SECONDS: Final = 1.0
+#: How long the counters keep a time: long enough for requests counted out of order.
+_COUNTER_HISTORY_SECONDS: Final = 3.0
+
+
+class _SecondCounter:
+    """Times as the service counts them, kept sorted: with arrival jitter they come out of
+    order. :meth:`busiest` is the most times in any window ``[x, x + 1 s)`` that holds ``t``;
+    for times that come in order it is the count in ``(t - 1 s, t]``, the sliding window."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def add(self, t: float) -> None:
+        bisect.insort(self.times, t)
+        horizon = self.times[-1] - _COUNTER_HISTORY_SECONDS
+        if self.times[0] <= horizon:
+            del self.times[: bisect.bisect_right(self.times, horizon)]
+
+    def remove(self, t: float) -> None:
+        del self.times[bisect.bisect_left(self.times, t)]
+
+    def busiest(self, t: float, window: float = ARRIVAL_WINDOW_SECONDS) -> int:
+        times = self.times
+        first = bisect.bisect_right(times, t - window)
+        last = bisect.bisect_right(times, t)
+        return max(
+            (bisect.bisect_left(times, times[i] + window) - i for i in range(first, last)),
+            default=0,
+        )
 
 
 @dataclass
@@ -176,15 +222,21 @@ class SandboxState:
             raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
         if not 0.0 <= config.fault_rate <= 1.0:
             raise ValueError("fault_rate is a share of requests, between 0 and 1")
+        if config.jitter not in JITTER_KINDS:
+            raise ValueError(f"jitter is one of {JITTER_KINDS}, got {config.jitter!r}")
+        if not (math.isfinite(config.arrival_jitter_ms) and config.arrival_jitter_ms >= 0):
+            raise ValueError("arrival_jitter_ms is a duration in milliseconds, 0 or more")
         self.config = config
         self.lock = threading.Lock()
         self.rng = random.Random(config.seed)
+        # The jitter has a stream of its own: turning it on leaves the faults' draws alone.
+        self.jitter_rng = random.Random(None if config.seed is None else f"jitter:{config.seed}")
         # Admitted calls per (SecretId, action): each API has its own limit.
-        self.arrivals: dict[tuple[str, str], deque[float]] = {}
+        self.arrivals: dict[tuple[str, str], _SecondCounter] = {}
         # Every request that reached the server, refused or not, authenticated or not.
-        self.all_arrivals: deque[float] = deque()
+        self.all_arrivals = _SecondCounter()
         # ... and per action named in X-TC-Action.
-        self.action_arrivals: dict[str, deque[float]] = {}
+        self.action_arrivals: dict[str, _SecondCounter] = {}
         self.counters = _Counters()
         #: Set when the server stops: stalled answers give up at once.
         self.closing = threading.Event()
@@ -213,6 +265,19 @@ class SandboxState:
                 value = self.rng.gauss(self.config.latency_ms, self.config.latency_spread_ms)
         return max(0.0, value) / 1000.0
 
+    def arrival_jitter_seconds(self) -> float:
+        """How long this request takes from reaching the server to reaching the counter."""
+        config = self.config
+        if config.arrival_jitter_ms <= 0:
+            return 0.0
+        with self.lock:
+            if config.jitter == "pareto":  # Lomax with the uniform's mean, J/2
+                scale = config.arrival_jitter_ms / 2 * (PARETO_SHAPE - 1)
+                value = scale * (self.jitter_rng.paretovariate(PARETO_SHAPE) - 1.0)
+            else:
+                value = self.jitter_rng.uniform(0.0, config.arrival_jitter_ms)
+        return min(value, config.arrival_jitter_ms * MAX_JITTER_FACTOR) / 1000.0
+
     def arrive(self, now: float, action: str = signing.ACTION) -> None:
         """Count a request that reached the server, before anything can refuse it.
 
@@ -226,18 +291,17 @@ class SandboxState:
             self.counters.requests_by_action[action] += 1
             for arrivals, record in (
                 (self.all_arrivals, None),
-                (self.action_arrivals.setdefault(action, deque()), action),
+                (self.action_arrivals.setdefault(action, _SecondCounter()), action),
             ):
-                while arrivals and arrivals[0] <= now - ARRIVAL_WINDOW_SECONDS:
-                    arrivals.popleft()
-                arrivals.append(now)
+                arrivals.add(now)
+                busiest = arrivals.busiest(now)
                 if record is None:
                     self.counters.max_arrivals_in_any_second = max(
-                        self.counters.max_arrivals_in_any_second, len(arrivals)
+                        self.counters.max_arrivals_in_any_second, busiest
                     )
                 else:
                     by_action = self.counters.max_arrivals_by_action
-                    by_action[record] = max(by_action[record], len(arrivals))
+                    by_action[record] = max(by_action[record], busiest)
 
     def admit(self, secret_id: str, now: float, action: str = signing.ACTION) -> bool:
         """Count an authenticated arrival against ``action``'s per-second limit for this
@@ -246,17 +310,17 @@ class SandboxState:
         window = 1.0 if limit >= 1 else 1.0 / limit
         allowed = int(limit) if limit >= 1 else 1
         with self.lock:
-            arrivals = self.arrivals.setdefault((secret_id, action), deque())
-            while arrivals and arrivals[0] <= now - window:
-                arrivals.popleft()
-            if len(arrivals) >= allowed:
+            arrivals = self.arrivals.setdefault((secret_id, action), _SecondCounter())
+            arrivals.add(now)
+            busiest = arrivals.busiest(now, window)
+            if busiest > allowed:  # every window that holds it is counted, late or not
+                arrivals.remove(now)
                 return False
-            arrivals.append(now)
             self.counters.max_calls_in_any_second = max(
-                self.counters.max_calls_in_any_second, len(arrivals)
+                self.counters.max_calls_in_any_second, busiest
             )
             by_action = self.counters.max_calls_by_action
-            by_action[action] = max(by_action[action], len(arrivals))
+            by_action[action] = max(by_action[action], busiest)
             return True
 
     def use_quota(self, action: str = signing.ACTION) -> bool:
@@ -340,7 +404,7 @@ class SandboxState:
         with self.lock:
             self.counters = _Counters()
             self.arrivals.clear()
-            self.all_arrivals.clear()
+            self.all_arrivals = _SecondCounter()
             self.action_arrivals.clear()
 
 
@@ -378,6 +442,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, b"{}")
             return
         state = self.state
+        # The request reaches the counter late by the path's jitter (0 on loopback).
+        jitter = state.arrival_jitter_seconds()
+        if jitter > 0:
+            time.sleep(jitter)
         arrived = state.config.clock()
         state.arrive(arrived, self.headers.get("X-TC-Action", ""))
         length = int(self.headers.get("Content-Length") or 0)
