@@ -121,8 +121,45 @@ def test_rate_limit_and_stats() -> None:
         served = requests.get(sb.url + "/__stats", timeout=5).json()
         assert served["billed"] == stats["billed"]
         assert "13800000000" not in json.dumps(served)
-        on_request = requests.get(sb.url + "/__stats?numbers=1", timeout=5).json()
-        assert on_request["billed_per_number"] == detail["billed_per_number"]
+
+
+def admin_post(sb: msp.Sandbox, path: str, body: dict[str, object], *, key: str | None = None,
+               secret_id: str | None = None) -> requests.Response:  # fmt: skip
+    """``POST path`` signed as a client of the sandbox signs (the sandbox's own key unless told)."""
+    from mobilestatus_pandas.service.signing import TC3Auth
+
+    credentials = Credentials(secret_id or sb.secret_id, key or sb.secret_key)
+    return requests.post(
+        sb.url + path, data=json.dumps(body).encode(), timeout=5,
+        auth=TC3Auth(lambda: credentials, clock=time.time),
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("own_process", [False, True])
+def test_numbers_and_reset_only_for_the_sandboxs_own_credentials(own_process: bool) -> None:
+    """Anyone on the machine can reach the port: counts yes; numbers in clear and a reset
+    only for a request signed with the sandbox's own SecretId and SecretKey."""
+    with msp.Sandbox(own_process=own_process) as sb:
+        sb.client(cache=None).lookup_many(["13800000000", "13800138000"], progress=False)
+        refused = [
+            requests.get(sb.url + "/__stats?numbers=1", timeout=5),
+            requests.post(sb.url + "/__stats", json={"numbers": True}, timeout=5),
+            admin_post(sb, "/__stats", {"numbers": True}, key="a-wrong-key"),
+            admin_post(sb, "/__stats", {"numbers": True}, secret_id="AKIDsomeoneelse"),
+            requests.post(sb.url + "/__reset", timeout=5),
+            admin_post(sb, "/__reset", {}, key="a-wrong-key"),
+        ]
+        for answer in refused:
+            assert answer.status_code == 403
+            assert "13800000000" not in answer.text
+            assert "signed with this sandbox's own SecretId" in answer.json()["error"]
+        assert sb.stats()["billed"] == 2, "no reset went through"
+        signed = admin_post(sb, "/__stats", {"numbers": True})
+        assert signed.json()["billed_per_number"] == {"13800000000": 1, "13800138000": 1}
+        assert sb.stats(numbers=True)["billed_per_number"] == signed.json()["billed_per_number"]
+        assert admin_post(sb, "/__reset", {}).status_code == 200
+        assert sb.stats()["requests"] == 0
 
 
 def test_daily_quota_answers_minus_4() -> None:

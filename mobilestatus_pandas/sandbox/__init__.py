@@ -26,6 +26,8 @@ from .server import (
     DEFAULT_FAULTS,
     DEFAULT_STALL_SECONDS,
     FAULT_KINDS,
+    RESET_PATH,
+    STATS_PATH,
     SandboxConfig,
     SandboxState,
     make_server,
@@ -319,20 +321,35 @@ class Sandbox:
         False
         """
         if self._child_url is not None:
-            stats: dict[str, Any] = requests.get(
-                f"{self._child_url}/__stats",
-                params={"numbers": "1"} if numbers else None,
-                timeout=10,
-            ).json()
+            answer = self._admin_post(STATS_PATH, {"numbers": numbers})
+            stats: dict[str, Any] = answer.json()
             return stats
         return self._state.stats(numbers=numbers)
 
     def reset_stats(self) -> None:
         """Forget the counters and the rate window."""
         if self._child_url is not None:
-            requests.post(f"{self._child_url}/__reset", timeout=10).raise_for_status()
+            self._admin_post(RESET_PATH, {})
             return
         self._state.reset()
+
+    def _admin_post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        """A request to the sandbox's own endpoints in a child process, signed with its
+        credentials (the only requests it serves numbers in clear or a reset to)."""
+        from ..service.credentials import Credentials
+        from ..service.signing import TC3Auth
+
+        config = self._state.config
+        auth = TC3Auth(
+            lambda: Credentials(config.secret_id, config.secret_key, config.token),
+            clock=time.time,
+        )
+        answer = requests.post(
+            f"{self._child_url}{path}", data=json.dumps(body).encode(), auth=auth, timeout=10,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        answer.raise_for_status()
+        return answer
 
     def client(self, **options: Any) -> MobileStatusClient:
         """A :class:`MobileStatusClient` wired to this sandbox.

@@ -72,6 +72,16 @@ JITTER_KINDS: Final[tuple[str, ...]] = ("uniform", "pareto")
 PARETO_SHAPE: Final = 2.0
 #: No request is held longer than this many times ``arrival_jitter_ms`` (the tail is cut).
 MAX_JITTER_FACTOR: Final = 50.0
+#: The sandbox's own endpoints: counts for anyone (``GET /__stats``); numbers in clear
+#: (``POST /__stats`` with ``{"numbers": true}``) and ``POST /__reset`` only for a request
+#: signed with the sandbox's own SecretId and SecretKey (:meth:`Sandbox.stats` does).
+STATS_PATH: Final = "/__stats"
+RESET_PATH: Final = "/__reset"
+ADMIN_ONLY: Final = (
+    'the numbers (POST /__stats with {"numbers": true}) and POST /__reset are only for a '
+    "request signed with this sandbox's own SecretId and SecretKey (TC3-HMAC-SHA256, as "
+    "Sandbox.stats(numbers=True) and Sandbox.reset_stats() send); GET /__stats gives counts"
+)
 _TRUE_WORDS: Final = ("1", "true", "yes")
 _AUTH_RE: Final = re.compile(
     r"^TC3-HMAC-SHA256 Credential=(?P<id>[^/\s]+)/(?P<date>\d{4}-\d{2}-\d{2})/(?P<service>[^/\s]+)"
@@ -429,17 +439,43 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        if path.rstrip("/") == "/__stats":
-            numbers = parse_qs(query).get("numbers", [""])[0].lower() in _TRUE_WORDS
-            self._send(200, json.dumps(self.state.stats(numbers=numbers)).encode())
+        if path.rstrip("/") == STATS_PATH:
+            if parse_qs(query).get("numbers", [""])[0].lower() in _TRUE_WORDS:
+                # Numbers in clear: only for whoever holds the sandbox's own credentials.
+                self._send(403, json.dumps({"error": ADMIN_ONLY}).encode())
+                return
+            self._send(200, json.dumps(self.state.stats()).encode())
         else:
             self._send(404, b'{"error": "the sandbox serves POST / and GET /__stats"}')
 
-    def do_POST(self) -> None:
-        if self.path.rstrip("/") == "/__reset":
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def _admin(self, path: str) -> None:
+        """``POST /__stats`` (with ``{"numbers": true}``: numbers in clear) or
+        ``POST /__reset``, only when signed (TC3-HMAC-SHA256) with the sandbox's own
+        credentials: another user of the machine can reach the port, not the numbers."""
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, MAX_BODY_BYTES))
+        try:
+            self._authenticate(body, self.state.config.clock())
+        except ApiError as exc:
+            error = {"error": ADMIN_ONLY, "code": exc.code, "message": exc.message}
+            self._send(403, json.dumps(error).encode())
+            return
+        if path == RESET_PATH:
             self.state.reset()
             self._send(200, b"{}")
+            return
+        try:
+            numbers = bool(json.loads(body or b"{}").get("numbers"))
+        except (ValueError, AttributeError):
+            error = {"error": 'the body is a JSON object: {"numbers": true}'}
+            self._send(400, json.dumps(error).encode())
+            return
+        self._send(200, json.dumps(self.state.stats(numbers=numbers)).encode())
+
+    def do_POST(self) -> None:
+        path = self.path.partition("?")[0].rstrip("/")
+        if path in (STATS_PATH, RESET_PATH):
+            self._admin(path)
             return
         state = self.state
         # The request reaches the counter late by the path's jitter (0 on loopback).
