@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -58,8 +57,6 @@ _ACTION_CHOICES: Final[dict[str, tuple[str, ...]]] = {
 _DEFAULT_PREFIXES: Final[dict[str, str]] = {"status": "mobile_", "tenure": "tenure_"}
 #: A float column narrower than this cannot hold 11 digits.
 FLOAT64_BITS: Final = 64
-#: Where a file is written before it replaces OUT, so a failed write leaves OUT as it was.
-PARTIAL_SUFFIX: Final = ".partial"
 
 #: Library option names, as they appear in its messages, and the flags of ``check`` that set
 #: them. Applied once, where the command prints an error or a warning (:func:`in_cli_terms`).
@@ -176,17 +173,15 @@ def _read_table(path: Path, kind: str, column: str) -> pd.DataFrame:
 
 
 def _write_table(frame: pd.DataFrame, path: Path, kind: str) -> None:
-    """Write through a partial file, so a failure never leaves half a table at ``path``."""
+    """Write through a partial file, so a failure never leaves half a table at ``path``;
+    the file is this user's only (0600): it may hold phone numbers (``--keep-numbers``)."""
+    from .stores.base import write_private
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + PARTIAL_SUFFIX)
-    try:
-        if kind == "csv":
-            frame.to_csv(partial, index=False)
-        else:
-            frame.to_parquet(partial, index=False)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    if kind == "csv":
+        write_private(path, lambda partial: frame.to_csv(partial, index=False))
+    else:
+        write_private(path, lambda partial: frame.to_parquet(partial, index=False))
 
 
 def _refuse_before_paying(args: argparse.Namespace, frame: pd.DataFrame, source: Path) -> None:

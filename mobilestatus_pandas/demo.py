@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import datasets
 from .sandbox import Sandbox
+from .stores.base import write_private
 
 
 def _save_health_plot(out: pd.DataFrame, path: Path) -> None:
@@ -22,7 +23,7 @@ def _save_health_plot(out: pd.DataFrame, path: Path) -> None:
 
     figure = out.mobile.plot(by="signup_channel").figure
     if isinstance(figure, Figure):
-        figure.savefig(path, dpi=110)
+        write_private(path, lambda partial: figure.savefig(partial, dpi=110, format="png"))
     print(f"Health plot by sign-up channel written to {path}")
 
 
@@ -34,7 +35,7 @@ def run_demo(rows: int = 2000, output: Path | None = None, *, keep_numbers: bool
     """Start the sandbox, enrich a synthetic frame with ``df.mobile.status``, print a summary.
 
     With ``output``, write ``demo_results.csv`` there (without the phone numbers, raw and
-    normalised, unless ``keep_numbers``) and ``health.png``.
+    normalised, unless ``keep_numbers``) and ``health.png``, each readable by this user only.
     """
     started = time.monotonic()
     frame = datasets.signups(rows=rows)
@@ -75,7 +76,7 @@ def run_demo(rows: int = 2000, output: Path | None = None, *, keep_numbers: bool
         output.mkdir(parents=True, exist_ok=True)
         path = output / "demo_results.csv"
         written = out if keep_numbers else out.drop(columns=list(NUMBER_COLUMNS))
-        written.to_csv(path, index=False)
+        write_private(path, lambda partial: written.to_csv(partial, index=False))
         numbers = "with" if keep_numbers else "without"
         print(
             f"Results written to {path}: the sign-up columns and the mobile_* results, "

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -90,17 +91,29 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 def test_demo_keeps_numbers_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from mobilestatus_pandas.demo import run_demo
 
-    assert run_demo(rows=30, output=tmp_path, keep_numbers=True) == 0
+    old_umask = os.umask(0o022)  # a common umask: files would be 0644 unless made private
+    try:
+        assert run_demo(rows=30, output=tmp_path, keep_numbers=True) == 0
+    finally:
+        os.umask(old_umask)
+    assert mode_of(tmp_path / "demo_results.csv") == 0o600
+    assert mode_of(tmp_path / "health.png") == 0o600
     header = (tmp_path / "demo_results.csv").read_text().splitlines()[0].split(",")
     assert {"phone", "mobile_number", "mobile_status"} <= set(header)
     assert "with the phone numbers (phone and mobile_number)" in capsys.readouterr().out
 
 
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
 def run_cli(*args: str, tmp: Path, env: dict[str, str] | None = None) -> CompletedProcess[str]:
-    """The real command in a process of its own; stdout and stderr are pipes, not terminals."""
+    """The real command in a process of its own; stdout and stderr are pipes, not terminals.
+
+    Its umask is 022, a common one, so a file it writes is private only if made so."""
     return subprocess.run(
         [sys.executable, "-m", "mobilestatus_pandas.cli", *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, umask=0o022,
         env={**os.environ, "MOBILESTATUS_CACHE_DIR": str(tmp / "cache"), **(env or {})},
     )  # fmt: skip
 
@@ -223,6 +236,7 @@ def test_an_existing_output_needs_overwrite(
 ) -> None:
     out_path = tmp_path / "out.csv"
     out_path.write_text("run 1's results\n")
+    out_path.chmod(0o644)
     refused = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(out_path),
                         tmp=tmp_path)  # fmt: skip
     assert refused.returncode == 2
@@ -233,6 +247,7 @@ def test_an_existing_output_needs_overwrite(
                          "--overwrite", tmp=tmp_path)  # fmt: skip
     assert replaced.returncode == 0, replaced.stderr
     assert "mobile_status" in out_path.read_text()
+    assert mode_of(out_path) == 0o600, "replaced by a file of this user's only"
     assert not list(tmp_path.glob("*.partial")), "the partial file is renamed into place"
 
 
@@ -309,6 +324,7 @@ def test_numbers_are_written_only_when_asked(
                      tmp=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert pd.read_parquet(kept)["mobile_number"].tolist()[0] == "13800138000"
+    assert (mode_of(plain), mode_of(kept)) == (0o600, 0o600), "phone numbers: this user's only"
 
 
 @pytest.mark.integration

@@ -20,7 +20,7 @@ import os
 import secrets
 import stat
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -112,6 +112,29 @@ def _create_private_file(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+#: Where :func:`write_private` writes before the file replaces its target.
+PARTIAL_SUFFIX: Final = ".partial"
+
+
+def write_private(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a file readable by this user only (0600), whatever the umask, in one step.
+
+    ``write(partial)`` fills a file created 0600 beside ``path`` (``pandas`` ``to_csv``,
+    ``to_parquet``, matplotlib's ``savefig`` keep the mode of a file they write over), which
+    then replaces ``path``: a failure never leaves half a file there, and a file that was
+    there with wider permissions is replaced by a private one.
+    """
+    partial = path.with_name(path.name + PARTIAL_SUFFIX)
+    partial.unlink(missing_ok=True)  # a stale one, maybe another user's mode
+    try:
+        os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return path
 
 
 class NumberHasher:
