@@ -475,7 +475,7 @@ def test_a_version_2_file_gains_the_action_and_detail_columns(tmp_path: Path) ->
     assert [e.action for e in again.ledger()] == ["MobileStatus"] * 2 + [tenure.action]
     again.close()
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
 
 

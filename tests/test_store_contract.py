@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from mobilestatus_pandas.stores import (
+    NOT_RECORDED,
     CachedAnswer,
     LedgerEntry,
     NumberHasher,
@@ -31,6 +33,11 @@ def entry(
 
 def answer(at: float = 100.0, result: str = "0") -> CachedAnswer:
     return CachedAnswer(result, "ok", 1, "req", at)
+
+
+def in_flight(key: str, at: float = 100.0) -> LedgerEntry:
+    """What a call just sent would be if its caller never recorded it."""
+    return LedgerEntry(at, key, None, None, None, None, NOT_RECORDED, "run1", "AKIDx")
 
 
 class StoreContract:
@@ -121,6 +128,68 @@ class StoreContract:
         store.release("k", "run-a")
         assert store.claim("k", "run-b", now + 4, 30)
 
+    # -- a claim ends only when its answer is where the next claimer looks ---------------
+
+    @staticmethod
+    def lapse(store: Store, key: str) -> None:
+        """Make the claim on ``key`` lapse now, as when its owner stops renewing it."""
+        raise NotImplementedError
+
+    def test_the_last_record_ends_the_claim_with_the_answer(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.claim("k", "run-a", now, 30)
+        store.record(entry("k"), answer(), owner="run-a", release=True)
+        assert store.claim("k", "run-b", now + 1, 30), "the claim ended with the write"
+        assert store.get_many(["k"], 0) == {"k": answer()}, "and the answer is there"
+        assert store.ledger() == [entry("k")]
+
+    def test_a_record_that_is_not_the_last_keeps_the_claim(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.claim("k", "run-a", now, 30)
+        store.record(entry("k", billed=False, result="-3"), None, owner="run-a")
+        assert not store.claim("k", "run-b", now + 1, 30), "a retry is coming: still claimed"
+        store.record(entry("k", at=101), answer(), owner="run-b", release=True)
+        assert not store.claim("k", "run-b", now + 2, 30), "not run-b's claim to end"
+
+    def test_a_call_marked_sent_and_recorded_leaves_one_row(self, store: Store) -> None:
+        now = time.time()  # SQLite's claims use the caller's clock; its ledger, time's
+        assert store.claim("k", "run-a", now, 30)
+        assert store.mark_sent(in_flight("k"), "run-a", now, 30)
+        store.record(entry("k"), answer(), owner="run-a", release=True)
+        self.lapse(store, "k")
+        assert store.claim("k", "run-b", now + 1, 30)
+        assert store.ledger() == [entry("k")], "the mark went with the record"
+
+    def test_a_call_its_caller_never_recorded_is_possibly_billed(self, store: Store) -> None:
+        """A process killed mid-call: its mark outlives its claim, and the ledger shows the
+        call as possibly billed, then as a row once another run takes the number over."""
+        now = time.time()  # SQLite's claims use the caller's clock; its ledger, time's
+        assert store.claim("k", "run-a", now, 30)
+        assert store.mark_sent(in_flight("k"), "run-a", now, 30)
+        assert store.ledger() == [], "in flight while its claim lasts"
+        self.lapse(store, "k")
+        assert store.ledger() == [in_flight("k")]
+        assert [e.billed for e in store.ledger()] == [None], "possibly billed"
+        assert store.claim("k", "run-b", now + 40, 30)
+        assert store.ledger() == [in_flight("k")], "a row now, counted once"
+        store.record(entry("k", at=140), answer(), owner="run-b", release=True)
+        assert store.ledger() == [in_flight("k"), entry("k", at=140)]
+
+    def test_no_mark_without_the_claim(self, store: Store) -> None:
+        now = time.time()  # SQLite's claims use the caller's clock; its ledger, time's
+        assert not store.mark_sent(in_flight("k"), "run-a", now, 30), "never claimed"
+        assert store.claim("k", "run-b", now, 30)
+        assert not store.mark_sent(in_flight("k"), "run-a", now, 30), "run-b's claim"
+        assert store.ledger() == []
+
+    def test_releasing_a_marked_call_keeps_it_in_the_ledger(self, store: Store) -> None:
+        now = time.time()  # SQLite's claims use the caller's clock; its ledger, time's
+        assert store.claim("k", "run-a", now, 30)
+        assert store.mark_sent(in_flight("k"), "run-a", now, 30)
+        store.release("k", "run-a")
+        assert store.claim("k", "run-b", now + 1, 30)
+        assert store.ledger() == [in_flight("k")], "sent, then given up: possibly billed"
+
     def test_counters_are_shared_and_atomic(self, store: Store) -> None:
         now = 1_000.0
         assert store.add_count("job1:billed", 0, now, 60) == 0
@@ -139,7 +208,15 @@ class StoreContract:
         assert store.get_flag("job2:stop", now) is None
 
 
+def lapse_sqlite(store: Store, key: str) -> None:
+    assert isinstance(store, SQLiteStore)
+    with store.transaction() as conn:
+        conn.execute("UPDATE claims SET until = 0 WHERE key = ?", (key,))
+
+
 class TestSQLiteFileStore(StoreContract):
+    lapse = staticmethod(lapse_sqlite)
+
     @staticmethod
     def make_store(tmp_path: Path) -> Store:
         return SQLiteStore(tmp_path / "sub" / "cache.sqlite3")
@@ -187,6 +264,8 @@ def test_sqlite_job_state_lapses_by_the_callers_clock(tmp_path: Path) -> None:
 
 
 class TestSQLiteMemoryStore(StoreContract):
+    lapse = staticmethod(lapse_sqlite)
+
     @staticmethod
     def make_store(tmp_path: Path) -> Store:
         return SQLiteStore(":memory:")
@@ -261,3 +340,10 @@ class TestRedisStore(StoreContract):
         store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=3600)
         yield store
         store.close()
+
+    @staticmethod
+    def lapse(store: Store, key: str) -> None:
+        from mobilestatus_pandas.stores.redis import RedisStore
+
+        assert isinstance(store, RedisStore)
+        store._redis.delete(store._claim_key(key))

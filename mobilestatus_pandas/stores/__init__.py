@@ -31,6 +31,7 @@ from .base import (
     ENV_CACHE_KEY,
     KEY_FILE_NAME,
     LEDGER_FIELDS,
+    NOT_RECORDED,
     PRIVATE_DIR_MODE,
     PRIVATE_FILE_MODE,
     RATE_FILE_NAME,
@@ -43,7 +44,7 @@ from .base import (
     ensure_private_dir,
 )
 from .ratelog import DEFAULT_OUTAGE_TIMEOUT_SECONDS, LocalWindowLog, SQLiteWindowLog, WindowLog
-from .sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, SQLiteStore, connect, lock_errors_translated
+from .sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, SQLiteStore, connect, errors_translated
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ __all__ = [
     "ENV_CACHE_KEY",
     "KEY_FILE_NAME",
     "LEDGER_FIELDS",
+    "NOT_RECORDED",
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
     "RATE_FILE_NAME",
@@ -83,7 +85,7 @@ __all__ = [
     "connect",
     "default_cache_dir",
     "ensure_private_dir",
-    "lock_errors_translated",
+    "errors_translated",
     "open_cache",
     "resolve_cache",
 ]

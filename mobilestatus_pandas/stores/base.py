@@ -4,7 +4,11 @@ The storage layer knows nothing of pandas or HTTP. It stores rows keyed by a *ke
 the number (:class:`NumberHasher`): the numbers themselves never reach the disk.
 
 Besides answers and the ledger, a store keeps short-lived *claims*: which run is calling a
-number right now, so that two runs given the same number at once pay for it once.
+number right now, so that two runs given the same number at once pay for it once. A claim
+ends in the same step as the write of the answer and ledger row (``record(...,
+release=True)``), so the next claimer finds the answer; a call is marked on its claim just
+before it is sent (``mark_sent``), so a caller killed mid-call leaves a possibly billed
+call in the ledger rather than nothing.
 
 :class:`Store` is the interface every backend implements (a contract test in
 ``tests/test_store_contract.py`` holds each one to it): :mod:`.sqlite` (the embedded default)
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 import os
 import secrets
@@ -40,7 +45,8 @@ KEY_BYTES: Final = 32
 #: version 1 (``billed INTEGER NOT NULL``) are rebuilt when opened (:func:`migrate_ledger`).
 #: 3: the ledger's ``action`` (which API a call was) and the answers' ``detail`` (an
 #: action's own answer fields, JSON); older files gain them when opened (:func:`add_columns`).
-SCHEMA_VERSION: Final = 3
+#: 4: the claims' ``sent`` (a call marked sent, not recorded yet), added the same way.
+SCHEMA_VERSION: Final = 4
 #: The action of ledger rows written before there was more than one (schema version < 3).
 DEFAULT_ACTION: Final = "MobileStatus"
 PRIVATE_DIR_MODE: Final = 0o700
@@ -233,6 +239,20 @@ class LedgerEntry:
 
 
 LEDGER_FIELDS: Final[tuple[str, ...]] = tuple(LedgerEntry.__dataclass_fields__)
+#: The ``error`` of a call marked sent whose caller ended without recording what it got
+#: (a killed process): possibly billed.
+NOT_RECORDED: Final = "NotRecorded"
+
+
+def entry_to_json(entry: LedgerEntry) -> str:
+    """A ledger entry as a JSON object (a sent mark, kept beside its claim)."""
+    return json.dumps({name: getattr(entry, name) for name in LEDGER_FIELDS})
+
+
+def entry_from_json(text: str) -> LedgerEntry:
+    """The entry :func:`entry_to_json` wrote."""
+    fields = json.loads(text)
+    return LedgerEntry(**{name: fields[name] for name in LEDGER_FIELDS if name in fields})
 
 
 class Store(Protocol):
@@ -242,12 +262,28 @@ class Store(Protocol):
         """Answers for ``keys`` checked after ``fresh_after`` (Unix seconds), in one query."""
         ...
 
-    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
-        """Append ``entry`` to the ledger and, when given, cache ``answer`` under its key."""
+    def record(
+        self,
+        entry: LedgerEntry,
+        answer: CachedAnswer | None,
+        *,
+        owner: str | None = None,
+        release: bool = False,
+    ) -> None:
+        """Append ``entry`` to the ledger and, when given, cache ``answer`` under its key.
+
+        With ``owner``, the same step settles that owner's call on ``entry.key``: its mark
+        (:meth:`mark_sent`) goes, and with ``release`` its claim ends too. One step (a
+        transaction, a script): a claim ends only when the answer and the ledger row are
+        where the next claimer looks. When the write fails it is held (counted by
+        :meth:`flush`, written later, the claim ended then) and the claim stays until it
+        lapses.
+        """
         ...
 
     def ledger(self) -> list[LedgerEntry]:
-        """Every call recorded, oldest first."""
+        """Every call recorded, oldest first; then the calls held in memory and those
+        marked sent whose claim lapsed without a record (possibly billed)."""
         ...
 
     def count_answers(self) -> int:
@@ -270,11 +306,31 @@ class Store(Protocol):
         claim lasts: that run is calling the number, and its answer will be in the cache.
         Raises :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the store
         cannot grant claims now (never True without a claim held: claims fail closed).
+        Taking over a lapsed claim whose owner marked a call sent and never recorded it
+        writes that call to the ledger as possibly billed, in the same step.
         """
         ...
 
     def release(self, key: str, owner: str) -> None:
-        """Give up ``owner``'s claim on ``key`` (nothing when another owner holds it)."""
+        """Give up ``owner``'s claim on ``key`` (nothing when another owner holds it).
+
+        A call marked sent (:meth:`mark_sent`) and not recorded since goes to the ledger
+        as possibly billed in the same step: the claim ends, the call is not forgotten.
+        """
+        ...
+
+    def mark_sent(self, entry: LedgerEntry, owner: str, now: float, seconds: float) -> bool:
+        """Just before a call leaves: renew ``owner``'s claim on ``entry.key`` and note the
+        call (``entry``: no answer yet, ``billed`` None, ``error`` :data:`NOT_RECORDED`).
+
+        Returns False, marking nothing, when ``owner`` no longer holds the claim (it
+        lapsed, and another run may be calling the number: do not send). A mark that
+        :meth:`record` does not settle (the process was killed) is in :meth:`ledger` as
+        possibly billed once the claim lapses, and becomes a ledger row when another owner
+        takes the claim over. Raises
+        :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the store cannot
+        say (then do not send either).
+        """
         ...
 
     def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:

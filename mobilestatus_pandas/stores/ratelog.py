@@ -13,7 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import Final, Protocol
 
-from .sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, connect, lock_errors_translated
+from .sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, connect, errors_translated, write_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -89,11 +89,10 @@ class SQLiteWindowLog:
 
     def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
         """As :meth:`WindowLog.try_acquire`; a file locked by another process past the busy
-        timeout raises :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
-        with self._lock, lock_errors_translated(self.path, self.busy_timeout_seconds):
-            conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        timeout (or full, or failing) raises
+        :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
+        with self._lock, errors_translated(self.path, self.busy_timeout_seconds):
+            with write_transaction(self._conn) as conn:
                 conn.execute(
                     "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
                     (bucket, now - window_seconds),
@@ -109,10 +108,6 @@ class SQLiteWindowLog:
                 if wait <= 0:
                     conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
                     wait = 0.0
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
             return wait
 
     def close(self) -> None:

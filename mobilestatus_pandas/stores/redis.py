@@ -19,7 +19,10 @@ What lives in Redis, under the prefix ``mobilestatus:``:
 * ``claim:<key>``: which run is calling a number right now, so that two runs given the same
   number at the same time pay once: the second waits for the first's answer;
 * ``written:<id>``: short-lived markers that make a ledger write idempotent when it is
-  retried after a lost reply.
+  retried after a lost reply;
+* ``sent``: a hash, per number whose call is in flight, the ledger entry that call becomes
+  if its caller dies before recording it (possibly billed). The record script removes it
+  and ends the claim in the same script as it writes the answer and the ledger entry.
 
 When Redis stops answering mid-run, or refuses writes (``OOM`` under ``maxmemory`` with
 ``noeviction``, ``READONLY`` from a replica after a failover), it is an outage: nothing is
@@ -50,6 +53,10 @@ if TYPE_CHECKING:
     import redis
 
 logger = logging.getLogger(__name__)
+
+#: A write Redis has not taken yet: (marker id, entry, answer, the owner whose call it
+#: settles, whether its claim ends with it).
+HeldWrite = tuple[str, LedgerEntry, "CachedAnswer | None", "str | None", bool]
 
 REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 #: Query parameters of a Redis URL whose names contain one of these are shown as ``***``.
@@ -105,37 +112,87 @@ end
 return tostring(math.max(wait, 0.000001))
 """
 
-#: One call's record, atomically and at most once: the ledger entry, and the answer when
-#: there is one. KEYS: ledger stream, answer key, write marker. ARGV: marker seconds,
-#: answer JSON ('' for none), answer TTL in ms, then the ledger fields as name, value pairs.
+#: One call's record, atomically and at most once: the ledger entry, the answer when there
+#: is one, and the end of the caller's mark (and claim, when it is its last attempt): the
+#: claim ends only when the answer is where the next claimer looks. KEYS: ledger stream,
+#: answer key, write marker, claim, sent marks. ARGV: marker seconds, answer JSON ('' for
+#: none), answer TTL in ms, owner ('' for none), release ('1' or '0'), the number's key,
+#: then the ledger fields as name, value pairs.
 RECORD_SCRIPT: Final = """
 if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[1]) then
   return 0
 end
-redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
+redis.call('XADD', KEYS[1], '*', unpack(ARGV, 7))
 if ARGV[2] ~= '' then
   redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+end
+if ARGV[4] ~= '' then
+  local mark = redis.call('HGET', KEYS[5], ARGV[6])
+  if mark and cjson.decode(mark)['owner'] == ARGV[4] then
+    redis.call('HDEL', KEYS[5], ARGV[6])
+  end
+  if ARGV[5] == '1' and redis.call('GET', KEYS[4]) == ARGV[4] then
+    redis.call('DEL', KEYS[4])
+  end
 end
 return 1
 """
 
+#: A sent mark of another owner, whose claim is gone, becomes a possibly billed ledger row
+#: (Lua shared by the scripts below). KEYS[2] the marks, KEYS[3] the ledger; ARGV[3] the
+#: number's key.
+_SETTLE_LAPSED_MARK: Final = """
+local function settle_lapsed_mark(owner)
+  local mark = redis.call('HGET', KEYS[2], ARGV[3])
+  if mark then
+    local m = cjson.decode(mark)
+    if m['owner'] ~= owner then
+      redis.call('XADD', KEYS[3], '*', unpack(m['fields']))
+      redis.call('HDEL', KEYS[2], ARGV[3])
+    end
+  end
+end
+"""
 
-#: Take or renew a claim: KEYS[1] the claim; ARGV: owner, milliseconds. 1 when owner holds it.
-CLAIM_SCRIPT: Final = """
+#: Take or renew a claim: KEYS: the claim, the sent marks, the ledger; ARGV: owner,
+#: milliseconds, the number's key. 1 when owner holds it.
+CLAIM_SCRIPT: Final = (
+    _SETTLE_LAPSED_MARK
+    + """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then
   return 0
 end
+if not holder then
+  settle_lapsed_mark(ARGV[1])
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
+)
 
-#: Give up a claim if it is still the owner's: KEYS[1] the claim; ARGV[1] owner.
-RELEASE_SCRIPT: Final = """
+#: Give up a claim if it is still the owner's, its unrecorded call (if any) to the ledger:
+#: KEYS: the claim, the sent marks, the ledger; ARGV: owner, unused, the number's key.
+RELEASE_SCRIPT: Final = (
+    _SETTLE_LAPSED_MARK
+    + """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+  settle_lapsed_mark('')
   return redis.call('DEL', KEYS[1])
 end
 return 0
+"""
+)
+
+#: Mark a call sent under its owner's claim, renewing it: KEYS: the claim, the sent marks;
+#: ARGV: owner, milliseconds, the number's key, the mark (JSON: owner, ledger fields).
+MARK_SCRIPT: Final = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+return 1
 """
 
 
@@ -275,8 +332,10 @@ class RedisStore:
         self._record = client.register_script(RECORD_SCRIPT)
         self._claim = client.register_script(CLAIM_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
-        # Writes that found Redis away: (marker id, entry, answer), written when it is back.
-        self._held: deque[tuple[str, LedgerEntry, CachedAnswer | None]] = deque()
+        self._mark = client.register_script(MARK_SCRIPT)
+        # Writes that found Redis away, written when it is back: (marker id, entry, answer,
+        # the owner whose call it settles, whether its claim ends with it).
+        self._held: deque[HeldWrite] = deque()
         self._held_lock = threading.Lock()
         self._drain_lock = threading.Lock()
         #: Writes that found Redis away (and were held, then tried again).
@@ -294,6 +353,14 @@ class RedisStore:
     def ledger_key(self) -> str:
         """The stream holding the ledger."""
         return f"{self.prefix}:ledger"
+
+    @property
+    def sent_key(self) -> str:
+        """The hash of calls marked sent and not recorded yet."""
+        return f"{self.prefix}:sent"
+
+    def _claim_key(self, key: str) -> str:
+        return f"{self.prefix}:claim:{key}"
 
     @property
     def meta_key(self) -> str:
@@ -377,37 +444,59 @@ class RedisStore:
                     found[key] = stored
         with self._held_lock:  # answers received while Redis was away count as cached
             wanted = set(keys)
-            for _, entry, held in self._held:
+            for _, entry, held, _, _ in self._held:
                 if held is not None and entry.key in wanted and held.checked_at > fresh_after:
                     found[entry.key] = held
         return found
 
-    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
-        """Write at once; when Redis is away, hold the write and send it when it is back."""
-        with self._held_lock:
-            self._held.append((uuid.uuid4().hex, entry, answer))
-        self._drain()
+    def record(
+        self,
+        entry: LedgerEntry,
+        answer: CachedAnswer | None,
+        *,
+        owner: str | None = None,
+        release: bool = False,
+    ) -> None:
+        """Write now, in this thread, in one script with the end of ``owner``'s mark and
+        claim: when it returns, the answer is in Redis. When Redis is away the write is
+        held (sent when it is back) and the claim stays until it lapses."""
+        item: HeldWrite = (uuid.uuid4().hex, entry, answer, owner, release)
+        try:
+            self._write(*item)
+        except self._unavailable:
+            with self._held_lock:
+                self._held.append(item)
+            self.failed_writes += 1
+            return
+        if self.held_writes:
+            self._drain()
 
-    def _write(self, marker: str, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
-        fields: list[str] = []
-        for name, value in (
-            ("called_at", repr(entry.called_at)),
-            ("key", entry.key),
-            ("result", entry.result),
-            ("status_code", None if entry.status_code is None else str(entry.status_code)),
-            ("billed", BILLED_FIELD[entry.billed]),
-            ("request_id", entry.request_id),
-            ("error", entry.error),
-            ("run_id", entry.run_id),
-            ("secret_id", entry.secret_id),
-            ("action", entry.action),
-        ):
-            if value is not None:
-                fields += [name, value]
+    def _write(
+        self,
+        marker: str,
+        entry: LedgerEntry,
+        answer: CachedAnswer | None,
+        owner: str | None = None,
+        release: bool = False,
+    ) -> None:
         cached = "" if answer is None else json.dumps(list(_answer_tuple(answer)))
         self._record(
-            keys=[self.ledger_key, self._answer_key(entry.key), f"{self.prefix}:written:{marker}"],
-            args=[WRITE_MARKER_SECONDS, cached, self.ttl_ms, *fields],
+            keys=[
+                self.ledger_key,
+                self._answer_key(entry.key),
+                f"{self.prefix}:written:{marker}",
+                self._claim_key(entry.key),
+                self.sent_key,
+            ],
+            args=[
+                WRITE_MARKER_SECONDS,
+                cached,
+                self.ttl_ms,
+                owner or "",
+                "1" if release else "0",
+                entry.key,
+                *_ledger_fields(entry),
+            ],
         )
 
     def _drain(self) -> bool:
@@ -476,8 +565,26 @@ class RedisStore:
                 start = "(" + page[-1][0]
 
         entries = self._retrying(read)
+        lapsed = self._retrying(self._lapsed_marks)
         with self._held_lock:
-            return entries + [entry for _, entry, _ in self._held]
+            held = [entry for _, entry, _, _, _ in self._held]
+            settling = {(entry.key, owner) for _, entry, _, owner, _ in self._held}
+        return entries + held + [e for e, owner in lapsed if (e.key, owner) not in settling]
+
+    def _lapsed_marks(self) -> list[tuple[LedgerEntry, str]]:
+        """Calls marked sent whose claim is no longer their owner's, never recorded (their
+        caller died): possibly billed, with their owner."""
+        marks: dict[str, str] = self._redis.hgetall(self.sent_key)  # type: ignore[assignment]
+        if not marks:
+            return []
+        keys = list(marks)
+        holders = self._redis.mget([self._claim_key(k) for k in keys])
+        lapsed = []
+        for key, holder in zip(keys, holders, strict=True):
+            mark = json.loads(marks[key])
+            if holder != mark["owner"]:
+                lapsed.append((_ledger_entry(_pairs(mark["fields"])), str(mark["owner"])))
+        return lapsed
 
     def count_answers(self) -> int:
         def count() -> int:
@@ -498,14 +605,14 @@ class RedisStore:
             if batch:
                 removed += int(self._redis.unlink(*batch))
             if ledger:
-                self._redis.unlink(self.ledger_key)
+                self._redis.unlink(self.ledger_key, self.sent_key)
             return removed
 
         with self._held_lock:
             if ledger:
                 self._held.clear()
             else:  # keep the ledger entries, forget the answers
-                kept = [(m, e, None) for m, e, _ in self._held]
+                kept = [(m, e, None, o, r) for m, e, _, o, r in self._held]
                 self._held.clear()
                 self._held.extend(kept)
         return self._retrying(clear)
@@ -521,8 +628,8 @@ class RedisStore:
         try:
             return bool(
                 self._claim(
-                    keys=[f"{self.prefix}:claim:{key}"],
-                    args=[owner, max(1, round(seconds * 1000))],
+                    keys=[self._claim_key(key), self.sent_key, self.ledger_key],
+                    args=[owner, max(1, round(seconds * 1000)), key],
                 )
             )
         except self._unavailable as exc:
@@ -532,7 +639,26 @@ class RedisStore:
 
     def release(self, key: str, owner: str) -> None:
         with contextlib.suppress(*self._unavailable):  # away: the claim expires on its own
-            self._release(keys=[f"{self.prefix}:claim:{key}"], args=[owner])
+            self._release(
+                keys=[self._claim_key(key), self.sent_key, self.ledger_key],
+                args=[owner, 0, key],
+            )
+
+    def mark_sent(self, entry: LedgerEntry, owner: str, now: float, seconds: float) -> bool:
+        """Fails closed like :meth:`claim`: while Redis cannot take the mark, nothing is
+        sent."""
+        mark = json.dumps({"owner": owner, "fields": _ledger_fields(entry)})
+        try:
+            return bool(
+                self._mark(
+                    keys=[self._claim_key(entry.key), self.sent_key],
+                    args=[owner, max(1, round(seconds * 1000)), entry.key, mark],
+                )
+            )
+        except self._unavailable as exc:
+            raise CacheUnavailableError(
+                f"{describe_failure(self.location, exc)}: no call can be marked sent"
+            ) from exc
 
     def _job_key(self, name: str) -> str:
         return f"{self.prefix}:job:{name}"
@@ -585,6 +711,30 @@ def _answer_tuple(answer: CachedAnswer) -> tuple[object, ...]:
         answer.checked_at,
         answer.detail,
     )
+
+
+def _ledger_fields(entry: LedgerEntry) -> list[str]:
+    """A ledger entry as the stream's name, value pairs (absent values left out)."""
+    fields: list[str] = []
+    for name, value in (
+        ("called_at", repr(entry.called_at)),
+        ("key", entry.key),
+        ("result", entry.result),
+        ("status_code", None if entry.status_code is None else str(entry.status_code)),
+        ("billed", BILLED_FIELD[entry.billed]),
+        ("request_id", entry.request_id),
+        ("error", entry.error),
+        ("run_id", entry.run_id),
+        ("secret_id", entry.secret_id),
+        ("action", entry.action),
+    ):
+        if value is not None:
+            fields += [name, value]
+    return fields
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 def _ledger_entry(fields: dict[str, str]) -> LedgerEntry:

@@ -6,6 +6,7 @@ rate-limit log shares (:mod:`.ratelog`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -25,6 +26,8 @@ from .base import (
     LedgerEntry,
     _create_private_file,
     ensure_private_dir,
+    entry_from_json,
+    entry_to_json,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,7 +63,8 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE TABLE IF NOT EXISTS claims (
     key TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
-    until REAL NOT NULL
+    until REAL NOT NULL,
+    sent TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS job_state (
     name TEXT PRIMARY KEY,
@@ -76,19 +80,76 @@ def is_lock_error(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
-@contextmanager
-def lock_errors_translated(path: str, busy_timeout_seconds: float) -> Iterator[None]:
-    """Turn SQLite's lock timeout into :class:`CacheUnavailableError`, at the store boundary."""
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if not is_lock_error(exc):
-            raise
-        raise CacheUnavailableError(
+#: SQLite's failures of the file rather than of our statements: the store cannot be used
+#: now (a full disk, an I/O error, a read-only file, a lock held elsewhere). Programming
+#: errors (a closed connection, a constraint) are not among them.
+STORE_FAILURES: Final = (sqlite3.OperationalError, sqlite3.DatabaseError)
+_NOT_FAILURES: Final = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.NotSupportedError,
+)
+
+
+def describe_sqlite_failure(path: str, exc: sqlite3.Error, busy_timeout_seconds: float) -> str:
+    """What is wrong with the SQLite file at ``path``, in words, with what to do about it."""
+    text = str(exc).lower()
+    if is_lock_error(exc):
+        return (
             f"the SQLite file {path} stayed locked by another process for "
             f"{busy_timeout_seconds:g} s ({exc}); find what holds it (a long transaction, "
             "a DB browser), then run again (answers so far are kept)"
+        )
+    if "full" in text:
+        what = "the disk is full (or the file reached its size limit)"
+        advice = "free space on its disk"
+    elif "readonly" in text or "read-only" in text:
+        what = "the file is read-only"
+        advice = "make it (and its folder) writable by you, or use another cache="
+    else:
+        what = "it cannot be read or written"
+        advice = "check its disk"
+    return (
+        f"the SQLite file {path}: {what} ({type(exc).__name__}: {exc}); {advice}, then run "
+        "again (answers received are held by this client and written when the file takes "
+        "them: client.store.flush())"
+    )
+
+
+@contextmanager
+def errors_translated(path: str, busy_timeout_seconds: float) -> Iterator[None]:
+    """Turn SQLite's failures of the file (a lock timeout, a full disk, an I/O error, a
+    read-only file) into :class:`CacheUnavailableError`, at the store boundary."""
+    try:
+        yield
+    except STORE_FAILURES as exc:
+        if isinstance(exc, _NOT_FAILURES):
+            raise
+        raise CacheUnavailableError(
+            describe_sqlite_failure(path, exc, busy_timeout_seconds)
         ) from exc
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; on any failure a rollback that never hides it.
+
+    SQLite rolls a transaction back by itself on some failures (a full disk, an I/O error),
+    and a ``ROLLBACK`` then raises "cannot rollback - no transaction is active": the
+    rollback is tried only while a transaction is open, and its own failure is logged.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                logger.debug("rollback failed after an error", exc_info=True)
+        raise
 
 
 def connect(
@@ -177,27 +238,22 @@ def migrate_ledger(conn: sqlite3.Connection) -> bool:
     """
     if not _billed_is_required(conn):
         return False
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         if not _billed_is_required(conn):
-            conn.execute("ROLLBACK")
             return False
         conn.execute(_LEDGER_V2)
         conn.execute(_LEDGER_COPY)
         conn.execute("DROP TABLE ledger")
         conn.execute("ALTER TABLE ledger_v2 RENAME TO ledger")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return True
 
 
-#: Columns schema version 3 added: (table, column, declaration).
+#: Columns schema versions 3 and 4 added: (table, column, declaration).
 _ADDED_COLUMNS: Final = (
     ("ledger", "action", f"TEXT NOT NULL DEFAULT '{DEFAULT_ACTION}'"),
     ("answers", "detail", "TEXT"),
+    ("claims", "sent", "TEXT"),
 )
 
 
@@ -221,17 +277,12 @@ def add_columns(conn: sqlite3.Connection) -> bool:
     """
     if not _missing_columns(conn):
         return False
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         missing = _missing_columns(conn)
         for table, column, declaration in missing:
             # Names from the constant above, never from input.
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return bool(missing)
 
 
@@ -239,14 +290,21 @@ def _billed_value(billed: bool | None) -> int | None:
     return None if billed is None else int(billed)
 
 
+#: A write the store could not make yet: the entry, the answer, and the owner whose call it
+#: settles (and whether its claim ends with it).
+HeldWrite = tuple[LedgerEntry, CachedAnswer | None, str | None, bool]
+
+
 class SQLiteStore:
     """The embedded cache and ledger: one SQLite file (or ``":memory:"``).
 
     One connection per store, shared by the engine's worker threads under a lock; other
-    processes coordinate through SQLite's own file locking (WAL mode). When another process
-    keeps the file locked past ``busy_timeout_seconds``, operations raise
+    processes coordinate through SQLite's own file locking (WAL mode). When the file cannot
+    be written (another process keeps it locked past ``busy_timeout_seconds``, the disk is
+    full, an I/O error, a read-only file), operations raise
     :class:`~mobilestatus_pandas.errors.CacheUnavailableError`; a write that could not be
-    made is held in memory (counted by :meth:`flush`) and written at the next write or flush.
+    made is held in memory (counted by :meth:`flush`) and written at the next write or
+    flush, and the claim it would have ended stays until it lapses.
     """
 
     def __init__(self, path: str | Path, *, busy_timeout_seconds: float | None = None) -> None:
@@ -254,52 +312,49 @@ class SQLiteStore:
         self.busy_timeout_seconds = (
             SQLITE_BUSY_TIMEOUT_SECONDS if busy_timeout_seconds is None else busy_timeout_seconds
         )
-        self._conn = connect(path, CACHE_SCHEMA, busy_timeout_seconds=self.busy_timeout_seconds)
+        with errors_translated(self.path, self.busy_timeout_seconds):
+            self._conn = connect(path, CACHE_SCHEMA, busy_timeout_seconds=self.busy_timeout_seconds)
+            migrate_ledger(self._conn)
+            add_columns(self._conn)
         self._lock = threading.RLock()
-        # Writes that found the file locked, oldest first, written when it is free again.
-        self._held: deque[tuple[LedgerEntry, CachedAnswer | None]] = deque()
-        self._lock_failed = False  # the last statement found the file locked
-        migrate_ledger(self._conn)
-        add_columns(self._conn)
+        # Writes that could not be made, oldest first, written when the file takes them.
+        self._held: deque[HeldWrite] = deque()
+        self._write_failed = False  # the last write failed (the file locked, full, ...)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
     @contextmanager
     def _translated(self, *, writing: bool = False) -> Iterator[None]:
-        """Lock timeouts become CacheUnavailableError; after one, writes do not wait for
-        the lock again (one try each) until one succeeds: the worker threads share this
+        """The file's failures become CacheUnavailableError; after one, writes do not wait
+        for the lock again (one try each) until one succeeds: the worker threads share this
         connection, and each waiting out the busy timeout in turn would take minutes.
         (Reads succeed while another process writes, in WAL mode: they say nothing of it.)"""
         with self._lock:
-            fail_fast = writing and self._lock_failed
+            fail_fast = writing and self._write_failed
             if fail_fast:
                 self._conn.execute("PRAGMA busy_timeout = 0")
             try:
-                with lock_errors_translated(self.path, self.busy_timeout_seconds):
+                with errors_translated(self.path, self.busy_timeout_seconds):
                     yield
             except CacheUnavailableError:
-                self._lock_failed = True
+                if writing:
+                    self._write_failed = True
                 raise
             else:
                 if writing:
-                    self._lock_failed = False
+                    self._write_failed = False
             finally:
                 if fail_fast:
                     busy_ms = round(self.busy_timeout_seconds * 1000)
-                    self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """Run statements in one write transaction (taken at once, so no deadlocks)."""
-        with self._lock, self._translated(writing=True):
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        with self._lock, self._translated(writing=True), write_transaction(self._conn) as conn:
+            yield conn
 
     def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
         if not keys:
@@ -313,16 +368,24 @@ class SQLiteStore:
             ).fetchall()
             found = {row[0]: CachedAnswer(*row[1:]) for row in rows}
             wanted = set(keys)  # answers held back count as cached
-            for entry, held in self._held:
+            for entry, held, _, _ in self._held:
                 if held is not None and entry.key in wanted and held.checked_at > fresh_after:
                     found[entry.key] = held
         return found
 
-    def record(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
-        """Write at once; when the file stays locked, hold the write and raise
+    def record(
+        self,
+        entry: LedgerEntry,
+        answer: CachedAnswer | None,
+        *,
+        owner: str | None = None,
+        release: bool = False,
+    ) -> None:
+        """Write at once, in one transaction with the end of ``owner``'s claim (or mark);
+        when the file cannot take it, hold the write, keep the claim, and raise
         :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
         with self._lock:
-            self._held.append((entry, answer))
+            self._held.append((entry, answer, owner, release))
             self._write_held()
 
     def _write_held(self) -> None:
@@ -331,24 +394,11 @@ class SQLiteStore:
                 self._write(*self._held[0])
                 self._held.popleft()
 
-    def _write(self, entry: LedgerEntry, answer: CachedAnswer | None) -> None:
+    def _write(
+        self, entry: LedgerEntry, answer: CachedAnswer | None, owner: str | None, release: bool
+    ) -> None:
         with self.transaction() as conn:
-            conn.execute(
-                "INSERT INTO ledger (called_at, key, result, status_code, billed, request_id, "
-                "error, run_id, secret_id, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    entry.called_at,
-                    entry.key,
-                    entry.result,
-                    entry.status_code,
-                    _billed_value(entry.billed),
-                    entry.request_id,
-                    entry.error,
-                    entry.run_id,
-                    entry.secret_id,
-                    entry.action,
-                ),
-            )
+            _insert_entry(conn, entry)
             if answer is not None:
                 conn.execute(
                     "INSERT OR REPLACE INTO answers (key, result, description, status_code, "
@@ -363,6 +413,12 @@ class SQLiteStore:
                         answer.detail,
                     ),
                 )
+            if owner is not None and release:
+                conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (entry.key, owner))
+            elif owner is not None:
+                conn.execute(
+                    "UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (entry.key, owner)
+                )
 
     def ledger(self) -> list[LedgerEntry]:
         with self._lock, self._translated():
@@ -370,11 +426,21 @@ class SQLiteStore:
                 "SELECT called_at, key, result, status_code, billed, request_id, error, run_id, "
                 "secret_id, action FROM ledger ORDER BY id"
             ).fetchall()
-            held = [entry for entry, _ in self._held]
-        return [
-            LedgerEntry(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), *r[5:])
-            for r in rows
-        ] + held
+            marks = self._conn.execute(
+                "SELECT key, owner, sent FROM claims WHERE sent IS NOT NULL AND until <= ?",
+                (time.time(),),
+            ).fetchall()
+            held = [entry for entry, _, _, _ in self._held]
+            settling = {(entry.key, owner) for entry, _, owner, _ in self._held}
+        lapsed = [entry_from_json(sent) for k, o, sent in marks if (k, o) not in settling]
+        return (
+            [
+                LedgerEntry(r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), *r[5:])
+                for r in rows
+            ]
+            + held
+            + lapsed
+        )
 
     def count_answers(self) -> int:
         with self._lock, self._translated():
@@ -385,10 +451,11 @@ class SQLiteStore:
             removed = conn.execute("DELETE FROM answers").rowcount
             if ledger:
                 conn.execute("DELETE FROM ledger")
+                conn.execute("UPDATE claims SET sent = NULL")
         return int(removed)
 
     def flush(self, timeout_seconds: float = 0.0) -> int:
-        """Write what is held (writes that found the file locked); return how many are still
+        """Write what is held (writes the file could not take); return how many are still
         held after trying for up to ``timeout_seconds``."""
         deadline = time.monotonic() + timeout_seconds
         while True:
@@ -403,24 +470,45 @@ class SQLiteStore:
 
     @property
     def held_writes(self) -> int:
-        """How many writes wait in memory for the file to be free."""
+        """How many writes wait in memory for the file to take them."""
         with self._lock:
             return len(self._held)
 
     def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
         with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT owner, until, sent FROM claims WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None and row[0] != owner and row[1] > now:
+                return False
+            if row is not None and row[0] != owner and row[2] is not None:
+                # A lapsed claim whose call was sent and never recorded: possibly billed.
+                _insert_entry(conn, entry_from_json(row[2]))
             conn.execute(
-                "INSERT INTO claims VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "owner = excluded.owner, until = excluded.until "
-                "WHERE claims.owner = excluded.owner OR claims.until <= ?",
-                (key, owner, now + seconds, now),
+                "INSERT INTO claims (key, owner, until, sent) VALUES (?, ?, ?, NULL) "
+                "ON CONFLICT (key) DO UPDATE SET until = excluded.until, "
+                "sent = CASE WHEN claims.owner = excluded.owner THEN claims.sent END, "
+                "owner = excluded.owner",
+                (key, owner, now + seconds),
             )
-            row = conn.execute("SELECT owner FROM claims WHERE key = ?", (key,)).fetchone()
-        return row is not None and row[0] == owner
+        return True
 
     def release(self, key: str, owner: str) -> None:
         with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT sent FROM claims WHERE key = ? AND owner = ?", (key, owner)
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                _insert_entry(conn, entry_from_json(row[0]))
             conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
+
+    def mark_sent(self, entry: LedgerEntry, owner: str, now: float, seconds: float) -> bool:
+        with self.transaction() as conn:
+            marked = conn.execute(
+                "UPDATE claims SET sent = ?, until = ? WHERE key = ? AND owner = ?",
+                (entry_to_json(entry), now + seconds, entry.key, owner),
+            ).rowcount
+        return bool(marked)
 
     def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
         with self.transaction() as conn:
@@ -442,7 +530,7 @@ class SQLiteStore:
         return bool(inserted)
 
     def get_flag(self, name: str, now: float) -> str | None:
-        with self._lock:
+        with self._lock, self._translated():
             row = self._conn.execute(
                 "SELECT value FROM job_state WHERE name = ? AND until > ?", (name, now)
             ).fetchone()
@@ -452,8 +540,27 @@ class SQLiteStore:
         held = self.flush()
         if held:
             logger.error(
-                "closing with %d calls not written to %s (locked): they are not in the "
-                "ledger or cache", held, self.path,
+                "closing with %d calls not written to %s (it cannot take them): they are "
+                "not in the ledger or cache", held, self.path,
             )  # fmt: skip
         with self._lock:
             self._conn.close()
+
+
+def _insert_entry(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
+    conn.execute(
+        "INSERT INTO ledger (called_at, key, result, status_code, billed, request_id, "
+        "error, run_id, secret_id, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.called_at,
+            entry.key,
+            entry.result,
+            entry.status_code,
+            _billed_value(entry.billed),
+            entry.request_id,
+            entry.error,
+            entry.run_id,
+            entry.secret_id,
+            entry.action,
+        ),
+    )
