@@ -91,6 +91,73 @@ def test_a_locked_sqlite_file_holds_the_write_and_says_so(tmp_path: Path) -> Non
     again.close()
 
 
+def fill_the_disk(store: SQLiteStore, spare_pages: int = 0) -> int:
+    """Let the file grow by ``spare_pages`` pages at most, as a disk about to be full
+    (``PRAGMA max_page_count``: SQLite answers SQLITE_FULL past it). Returns the limit."""
+    with store.transaction() as conn:
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        conn.execute(f"PRAGMA max_page_count = {pages + spare_pages}")
+    return pages + spare_pages
+
+
+def room_again(store: SQLiteStore) -> None:
+    with store.transaction() as conn:
+        conn.execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_full_disk_holds_the_write_and_says_so(tmp_path: Path) -> None:
+    """SQLITE_FULL rolls the transaction back by itself; the store says the disk is full
+    (never "cannot rollback - no transaction is active"), holds the write, and writes it
+    once there is room."""
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    fill_the_disk(store)
+    (first, answer), (second, _) = an_entry("k1" + "x" * 2000), an_entry("k2" + "x" * 2000)
+    with pytest.raises(msp.CacheUnavailableError, match="disk is full") as caught:
+        store.record(first, answer)
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+    assert "full" in str(caught.value.__cause__)
+    assert "rollback" not in str(caught.value)
+    assert store.held_writes == 1
+    assert store.get_many([first.key], 0) == {first.key: answer}, "a held answer counts"
+    with pytest.raises(msp.CacheUnavailableError, match="disk is full"):
+        store.record(second, None)  # the held one first, still no room: both held
+    assert store.ledger() == [first, second], "held calls are in the ledger"
+    assert store.flush(0.0) == 2, "still full: still held"
+    room_again(store)
+    assert store.flush(0.0) == 0
+    store.close()
+    again = SQLiteStore(path)
+    assert again.ledger() == [first, second], "written once each"
+    assert again.get_many([first.key], 0) == {first.key: answer}
+    again.close()
+
+
+@pytest.mark.parametrize("failure", ["full", "read-only"])
+def test_a_claim_on_a_file_that_cannot_be_written_fails_closed(
+    tmp_path: Path, failure: str
+) -> None:
+    path = tmp_path / "cache.sqlite3"
+    store = SQLiteStore(path)
+    for i in range(40):  # fill the file's free pages so the next claim needs a new one
+        store.claim(f"k{i}" + "x" * 2000, "run-a", time.time(), 30)
+    if failure == "full":
+        fill_the_disk(store)
+        expected = "disk is full"
+    else:
+        with store.transaction() as conn:  # as a file opened read-only (chmod is no
+            conn.execute("PRAGMA query_only = 1")  # use when the tests run as root)
+        expected = "read-only"
+
+    def claim_many() -> None:
+        for i in range(40, 200):
+            store.claim(f"k{i}" + "x" * 2000, "run-a", time.time(), 30)
+
+    with pytest.raises(msp.CacheUnavailableError, match=expected):
+        claim_many()
+    store.close()
+
+
 def test_a_locked_rate_log_is_an_outage(tmp_path: Path) -> None:
     path = tmp_path / "ratelimit.sqlite3"
     log = SQLiteWindowLog(path, busy_timeout_seconds=SHORT_BUSY_SECONDS)
@@ -128,6 +195,37 @@ def test_a_cache_file_locked_mid_run_ends_the_run_cleanly(
 
         lock.close()
         assert client.store.flush(timeout_seconds=2) == 0
+        assert len(client.ledger()) == stats["requests"]
+        again = client.lookup_many(numbers, progress=False)  # resumes where it stopped
+        assert again["from_cache"].sum() == answered.sum()
+        assert not again["status"].isin(["not_checked", "error"]).any()
+        assert sb.stats()["numbers_billed_more_than_once"] == 0
+        client.close()
+
+
+def test_a_full_disk_mid_run_returns_the_frame(cache_file: Path) -> None:
+    """The disk fills up mid-run: the run ends as in an outage, the frame comes back with
+    every answer received, the writes the file could not take are in the report and
+    written once there is room, and running again resumes without paying twice."""
+    numbers = random_numbers(120, seed=36)
+    with msp.Sandbox(latency_ms=20) as sb:
+        client = sb.client(cache=cache_file, outage_timeout=0.5)
+        client.lookup("13800000000")  # creates the file
+        fill_the_disk(client.store, spare_pages=3)
+        with pytest.warns(msp.RunStoppedWarning, match="disk is full"):
+            out = client.lookup_many(numbers, progress=False)
+        stats = sb.stats()
+        report = out.attrs["mobilestatus"]
+        assert report["stop_reason"] == "cache unavailable"
+        assert "disk is full" in report["stop_detail"]
+        answered = out["status"] != "not_checked"
+        assert 0 < answered.sum() < len(numbers)
+        assert answered.sum() + 1 == stats["requests"], "every call's answer is in the frame"
+        assert report["held_writes"] >= 1, "answers the file could not take are held"
+        assert client.store.held_writes == report["held_writes"]
+
+        room_again(client.store)
+        assert client.store.flush(timeout_seconds=1) == 0
         assert len(client.ledger()) == stats["requests"]
         again = client.lookup_many(numbers, progress=False)  # resumes where it stopped
         assert again["from_cache"].sum() == answered.sum()
