@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 VENV22  := .venv-pandas22
 STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild package-check bench pictures clean
+.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild package-check bench pictures docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,15 @@ $(STAMP22): pyproject.toml
 	$(VENV22)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV22)/bin/python -m pip install --quiet -e '.[dev]' 'pandas>=2.2,<2.3'
 	touch $(STAMP22)
+
+# The documentation site's own environment (Sphinx and its extensions: the docs extra).
+DOCS_VENV  := .venv-docs
+DOCS_STAMP := $(DOCS_VENV)/.installed
+$(DOCS_STAMP): pyproject.toml
+	test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DOCS_VENV)/bin/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
 
 # The widget JavaScript for the browser test (npm's @jupyter-widgets/html-manager), when npm
 # is there; without it (or without Chromium) that one test skips. Under
@@ -76,6 +85,14 @@ test: lint typecheck pytest notebooks pytest-pandas22 package-check
 pictures: $(STAMP) $(BROWSER_JS)
 	$(BIN)/python docs/make_pictures.py
 
+# The documentation site in docs/_build/html: every page read afresh (-E, and the generated API
+# pages removed) so that no warning hides in a cached page; any warning fails the build, and
+# so does an internal link to a page, image or anchor that is not there.
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build/html docs/reference/api
+	$(DOCS_VENV)/bin/sphinx-build -b html -E -n -W --keep-going -q docs docs/_build/html
+	$(DOCS_VENV)/bin/python docs/check_links.py docs/_build/html
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/latency.py
@@ -87,4 +104,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/partial.py
 
 clean:
-	rm -rf $(VENV) $(VENV22) tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(VENV22) $(DOCS_VENV) docs/_build docs/reference/api docs/notebooks
+	rm -rf tests/browser/node_modules .pytest_cache .mypy_cache .ruff_cache build dist

@@ -113,6 +113,7 @@ def __getattr__(name: str) -> object:
 #: Line tenure's result columns, in order, without prefix (``df.mobile.tenure``).
 TENURE_COLUMNS = _TENURE.columns
 
+#: The installed version of mobilestatus-pandas.
 __version__ = "0.1.0"
 
 # .mobile on dask DataFrames too, once dask.dataframe is imported (dask itself is not).

@@ -810,7 +810,7 @@ class DaskFrameAccessor:
 
     def report(self) -> dict[str, Any]:
         """The job's shared state now: stop reason, calls, budget used (see
-        :func:`job_report`)."""
+        :func:`~mobilestatus_pandas.dask.job_report`)."""
         return job_report(self._frame)
 
 
