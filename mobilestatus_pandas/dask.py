@@ -20,12 +20,18 @@ Result ``-5``, its billed Results 0, -2 and -3).
 How it holds together on many machines:
 
 * **Configuration, not connections.** The client travels to the workers as a
-  :class:`WorkerConfig` (endpoint, rate limit, cache location, options); each worker process
-  builds its own :class:`~mobilestatus_pandas.MobileStatusClient` from it once and reuses it.
-  Credentials follow Tencent's chain on each worker (environment, profile file, CVM role);
-  a SecretKey the user passed *explicitly* (``secret_key=`` or a client made with one) is
-  put into the task graph, pickled, because the workers cannot find it otherwise. It never
-  appears in task names, keys or reprs.
+  :class:`WorkerConfig` (endpoint, rate limit, cache location, prices by action, options);
+  each worker process builds its own :class:`~mobilestatus_pandas.MobileStatusClient` from
+  it once and reuses it.
+* **Secrets from the workers' own environment** (the way for teams): credentials follow
+  Tencent's chain on each worker (``TENCENTCLOUD_SECRET_ID``/``_KEY``, profile file, CVM
+  role), and a cache named by ``$MOBILESTATUS_CACHE`` (``cache="default"``) is a Redis URL
+  each worker reads from its own ``$MOBILESTATUS_CACHE``: neither is in the task graph. A
+  worker whose variable names another cache than the client's refuses to run (each would
+  pace itself and pay again). What the user passes *explicitly* (``secret_key=``, a client
+  made with one, ``cache="redis://:password@host"``) the workers cannot find otherwise: it
+  is put into the task graph, pickled, and so reaches the scheduler and every worker. It
+  never appears in task names, keys or reprs.
 * **One limit, one bill.** Every worker paces through the shared rate limiter and reads
   and writes the shared cache, claims and ledger, so a cluster stays under the account's
   limit and a number in several partitions is paid for once. That needs a store every
@@ -67,6 +73,7 @@ from .service import codes, numbers
 from .service.actions import STATUS, TENURE, Action, get_action
 from .service.credentials import Credentials, mask
 from .service.result import ATTRS_KEY
+from .stores import ENV_CACHE
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +90,9 @@ STOP_AUTHENTICATION: Final = "authentication failed"
 #: The status label of a daily-limit answer, in every action's code table (its Result
 #: differs: ``-4`` for MobileStatus, ``-5`` for tenure).
 DAILY_LIMIT_STATUS: Final = "daily_limit"
+#: ``WorkerConfig.cache`` when the client's Redis URL came from ``$MOBILESTATUS_CACHE``:
+#: each worker reads its own, so the URL and its password stay off the task graph.
+CACHE_FROM_ENVIRONMENT: Final = "default"
 
 
 # -- the client as configuration ------------------------------------------------------------
@@ -93,8 +103,11 @@ class WorkerConfig:
     """What a worker needs to build the same client: picklable, no connections.
 
     ``credentials`` (or ``credential``, a provider object) is set only when the user gave
-    them explicitly; otherwise each worker walks Tencent's credential chain itself. The
-    repr and the Dask token never show a secret (nor a Redis password).
+    them explicitly; otherwise each worker walks Tencent's credential chain itself. A Redis
+    cache named by ``$MOBILESTATUS_CACHE`` travels as ``cache="default"``
+    (:data:`CACHE_FROM_ENVIRONMENT`): each worker reads its own variable, and the URL (and
+    its password) stays off the graph. The repr and the Dask token never show a secret
+    (nor a Redis password).
     """
 
     token: str  # names this client; the same process reuses the user's own object
@@ -106,7 +119,7 @@ class WorkerConfig:
     timeout: float
     max_retries: int
     cache_ttl_seconds: float
-    price_per_call: float | None
+    price_per_call: float | dict[str, float] | None  # as set: one price, or one per action
     validate: str
     backoff_seconds: float
     outage_timeout: float
@@ -116,6 +129,7 @@ class WorkerConfig:
     encryption: tuple[str, bytes] | None = None  # (algorithm, public key PEM)
     credentials: Credentials | None = field(default=None, repr=False)
     credential: object | None = field(default=None, repr=False)
+    redis_cache: bool = False  # whether the cache is a Redis server, wherever its URL is
 
     def __repr__(self) -> str:
         creds = (
@@ -140,6 +154,10 @@ class WorkerConfig:
         source = client._credentials
         fixed, provider = source._fixed, source._provider
         target = client._cache_target
+        redis_cache = isinstance(target, str)  # a Redis URL; a SQLite file is a Path
+        cache = None if target is None else str(target)
+        if redis_cache and client._cache_from_environment:
+            cache = CACHE_FROM_ENVIRONMENT  # each worker reads its own $MOBILESTATUS_CACHE
         encryption = None
         if client.encryption is not None:
             from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -151,14 +169,14 @@ class WorkerConfig:
         return cls(
             token=token,
             endpoint=client.url,
-            cache=None if target is None else str(target),
+            cache=cache,
             cache_location=client.cache_location,
             rate_limit=client.rate_limit,
             max_workers=client.max_workers,
             timeout=client.timeout,
             max_retries=client.max_retries,
             cache_ttl_seconds=client.cache_ttl.total_seconds(),
-            price_per_call=client.price_per_call,
+            price_per_call=client.price_setting,
             validate=client.validate,
             backoff_seconds=client.backoff_seconds,
             outage_timeout=client.outage_timeout,
@@ -168,12 +186,19 @@ class WorkerConfig:
             encryption=encryption,
             credentials=fixed if fixed is not None and fixed.source == "arguments" else None,
             credential=provider,
+            redis_cache=redis_cache,
         )
 
     @property
     def is_redis(self) -> bool:
         """Whether the cache is a Redis server (shared by every machine)."""
-        return self.cache is not None and "://" in self.cache
+        return self.redis_cache or (self.cache is not None and "://" in self.cache)
+
+    def price_for(self, action: str) -> float | None:
+        """The price of one billed call of ``action`` (its name: ``"status"``, ``"tenure"``)."""
+        if isinstance(self.price_per_call, dict):
+            return self.price_per_call.get(get_action(action).name)
+        return self.price_per_call
 
     def build(self) -> MobileStatusClient:
         """A new client from this configuration (on a worker)."""
@@ -189,7 +214,7 @@ class WorkerConfig:
         cache: str | Path | None = self.cache
         if cache is not None and not self.is_redis:
             cache = Path(cache)
-        return MobileStatusClient(
+        client = MobileStatusClient(
             endpoint=self.endpoint,
             secret_id=creds.secret_id if creds else None,
             secret_key=creds.secret_key if creds else None,
@@ -210,6 +235,16 @@ class WorkerConfig:
             retry_ambiguous=self.retry_ambiguous,
             realm=self.realm,
         )
+        if self.cache == CACHE_FROM_ENVIRONMENT and client.cache_location != self.cache_location:
+            client.close()
+            raise InputError(
+                f"this worker's ${ENV_CACHE} names the cache {client.cache_location!r}, the "
+                f"client's {self.cache_location!r}: set the same ${ENV_CACHE} on every "
+                "worker (else each would pace itself and pay again for numbers others paid "
+                "for), or pass cache='redis://...' explicitly (then it is pickled into the "
+                "task graph)"
+            )
+        return client
 
 
 _registry_lock = threading.Lock()
@@ -355,7 +390,7 @@ class _JobGate:
 
 def _job_attrs(job: JobSpec, config: WorkerConfig) -> dict[str, Any]:
     """What every partition's frame (and so the computed frame) carries in ``attrs``."""
-    return {ATTRS_KEY: {"job_id": job.job_id, "price_per_call": config.price_per_call}}
+    return {ATTRS_KEY: {"job_id": job.job_id, "price_per_call": config.price_for(job.action)}}
 
 
 def _status_partition(

@@ -356,3 +356,63 @@ def test_the_job_gate_reads_the_daily_limit_in_the_action_s_own_code_table(
     gate.after_answer(daily, False, None)
     assert gate.stop_reason() == "daily limit reached"
     assert sandbox.stats()["requests"] == 0
+
+
+def test_prices_by_action_travel_to_the_workers(sandbox: msp.Sandbox) -> None:
+    """Tenure is priced at tenure's price on a worker, not at MobileStatus's."""
+    import pickle
+
+    from mobilestatus_pandas.service.result import ATTRS_KEY
+
+    prices = {"status": 0.01, "tenure": 0.05}
+    client = sandbox.client(cache=None, price_per_call=prices)
+    config = msd.WorkerConfig.from_client(client)
+    built = pickle.loads(pickle.dumps(config)).build()  # noqa: S301 - as a worker builds it
+    assert (built.price_for("status"), built.price_for("tenure")) == (0.01, 0.05)
+    assert built.price_setting == prices, "a dict by action stays one (the ledger's prices)"
+    ddf = dd.from_pandas(tenure_frame(), npartitions=2)
+    tenure = ddf.mobile.tenure("phone", client=client)
+    assert tenure._meta.attrs[ATTRS_KEY]["price_per_call"] == 0.05
+    status = ddf.mobile.status("phone", client=client)
+    assert status._meta.attrs[ATTRS_KEY]["price_per_call"] == 0.01
+    one_price = msd.WorkerConfig.from_client(sandbox.client(cache=None, price_per_call=0.02))
+    assert one_price.build().price_for("tenure") == 0.02 == one_price.price_for("tenure")
+
+
+def test_a_redis_url_from_the_environment_stays_off_the_graph(
+    sandbox: msp.Sandbox, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$MOBILESTATUS_CACHE on every worker is the documented way for teams: the URL and its
+    password are read there, never pickled into the task graph; cache= given explicitly is."""
+    import pickle
+
+    import cloudpickle
+
+    monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", "ab" * 32)
+    # Redis's default user has no password: it accepts any, so this URL connects.
+    password = "hunter2-from-env"
+    secret_url = redis_url.replace("redis://", f"redis://default:{password}@")
+    monkeypatch.setenv("MOBILESTATUS_CACHE", secret_url)
+    client = sandbox.client()  # cache="default": the environment's Redis
+    assert client.cache_location == redis_url.replace("redis://", "redis://default:***@")
+    pdf = frame_with_repeats()
+    out = dd.from_pandas(pdf, npartitions=3).mobile.status("phone", client=client)
+    config = msd.WorkerConfig.from_client(client)
+    assert config.is_redis
+    assert password.encode() not in pickle.dumps(config)
+    assert password.encode() not in cloudpickle.dumps(dict(out.__dask_graph__()))
+    # Worker processes read their own $MOBILESTATUS_CACHE (inherited here, as set on a team's
+    # machines) and pay once per number with the client's cache.
+    done = out.compute(scheduler="processes", num_workers=2)
+    assert done["mobile_status"].notna().all()
+    assert sandbox.stats()["numbers_billed_more_than_once"] == 0
+    assert sandbox.stats()["requests"] == 30
+    assert client.lookup(pdf["phone"][0]).from_cache, "the workers wrote to the same Redis"
+    # A worker whose variable names another cache refuses, before anything is sent.
+    monkeypatch.setenv("MOBILESTATUS_CACHE", redis_url.replace("/0", "/1"))
+    with pytest.raises(msp.InputError, match=r"set the same \$MOBILESTATUS_CACHE on every"):
+        config.build()
+    # Given explicitly, the URL has no other way to the workers: it is in the graph.
+    explicit = msd.WorkerConfig.from_client(sandbox.client(cache=secret_url))
+    assert explicit.cache == secret_url
+    assert password not in repr(explicit)

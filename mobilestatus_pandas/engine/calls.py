@@ -384,6 +384,7 @@ class Caller:
         self.cache_location = backend.location
         self.cache_path = backend.path
         self._cache_target = backend.target
+        self._cache_from_environment = backend.from_environment
         self._store, self._hasher = backend.store, backend.hasher
         self._window_log = backend.window_log
         #: MobileStatus's rate limiter; each action has its own (:meth:`limiter_for`).
@@ -488,6 +489,13 @@ class Caller:
             if limiter is None:
                 limiter = self._limiters[found.api] = self._new_limiter(found)
             return limiter
+
+    @property
+    def price_setting(self) -> float | dict[str, float] | None:
+        """``price_per_call`` as the user set it, checked: one price, a dict by action name
+        (``{"status": 0.01, "tenure": 0.02}``), or None; another client built from it
+        prices every action alike."""
+        return dict(self._prices) if self._is_priced_per_action else self.price_per_call
 
     def price_for(self, action: Action | str = STATUS) -> float | None:
         """The price of one billed call of ``action`` (``price_per_call`` may be a dict by

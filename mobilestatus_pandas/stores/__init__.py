@@ -117,6 +117,9 @@ class CacheBackend:
     #: What ``cache=`` named, resolved: None, a Redis URL (it may hold a password: never
     #: show it), or the SQLite file. Other processes open the same cache from it (Dask).
     target: str | Path | None = None
+    #: Whether ``target`` came from ``$MOBILESTATUS_CACHE`` (``cache="default"``): then
+    #: other processes with the same environment find it themselves (Dask workers).
+    from_environment: bool = False
 
 
 def resolve_cache(cache: str | os.PathLike[str] | None) -> str | Path | None:
@@ -183,6 +186,9 @@ def open_cache(
     outage_timeout: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
 ) -> CacheBackend:
     """Open the backend ``cache`` names (see :func:`resolve_cache`)."""
+    from_environment = (
+        isinstance(cache, str) and cache == "default" and bool(os.environ.get(ENV_CACHE))
+    )
     target = resolve_cache(cache)
     if target is None:
         # Nothing on disk at all: the rate-limit log too lives in this client's memory, so
@@ -206,7 +212,7 @@ def open_cache(
         hasher = NumberHasher.for_directory(default_cache_dir())
         store.check_hasher(hasher)
         window_log = redis_backend.RedisWindowLog(connection, location=location)
-        return CacheBackend(location, None, store, hasher, window_log, target)
+        return CacheBackend(location, None, store, hasher, window_log, target, from_environment)
     return CacheBackend(
         str(target),
         target,
@@ -214,4 +220,5 @@ def open_cache(
         NumberHasher.for_directory(target.parent),
         _shared_window_log(),
         target,
+        from_environment,
     )
