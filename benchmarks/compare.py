@@ -19,7 +19,7 @@ import pandas as pd
 
 from mobilestatus_pandas.analysis import sampling
 from mobilestatus_pandas.analysis.stats import compare
-from mobilestatus_pandas.engine.run import result_dtypes
+from mobilestatus_pandas.engine.answers import result_dtypes
 
 TARGET_SECONDS = 1.0
 STATUS_MIX = {

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.engine import run as engine
+from mobilestatus_pandas.engine import dispatch as engine
 
 #: The old default pool: 1.5 x the 20 calls/s limit.
 OLD_POOL = 30
@@ -42,7 +42,7 @@ SCENARIOS = (
 )
 
 
-def fixed_width(run: engine._Calls, opened: bool) -> int:
+def fixed_width(run: engine.Calls, opened: bool) -> int:
     """The old dispatcher's width: one call first, then every worker."""
     return run.client.max_workers if opened else 1
 

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from mobilestatus_pandas.engine.run import AnswerTable, _join
+from mobilestatus_pandas.engine.answers import AnswerTable, join
 from mobilestatus_pandas.service.result import LookupResult
 
 ROWS = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
@@ -46,7 +46,7 @@ def main() -> None:
 
     started = time.perf_counter()
     per_number = [results.get(n) or LookupResult.unchecked(n, True, "x") for n in distinct]
-    joined = _join(per_number, row_codes, row_reasons, index)
+    joined = join(per_number, row_codes, row_reasons, index)
     join_seconds = time.perf_counter() - started
 
     assert len(partial) == len(joined) == ROWS

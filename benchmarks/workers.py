@@ -18,7 +18,7 @@ import time
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.engine import run as engine
+from mobilestatus_pandas.engine import dispatch as engine
 from mobilestatus_pandas.engine.calls import default_max_workers
 
 #: The default before it was bounded: 1.5 x the rate limit.
@@ -27,7 +27,7 @@ OLD_WORKERS_PER_RATE = 1.5
 SAMPLE_SECONDS = 0.02
 
 
-def old_width(run: engine._Calls, opened: bool) -> int:
+def old_width(run: engine.Calls, opened: bool) -> int:
     """The old dispatcher's width: one call first, then every worker."""
     return run.client.max_workers if opened else 1
 

@@ -22,7 +22,9 @@ from . import accessor as _accessor  # noqa: F401  (registers .mobile)
 from .analysis.grouping import ManyGroupsWarning
 from .analysis.report import CostUnknownWarning
 from .client import MobileStatusClient
-from .engine.run import Run, RunReport, RunStoppedWarning
+from .engine.run import Run
+from .engine.run_report import RunReport
+from .engine.stops import RunStoppedWarning
 from .errors import (
     AuthenticationError,
     BudgetExceeded,

@@ -17,7 +17,8 @@ import pandas as pd
 from .analysis import sampling
 from .client import MobileStatusClient
 from .engine import options
-from .engine.run import estimate, run_lookups
+from .engine.plan import estimate
+from .engine.run import run_lookups
 from .errors import InputError
 from .service import numbers
 from .service.actions import STATUS, TENURE, Action, get_action, get_actions

@@ -258,7 +258,7 @@ def _write_held_answers(client: MobileStatusClient, wait_seconds: float) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     import warnings
 
-    from .engine.run import RunStoppedWarning
+    from .engine.stops import RunStoppedWarning
     from .errors import InputError
 
     source, target = Path(args.input), Path(args.output)

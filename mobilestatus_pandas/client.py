@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .analysis.report import BILLING_TIMEZONE
+from .engine.answers import ledger_frame
 from .engine.calls import Caller
-from .engine.run import RunReport, ledger_frame, run_lookups
+from .engine.run import run_lookups
+from .engine.run_report import RunReport
 from .service.actions import ACTIONS, TENURE
 from .service.result import LookupResult, TenureResult
 

@@ -66,8 +66,9 @@ from dask.delayed import Delayed, delayed
 from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
 from .analysis.report import combine_parts, summary_from_parts, summary_parts
 from .client import MobileStatusClient
-from .engine import options
-from .engine import run as engine
+from .engine import answers, dispatch, options, stops
+from .engine.plan import ESTIMATE_LABELS
+from .engine.run import run_lookups
 from .errors import AuthenticationError, InputError
 from .service import codes, numbers
 from .service.actions import STATUS, TENURE, Action, get_action
@@ -336,11 +337,11 @@ class _JobGate:
                 waited = now() - waiting_since
                 if not budget or waited > self.client.timeout + BUDGET_WAIT_MARGIN_SECONDS:
                     self.store.set_flag(
-                        self.job.name("budget"), engine.STOP_BUDGET, now(), JOB_STATE_SECONDS
+                        self.job.name("budget"), stops.STOP_BUDGET, now(), JOB_STATE_SECONDS
                     )
-                    return engine.STOP_BUDGET
+                    return stops.STOP_BUDGET
             if stop.wait(JOB_POLL_SECONDS):
-                return engine.STOP_INTERRUPTED
+                return stops.STOP_INTERRUPTED
 
     def _may_send(self, now: float) -> bool:
         """Whether the job has had its first answer, or this is its first call."""
@@ -349,7 +350,7 @@ class _JobGate:
             return True
         # The job's first call goes alone, cluster-wide: a wrong key costs one request.
         first = self.job.name("first-call")
-        return self.store.claim(first, self.owner, now, engine.CLAIM_SECONDS)
+        return self.store.claim(first, self.owner, now, dispatch.CLAIM_SECONDS)
 
     def _take_budget(self, now: float) -> bool | None:
         """None: taken (or no budget); False: spent; True: spent, but calls in flight may
@@ -379,8 +380,8 @@ class _JobGate:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
         self.daily_streak = self.daily_streak + 1 if self.is_daily_limit(result) else 0
-        if self.daily_streak >= engine.DAILY_LIMIT_STREAK:  # the whole job, at once
-            self.stop_job(engine.STOP_DAILY_LIMIT)
+        if self.daily_streak >= stops.DAILY_LIMIT_STREAK:  # the whole job, at once
+            self.stop_job(stops.STOP_DAILY_LIMIT)
         self._settle(keep_budget=billed)
         self.store.add_count(self.job.name("answers"), 1, now, JOB_STATE_SECONDS)
 
@@ -407,7 +408,7 @@ def _status_partition(
     gate = _JobGate(client, job)
     # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
     # are process-wide, so changing them here would race with the other tasks' threads.)
-    results = engine.run_lookups(
+    results = run_lookups(
         client,
         part[column],
         progress=False,
@@ -417,8 +418,8 @@ def _status_partition(
         action=job.action,
     )
     stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
-    if stopped == engine.STOP_DAILY_LIMIT:
-        gate.stop_job(engine.STOP_DAILY_LIMIT)
+    if stopped == stops.STOP_DAILY_LIMIT:
+        gate.stop_job(stops.STOP_DAILY_LIMIT)
     reason = gate.stop_reason()
     if reason is not None and reason.startswith(STOP_AUTHENTICATION):
         code = reason.split(": ", 1)[-1]
@@ -515,7 +516,7 @@ def _lookup(
     numbers.check_dtype(meta[column])
     options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
     clash = _clashes(meta, column, _check_prefix(prefix), overwrite, action)
-    results_meta = engine.empty_results(meta.index, action).add_prefix(prefix)
+    results_meta = answers.empty_results(meta.index, action).add_prefix(prefix)
     _, config = _job_for(client, client_options)
     job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate, action.name)
     _jobs[job.job_id] = (job, config)
@@ -706,7 +707,7 @@ def _estimate_combine(
             calls * price if price is not None else float("nan"),
             round(calls / client.rate_limit / 60, 2),
         ],
-        index=list(engine.ESTIMATE_LABELS),
+        index=list(ESTIMATE_LABELS),
         dtype=object,
         name="mobilestatus estimate",
     )

@@ -13,7 +13,7 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.engine.run import DAILY_LIMIT_STREAK, RunStoppedWarning
+from mobilestatus_pandas.engine.stops import DAILY_LIMIT_STREAK, RunStoppedWarning
 from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.engine import run as engine_run
+from mobilestatus_pandas.engine import stops
 
 dd = pytest.importorskip("dask.dataframe")
 msd = pytest.importorskip("mobilestatus_pandas.dask")
@@ -344,7 +344,7 @@ def test_the_job_gate_reads_the_daily_limit_in_the_action_s_own_code_table(
     # Each action's daily limit is its own Result (status -4, tenure -5); the other one
     # (status -3, tenure -4: busy) never counts toward the streak.
     client = sandbox.client(cache=None)
-    streak = engine_run.DAILY_LIMIT_STREAK
+    streak = stops.DAILY_LIMIT_STREAK
     calm = msd._JobGate(client, msd.JobSpec(f"calm-{action}", None, False, None, action))
     for _ in range(streak * 2):
         calm.after_answer(other, False, None)

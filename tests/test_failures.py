@@ -25,7 +25,7 @@ from urllib3 import exceptions as urllib3_errors
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.engine.calls import RESIGN_AFTER_SECONDS, was_sent
-from mobilestatus_pandas.engine.run import (
+from mobilestatus_pandas.engine.stops import (
     TRANSPORT_FAILED_ATTEMPTS,
     TRANSPORT_FAILURE_STREAK,
     RunStoppedWarning,

@@ -37,7 +37,7 @@ LAYER_RANKS: dict[str, int] = {
 
 #: Upward imports not mended yet, each with the step that removes it (empty when done).
 KNOWN_UPWARD: set[str] = {
-    "engine.run -> views.progress",  # the run split: the display is handed to the run
+    "engine.dispatch -> views.progress",  # the display is to be handed to the run from above
     "engine.run -> views.run_view",
 }
 

@@ -10,8 +10,8 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.engine.plan import ESTIMATE_LABELS
 from mobilestatus_pandas.engine.planning import SAMPLE_LABELS, interval_width, numbers_for_width
-from mobilestatus_pandas.engine.run import ESTIMATE_LABELS
 
 
 def test_sample_size_by_hand() -> None:

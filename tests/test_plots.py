@@ -207,7 +207,7 @@ def test_dashboard_on_a_frame_without_results_says_what_to_do() -> None:
 
 
 def test_plots_of_an_empty_result_draw_without_warnings() -> None:
-    from mobilestatus_pandas.engine.run import empty_results
+    from mobilestatus_pandas.engine.answers import empty_results
 
     empty = empty_results(pd.RangeIndex(0)).add_prefix("mobile_")
     empty["signup_ts"] = pd.Series([], dtype="datetime64[ns]")

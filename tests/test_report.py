@@ -13,7 +13,7 @@ import mobilestatus_pandas as msp
 from mobilestatus_pandas.analysis import sampling
 from mobilestatus_pandas.analysis.report import SUMMARY_COLUMNS, WIDE_TOTALS
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.engine.run import empty_results
+from mobilestatus_pandas.engine.answers import empty_results
 
 CostUnknownWarning = msp.CostUnknownWarning
 ManyGroupsWarning = msp.ManyGroupsWarning

@@ -15,6 +15,7 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import signups
+from mobilestatus_pandas.engine import answers, stops
 from mobilestatus_pandas.engine import run as run_module
 from mobilestatus_pandas.views import run_view
 
@@ -84,7 +85,7 @@ def test_partial_grows_and_keeps_the_shape_of_status(
         assert partial.index.equals(frame.index)
         assert list(partial.columns) == list(reference.columns)
         pd.testing.assert_series_equal(partial.dtypes, reference.dtypes)
-        pending = partial["mobile_error"] == run_module.NOT_ANSWERED_YET
+        pending = partial["mobile_error"] == answers.NOT_ANSWERED_YET
         assert (partial.loc[pending, "mobile_status"] == "not_checked").all()
         assert partial["phone"].equals(frame["phone"])
     answered_early = (early["mobile_checked_at"].notna()).sum()
@@ -130,7 +131,7 @@ def test_stop_ends_sending_within_two_seconds_and_keeps_every_answer(
     assert 20 <= sent < 150  # far from the 265 numbers of a full run
     unanswered = out["mobile_status"] == "not_checked"
     assert unanswered.sum() > 100
-    assert (out.loc[unanswered, "mobile_error"] == run_module.STOPPED_DETAIL).all()
+    assert (out.loc[unanswered, "mobile_error"] == stops.STOPPED_DETAIL).all()
     # every billed answer is in the frame, the ledger and the cache
     billed = slow_sandbox.stats()["billed"]
     assert int(out["mobile_billed"].fillna(False).sum()) == billed == report["billed_calls"]
@@ -308,7 +309,7 @@ def test_partial_is_vectorised_on_many_rows() -> None:
     distinct = [f"138{n:08d}" for n in rng.choice(10**8, 50_000, replace=False)]
     row_codes = rng.integers(-1, len(distinct), 200_000)
     row_reasons = np.zeros(len(row_codes), dtype=np.int8)
-    table = run_module.AnswerTable(distinct, row_codes, row_reasons)
+    table = answers.AnswerTable(distinct, row_codes, row_reasons)
     table.fill(np.arange(len(distinct)), msp.LookupResult.unchecked(None, True, "not answered yet"))
     frame = table.frame(pd.RangeIndex(len(row_codes)))
     assert len(frame) == 200_000

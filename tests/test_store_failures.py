@@ -21,7 +21,7 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
-from mobilestatus_pandas.engine import run as engine
+from mobilestatus_pandas.engine import dispatch
 from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry, SQLiteStore, SQLiteWindowLog
 from mobilestatus_pandas.stores import redis as redis_backend
 from mobilestatus_pandas.stores import sqlite as cache
@@ -348,8 +348,8 @@ def live_claims(path: Path) -> int:
 def test_an_interrupted_run_keeps_its_claims_while_its_calls_are_in_flight(
     cache_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(engine, "CLAIM_SECONDS", 0.4)
-    monkeypatch.setattr(engine, "CLAIM_RENEW_SECONDS", 0.05)
+    monkeypatch.setattr(dispatch, "CLAIM_SECONDS", 0.4)
+    monkeypatch.setattr(dispatch, "CLAIM_RENEW_SECONDS", 0.05)
     with msp.Sandbox(latency_ms=1500) as sb:
         client = sb.client(cache=cache_file)
         threading.Timer(1.8, _thread.interrupt_main).start()  # the first answer is in

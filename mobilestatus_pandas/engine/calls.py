@@ -407,9 +407,9 @@ class Caller:
             )
             for api in (a.api for a in ACTIONS.values())
         }
-        #: The report of this client's latest run (set by the run; see ``run.py``).
+        #: The report of this client's latest run (set by the run; see ``engine/steps.py``).
         self.last_run: Any = None
-        #: Who holds this client's claims on numbers being looked up (see run.py).
+        #: Who holds this client's claims on numbers being looked up (see ``engine/dispatch.py``).
         self.claim_owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         # Worker pools of interrupted runs whose calls may still be in flight: the next run
         # waits for them, so an answer already paid for is in the cache before it looks.

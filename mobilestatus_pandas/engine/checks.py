@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 import pandas as pd
 
 from ..service.actions import Action
-from . import run as engine
+from . import stops
+from .run import run_lookups
 
 if TYPE_CHECKING:
     from .calls import Caller
@@ -27,7 +28,7 @@ JOIN_POLL_SECONDS: Final = 0.1
 
 
 class SharedGate:
-    """A :class:`~mobilestatus_pandas.engine.run.JobGate` shared by the runs of one check:
+    """A :class:`~mobilestatus_pandas.engine.stops.JobGate` shared by the runs of one check:
     one budget of billed calls, one stop."""
 
     def __init__(self, max_billed: int | None) -> None:
@@ -49,7 +50,7 @@ class SharedGate:
             if self.reason is not None:
                 return self.reason
             if self.max_billed is not None and self.committed + self.reserved >= self.max_billed:
-                self.reason = engine.STOP_BUDGET
+                self.reason = stops.STOP_BUDGET
                 return self.reason
             self.reserved += 1
             return None
@@ -82,7 +83,7 @@ def run_actions(
     """
     if len(actions) == 1:  # one action: the plain run, its budget its own
         only = actions[0]
-        frame = engine.run_lookups(
+        frame = run_lookups(
             client, values, progress=progress, max_billed=max_billed, action=only, **options
         )
         return {only.name: frame}
@@ -93,7 +94,7 @@ def run_actions(
 
     def work(action: Action) -> None:
         try:
-            frames[action.name] = engine.run_lookups(
+            frames[action.name] = run_lookups(
                 client, series, progress=progress, action=action, gate=gate, **options
             )
         except BaseException as exc:  # raised in the caller's thread below
@@ -111,7 +112,7 @@ def run_actions(
             while thread.is_alive():
                 thread.join(JOIN_POLL_SECONDS)
     except KeyboardInterrupt:
-        gate.stop(engine.STOP_INTERRUPTED)
+        gate.stop(stops.STOP_INTERRUPTED)
         for thread in threads:  # each run ends its calls and records its answers
             thread.join()
         raise
