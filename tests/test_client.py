@@ -142,7 +142,11 @@ def test_rate_limited_answers_slow_the_limiter_and_are_retried_on_their_own_budg
     )
     outcome = client.call("13800000000")
     assert outcome.result.status == "normal"
-    assert client.limiter.penalties == 5
+    assert client.limiter.refusals == 5
+    # each refusal of a retry sent after the last reaction is new evidence: the margin
+    # widens (jitter?) until it is at its widest, then the rate is cut (someone else's calls)
+    assert client.limiter.widenings == 5
+    assert client.limiter.penalties == 0, "five refusals are not yet someone else's calls"
     assert outcome.retries == 0, "throttling is not a failure of the number"
     assert transport.sent == 6
 

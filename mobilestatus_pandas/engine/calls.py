@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from urllib3 import connection as urllib3_connection
+from urllib3 import connectionpool as urllib3_pools
 from urllib3 import exceptions as urllib3_errors
 
 from ..errors import (
@@ -99,6 +101,53 @@ _NOT_SENT_ERRORS: Final = (
     requests.exceptions.MissingSchema,
     requests.exceptions.InvalidSchema,
 )
+
+
+#: What this thread's request calls the moment it has been written to the socket.
+_on_wire = threading.local()
+
+
+def _stamp_on_wire() -> None:
+    hook: Callable[[], None] | None = getattr(_on_wire, "hook", None)
+    if hook is not None:
+        hook()
+
+
+class _StampingHTTPConnection(urllib3_connection.HTTPConnection):
+    """urllib3's connection, telling the rate limiter when the request is on the wire."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _stamp_on_wire()
+
+
+class _StampingHTTPSConnection(urllib3_connection.HTTPSConnection):
+    """As :class:`_StampingHTTPConnection`, over TLS."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        _stamp_on_wire()
+
+
+class _StampingHTTPPool(urllib3_pools.HTTPConnectionPool):
+    ConnectionCls = _StampingHTTPConnection
+
+
+class _StampingHTTPSPool(urllib3_pools.HTTPSConnectionPool):
+    ConnectionCls = _StampingHTTPSConnection
+
+
+class _StampingAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections stamp the moment a request is written out: the
+    rate limiter counts this process's sends from then (see ``RateLimiter.sent``). Behind a
+    proxy the stamp is the slot's time, as before."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": _StampingHTTPPool,
+            "https": _StampingHTTPSPool,
+        }
 
 
 def normalize_endpoint(endpoint: str | None) -> str:
@@ -396,9 +445,7 @@ class Caller:
         #: Whose answers the cache holds for this client (see ``cache_realm``).
         self.realm = realm if realm is not None else cache_realm(self.url)
         self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(
-            pool_connections=1, pool_maxsize=self.max_workers, max_retries=0
-        )
+        adapter = _StampingAdapter(pool_connections=1, pool_maxsize=self.max_workers, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._auths = {
@@ -558,6 +605,14 @@ class Caller:
         action = ACTIONS_BY_API.get(prepared.headers.get(ACTION_HEADER, ""), STATUS)
         return Answer.from_response(payload, action)
 
+    def _send_stamped(self, prepared: requests.PreparedRequest, limiter: RateLimiter) -> Answer:
+        """:meth:`_send`, telling ``limiter`` when the request is written to the socket."""
+        _on_wire.hook = lambda: limiter.sent(self._clock())
+        try:
+            return self._send(prepared)
+        finally:
+            _on_wire.hook = None
+
     def _signature_age(self, prepared: requests.PreparedRequest) -> float:
         """Seconds since ``prepared`` was signed (by the client's clock)."""
         try:
@@ -595,7 +650,8 @@ class Caller:
         everything else ends as a row.
         """
         act = get_action(action)
-        take_slot = acquire if acquire is not None else self.limiter_for(act).acquire
+        limiter = self.limiter_for(act)
+        take_slot = acquire if acquire is not None else limiter.acquire
         pause = sleep if sleep is not None else self._sleep
         attempts = retries = rate_limited = 0
         last: Any = None  # the action's record of the latest attempt
@@ -625,7 +681,7 @@ class Caller:
             sent_at = self._clock()
             checked_at = dt.datetime.fromtimestamp(sent_at, tz=dt.timezone.utc)
             try:
-                answer = self._send(prepared)
+                answer = self._send_stamped(prepared, limiter)
             except TransportError as exc:
                 possibly_billed = possibly_billed or exc.possibly_billed
                 will_retry = retries < self.max_retries and (
@@ -656,7 +712,9 @@ class Caller:
                     )
                 last = answer.to_result(number, checked_at)
                 if kind is codes.ErrorKind.RATE_LIMITED:
-                    self.limiter_for(act).penalize()
+                    # Jitter (the margin widens) or someone else's calls (the rate is cut):
+                    # the limiter weighs the evidence.
+                    limiter.refused(sent_at)
                     if not will_retry:
                         return outcome()
                     rate_limited += 1

@@ -1,11 +1,13 @@
-"""One rate limit for every call: never more than ``rate`` sends in any one-second window.
+"""One rate limit for every call: never more than ``rate`` sends in any one-second window,
+and near it when the path to the service jitters.
 
 The limit is a *sliding-window log*: every send is recorded with its time, and a send is
-allowed only while fewer than ``limit`` sends lie in the last ``window`` seconds. That is
-exactly the promise "never more than N in any one-second window, counted by send time",
-with no burst allowance to go wrong. Sends are also spaced at least ``window / limit`` apart:
-twenty calls leaving in the same millisecond would contend for the CPU and reach the
-service with uneven delays, eating into the safety margin; evenly spaced calls do not.
+allowed only while fewer than ``limit`` sends lie in the last ``window`` seconds, where the
+window is one second plus a *safety margin*. The service counts its second by the time a
+request *arrives*; a request that the network holds up by more than the margin can land in
+the same second as the twentieth after it, and be refused (``RequestLimitExceeded``: free,
+retried). Sends are paced evenly, ``window / limit`` apart, on a schedule: a thread that
+wakes a few milliseconds late (a busy machine, the GIL) does not push every later send back.
 
 Where the log lives decides who shares the limit:
 
@@ -16,11 +18,26 @@ Where the log lives decides who shares the limit:
 * :class:`~mobilestatus_pandas.stores.redis.RedisWindowLog`: every process on every machine
   that uses the same Redis and credentials (``cache="redis://..."``).
 
-:class:`RateLimiter` adds what a client needs around the log: waiting (interruptibly),
-a small safety margin for the time between our clock and the service's, backing off
-when the service says ``RequestLimitExceeded`` (someone else is using the account's limit),
-then recovering, and pausing while a shared log cannot be reached: no slot is ever given
-without the log's say, so an outage slows calls down and never lets them run unpaced.
+:class:`RateLimiter` adds what a client needs around the log:
+
+* **a margin that follows the evidence** (:meth:`RateLimiter.refused`), as TCP's congestion
+  window follows losses (AIMD) and botocore's adaptive retry mode follows throttling: a
+  refusal of a request sent at the current margin widens it (x ``WIDEN_FACTOR``, at least
+  ``WIDEN_STEP_SECONDS``); refusals of requests sent before that reaction are the same
+  evidence and change nothing (TCP reduces once per window of data); quiet time narrows it
+  back towards the minimum, halfway every ``NARROW_HALF_LIFE_SECONDS``;
+* **a back-off proportionate to the evidence**: jitter explains a refusal only up to
+  ``MAX_MARGIN_SECONDS``; a refusal at the widest margin means someone else uses the
+  account's limit, and the allowed rate is cut (x ``PENALTY_FACTOR``, recovering over
+  ``RECOVERY_SECONDS``);
+* **sends stamped on the wire** (:meth:`RateLimiter.sent`): this process's own sends count
+  in its window from the moment the request was written to the socket, when that is later
+  than the slot (a thread held up between the two would otherwise eat into the margin);
+* waiting (interruptibly), and pausing while a shared log cannot be reached: no slot is
+  ever given without the log's say, so an outage slows calls down and never lets them run
+  unpaced.
+
+docs/architecture.md says why these choices, and what the benchmarks measured.
 """
 
 from __future__ import annotations
@@ -29,6 +46,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -39,12 +57,26 @@ logger = logging.getLogger(__name__)
 
 #: The service's documented limit for MobileStatus, calls per second per account.
 DEFAULT_RATE_PER_SECOND: Final = 20.0
-#: Added to the one-second window: covers the time between taking a slot and the request
-#: reaching the service, so the service never sees more than the limit in its own second.
+#: The least margin added to the one-second window: covers the time between taking a slot
+#: and the request reaching the service on a quiet path (loopback, a LAN).
 WINDOW_MARGIN_SECONDS: Final = 0.02
+#: The widest margin jitter can explain: past it, refusals mean someone else uses the limit.
+MAX_MARGIN_SECONDS: Final = 0.25
+#: A margin within this share of the widest counts as the widest (it narrows with time).
+NEAR_WIDEST_SHARE: Final = 0.9
+#: A refusal of a request sent at the current margin multiplies it by this ...
+WIDEN_FACTOR: Final = 1.5
+#: ... and adds at least this much.
+WIDEN_STEP_SECONDS: Final = 0.02
+#: Quiet time (no refusal) takes the margin halfway back to the minimum in this long.
+NARROW_HALF_LIFE_SECONDS: Final = 120.0
+#: Sends are spaced ``window / limit`` apart on a schedule; a send that comes late may let
+#: the next come early by at most this share of the spacing (never more than ``limit`` in
+#: any window, whatever the spacing).
+CATCH_UP_SHARE: Final = 0.5
 #: Longest single wait before checking again (keeps Ctrl-C and shared logs responsive).
 POLL_SECONDS: Final = 0.1
-#: After RequestLimitExceeded the allowed rate is multiplied by this ...
+#: When refusals outrun the widest margin, the allowed rate is multiplied by this ...
 PENALTY_FACTOR: Final = 0.5
 #: ... never below this share of the configured rate ...
 MIN_RATE_SHARE: Final = 0.1
@@ -74,6 +106,8 @@ class RateLimiter:
 
     ``bucket`` names whose limit this is (the SecretId: the service limits per account).
     ``clock`` (Unix seconds) and ``sleep`` are injectable so tests run without waiting.
+    ``window_margin_seconds`` is the least margin, ``max_margin_seconds`` the widest
+    (see the module's docstring: the margin follows the refusals the service answers).
 
     When the log cannot be reached, :meth:`acquire` waits (no slot without the log) and, as
     the log may have lost its recent sends, lets no call go until a whole window has passed
@@ -86,6 +120,10 @@ class RateLimiter:
     ...                       sleep=lambda s: now.__setitem__(0, now[0] + s))
     >>> limiter.acquire(), limiter.acquire(), round(now[0], 2)  # the second waits its turn
     (True, True, 0.51)
+    >>> limiter.refused(sent_at=now[0])  # the service refused it: jitter, most likely
+    'widened'
+    >>> round(limiter.margin_seconds(), 2)
+    0.04
     """
 
     def __init__(
@@ -97,11 +135,18 @@ class RateLimiter:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         window_margin_seconds: float = WINDOW_MARGIN_SECONDS,
+        max_margin_seconds: float = MAX_MARGIN_SECONDS,
         outage_timeout_seconds: float = DEFAULT_OUTAGE_TIMEOUT_SECONDS,
     ) -> None:
-        self.limit, base_window = window_for_rate(rate_per_second)
+        self.limit, self.base_window_seconds = window_for_rate(rate_per_second)
+        if not (0 <= window_margin_seconds <= max_margin_seconds):
+            raise ValueError(
+                "window_margin_seconds must be at least 0 and at most max_margin_seconds, got "
+                f"{window_margin_seconds!r} and {max_margin_seconds!r}"
+            )
         self.rate_per_second = rate_per_second
-        self.window_seconds = base_window + window_margin_seconds
+        self.min_margin_seconds = window_margin_seconds
+        self.max_margin_seconds = max_margin_seconds
         self._log = log
         self._bucket = bucket
         self._clock = clock
@@ -110,10 +155,42 @@ class RateLimiter:
         self._penalty_lock = threading.Lock()
         self._share = 1.0
         self._penalized_at: float | None = None
+        # The margin as last widened, and when (it narrows from there with quiet time).
+        self._widened_margin = window_margin_seconds
+        self._widened_at: float | None = None
+        # Refusals of requests sent before this were answered by the latest reaction.
+        self._reacted_at = -math.inf
+        # This limiter's own sends in the window: [slot time, time on the wire].
+        self._sends: deque[list[float]] = deque()
+        self._next_at = -math.inf
+        self._mine = threading.local()
+        #: RequestLimitExceeded answers told to :meth:`refused`.
+        self.refusals = 0
+        #: ... of which widened the margin, and of which cut the rate (someone else's calls).
+        self.widenings = 0
         self.penalties = 0
         self.outage_timeout_seconds = outage_timeout_seconds
         self._outage_since: float | None = None
         self.outages = 0
+
+    # -- the margin and the back-off ----------------------------------------------------
+
+    def _margin_at(self, now: float) -> float:
+        if self._widened_at is None:
+            return self.min_margin_seconds
+        quiet = max(0.0, now - self._widened_at)
+        extra = self._widened_margin - self.min_margin_seconds
+        return self.min_margin_seconds + extra * 0.5 ** (quiet / NARROW_HALF_LIFE_SECONDS)
+
+    def margin_seconds(self) -> float:
+        """The safety margin now, added to the one-second window."""
+        with self._penalty_lock:
+            return self._margin_at(self._clock())
+
+    @property
+    def window_seconds(self) -> float:
+        """The window the log counts sends in now: one second (or ``1 / rate``) + margin."""
+        return self.base_window_seconds + self.margin_seconds()
 
     def _share_now(self, now: float) -> float:
         """The share of the limit allowed at ``now``; call with the penalty lock held."""
@@ -131,12 +208,70 @@ class RateLimiter:
             return max(1, int(self.limit * self._share_now(self._clock())))
 
     def penalize(self) -> None:
-        """The service said RequestLimitExceeded: slow down now, recover over time."""
+        """Someone else uses the account's limit: slow down now, recover over time."""
+        with self._penalty_lock:
+            self._penalize(self._clock())
+
+    def _penalize(self, now: float) -> None:
+        self.penalties += 1
+        self._share = max(MIN_RATE_SHARE, self._share_now(now) * PENALTY_FACTOR)
+        self._penalized_at = now
+
+    def refused(self, sent_at: float) -> str:
+        """The service answered ``RequestLimitExceeded`` to a request sent at ``sent_at``.
+
+        Returns what it changed: ``"widened"`` (the margin, as jitter explains it),
+        ``"penalized"`` (the rate: the margin is at its widest, so someone else is using the
+        account's limit), or ``"none"`` (the request left before the latest reaction: the
+        same evidence, already answered).
+        """
         now = self._clock()
         with self._penalty_lock:
-            self.penalties += 1
-            self._share = max(MIN_RATE_SHARE, self._share_now(now) * PENALTY_FACTOR)
-            self._penalized_at = now
+            self.refusals += 1
+            if sent_at < self._reacted_at:
+                return "none"
+            self._reacted_at = now
+            margin = self._margin_at(now)
+            if margin < self.max_margin_seconds * NEAR_WIDEST_SHARE:
+                widened = max(margin * WIDEN_FACTOR, margin + WIDEN_STEP_SECONDS)
+                self._widened_margin = min(self.max_margin_seconds, widened)
+                self._widened_at = now
+                self.widenings += 1
+                logger.debug("RequestLimitExceeded: margin %.3f s -> %.3f s", margin, widened)
+                return "widened"
+            self._widened_margin, self._widened_at = self.max_margin_seconds, now
+            self._penalize(now)
+            return "penalized"
+
+    # -- slots ----------------------------------------------------------------------------
+
+    def sent(self, on_wire_at: float) -> None:
+        """The request of this thread's latest slot was written to the socket at
+        ``on_wire_at``: it counts in this limiter's window from then, if that is later."""
+        entry = getattr(self._mine, "entry", None)
+        if entry is not None:
+            entry[1] = max(entry[1], on_wire_at)
+            self._mine.entry = None
+
+    def _own_wait(self, now: float, limit: int, window: float) -> float:
+        """Seconds until this limiter's own schedule and own sends allow a send at ``now``."""
+        sends = self._sends
+        # Kept for the widest window: a margin that widens counts the sends it reaches.
+        horizon = now - self.base_window_seconds - self.max_margin_seconds
+        while sends and max(sends[0]) <= horizon:
+            sends.popleft()
+        wait = self._next_at - now
+        wire = sorted(entry[1] for entry in sends if entry[1] > now - window)
+        if len(wire) >= limit:  # by the time each was on the wire
+            wait = max(wait, wire[len(wire) - limit] + window - now)
+        return wait
+
+    def _granted(self, now: float, spacing: float) -> None:
+        entry = [now, now]
+        self._sends.append(entry)
+        self._mine.entry = entry
+        # On schedule: a send that came late does not delay the next by as much.
+        self._next_at = max(self._next_at, now - spacing * CATCH_UP_SHARE) + spacing
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Wait for a send slot; ``False`` when ``stop`` was set before one came."""
@@ -148,16 +283,21 @@ class RateLimiter:
                 if stop is not None and stop.is_set():
                     return False
                 now = self._clock()
-                if self._outage_since is not None and now - self._outage_since < (
-                    self.window_seconds
-                ):
+                window = self.window_seconds
+                if self._outage_since is not None and now - self._outage_since < window:
                     # The log may have lost the sends of the window before the outage.
-                    left = self._outage_since + self.window_seconds - now
+                    left = self._outage_since + window - now
                     self._sleep(min(max(left, MIN_SLEEP_SECONDS), POLL_SECONDS))
+                    continue
+                limit = self.current_limit()
+                spacing = window / limit
+                wait = self._own_wait(now, limit, window)
+                if wait > 0:
+                    self._sleep(min(max(wait, MIN_SLEEP_SECONDS), POLL_SECONDS))
                     continue
                 try:
                     wait = self._log.try_acquire(
-                        self._bucket, now, self.current_limit(), self.window_seconds
+                        self._bucket, now, limit, window, spacing * (1 - CATCH_UP_SHARE)
                     )
                 except CacheUnavailableError as exc:
                     self._sleep(self._outage(now, exc))
@@ -169,6 +309,7 @@ class RateLimiter:
                     )
                     self._outage_since = None
                 if wait <= 0:
+                    self._granted(now, spacing)
                     return True
                 self._sleep(min(wait, POLL_SECONDS))
         finally:

@@ -17,6 +17,9 @@ from .sqlite import SQLITE_BUSY_TIMEOUT_SECONDS, connect, errors_translated, wri
 
 logger = logging.getLogger(__name__)
 
+#: Sends are kept this many windows: a window that widens (the limiter's margin follows the
+#: service's refusals) still counts the sends it reaches.
+HISTORY_WINDOWS: Final = 2.0
 #: How long calls wait for a shared log that stopped answering before the run gives up.
 DEFAULT_OUTAGE_TIMEOUT_SECONDS: Final = 60.0
 
@@ -32,9 +35,16 @@ CREATE INDEX IF NOT EXISTS rate_log_bucket ON rate_log (bucket, sent_at);
 class WindowLog(Protocol):
     """Where sends are recorded. Implementations must be atomic for their sharing scope."""
 
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+    def try_acquire(
+        self,
+        bucket: str,
+        now: float,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> float:
         """Record a send at ``now`` if fewer than ``limit`` lie in ``(now - window, now]``
-        and the latest is at least ``window / limit`` old.
+        and the latest is at least ``spacing_seconds`` old (default ``window / limit``).
 
         Returns 0.0 when the send was recorded, else the seconds until it could be. Raises
         :class:`~mobilestatus_pandas.errors.CacheUnavailableError` when the log cannot be
@@ -43,11 +53,17 @@ class WindowLog(Protocol):
         ...
 
 
-def _wait_for(sends_in_window: list[float], now: float, limit: int, window: float) -> float:
+def _wait_for(
+    sends_in_window: list[float],
+    now: float,
+    limit: int,
+    window: float,
+    spacing: float | None = None,
+) -> float:
     """Seconds until a send at ``now`` is allowed (0.0: now) given the sorted sends in window."""
     waits = [0.0]
     if sends_in_window:
-        waits.append(sends_in_window[-1] + window / limit - now)
+        waits.append(sends_in_window[-1] + (window / limit if spacing is None else spacing) - now)
     excess = len(sends_in_window) - limit
     if excess >= 0:
         waits.append(sends_in_window[excess] + window - now)
@@ -62,12 +78,20 @@ class LocalWindowLog:
         self._sends: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+    def try_acquire(
+        self,
+        bucket: str,
+        now: float,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> float:
         with self._lock:
             sends = self._sends.setdefault(bucket, deque())
-            while sends and sends[0] <= now - window_seconds:
+            while sends and sends[0] <= now - HISTORY_WINDOWS * window_seconds:
                 sends.popleft()
-            wait = _wait_for(list(sends), now, limit, window_seconds)
+            in_window = [t for t in sends if t > now - window_seconds]
+            wait = _wait_for(in_window, now, limit, window_seconds, spacing_seconds)
             if wait <= 0:
                 sends.append(now)
                 return 0.0
@@ -87,7 +111,14 @@ class SQLiteWindowLog:
         )
         self._lock = threading.Lock()
 
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+    def try_acquire(
+        self,
+        bucket: str,
+        now: float,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> float:
         """As :meth:`WindowLog.try_acquire`; a file locked by another process past the busy
         timeout (or full, or failing) raises
         :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
@@ -95,16 +126,17 @@ class SQLiteWindowLog:
             with write_transaction(self._conn) as conn:
                 conn.execute(
                     "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
-                    (bucket, now - window_seconds),
+                    (bucket, now - HISTORY_WINDOWS * window_seconds),
                 )
                 sends = [
                     row[0]
                     for row in conn.execute(
-                        "SELECT sent_at FROM rate_log WHERE bucket = ? ORDER BY sent_at",
-                        (bucket,),
+                        "SELECT sent_at FROM rate_log WHERE bucket = ? AND sent_at > ? "
+                        "ORDER BY sent_at",
+                        (bucket, now - window_seconds),
                     )
                 ]
-                wait = _wait_for(sends, now, limit, window_seconds)
+                wait = _wait_for(sends, now, limit, window_seconds, spacing_seconds)
                 if wait <= 0:
                     conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
                     wait = 0.0

@@ -81,8 +81,10 @@ FINGERPRINT_MESSAGE: Final = "mobilestatus-pandas cache key check"
 
 T = TypeVar("T")
 
-#: Atomic sliding-window log: the same rule as ``ratelimit._wait_for``, on the server.
-#: KEYS[1] the bucket's sorted set; ARGV: now, limit, window, use server time, member.
+#: Atomic sliding-window log: the same rule as ``ratelog._wait_for``, on the server; sends
+#: are kept two windows (``ratelog.HISTORY_WINDOWS``), so a window that widens counts them.
+#: KEYS[1] the bucket's sorted set; ARGV: now, limit, window, use server time, member, spacing
+#: between sends ('': window / limit).
 #: Returns "0" when the send was recorded, else the seconds to wait (as a string: Lua
 #: numbers would be truncated to integers on the way back).
 RATE_SCRIPT: Final = """
@@ -93,20 +95,25 @@ if ARGV[4] == '1' then
 end
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local count = redis.call('ZCARD', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 2 * window)
+local total = redis.call('ZCARD', KEYS[1])
+local count = redis.call('ZCOUNT', KEYS[1], '(' .. tostring(now - window), '+inf')
 local wait = 0
-if count > 0 then
+if total > 0 then
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  wait = math.max(wait, tonumber(last[2]) + window / limit - now)
+  local spacing = window / limit
+  if ARGV[6] ~= nil and ARGV[6] ~= '' then
+    spacing = tonumber(ARGV[6])
+  end
+  wait = math.max(wait, tonumber(last[2]) + spacing - now)
 end
 if count >= limit then
-  local first = redis.call('ZRANGE', KEYS[1], count - limit, count - limit, 'WITHSCORES')
+  local first = redis.call('ZRANGE', KEYS[1], total - limit, total - limit, 'WITHSCORES')
   wait = math.max(wait, tonumber(first[2]) + window - now)
 end
 if wait <= 0 then
   redis.call('ZADD', KEYS[1], now, ARGV[5])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000) + 1000)
+  redis.call('PEXPIRE', KEYS[1], math.ceil(2 * window * 1000) + 1000)
   return '0'
 end
 return tostring(math.max(wait, 0.000001))
@@ -778,7 +785,14 @@ class RedisWindowLog:
     def __repr__(self) -> str:
         return f"RedisWindowLog({self.location!r}, prefix={self.prefix!r})"
 
-    def try_acquire(self, bucket: str, now: float, limit: int, window_seconds: float) -> float:
+    def try_acquire(
+        self,
+        bucket: str,
+        now: float,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> float:
         try:
             wait = self._script(
                 keys=[f"{self.prefix}:rate:{bucket}"],
@@ -788,6 +802,7 @@ class RedisWindowLog:
                     repr(window_seconds),
                     "1" if self.server_time else "0",
                     uuid.uuid4().hex,
+                    "" if spacing_seconds is None else repr(spacing_seconds),
                 ],
             )
         except self._unavailable as exc:
