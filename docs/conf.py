@@ -8,6 +8,7 @@ The notebooks are rendered with their stored outputs (myst-nb, never executed he
 
 from __future__ import annotations
 
+import builtins
 import shutil
 import sys
 from pathlib import Path
@@ -74,6 +75,7 @@ nitpicky = True
 # Other projects' names (pandas, dask, the standard library, ...) cannot resolve without their
 # inventories; names of this package must.
 nitpick_ignore_regex = [
+    (r"py:.*", "|".join(name for name in dir(builtins) if not name.startswith("_"))),
     (r"py:.*", r"(pd|pandas|np|numpy|dd|dask|distributed|dt|datetime|collections|typing|os)\..*"),
     (r"py:.*", r"(Path|Any|Callable|Iterable|Iterator|Sequence|Mapping|Hashable|Self)"),
     # modules below the public surface: named in docstrings, not documented pages of their own

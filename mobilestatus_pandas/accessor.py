@@ -217,7 +217,12 @@ def _prefixed(prefix: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
 
 @pd.api.extensions.register_dataframe_accessor("mobile")
 class MobileFrameAccessor:
-    """``df.mobile``: look up a phone column and add the result columns."""
+    """``df.mobile``: look up a phone column and add the result columns, then read them.
+
+    Before paying, :meth:`estimate`; to look up, :meth:`status` (or :meth:`start` in the
+    background), :meth:`tenure` for line tenure, :meth:`check` for both; on the result,
+    :meth:`summary`, :meth:`compare`, :meth:`shared`, :meth:`plot` and :meth:`dashboard`.
+    """
 
     def __init__(self, frame: pd.DataFrame) -> None:
         self._frame = frame
@@ -240,19 +245,75 @@ class MobileFrameAccessor:
     ) -> pd.DataFrame:
         """Return a new frame: this frame plus the ``mobile_*`` result columns.
 
-        ``sample=N`` looks up only N distinct numbers drawn at random among those a full run
-        would send, stratified by ``by`` (a column name or a Series/array, like ``groupby``)
-        with a floor per group, reproducible with ``seed``; other rows are ``not_checked``
-        with ``error="not sampled"``, ``attrs["mobilestatus"]["sample"]`` records the design
-        and ``mobile_sample_weight`` each row's weight (see
-        :mod:`mobilestatus_pandas.analysis.sampling`).
+        Each distinct number of ``column`` is looked up once, however many rows carry it;
+        fresh cached answers cost nothing; calls go out signed, at the client's rate limit,
+        and each answer is written to the cache and the ledger as it arrives, so a run
+        stopped by Ctrl-C or a crash resumes without paying twice. Values that are not CN
+        mobile numbers are never sent: their rows are ``invalid`` or ``missing``, with the
+        reason in ``description``. Every check on the column and the options runs before the
+        first request. The frame itself is never modified.
 
-        >>> import pandas as pd, mobilestatus_pandas as msp
-        >>> with msp.Sandbox() as sb:
-        ...     out = pd.DataFrame({"phone": ["13800000000"]}).mobile.status(
-        ...         "phone", client=sb.client(), progress=False)
-        >>> out.loc[0, "mobile_status"]
-        'normal'
+        Args:
+            column: the phone column: strings in any format, integers, floats or
+                categoricals (read a CSV's phone column with ``dtype=str``).
+            client: the :class:`~mobilestatus_pandas.MobileStatusClient` to use; without
+                one, a client is made from ``client_options`` (or the default one is used).
+            prefix: the prefix of the result columns.
+            progress: show the run's progress: a live widget in Jupyter, tqdm's bar on a
+                terminal, a few plain lines in a log.
+            max_billed: the most calls the service may bill in this run, counting the
+                possibly billed ones (sent, no answer) and retries; the rows left are
+                ``not_checked`` and a :class:`~mobilestatus_pandas.RunStoppedWarning`
+                says so.
+            refresh: ask the service again even when a fresh answer is cached.
+            validate: ``"local"`` sends only numbers in libphonenumber's CN mobile ranges,
+                ``"server"`` every 11-digit number; ``None``: the client's (``"local"``).
+            overwrite: replace result columns that exist already (never ``column`` itself).
+            sample: look up only this many distinct numbers, drawn at random among those a
+                full run would send; other rows are ``not_checked`` with
+                ``error="not sampled"``, ``attrs["mobilestatus"]["sample"]`` records the
+                design and ``mobile_sample_weight`` each row's weight (see
+                :meth:`compare`, which estimates the whole frame from them).
+            by: stratify the sample (a column name, or a Series or array, as ``groupby``
+                takes), with a floor of numbers per group so that a rare label is drawn.
+            seed: make the sample's draw repeatable (``None`` draws one and records it).
+            **client_options: :class:`~mobilestatus_pandas.MobileStatusClient`'s options
+                (``endpoint=``, ``secret_id=``, ``cache=``, ``rate_limit=``,
+                ``price_per_call=``, ...) when no ``client`` is given.
+
+        Returns:
+            pandas.DataFrame: this frame's index and columns, then ``mobile_number``,
+            ``mobile_valid``, ``mobile_result``, ``mobile_description``,
+            ``mobile_status_code``, ``mobile_status`` (a category of
+            :data:`~mobilestatus_pandas.STATUSES`, in that order), ``mobile_billed``,
+            ``mobile_from_cache``, ``mobile_checked_at``, ``mobile_request_id`` and
+            ``mobile_error``. The run's :class:`~mobilestatus_pandas.RunReport` (calls,
+            billed calls, cache hits, cost, why it stopped) is in
+            ``out.attrs["mobilestatus"]``.
+
+        Raises:
+            KeyError: ``column`` is not in the frame (the message suggests close names).
+            ~mobilestatus_pandas.InputError: a bad option, result columns that exist already
+                (without ``overwrite``), or a ``float32`` column that cannot hold 11 digits.
+            ~mobilestatus_pandas.AuthenticationError: the service refused the credentials,
+                at the run's first call (it goes alone, so a wrong key costs one request).
+            ~mobilestatus_pandas.TransportError: the run's first call got no answer: the
+                endpoint is wrong or unreachable.
+            ~mobilestatus_pandas.CacheUnavailableError: the cache cannot be used; nothing
+                was sent.
+
+        See Also:
+            :meth:`estimate`: what a run would cost, before any call.
+            :meth:`start`: the same run in the background.
+            :meth:`summary`, :meth:`compare`, :meth:`plot`: read the result.
+
+        Examples:
+            >>> import pandas as pd, mobilestatus_pandas as msp
+            >>> with msp.Sandbox() as sb:
+            ...     out = pd.DataFrame({"phone": ["13800000000"]}).mobile.status(
+            ...         "phone", client=sb.client(), progress=False)
+            >>> out.loc[0, "mobile_status"]
+            'normal'
         """
         series = _check_column(self._frame, column)
         clash = _clashes(self._frame, column, _check_prefix(prefix), overwrite)

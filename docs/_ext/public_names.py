@@ -18,7 +18,7 @@ reach them, ``mobilestatus_pandas.X``, so this extension:
   the constructor's signature off :class:`~mobilestatus_pandas.Run` and
   :class:`~mobilestatus_pandas.RunReport` (runs make both);
 - resolves a bare method name in an accessor's summary table (``:meth:`status```) to the
-  accessor of its row;
+  accessor of its row, and on the accessor's own page to that accessor;
 - resolves a cross-reference to a public name by its defining path
   (``mobilestatus_pandas.engine.run.RunReport``, as type hints spell it) to its documented
   page (``mobilestatus_pandas.RunReport``).
@@ -229,6 +229,9 @@ def resolve_in_accessor_row(
     if node.get("refdomain") != "py" or "." in node["reftarget"]:
         return None
     owner = accessor_of_row(node)
+    if owner is None and node.get("py:module") and node.get("py:class"):
+        # on the accessor's own page (``DataFrame.mobile``), the context is its class
+        owner = f"{node['py:module']}.{node['py:class']}.mobile"
     if owner is None:
         return None
     domain = env.get_domain("py")
