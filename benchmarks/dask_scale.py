@@ -18,6 +18,7 @@ the workers' limits, and the sandbox's requests (0: everything came from the cac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import secrets
 import sys
@@ -94,6 +95,47 @@ def seed_cache(numbers: list[str], client_options: dict[str, Any]) -> None:
     client.close()
 
 
+class _Profile:
+    """Where a pipeline's time went: the task stream's compute time per task prefix (always,
+    with ``--profile``), and distributed's performance report as HTML when bokeh is there."""
+
+    def __init__(self, folder: Path | None, name: str) -> None:
+        self.folder, self.name = folder, name
+        self.stack = contextlib.ExitStack()
+
+    def __enter__(self) -> _Profile:
+        if self.folder is None:
+            return self
+        from distributed import get_task_stream, performance_report
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.stream = self.stack.enter_context(get_task_stream())
+        try:
+            import bokeh  # type: ignore[import-not-found]  # noqa: F401  (the report draws with it)
+        except ImportError:
+            pass
+        else:
+            html = str(self.folder / f"{self.name}.html")
+            self.stack.enter_context(performance_report(filename=html))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stack.close()
+        if self.folder is None:
+            return
+        per_prefix: dict[str, float] = {}
+        for task in self.stream.data:
+            prefix = str(task["key"][0] if isinstance(task["key"], tuple) else task["key"])
+            prefix = prefix.rsplit("-", 1)[0]
+            for part in task["startstops"]:
+                what = f"{prefix} [{part['action']}]"
+                per_prefix[what] = per_prefix.get(what, 0.0) + part["stop"] - part["start"]
+        total = sum(per_prefix.values()) or 1.0
+        print(f"  profile of {self.name} (worker seconds by task prefix):")
+        for what, seconds in sorted(per_prefix.items(), key=lambda kv: -kv[1])[:8]:
+            print(f"    {seconds:7.2f} s {seconds / total:6.1%}  {what}")
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
@@ -146,7 +188,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     ddf = ddf.assign(mobile_number=ddf["phone"].mobile.normalize())
                 out = Path(tmp) / f"out-{name}"
                 begin = time.perf_counter()
-                with sampler.sample(name):
+                with sampler.sample(name), _Profile(args.profile, name):
                     ddf.to_parquet(out, write_index=False)
                 timings[name] = time.perf_counter() - begin
                 print(f"  ({name}: {timings[name]:.1f} s)", flush=True)
@@ -175,6 +217,9 @@ def main() -> None:
         "--rows-per-file", type=int, default=50_000, help="one Parquet file, one partition"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="write distributed's performance reports here"
+    )
     parser.add_argument("--memory-limit-mib", type=int, default=DEFAULT_MEMORY_LIMIT_MIB)
     args = parser.parse_args()
     args.files = max(1, -(-args.rows // args.rows_per_file))

@@ -54,12 +54,13 @@ import time
 import uuid
 import warnings
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 import dask
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
@@ -74,7 +75,7 @@ from .service import codes, numbers
 from .service.actions import STATUS, TENURE, Action, get_action
 from .service.credentials import Credentials, mask
 from .service.result import ATTRS_KEY
-from .stores import ENV_CACHE
+from .stores import ENV_CACHE, CachedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -379,11 +380,23 @@ class _JobGate:
         elif not self.opened:
             self.opened = True
             self.store.set_flag(self.job.name("opened"), "1", now, JOB_STATE_SECONDS)
-        self.daily_streak = self.daily_streak + 1 if self.is_daily_limit(result) else 0
-        if self.daily_streak >= stops.DAILY_LIMIT_STREAK:  # the whole job, at once
-            self.stop_job(stops.STOP_DAILY_LIMIT)
+        self._count_daily_limit(self.is_daily_limit(result), now)
         self._settle(keep_budget=billed)
         self.store.add_count(self.job.name("answers"), 1, now, JOB_STATE_SECONDS)
+
+    def _count_daily_limit(self, daily: bool, now: float) -> None:
+        """The job's streak of daily-limit answers, counted across every partition in the
+        shared store; any other answer ends it. A streak stops the whole job at once."""
+        streak = self.job.name("daily-streak")
+        if daily:
+            self.daily_streak = self.store.add_count(streak, 1, now, JOB_STATE_SECONDS)
+            if self.daily_streak >= stops.DAILY_LIMIT_STREAK:
+                self.stop_job(stops.STOP_DAILY_LIMIT)
+            return
+        current = self.store.add_count(streak, 0, now, JOB_STATE_SECONDS)
+        if current > 0:  # (another partition's answer may land between: a streak is a hint)
+            self.store.add_count(streak, -current, now, JOB_STATE_SECONDS)
+        self.daily_streak = 0
 
     def after_no_answer(self, possibly_billed: bool) -> None:
         self._settle(keep_budget=possibly_billed)
@@ -392,6 +405,139 @@ class _JobGate:
 def _job_attrs(job: JobSpec, config: WorkerConfig) -> dict[str, Any]:
     """What every partition's frame (and so the computed frame) carries in ``attrs``."""
     return {ATTRS_KEY: {"job_id": job.job_id, "price_per_call": config.price_for(job.action)}}
+
+
+@dataclass
+class _PartitionPlan:
+    """One partition's column, worked out before anything is sent: its distinct numbers,
+    which of them the store answered (in one batched read), and which are left to call."""
+
+    series: pd.Series
+    row_codes: np.ndarray  # per row: position in ``distinct``, -1 when not a number
+    row_reasons: np.ndarray  # per row: index in numbers.REASONS where row_codes is -1
+    distinct: pd.Series  # the distinct normalised numbers (string dtype)
+    checked: np.ndarray  # per distinct number: sent (valid, or validate="server")
+    answers: list[CachedAnswer | None]  # per distinct number: the store's fresh answer
+
+    @property
+    def pending(self) -> pd.Series:
+        """The numbers to call: checked and not answered by the store."""
+        missing = np.fromiter((a is None for a in self.answers), bool, len(self.answers))
+        return self.distinct[self.checked & missing].reset_index(drop=True)
+
+
+def _plan_partition(
+    client: MobileStatusClient, series: pd.Series, job: JobSpec, action: Action
+) -> _PartitionPlan:
+    """Classify and de-duplicate the partition's values, and read every number the store
+    holds in one batched query (keyed hashes only; one round trip for the partition)."""
+    mode = options.choice("validate", job.validate or client.validate, options.VALIDATE_MODES)
+    found = numbers.classify_values(series)
+    number_codes, uniques = pd.factorize(
+        pd.Series(pd.arrays.ArrowStringArray(found.national), copy=False), use_na_sentinel=True
+    )
+    row_codes = np.append(number_codes, -1)[found.rows]  # position -1: the NA rows
+    distinct = pd.Series(uniques, dtype=numbers.string_dtype())
+    if mode == "local":
+        checked = numbers.is_valid(distinct).to_numpy(dtype=bool)
+    else:
+        checked = np.ones(len(distinct), dtype=bool)
+    stored: list[CachedAnswer | None] = [None] * len(distinct)
+    sent = np.flatnonzero(checked)
+    if len(sent) and not job.refresh:
+        keys = client.number_keys(distinct.iloc[sent].tolist(), action)
+        fresh_after = client.now() - client.cache_ttl.total_seconds()
+        held = client.store.get_many(keys, fresh_after)
+        for position, key in zip(sent.tolist(), keys, strict=True):
+            stored[position] = held.get(key)
+    return _PartitionPlan(series, row_codes, found.row_reason(), distinct, checked, stored)
+
+
+def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
+    """The result rows of the partition's distinct numbers that need no call (answered by
+    the store, or not sent: locally invalid), one per distinct number, typed as the
+    action's columns; the rows of numbers still to call are placeholders.
+
+    A cached answer gives every one of its numbers the same columns but ``number``,
+    ``request_id`` and ``checked_at``: those columns are made once per distinct answer
+    (its Result, Description and kept fields) and spread with a ``take``.
+    """
+    templates: dict[tuple[Any, ...], int] = {}
+    records: list[Any] = [action.invalid(None)]  # template 0: not sent (locally invalid)
+    chosen = np.zeros(len(plan.answers), dtype=np.intp)
+    request_ids: list[str | None] = [None] * len(plan.answers)
+    checked_at = np.full(len(plan.answers), np.nan)
+    for i, answer in enumerate(plan.answers):
+        if answer is None:
+            continue
+        shape = (answer.result, answer.description, answer.status_code, answer.detail)
+        found = templates.get(shape)
+        if found is None:
+            found = templates[shape] = len(records)
+            records.append(answers.cached_result("", replace(answer, request_id=None), action))
+        chosen[i] = found
+        request_ids[i] = answer.request_id
+        checked_at[i] = answer.checked_at
+    rows = action.to_frame(records).take(chosen).reset_index(drop=True)
+    rows["number"] = plan.distinct.reset_index(drop=True)
+    rows["request_id"] = pd.array(request_ids, dtype=numbers.string_dtype())
+    # Microseconds as datetime.fromtimestamp rounds them (the cached path of pandas' run):
+    # the whole seconds, then the fraction rounded half to even.
+    seconds = np.trunc(checked_at)
+    micros = seconds * 1e6 + np.round((checked_at - seconds) * 1e6)
+    stamps = pd.to_datetime(pd.array(micros, dtype="Float64").astype("Int64"), unit="us", utc=True)
+    rows["checked_at"] = pd.Series(stamps).astype(rows["checked_at"].dtype)
+    return rows
+
+
+def _partition_results(
+    client: MobileStatusClient, series: pd.Series, job: JobSpec, gate: _JobGate
+) -> tuple[pd.DataFrame, str | None]:
+    """The result columns of one partition's rows, and why its calls stopped (if they did).
+
+    The store answers what it holds in one query; only the numbers it does not hold go to
+    a run (claims make a number in several partitions one call, the shared limiter paces
+    the job, the gate holds its budget and stops). Nothing to call: no run, no thread.
+    """
+    action = get_action(job.action)
+    plan = _plan_partition(client, series, job, action)
+    rows = _store_rows(plan, action)
+    pending = plan.pending
+    stopped: str | None = None
+    if len(pending):
+        called = run_lookups(
+            client,
+            pending,
+            progress=False,
+            refresh=job.refresh,
+            validate="server",  # pending numbers passed the partition's own check
+            gate=gate,
+            action=action,
+        )
+        stopped = called.attrs.get(ATTRS_KEY, {}).get("stop_reason")
+        slots = plan.distinct.reset_index(drop=True)
+        where = pd.Index(slots).get_indexer(pending)
+        rows = pd.concat([rows, called.reset_index(drop=True)], ignore_index=True)
+        order = np.arange(len(slots), dtype=np.intp)
+        order[where] = len(slots) + np.arange(len(pending), dtype=np.intp)
+        rows = rows.take(order)
+    refusals = action.to_frame([action.refused(None, reason) for reason in numbers.REASONS])
+    table = pd.concat([rows.iloc[: len(plan.distinct)], refusals], ignore_index=True)
+    take = np.where(
+        plan.row_codes < 0,
+        len(plan.distinct) + plan.row_reasons.astype(np.intp),
+        plan.row_codes,
+    )
+    out = table.take(take)
+    # A number in several rows is billed once: on its first row (as pandas' join does).
+    first_row = np.full(len(table), -1, dtype=np.int64)
+    first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)
+    first = np.zeros(len(take), dtype=bool)
+    first[first_row[first_row >= 0]] = True
+    out["billed"] = out["billed"].to_numpy(dtype=bool, na_value=False) & first
+    out["billed"] = out["billed"].astype("boolean")
+    out.index = series.index
+    return out, stopped
 
 
 def _status_partition(
@@ -408,22 +554,14 @@ def _status_partition(
     gate = _JobGate(client, job)
     # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
     # are process-wide, so changing them here would race with the other tasks' threads.)
-    results = run_lookups(
-        client,
-        part[column],
-        progress=False,
-        refresh=job.refresh,
-        validate=job.validate,
-        gate=gate,
-        action=job.action,
-    )
-    stopped = results.attrs.get(ATTRS_KEY, {}).get("stop_reason")
-    if stopped == stops.STOP_DAILY_LIMIT:
-        gate.stop_job(stops.STOP_DAILY_LIMIT)
-    reason = gate.stop_reason()
-    if reason is not None and reason.startswith(STOP_AUTHENTICATION):
-        code = reason.split(": ", 1)[-1]
-        raise AuthenticationError(code, "another partition of this job was refused")
+    results, stopped = _partition_results(client, part[column], job, gate)
+    if stopped is not None:
+        if stopped == stops.STOP_DAILY_LIMIT:
+            gate.stop_job(stops.STOP_DAILY_LIMIT)
+        reason = gate.stop_reason()
+        if reason is not None and reason.startswith(STOP_AUTHENTICATION):
+            code = reason.split(": ", 1)[-1]
+            raise AuthenticationError(code, "another partition of this job was refused")
     out = part.drop(columns=clash) if clash else part.copy(deep=False)
     out = pd.concat([out, results.add_prefix(prefix)], axis=1)
     out.attrs = _job_attrs(job, config)

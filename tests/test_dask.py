@@ -416,3 +416,50 @@ def test_a_redis_url_from_the_environment_stays_off_the_graph(
     explicit = msd.WorkerConfig.from_client(sandbox.client(cache=secret_url))
     assert explicit.cache == secret_url
     assert password not in repr(explicit)
+
+
+# -- the store first: cached numbers need no run, no thread, one batched read ----------------
+
+
+@pytest.mark.parametrize("action", ["status", "tenure"])
+def test_a_cached_job_gives_the_pandas_frame_exactly_and_sends_nothing(
+    sandbox: msp.Sandbox, cache_file: object, action: str
+) -> None:
+    pdf = tenure_frame()
+    client = sandbox.client(cache=cache_file, backoff_seconds=0.0)
+    lookup = getattr(pdf.mobile, action)
+    lookup("phone", client=client, progress=False)  # every final answer in the cache now
+    expected = lookup("phone", client=client, progress=False)  # pandas, from the cache
+    prefix = "mobile_" if action == "status" else "tenure_"
+    # Answers that are not final (busy, daily limit) are never cached: sent again.
+    again = expected[f"{prefix}valid"].fillna(False) & ~expected[f"{prefix}from_cache"]
+    sandbox.reset_stats()
+    out = getattr(dd.from_pandas(pdf, npartitions=4).mobile, action)("phone", client=client)
+    done = out.compute(scheduler="threads")
+    assert sandbox.stats()["requests"] == expected.loc[again, "phone"].nunique()
+    assert (~again).sum() > 30
+    results = [c for c in expected.columns if c not in pdf.columns]
+    pd.testing.assert_frame_equal(done.loc[~again, results], expected.loc[~again, results])
+
+
+def test_a_partly_cached_job_calls_only_what_the_store_lacks(
+    sandbox: msp.Sandbox, cache_file: object
+) -> None:
+    pdf = frame_with_repeats().sort_values("phone").reset_index(drop=True)  # rows together
+    client = sandbox.client(cache=cache_file)
+    pdf.iloc[::3].mobile.status("phone", client=client, progress=False)
+    before = sandbox.stats()["requests"]
+    sandbox.reset_stats()
+    done = (
+        dd.from_pandas(pdf, npartitions=4)
+        .mobile.status("phone", client=client)
+        .compute(scheduler="threads")
+    )
+    assert sandbox.stats()["requests"] == 30 - before, "only numbers the cache lacks are sent"
+    assert sandbox.stats()["numbers_billed_more_than_once"] == 0
+    with msp.Sandbox() as fresh:
+        expected = pdf.mobile.status("phone", client=fresh.client(cache=None), progress=False)
+    columns = [f"mobile_{c}" for c in ANSWER_COLUMNS]
+    pd.testing.assert_frame_equal(done[columns], expected[columns])
+    first_call = ~done["mobile_from_cache"].astype(bool) & done["mobile_billed"].astype(bool)
+    assert int(first_call.sum()) == sandbox.stats()["billed"], "billed once, on its first row"

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -513,6 +513,12 @@ class Caller:
         if found is STATUS:
             return self._hasher.key(f"{self.realm}:{number}")
         return self._hasher.key(f"{self.realm}:{found.api}:{number}")
+
+    def number_keys(self, numbers: Iterable[str], action: Action | str = STATUS) -> list[str]:
+        """:meth:`number_key` of many numbers at once, in order."""
+        found = get_action(action)
+        tag = f"{self.realm}:" if found is STATUS else f"{self.realm}:{found.api}:"
+        return self._hasher.keys(tag + n for n in numbers)
 
     def _new_limiter(self, action: Action) -> RateLimiter:
         # MobileStatus keeps the SecretId as its bucket (as before actions); another API
