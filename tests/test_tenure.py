@@ -263,23 +263,87 @@ def test_check_shares_one_budget_across_actions(sandbox: msp.Sandbox) -> None:
     assert (out["tenure_status"] == "not_checked").any()
 
 
-def test_shared_gate_stops_every_run_and_counts_possibly_billed_calls() -> None:
+def test_shared_gate_waits_for_calls_in_flight_and_stops_only_at_the_budget() -> None:
+    from mobilestatus_pandas.engine.checks import WAIT, SharedGate
+
+    gate = SharedGate(max_billed=3)
+    assert [gate.try_reserve() for _ in range(3)] == [None, None, None]
+    assert gate.try_reserve() == WAIT, "3 in flight may all be billed: wait, do not stop"
+    gate.after_answer("-1", billed=False, error_code=None)  # an unbilled answer gives it back
+    assert gate.try_reserve() is None
+    gate.after_no_answer(possibly_billed=True)  # sent, no answer: counted as billed
+    gate.after_answer("0", billed=True, error_code=None)
+    assert (gate.committed, gate.reserved) == (2, 1)
+    assert gate.try_reserve() == WAIT
+    gate.after_answer("0", billed=True, error_code=None)
+    assert gate.try_reserve() == "max_billed reached", "billed + possibly billed = budget"
+    gate = SharedGate(max_billed=3)
+    gate.stop("interrupted")
+    assert gate.try_reserve() == "interrupted"
+    assert SharedGate(max_billed=None).try_reserve() is None
+
+
+def test_a_call_waiting_on_the_shared_budget_goes_when_one_in_flight_is_not_billed() -> None:
     import threading
 
     from mobilestatus_pandas.engine.checks import SharedGate
 
-    never = threading.Event()
-    gate = SharedGate(max_billed=3)
-    assert [gate.before_call(never) for _ in range(3)] == [None, None, None]
-    assert gate.before_call(never) == "max_billed reached", "3 in flight may all be billed"
-    gate = SharedGate(max_billed=3)
-    gate.before_call(never)
-    gate.after_answer("-1", billed=False, error_code=None)  # an unbilled answer gives it back
-    gate.before_call(never)
-    gate.after_no_answer(possibly_billed=True)  # sent, no answer: counted as billed
-    assert (gate.committed, gate.reserved) == (1, 0)
-    gate.stop("interrupted")
-    assert gate.before_call(never) == "interrupted"
+    gate, never = SharedGate(max_billed=1), threading.Event()
+    assert gate.before_call(never) is None
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(gate.before_call(never)), daemon=True)
+    waiter.start()
+    assert got == [], "the budget is reserved by the call in flight"
+    gate.after_answer("-1", billed=False, error_code=None)
+    waiter.join(timeout=30)
+    assert got == [None], "the unit came back: the waiting call goes"
+    stopped = threading.Event()
+    waiter = threading.Thread(target=lambda: got.append(gate.before_call(stopped)), daemon=True)
+    waiter.start()
+    stopped.set()  # its run was stopped while it waited
+    waiter.join(timeout=30)
+    assert got[1:] == ["interrupted"]
+    assert gate.reason is None, "one run's stop is not the check's"
+
+
+def test_check_bills_up_to_its_budget_with_calls_in_flight() -> None:
+    """Issue 21: two actions, max_billed=40, 300 ms latency: the service bills 36 to 40 (the
+    gate used to stop for good when billed + in flight reached 40: 22 to 32)."""
+    from mobilestatus_pandas.datasets import random_numbers
+
+    numbers = random_numbers(150, seed=21)
+    with msp.Sandbox(latency_ms=300) as sb:
+        client = sb.client(cache=None)
+        with pytest.warns(msp.RunStoppedWarning, match="max_billed"):
+            out = pd.DataFrame({"phone": numbers}).mobile.check(
+                "phone", client=client, progress=False, max_billed=40
+            )
+        billed = sum(sb.stats()["billed_by_action"].values())
+    assert 36 <= billed <= 40, billed
+    ledger = client.ledger()
+    assert int(ledger["billed"].fillna(True).sum()) >= billed, "billed + possibly billed"
+    assert int(out["mobile_billed"].sum()) + int(out["tenure_billed"].sum()) == billed
+    for action in ("status", "tenure"):
+        assert out.attrs["mobilestatus"][action]["stop_reason"] == "max_billed reached"
+
+
+def test_a_sampled_check_asks_every_action_about_the_same_numbers() -> None:
+    from mobilestatus_pandas.datasets import random_numbers
+
+    numbers = random_numbers(400, seed=22)
+    with msp.Sandbox(rate_limit=500) as sb:
+        client = sb.client(cache=None, rate_limit=500)
+        out = pd.DataFrame({"phone": numbers}).mobile.check(
+            "phone", client=client, progress=False, sample=60
+        )
+        requests_by_action = sb.stats()["requests_by_action"]
+    asked_status = set(out.loc[out["mobile_status"] != "not_checked", "phone"])
+    asked_tenure = set(out.loc[out["tenure_status"] != "not_checked", "phone"])
+    assert len(asked_status) == 60
+    assert asked_status == asked_tenure, "one draw for both actions"
+    assert requests_by_action == {STATUS_API: 60, TENURE_ACTION: 60}
+    seeds = {out.attrs["mobilestatus"][a]["sample"]["seed"] for a in ("status", "tenure")}
+    assert len(seeds) == 1
 
 
 def test_a_background_run_of_tenure_is_shaped_like_the_result() -> None:

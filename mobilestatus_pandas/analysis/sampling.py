@@ -171,6 +171,11 @@ def _key(value: object) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
+def fresh_seed() -> int:
+    """A new random seed for a draw, recorded so the sample can be drawn again."""
+    return int(np.random.SeedSequence().entropy % (2**32))  # type: ignore[operator]
+
+
 def draw(
     distinct: Sequence[str],
     to_check: Sequence[str],
@@ -183,9 +188,7 @@ def draw(
     (-1: not a number); a number's stratum is the ``by`` value of its first row. Within a
     stratum the numbers are sorted before the draw, so row order does not change the sample.
     """
-    seed = request.seed
-    if seed is None:
-        seed = int(np.random.SeedSequence().entropy % (2**32))  # type: ignore[operator]
+    seed = request.seed if request.seed is not None else fresh_seed()
     rng = np.random.default_rng(seed)
     if len(to_check) == len(distinct):  # every number is sent (to_check keeps the order)
         candidates = np.arange(len(distinct), dtype=np.int64)

@@ -5,7 +5,10 @@ same time, each through the whole engine (its own code table, cache entries, led
 rate limit: each API has its own 20 calls a second, so together they may use both). The runs
 share one budget (``max_billed`` counts the billed and possibly billed calls of all of them)
 and one stop: Ctrl-C, an account refused, or the budget spent ends every one of them, with
-what was answered kept.
+what was answered kept. The budget holds as a single run's does: a call in flight reserves
+one unit, given back if its answer is not billed, and the check stops only when billed and
+possibly billed calls reach ``max_billed``. With ``sample=N`` one seed is drawn for all the
+actions, so each asks about the same numbers.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
 
+from ..analysis import sampling
 from ..service.actions import Action
 from . import stops
 from .run import run_lookups
@@ -27,13 +31,25 @@ if TYPE_CHECKING:
 JOIN_POLL_SECONDS: Final = 0.1
 
 
+#: Whether :meth:`SharedGate.try_reserve` granted a call, or it must wait for calls in flight.
+WAIT: Final = "wait"
+
+
 class SharedGate:
     """A :class:`~mobilestatus_pandas.engine.stops.JobGate` shared by the runs of one check:
-    one budget of billed calls, one stop."""
+    one budget of billed calls, one stop.
+
+    Each attempt reserves one unit of ``max_billed`` before it is sent (any attempt may be
+    billed) and settles it when it ends: kept when billed or possibly billed, given back
+    otherwise. When billed + possibly billed + reserved reach the budget, the next attempt
+    waits for calls in flight to settle; the check stops only when billed + possibly billed
+    reach it (or nothing is in flight to give a unit back), as a single run does.
+    """
 
     def __init__(self, max_billed: int | None) -> None:
         self.max_billed = max_billed
         self.lock = threading.Lock()
+        self.settled = threading.Condition(self.lock)
         #: Billed and possibly billed calls of every run, and attempts let through, unsettled.
         self.committed = 0
         self.reserved = 0
@@ -41,29 +57,47 @@ class SharedGate:
 
     def stop(self, reason: str) -> None:
         """Stop every run of the check at its next call (the first reason stays)."""
-        with self.lock:
+        with self.settled:
             if self.reason is None:
                 self.reason = reason
+            self.settled.notify_all()
 
-    def before_call(self, stop: threading.Event) -> str | None:
+    def try_reserve(self) -> str | None:
+        """One attempt's unit without waiting: None when reserved, :data:`WAIT` while calls
+        in flight may give units back, else why the check stopped."""
         with self.lock:
             if self.reason is not None:
                 return self.reason
-            if self.max_billed is not None and self.committed + self.reserved >= self.max_billed:
-                self.reason = stops.STOP_BUDGET
-                return self.reason
-            self.reserved += 1
-            return None
+            if self.max_billed is None or self.committed + self.reserved < self.max_billed:
+                self.reserved += 1
+                return None
+            if self.reserved > 0:
+                return WAIT
+            self.reason = stops.STOP_BUDGET  # billed + possibly billed reached the budget
+            self.settled.notify_all()
+            return self.reason
+
+    def before_call(self, stop: threading.Event) -> str | None:
+        while True:
+            outcome = self.try_reserve()
+            if outcome != WAIT:
+                return outcome
+            if stop.is_set():  # this run was stopped while it waited: not the check
+                return stops.STOP_INTERRUPTED
+            with self.settled:  # woken when a call settles (the timeout: to see ``stop``)
+                self.settled.wait(JOIN_POLL_SECONDS)
+
+    def _settle(self, keep: bool) -> None:
+        with self.settled:
+            self.reserved = max(0, self.reserved - 1)
+            self.committed += int(keep)
+            self.settled.notify_all()
 
     def after_answer(self, result: str | None, billed: bool, error_code: str | None) -> None:
-        with self.lock:
-            self.reserved = max(0, self.reserved - 1)
-            self.committed += int(billed)
+        self._settle(keep=billed)
 
     def after_no_answer(self, possibly_billed: bool) -> None:
-        with self.lock:
-            self.reserved = max(0, self.reserved - 1)
-            self.committed += int(possibly_billed)
+        self._settle(keep=possibly_billed)
 
 
 def run_actions(
@@ -79,7 +113,8 @@ def run_actions(
 
     ``options`` are those of :func:`~mobilestatus_pandas.engine.run.run_lookups` (``refresh``,
     ``validate``, ``sample``, ``by``, ``seed``); with ``sample``, every action checks the
-    same numbers (the draw depends on the numbers and ``seed`` only).
+    same numbers (the draw depends on the numbers and ``seed`` only, and without ``seed``
+    one is drawn here for all the actions).
     """
     if len(actions) == 1:  # one action: the plain run, its budget its own
         only = actions[0]
@@ -88,6 +123,10 @@ def run_actions(
         )
         return {only.name: frame}
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if options.get("sample") is not None and options.get("seed") is None:
+        # One draw for every action: each run draws from the same numbers with this seed,
+        # so all of them ask about the same sample (a seed each would pay for two samples).
+        options = {**options, "seed": sampling.fresh_seed()}
     gate = SharedGate(max_billed)
     frames: dict[str, pd.DataFrame] = {}
     failures: list[BaseException] = []

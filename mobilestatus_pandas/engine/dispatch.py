@@ -156,6 +156,7 @@ class Calls:
         """Before every attempt: reserve its budget, then wait for a rate-limit slot."""
         if not self._reserve():
             return False
+        gate_granted = False  # the gate's unit, to give back if the call is not sent
         try:
             # The job's gate first (it may wait, and talks to the store): a slot from the
             # limiter is used at once, or the sends of the cluster bunch up.
@@ -168,13 +169,14 @@ class Calls:
                 self.stop.set()
                 granted = False
             else:
+                gate_granted = self.gate is not None
                 granted = self.client.limiter_for(self.action).acquire(self.stop)
-                if not granted and self.gate is not None:
-                    self.gate.after_no_answer(possibly_billed=False)
         except CacheUnavailableError as exc:
             self._stop_for_cache(exc)
             granted = False
         if not granted:
+            if gate_granted and self.gate is not None:
+                self.gate.after_no_answer(possibly_billed=False)
             with self.lock:
                 self._settle()
         return granted
