@@ -182,6 +182,16 @@ class StoreContract:
         assert not store.mark_sent(in_flight("k"), "run-a", now, 30), "run-b's claim"
         assert store.ledger() == []
 
+    def test_a_call_that_never_left_is_unmarked(self, store: Store) -> None:
+        now = time.time()
+        assert store.claim("k", "run-a", now, 30)
+        assert store.mark_sent(in_flight("k"), "run-a", now, 30)
+        store.unmark("k", "run-b")  # not run-b's mark
+        store.unmark("k", "run-a")
+        assert not store.claim("k", "run-b", now, 30), "the claim stays"
+        store.release("k", "run-a")
+        assert store.ledger() == [], "not sent, never billed: no row"
+
     def test_releasing_a_marked_call_keeps_it_in_the_ledger(self, store: Store) -> None:
         now = time.time()  # SQLite's claims use the caller's clock; its ledger, time's
         assert store.claim("k", "run-a", now, 30)

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CacheUnavailableError, NotSentError, TransportError
 from ..service.actions import STATUS, Action
-from ..stores import CachedAnswer, LedgerEntry
+from ..stores import NOT_RECORDED, CachedAnswer, LedgerEntry
 from .answers import cached_result
 from .calls import CallOutcome
 from .concurrency import InFlightTarget
@@ -104,6 +104,12 @@ class Calls:
         if gate is not None:  # runs of one job share a client at the same time: one owner each
             self.owner = f"{self.owner}:{report.run_id}"
         self.claimed: set[str] = set()
+        #: Claims a final record ended (or keeps, when the store held the write): the
+        #: lookup does not release them itself.
+        self.settled: set[str] = set()
+        #: Claims found lost just before a send (lapsed and taken, or the store could not
+        #: say): the number goes back to be claimed again, unsent.
+        self.lost: set[str] = set()
         self.finished = threading.Event()
         #: How many calls to keep in flight, following the latency of the answers so far.
         self.in_flight = InFlightTarget(client.rate_limit, client.max_workers, clock=client.now)
@@ -181,8 +187,57 @@ class Calls:
                 self._settle()
         return granted
 
+    def acquire_for(self, key: str) -> bool:
+        """Before every attempt at ``key``: :meth:`acquire`, then mark the call sent on its
+        claim (renewing it), so a process killed before it records the answer leaves the
+        call in the ledger as possibly billed. A claim found lost (lapsed and taken by
+        another run, or a store that cannot say) sends nothing: the number is claimed
+        again."""
+        if not self.acquire():
+            return False
+        now = self.client.now()
+        entry = LedgerEntry(
+            called_at=now,
+            key=key,
+            result=None,
+            status_code=None,
+            billed=None,
+            request_id=None,
+            error=NOT_RECORDED,
+            run_id=self.report.run_id,
+            secret_id=self.client.secret_id,
+            action=self.action.api,
+        )
+        try:
+            marked = self.client.store.mark_sent(entry, self.owner, now, CLAIM_SECONDS)
+        except CacheUnavailableError:
+            logger.debug("could not mark a call sent", exc_info=True)
+            marked = False
+        if marked:
+            return True
+        if self.gate is not None:
+            self.gate.after_no_answer(possibly_billed=False)
+        with self.lock:
+            self._settle()
+            self.lost.add(key)
+        return False
+
     def pause(self, seconds: float) -> None:
         self.stop.wait(seconds)
+
+    def _record(self, entry: LedgerEntry, answer: CachedAnswer | None, final: bool) -> None:
+        """Write one attempt, settling its mark; the last one ends the claim in the same
+        step (so the next claimer finds the answer). A write the store could not take is
+        held, and the claim stays until it lapses."""
+        if final:
+            with self.lock:
+                self.settled.add(entry.key)
+        try:
+            self.client.store.record(entry, answer, owner=self.owner, release=final)
+        except CacheUnavailableError as exc:
+            # The store refused the write (a SQLite file locked, full, read-only): it holds
+            # it to write later; the answer is in the row; the run ends here.
+            self._stop_for_cache(exc)
 
     def on_answer(self, number: str, answer: Answer, sent_at: float, final: bool) -> None:
         """Record an answer in the ledger (and the cache, when it is final) at once."""
@@ -218,11 +273,7 @@ class Calls:
         with self.lock:
             self.failed_attempts = 0
         try:
-            self.client.store.record(entry, cached)
-        except CacheUnavailableError as exc:
-            # The store refused the write (a SQLite file locked past its busy timeout): it
-            # holds it to write later; the answer is in the row; the run ends here.
-            self._stop_for_cache(exc)
+            self._record(entry, cached, final)
         finally:
             with self.lock:
                 self._settle()
@@ -240,6 +291,10 @@ class Calls:
             sent = not isinstance(error, NotSentError)
             self.gate.after_no_answer(possibly_billed=sent and error.possibly_billed)
         if isinstance(error, NotSentError):
+            try:  # it never left: not a possible charge
+                self.client.store.unmark(self.client.number_key(number, self.action), self.owner)
+            except CacheUnavailableError:
+                logger.debug("could not unmark a call", exc_info=True)
             with self.lock:
                 self._settle()
                 self.report.not_sent += 1
@@ -257,9 +312,7 @@ class Calls:
             action=self.action.api,
         )
         try:
-            self.client.store.record(entry, None)
-        except CacheUnavailableError as exc:  # held by the store, written later
-            self._stop_for_cache(exc)
+            self._record(entry, None, final)
         finally:
             with self.lock:
                 self._settle()
@@ -299,31 +352,50 @@ class Calls:
         The number is claimed first (in the shared store): a run that finds it claimed waits
         for that run's answer in the cache instead of paying for it again, and calls it
         itself only if the claim ends without one (an answer that is not cached, or a run
-        that died). Claims are renewed by :meth:`renew_claims` and released at the end.
+        that died). Claims are renewed by :meth:`renew_claims`; the last attempt's record
+        ends the claim in the same step as it writes the answer, so the next claimer finds
+        it (:meth:`_record`); a claim not ended so (nothing sent) is released at the end.
         """
         key = self.client.number_key(number, self.action)
-        waited = self._claim(number, key)
-        if waited is not None:
-            return waited
+        while True:
+            waited = self._claim(number, key)
+            if waited is not None:
+                return waited
+            outcome = self._lookup_claimed(number, key)
+            if outcome is not None:
+                return outcome
+
+    def _lookup_claimed(self, number: str, key: str) -> CallOutcome | None:
+        """Call a number this run holds the claim on; None when the claim was found lost
+        before the call left (claim it again)."""
         try:
             done = self._answered_elsewhere(number, key)
             if done is not None:
                 return done
-            return self.client.call(
+            outcome = self.client.call(
                 number,
-                acquire=self.acquire,
+                acquire=lambda: self.acquire_for(key),
                 sleep=self.pause,
                 on_answer=self.on_answer,
                 on_transport_error=self.on_transport_error,
                 action=self.action,
             )
+            with self.lock:
+                lost = key in self.lost and key not in self.settled
+            if lost and not self.stop.is_set():
+                return None
+            return outcome
         finally:
             with self.lock:
                 self.claimed.discard(key)
-            try:
-                self.client.store.release(key, self.owner)
-            except CacheUnavailableError:  # the claim lapses on its own
-                logger.debug("could not release a claim", exc_info=True)
+                self.lost.discard(key)
+                ended = key in self.settled
+                self.settled.discard(key)
+            if not ended:
+                try:
+                    self.client.store.release(key, self.owner)
+                except CacheUnavailableError:  # the claim lapses on its own
+                    logger.debug("could not release a claim", exc_info=True)
 
     def _claim(self, number: str, key: str) -> CallOutcome | None:
         """Wait until this run holds the claim on ``key`` (None), or for another outcome:

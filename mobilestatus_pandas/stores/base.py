@@ -338,6 +338,11 @@ class Store(Protocol):
         """
         ...
 
+    def unmark(self, key: str, owner: str) -> None:
+        """The call ``owner`` marked sent on ``key`` never left (not sent: never billed):
+        forget its mark; the claim stays."""
+        ...
+
     def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
         """Add ``amount`` (may be negative or 0) to the shared counter ``name`` at once and
         return its new value; the counter lasts ``seconds`` from its last change.

@@ -191,6 +191,16 @@ return 0
 """
 )
 
+#: Forget the owner's mark of a call that never left: KEYS[1] the sent marks; ARGV: owner,
+#: the number's key.
+UNMARK_SCRIPT: Final = """
+local mark = redis.call('HGET', KEYS[1], ARGV[2])
+if mark and cjson.decode(mark)['owner'] == ARGV[1] then
+  return redis.call('HDEL', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
 #: Mark a call sent under its owner's claim, renewing it: KEYS: the claim, the sent marks;
 #: ARGV: owner, milliseconds, the number's key, the mark (JSON: owner, ledger fields).
 MARK_SCRIPT: Final = """
@@ -340,6 +350,7 @@ class RedisStore:
         self._claim = client.register_script(CLAIM_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
         self._mark = client.register_script(MARK_SCRIPT)
+        self._unmark = client.register_script(UNMARK_SCRIPT)
         # Writes that found Redis away, written when it is back: (marker id, entry, answer,
         # the owner whose call it settles, whether its claim ends with it).
         self._held: deque[HeldWrite] = deque()
@@ -669,6 +680,11 @@ class RedisStore:
             raise CacheUnavailableError(
                 f"{describe_failure(self.location, exc)}: no call can be marked sent"
             ) from exc
+
+    def unmark(self, key: str, owner: str) -> None:
+        """Away: the mark stays, and may be counted possibly billed (the safe side)."""
+        with contextlib.suppress(*self._unavailable):
+            self._unmark(keys=[self.sent_key], args=[owner, key])
 
     def _job_key(self, name: str) -> str:
         return f"{self.prefix}:job:{name}"

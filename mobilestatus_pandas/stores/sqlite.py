@@ -510,6 +510,10 @@ class SQLiteStore:
             ).rowcount
         return bool(marked)
 
+    def unmark(self, key: str, owner: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (key, owner))
+
     def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
         with self.transaction() as conn:
             conn.execute("DELETE FROM job_state WHERE name = ? AND until <= ?", (name, now))
