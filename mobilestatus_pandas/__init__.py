@@ -22,6 +22,7 @@ from . import accessor as _accessor  # noqa: F401  (registers .mobile)
 from .analysis.grouping import ManyGroupsWarning
 from .analysis.report import CostUnknownWarning
 from .client import MobileStatusClient
+from .engine import display as _engine_display
 from .engine.run import Run
 from .engine.run_report import RunReport
 from .engine.stops import RunStoppedWarning
@@ -55,6 +56,7 @@ from .service.encryption import Encryption, EncryptionUnavailable
 from .service.result import RESULT_COLUMNS, LookupResult, TenureResult
 from .service.tenure import BANDS as TENURE_BANDS
 from .service.tenure import TENURE_STATUSES
+from .views.run_view import RUN_DISPLAY as _RUN_DISPLAY
 
 #: Modules reachable as attributes of the package (``msp.plots``, ``msp.numbers``, ...), loaded
 #: on first access so that ``import mobilestatus_pandas`` stays light (plots and widgets pull in
@@ -120,6 +122,9 @@ __version__ = "0.1.0"
 
 # .mobile on dask DataFrames too, once dask.dataframe is imported (dask itself is not).
 _dask_hook.install()
+# Runs are shown by the views (their bar, line and widget), which the engine never imports:
+# the package hands the views' display down to the engine here.
+_engine_display.install(_RUN_DISPLAY)
 
 __all__ = [
     "DEAD_LINE_STATES",

@@ -36,10 +36,7 @@ LAYER_RANKS: dict[str, int] = {
 }
 
 #: Upward imports not mended yet, each with the step that removes it (empty when done).
-KNOWN_UPWARD: set[str] = {
-    "engine.dispatch -> views.progress",  # the display is to be handed to the run from above
-    "engine.run -> views.run_view",
-}
+KNOWN_UPWARD: set[str] = set()
 
 #: Layers that must not import each other although they share a rank.
 APART = {("service", "stores"), ("stores", "service")}

@@ -15,7 +15,7 @@ import pytest
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import signups
-from mobilestatus_pandas.engine import answers, stops
+from mobilestatus_pandas.engine import answers, display, stops
 from mobilestatus_pandas.engine import run as run_module
 from mobilestatus_pandas.views import run_view
 
@@ -323,6 +323,81 @@ def test_show_outside_a_kernel_is_text(sandbox: msp.Sandbox) -> None:
     assert not run_view.in_jupyter()
     run._ipython_display_()  # prints the line through IPython's display, no widget
     assert run._display is None
+
+
+class RecordingDisplay:
+    """A display that records what the engine asks of it (the views' stand-in)."""
+
+    def __init__(self) -> None:
+        self.bars: list[tuple[int, bool]] = []
+        self.updates = 0
+        self.shown: list[object] = []
+
+    def in_jupyter(self) -> bool:
+        return False
+
+    def progress_bar(self, total: int, enabled: bool) -> RecordingDisplay:
+        self.bars.append((total, enabled))
+        return self
+
+    def set_postfix(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def update(self, n: float | None = 1) -> None:
+        self.updates += 1
+
+    def close(self) -> None:
+        pass
+
+    def progress_line(self, run: object) -> str:
+        return "recorded line"
+
+    def bundle(self, run: object) -> dict[str, str]:
+        return {"text/plain": "recorded bundle"}
+
+    def show(self, run: object) -> None:
+        self.shown.append(run)
+
+
+def test_the_package_hands_the_views_display_to_the_engine() -> None:
+    """The engine shows runs through what the package installed, never importing the views."""
+    assert display.current() is run_view.RUN_DISPLAY
+    assert isinstance(run_view.RUN_DISPLAY, display.RunDisplay)
+
+
+def test_a_run_is_shown_by_the_display_it_is_handed(sandbox: msp.Sandbox) -> None:
+    shown_by = RecordingDisplay()
+    values = pd.Series(["13800000000", "13800000002", "13800000000", "12"])
+    run = run_module.start(sandbox.client(cache=None), values, progress=True, display=shown_by)
+    out = run.result(timeout=DEADLINE_SECONDS)
+    assert out["status"].tolist() == ["normal", "cancelled", "normal", "invalid"]
+    assert shown_by.bars == [(2, True)], "one bar, for the two distinct numbers to call"
+    assert shown_by.updates == 2
+    assert repr(run) == "<msp.Run recorded line>"
+    assert run._repr_mimebundle_() == {"text/plain": "recorded bundle"}
+    run._ipython_display_()
+    assert shown_by.shown == [run]
+
+
+def test_runs_started_after_an_install_use_the_display_installed(sandbox: msp.Sandbox) -> None:
+    shown_by = RecordingDisplay()
+    previous = display.install(shown_by)
+    try:
+        out = run_module.run_lookups(sandbox.client(cache=None), ["13800000000"], progress=True)
+    finally:
+        assert display.install(previous) is shown_by
+    assert display.current() is run_view.RUN_DISPLAY
+    assert out["status"].tolist() == ["normal"]
+    assert shown_by.bars == [(1, True)]
+
+
+def test_without_the_views_a_run_is_plain_text(sandbox: msp.Sandbox) -> None:
+    run = run_module.start(
+        sandbox.client(cache=None), ["13800000000"], progress=True, display=display.TextDisplay()
+    )
+    run.result(timeout=DEADLINE_SECONDS)
+    assert repr(run) == "<msp.Run done: 1/1 numbers answered>"
+    assert run._repr_mimebundle_() == {"text/plain": "done: 1/1 numbers answered"}
 
 
 def test_sandbox_answers_share_one_realm_apart_from_the_real_service(

@@ -47,6 +47,7 @@ from .stops import (
 
 if TYPE_CHECKING:
     from .calls import Answer, Caller
+    from .display import ProgressBar
 
 logger = logging.getLogger(__name__)
 
@@ -435,14 +436,6 @@ class Calls:
             self.pause(CLAIM_POLL_SECONDS)
 
 
-def _progress_bar(total: int, enabled: bool) -> Any:
-    from ..views.progress import (
-        progress_bar,  # a bar on a terminal or in Jupyter, plain lines in a log
-    )
-
-    return progress_bar(total, enabled)
-
-
 def _finish_when_settled(run: Calls, executor: ThreadPoolExecutor) -> None:
     """Mark an interrupted run finished (its claims no longer renewed) only once the calls
     it abandoned have ended: until then they may still be paid for, and their claims must
@@ -462,9 +455,12 @@ def _in_flight_width(run: Calls, opened: bool) -> int:
 
 
 def dispatch(
-    run: Calls, pending: list[str], max_billed: int | None, progress: bool
+    run: Calls, pending: list[str], max_billed: int | None, bar: ProgressBar | None = None
 ) -> dict[str, Any]:
-    """Send ``pending`` numbers through the worker pool; return their results."""
+    """Send ``pending`` numbers through the worker pool; return their results.
+
+    ``bar`` (the run's display's, or None) counts the numbers answered; it is closed here.
+    """
     client, report = run.client, run.report
     results: dict[str, Any] = {}
     queue = list(reversed(pending))
@@ -474,7 +470,6 @@ def dispatch(
     opened = False
     daily_streak = transport_streak = 0
     failed = 0
-    bar = _progress_bar(len(pending), progress)
     executor = ThreadPoolExecutor(max_workers=client.max_workers, thread_name_prefix="mobilestatus")
     renewer = threading.Thread(
         target=run.renew_claims, name="mobilestatus-claims", daemon=True

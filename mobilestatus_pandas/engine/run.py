@@ -58,6 +58,8 @@ from ..service.result import ATTRS_KEY, round_cost
 from . import options
 from .answers import NOT_ANSWERED_YET, AnswerTable
 from .dispatch import DISPATCH_POLL_SECONDS
+from .display import RunDisplay
+from .display import current as current_display
 from .plan import Plan
 from .run_report import RunReport
 from .steps import run_steps
@@ -127,8 +129,12 @@ class Run:
         progress: bool = False,
         gate: JobGate | None = None,
         action: Action = STATUS,
+        display: RunDisplay | None = None,
     ) -> None:
         self.client = client
+        #: How this run is shown (its bar, its line, its widget): handed down by the package
+        #: (:func:`.display.install`), as the engine never imports the views.
+        self.shown_by = display if display is not None else current_display()
         #: The API this run asks (``STATUS``, ``TENURE``): its columns, codes and limit.
         self.action = action
         self._values = values
@@ -188,7 +194,7 @@ class Run:
                 self.client, self._values, self._progress, self._max_billed, self._refresh,
                 self._validate, self._sample, gate=self._gate, stop=self._stop,
                 on_plan=self._on_plan, on_result=self._on_result, on_warning=self._on_warning,
-                action=self.action,
+                action=self.action, display=self.shown_by,
             )  # fmt: skip
             self._report = report
             self._frame = self._shape(frame)
@@ -382,22 +388,16 @@ class Run:
 
     def progress_line(self) -> str:
         """One line: state, numbers answered, calls/s, ETA, billed, cost, status counts."""
-        from ..views.run_view import progress_line
-
-        return progress_line(self)
+        return self.shown_by.progress_line(self)
 
     def __repr__(self) -> str:
         return f"<msp.Run {self.progress_line()}>"
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
-        from ..views.run_view import static_bundle
-
-        return static_bundle(self)
+        return self.shown_by.bundle(self)
 
     def _ipython_display_(self) -> None:
-        from ..views.run_view import show
-
-        show(self)
+        self.shown_by.show(self)
 
 
 def start(
@@ -414,6 +414,7 @@ def start(
     progress: bool = False,
     gate: JobGate | None = None,
     action: Action | str = STATUS,
+    display: RunDisplay | None = None,
 ) -> Run:
     """Start looking ``values`` up in the background; a :class:`Run`, at once.
 
@@ -421,10 +422,10 @@ def start(
     not from :meth:`Run.result`). ``progress`` draws the engine's bar or plain lines (see
     :mod:`.progress`) outside Jupyter, where a displayed run is its own live widget.
     ``gate`` makes the run one part of a larger job (a Dask partition): a budget and stops
-    shared with the job's other runs, on a client they share.
+    shared with the job's other runs, on a client they share. ``display`` shows the run: the
+    one the package installed (:func:`.display.current`) unless another is given.
     """
-    from ..views.run_view import in_jupyter
-
+    shown = display if display is not None else current_display()
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
     )
@@ -435,8 +436,8 @@ def start(
         raise InputError("values must be a Series of phone numbers")
     run = Run(
         client, series, shape=shape, max_billed=max_billed, refresh=refresh,
-        validate=validate, sample=request, progress=progress and not in_jupyter(), gate=gate,
-        action=get_action(action),
+        validate=validate, sample=request, progress=progress and not shown.in_jupyter(),
+        gate=gate, action=get_action(action), display=shown,
     )  # fmt: skip
     return run._begin()
 
@@ -454,6 +455,7 @@ def run_lookups(
     seed: int | None = None,
     gate: JobGate | None = None,
     action: Action | str = STATUS,
+    display: RunDisplay | None = None,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
 
@@ -466,12 +468,11 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.analysis.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    from ..views.run_view import in_jupyter, show
-
     run = start(
         client, values, progress=progress, max_billed=max_billed, refresh=refresh,
         validate=validate, sample=sample, by=by, seed=seed, gate=gate, action=action,
+        display=display,
     )  # fmt: skip
-    if progress and in_jupyter():
-        show(run)  # the live widget: the same display as a background run's
+    if progress and run.shown_by.in_jupyter():
+        run.shown_by.show(run)  # the live widget: the same display as a background run's
     return run._wait(stacklevel=4)

@@ -24,6 +24,8 @@ from ..service.result import ATTRS_KEY, round_cost
 from . import options
 from .answers import join
 from .dispatch import Calls, ResultSink, dispatch
+from .display import RunDisplay
+from .display import current as current_display
 from .plan import Plan, make_plan
 from .run_report import RunReport
 from .stops import (
@@ -57,7 +59,13 @@ def run_steps(
     on_result: ResultSink | None = None,
     on_warning: Callable[[str], None] | None = None,
     action: Action = STATUS,
+    display: RunDisplay | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
+    """Run every step of one run in this thread; the result frame and the report.
+
+    ``display`` draws the progress bar (with ``progress``): the one installed by the package
+    (:func:`.display.current`) unless another is given.
+    """
     options.check_run_options(
         progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
     )
@@ -82,7 +90,9 @@ def run_steps(
     run = Calls(client, report, refresh, gate, max_billed, stop, on_result, action)
     try:
         if pending:
-            results.update(dispatch(run, pending, max_billed, progress))
+            shown = display if display is not None else current_display()
+            bar = shown.progress_bar(len(pending), progress)
+            results.update(dispatch(run, pending, max_billed, bar))
     finally:
         # Answers received while a shared cache was away are written now if it is back
         # (waiting for it as calls would have, unless waiting is what stopped the run).

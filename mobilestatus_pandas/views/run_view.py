@@ -298,3 +298,31 @@ def _color(status: str) -> str:
     from .tenure_plot import TENURE_COLORS
 
     return STATUS_COLORS.get(status) or TENURE_COLORS.get(status, STATUS_COLORS["unknown"])
+
+
+class ViewsRunDisplay:
+    """The views' side of :class:`~mobilestatus_pandas.engine.display.RunDisplay`: tqdm's bar
+    or plain lines (:mod:`.progress`), the live widget in Jupyter and the text line and
+    static picture elsewhere (this module). The package installs :data:`RUN_DISPLAY` in the
+    engine when it is imported, so the engine shows runs without importing the views."""
+
+    def in_jupyter(self) -> bool:
+        return in_jupyter()
+
+    def progress_bar(self, total: int, enabled: bool) -> Any:
+        from .progress import progress_bar  # a bar on a terminal or in Jupyter, plain lines
+
+        return progress_bar(total, enabled)
+
+    def progress_line(self, run: Run) -> str:
+        return progress_line(run)
+
+    def bundle(self, run: Run) -> dict[str, Any]:
+        return static_bundle(run)
+
+    def show(self, run: Run) -> None:
+        show(run)
+
+
+#: What the package installs in the engine (``engine.display.install``) at import.
+RUN_DISPLAY: Final = ViewsRunDisplay()
