@@ -269,7 +269,7 @@ def test_readme_reasons_example(sandbox: msp.Sandbox) -> None:
         "3         <NA>  False         landline"
     )
     assert s.mobile.normalize().tolist() == ["13800138000", pd.NA, pd.NA, pd.NA]
-    assert shown.equals(msp.numbers.classify(s)), "the README's msp.numbers.classify"
+    assert shown.equals(msp.numbers.classify(s)), "the guide's msp.numbers.classify"
 
 
 @settings(

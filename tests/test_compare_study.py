@@ -134,10 +134,11 @@ def test_dashboard_comparison_view(study: tuple[pd.DataFrame, pd.DataFrame]) -> 
     assert not isinstance(board.axes, np.ndarray)
 
 
-def test_the_readme_example_is_what_compare_prints() -> None:
+def test_the_guide_example_is_what_compare_prints() -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    guide = Path(__file__).parent.parent / "docs" / "guide" / "fraud-study.md"
+    text = guide.read_text(encoding="utf-8")
     frame = signups(rows=3000, seed=11)
     with msp.Sandbox(rate_limit=FAST) as sb:
         out = frame.mobile.status("phone", client=sb.client(rate_limit=FAST), progress=False)
@@ -146,4 +147,4 @@ def test_the_readme_example_is_what_compare_prints() -> None:
         index=False, float_format="{:.3g}".format
     )
     for line in printed.splitlines():
-        assert f"# {line}" in readme
+        assert f"# {line}" in text

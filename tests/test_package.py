@@ -6,6 +6,7 @@ The wheel itself is built and installed in a clean environment by ``.ci/package_
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,24 @@ def test_the_readme_links_only_inside_the_repository() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "../" not in readme, "the repository stands alone: no links outside it"
     assert "docs/architecture.md" in readme
+
+
+def github_anchor(heading: str) -> str:
+    """The anchor GitHub gives a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_the_readme_links_resolve() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    anchors = {github_anchor(h) for h in re.findall(r"^#+ (.*)$", readme, flags=re.M)}
+    links = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert links, "the README links into the guide"
+    for link in links:
+        if re.match(r"[a-z]+://", link):
+            continue
+        path, _, anchor = link.partition("#")
+        if path:
+            assert (ROOT / path).exists(), f"README links to {link}: no such file"
+        else:
+            assert anchor in anchors, f"README links to {link}: no such heading"

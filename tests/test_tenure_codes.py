@@ -180,14 +180,14 @@ def test_answers_become_each_actions_record() -> None:
     assert TenureResult.from_row(row) == known
 
 
-def test_readme_tenure_table_is_the_code_table() -> None:
+def test_the_guide_tenure_table_is_the_code_table() -> None:
     import re
     from pathlib import Path
 
     from mobilestatus_pandas.sandbox.behaviour import TENURE_MAGIC_NUMBERS
 
-    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Line tenure", 1)[1].split("\n## ", 1)[0]
+    guide = Path(__file__).parent.parent / "docs" / "guide" / "tenure.md"
+    section = guide.read_text(encoding="utf-8")
     rows = re.findall(r"^\| (-?\d+) \| `([a-z_]+)`[^|]*\| (yes|no) \|", section, re.M)
     assert {r: (s, b == "yes") for r, s, b in rows} == {
         r: (m.status, m.billed) for r, m in tenure.TENURE_RESULT_CODES.items()
