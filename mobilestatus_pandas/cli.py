@@ -326,6 +326,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         cost = f", cost {report['cost']:.2f}" if report["cost"] is not None else ""
         if report.get("possibly_billed"):
             cost += f", {report['possibly_billed']} possibly billed (sent, no answer)"
+        if report.get("rate_limited"):
+            cost += (
+                f", {report['rate_limited']} refused for the rate (RequestLimitExceeded: "
+                f"free, {report['rate_limited_retries']} retried)"
+            )
         # One action: one line, as before; several: a line each, named.
         named = f"{action}: " if len(actions) > 1 else ""
         written_to = f" Written to {target}, {kept}." if action == actions[-1] else ""

@@ -60,6 +60,7 @@ def run_demo(rows: int = 2000, output: Path | None = None, *, keep_numbers: bool
         out = frame.mobile.status("phone", client=client)
         report = out.attrs["mobilestatus"]
         stats = sandbox.stats()
+        ledger_billed = int(client.ledger()["billed"].fillna(True).sum())
     print("\nLine health (out.mobile.summary()):")
     summary = out.mobile.summary()
     print(summary[summary["rows"] > 0].to_string(float_format=lambda x: f"{x:.3f}"))
@@ -71,6 +72,14 @@ def run_demo(rows: int = 2000, output: Path | None = None, *, keep_numbers: bool
         f"{report['cache_hits']} cache hits, {report['calls_per_second']:.1f} calls/s; "
         f"the sandbox saw at most {stats['max_arrivals_in_any_second']} requests in any second "
         f"and {stats['rate_limited']} RequestLimitExceeded."
+    )
+    # The promise on a real network, in the README's words, with this run's figures.
+    requests = stats["requests"]
+    print(
+        f"Refused for the rate: {stats['rate_limited']} of {requests} requests "
+        f"({stats['rate_limited'] / max(requests, 1):.1%}; promised: at most 1 in 100), "
+        f"never billed ({stats['billed']} billed = {ledger_billed} in the ledger), "
+        f"{report['rate_limited_retries']} retried, {report['rate_limited']} counted in the report."
     )
     if output is not None:
         output.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -76,7 +77,18 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Line health" in done.stdout
-    assert "0 RequestLimitExceeded" in done.stdout
+    # The promise as the README states it ("at most 1 request in 100 refused for the rate,
+    # never billed, retried, and counted in the report"), on this machine however busy.
+    promise = re.search(
+        r"Refused for the rate: (\d+) of (\d+) requests .*never billed \((\d+) billed = "
+        r"(\d+) in the ledger\), (\d+) retried, (\d+) counted in the report",
+        done.stdout,
+    )
+    assert promise is not None, done.stdout
+    refused, requests, billed, billed_reported, retried, counted = map(int, promise.groups())
+    assert refused <= requests / 100, done.stdout
+    assert billed == billed_reported, "a refusal is never billed, nor counted as billed"
+    assert retried == refused == counted, "every refusal retried and counted in the report"
     assert (tmp_path / "out" / "health.png").read_bytes().startswith(b"\x89PNG")
     written = (tmp_path / "out" / "demo_results.csv").read_text()
     header = written.splitlines()[0].split(",")

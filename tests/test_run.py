@@ -421,3 +421,23 @@ def test_sandbox_answers_share_one_realm_apart_from_the_real_service(
     )
     real.close()
     mine.close()
+
+
+def test_refusals_for_the_rate_are_counted_retried_and_shown(frame: pd.DataFrame) -> None:
+    """A client paced at twice the account's limit (as if another used it): every refusal the
+    service answered is in the report, every one retried, and the display says so."""
+    with msp.Sandbox() as sb:
+        client = sb.client(cache=None, rate_limit=40, backoff_seconds=0.01)
+        run = frame.iloc[:200].mobile.start("phone", client=client)
+        out = run.result(timeout=DEADLINE_SECONDS * 2)
+        stats = sb.stats()
+    report = out.attrs["mobilestatus"]
+    assert stats["rate_limited"] > 0
+    assert report["rate_limited"] == stats["rate_limited"]
+    assert report["rate_limited_retries"] == report["rate_limited"]
+    assert report["retries"] == 0, "a refusal for the rate is no failure of a number"
+    assert report["calls"] == stats["requests"]
+    assert not out["mobile_status"].isin(["error", "not_checked"]).any()
+    line = repr(run)
+    shown = f"refused for the rate {report['rate_limited']:,} (retried {report['rate_limited']:,})"
+    assert shown in line

@@ -26,6 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CacheUnavailableError, NotSentError, TransportError
+from ..service import codes
 from ..service.actions import STATUS, Action
 from ..stores import NOT_RECORDED, CachedAnswer, LedgerEntry
 from .answers import cached_result
@@ -280,6 +281,11 @@ class Calls:
                 self._settle()
                 self.report.calls += 1
                 self.report.billed_calls += int(billed)
+                if answer.error_code and (
+                    codes.error_kind(answer.error_code) is codes.ErrorKind.RATE_LIMITED
+                ):
+                    self.report.rate_limited += 1
+                    self.report.rate_limited_retries += int(not final)
         if self.gate is not None:
             self.gate.after_answer(answer.result, billed, answer.error_code)
 
@@ -528,6 +534,7 @@ def dispatch(
                         billed=report.billed_calls,
                         cached=report.cache_hits,
                         errors=failed,
+                        refused=report.rate_limited,
                         refresh=False,
                     )
                     bar.update(1)

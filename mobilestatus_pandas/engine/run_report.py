@@ -31,6 +31,12 @@ class RunReport:
     #: Attempts that never left this machine (connection refused, DNS): never billed.
     not_sent: int = 0
     retries: int = 0
+    #: ``RequestLimitExceeded`` answers: requests the service refused for the rate (never
+    #: billed; the network's jitter, or someone else using the account's limit) ...
+    rate_limited: int = 0
+    #: ... and how many of them were sent again (all, unless a number stayed refused
+    #: ``RATE_LIMITED_RETRIES`` times). Not in ``retries``, which counts failures.
+    rate_limited_retries: int = 0
     errors: int = 0
     not_checked: int = 0
     elapsed_seconds: float = 0.0

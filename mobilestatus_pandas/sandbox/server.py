@@ -214,6 +214,10 @@ class _Counters:
     looked_up: Counter[str] = field(default_factory=Counter)
     quota_used: Counter[str] = field(default_factory=Counter)
     max_calls_in_any_second: int = 0
+    # Calls admitted past the rate limit, and the first and latest of them (counter times).
+    calls_admitted: int = 0
+    first_call_at: float | None = None
+    last_call_at: float | None = None
     max_arrivals_in_any_second: int = 0
     # Per action (X-TC-Action): answers by Result, billed calls, requests, busiest seconds.
     answered_by_action: dict[str, Counter[str]] = field(default_factory=dict)
@@ -326,9 +330,11 @@ class SandboxState:
             if busiest > allowed:  # every window that holds it is counted, late or not
                 arrivals.remove(now)
                 return False
-            self.counters.max_calls_in_any_second = max(
-                self.counters.max_calls_in_any_second, busiest
-            )
+            c = self.counters
+            c.max_calls_in_any_second = max(c.max_calls_in_any_second, busiest)
+            c.calls_admitted += 1
+            c.first_call_at = now if c.first_call_at is None else min(c.first_call_at, now)
+            c.last_call_at = now if c.last_call_at is None else max(c.last_call_at, now)
             by_action = self.counters.max_calls_by_action
             by_action[action] = max(by_action[action], busiest)
             return True
@@ -380,6 +386,10 @@ class SandboxState:
         Numbers asked of another action than MobileStatus are counted (and named, with
         ``numbers=True``) as ``<number>@<action>``: a number's status and its tenure are two
         calls, each billed once.
+
+        ``calls_admitted`` counts the calls let past the rate limit (every action), and
+        ``calls_per_second`` is their rate between the first and the latest as the limit's
+        counter saw them (after any arrival jitter): the judge of a client's speed.
         """
         with self.lock:
             c = self.counters
@@ -398,6 +408,8 @@ class SandboxState:
                 "rate_limited": c.errors.get("RequestLimitExceeded", 0),
                 "max_arrivals_in_any_second": c.max_arrivals_in_any_second,
                 "max_calls_in_any_second": c.max_calls_in_any_second,
+                "calls_admitted": c.calls_admitted,
+                "calls_per_second": _calls_per_second(c),
                 "quota_used": sum(c.quota_used.values()),
                 "answered_by_action": {a: dict(n) for a, n in c.answered_by_action.items()},
                 "billed_by_action": dict(c.billed_by_action),
@@ -416,6 +428,14 @@ class SandboxState:
             self.arrivals.clear()
             self.all_arrivals = _SecondCounter()
             self.action_arrivals.clear()
+
+
+def _calls_per_second(c: _Counters) -> float | None:
+    """Admitted calls per second between the first and the latest (as the counter saw them)."""
+    if c.first_call_at is None or c.last_call_at is None or c.calls_admitted < 2:
+        return None
+    span = c.last_call_at - c.first_call_at
+    return (c.calls_admitted - 1) / span if span > 0 else None
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -68,6 +68,10 @@ def figures(run: Run) -> dict[str, str]:
         "billed": f"{report.billed_calls:,}",
         "possibly billed": f"{report.possibly_billed:,}",
         "cache hits": f"{report.cache_hits:,}",
+        # Refused for the rate (free): shown, never hidden, and said to be retried.
+        "refused for the rate": (
+            f"{report.rate_limited:,} (retried {report.rate_limited_retries:,})"
+        ),
     }
     if report.cost is not None:
         shown["cost so far" if not run.done() else "cost"] = f"{report.cost:,.2f}"
