@@ -1,6 +1,8 @@
 """Compare speed: ``out.mobile.compare(by)`` on a million result rows, full and sampled.
 
-The baseline, timed in the same run, is what an analyst would write for counts alone:
+Every figure clusters the rows by number (a million rows on 333,333 numbers here), so the
+numbers are factorised and each (number, group) cell is summed. The baseline, timed in the
+same run, is what an analyst would write for counts alone:
 ``pd.crosstab(out[by], out["mobile_status"])`` (no shares, intervals, lift or tests). The
 target is under a second for a million rows.
 

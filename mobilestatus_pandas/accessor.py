@@ -537,22 +537,26 @@ class MobileFrameAccessor:
         reference: object = None,
         statuses: Sequence[str] | str | None = None,
         level: float = 0.95,
+        population: str = "process",
         prefix: str = DEFAULT_PREFIX,
     ) -> pd.DataFrame:
         """Shares of each status (and ``dead_line``) per group with Wilson intervals, lift
-        against a reference group with its interval, and p-values (Fisher's exact test).
+        against a reference group with its interval, and p-values (Fisher's exact test);
+        rows that share a number are one cluster (``mobile_key``, else ``mobile_number``).
 
-        One row per (status, group): ``status, group, rows, n, share, ci_low, ci_high, lift,
-        lift_ci_low, lift_ci_high, p_value, note``. ``by`` is a column name or a Series/array
-        like ``groupby``'s; ``reference`` defaults to the largest group (the ``False`` group of
-        a boolean). On a sampled frame the shares estimate the whole frame. See
-        :func:`mobilestatus_pandas.analysis.stats.compare`.
+        One row per (status, group): ``status, group, rows, n, numbers, effective_n, share,
+        ci_low, ci_high, lift, lift_ci_low, lift_ci_high, p_value, note``. ``by`` is a column
+        name or a Series/array like ``groupby``'s; ``reference`` defaults to the largest group
+        (the ``False`` group of a boolean). On a sampled frame the shares estimate the whole
+        frame. ``population="table"`` asks about this table rather than the process that
+        makes sign-ups. See :func:`mobilestatus_pandas.analysis.stats.compare`.
         """
         from .analysis.stats import compare
 
         return compare(
-            self._frame, by, reference=reference, statuses=statuses, level=level, prefix=prefix
-        )
+            self._frame, by, reference=reference, statuses=statuses, level=level,
+            population=population, prefix=prefix,
+        )  # fmt: skip
 
     def plot(
         self,

@@ -58,7 +58,7 @@ def test_two_groups_columns_fisher_p_value_and_the_false_reference() -> None:
     frame = _frame({True: (14, 26), False: (16, 144)})
     table = frame.mobile.compare("g")
     assert list(table.columns) == [
-        "status", "group", "rows", "n", "share", "ci_low", "ci_high",
+        "status", "group", "rows", "n", "numbers", "effective_n", "share", "ci_low", "ci_high",
         "lift", "lift_ci_low", "lift_ci_high", "p_value", "note",
     ]  # fmt: skip
     assert table["status"].tolist() == ["dead_line"] * 2 + ["normal"] * 2 + ["cancelled"] * 2
@@ -274,3 +274,134 @@ def test_a_frame_without_results_or_groups_is_refused() -> None:
         compare(pd.DataFrame({"g": [1]}), "g")
     with pytest.raises(msp.InputError, match="no groups"):
         compare(pd.DataFrame({"g": [None], "mobile_status": ["normal"]}), "g")
+
+
+# -- numbers are the clusters: intervals that cover the truth when rows share numbers ----------
+
+#: The known process: a number is a fraud ring's with this probability, then dead with the
+#: group's probability, and used for 1 to 8 sign-ups.
+RING_SHARE, DEAD_FRAUD, DEAD_GOOD = 0.25, 0.35, 0.14
+TABLES, NUMBERS_PER_TABLE, MAX_SIGNUPS = 300, 600, 8
+
+
+def _clustered_tables(tables: int, seed: int = 0) -> list[pd.DataFrame]:
+    """``tables`` result frames drawn from the process above: the label is the number's, so
+    a number's rows share its label and its line status."""
+    rng = np.random.default_rng(seed)
+    shape = (tables, NUMBERS_PER_TABLE)
+    fraud = rng.random(shape) < RING_SHARE
+    dead = rng.random(shape) < np.where(fraud, DEAD_FRAUD, DEAD_GOOD)
+    signups = rng.integers(1, MAX_SIGNUPS + 1, shape)
+    frames = []
+    for t in range(tables):
+        which = np.repeat(np.arange(NUMBERS_PER_TABLE), signups[t])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "fraud": fraud[t][which],
+                    "mobile_key": which,
+                    "mobile_status": np.where(dead[t][which], "cancelled", "normal"),
+                }
+            )
+        )
+    return frames
+
+
+def _coverage(frames: list[pd.DataFrame], per_row: bool) -> dict[str, float]:
+    """How often the 95% intervals hold the process's shares and lift; ``per_row``: as if
+    every row were its own number (the naive, row-level intervals)."""
+    hits = {"fraud share": 0, "good share": 0, "lift": 0}
+    for frame in frames:
+        if per_row:
+            frame = frame.assign(mobile_key=np.arange(len(frame)))
+        table = compare(frame, "fraud", statuses="dead_line").set_index("group")
+        fraud, good = table.loc[True], table.loc[False]
+        hits["fraud share"] += bool(fraud["ci_low"] <= DEAD_FRAUD <= fraud["ci_high"])
+        hits["good share"] += bool(good["ci_low"] <= DEAD_GOOD <= good["ci_high"])
+        lift = DEAD_FRAUD / DEAD_GOOD
+        hits["lift"] += bool(fraud["lift_ci_low"] <= lift <= fraud["lift_ci_high"])
+    return {name: hit / len(frames) for name, hit in hits.items()}
+
+
+def test_intervals_cover_the_process_when_rows_share_numbers() -> None:
+    frames = _clustered_tables(TABLES)
+    clustered = _coverage(frames, per_row=False)
+    assert min(clustered.values()) >= 0.93, clustered
+    naive = _coverage(frames[:100], per_row=True)
+    assert max(naive.values()) < 0.85, naive  # rows taken as independent: far too narrow
+
+
+FIGURES = ["numbers", "effective_n", "share", "ci_low", "ci_high", "lift", "lift_ci_low",
+           "lift_ci_high", "p_value"]  # fmt: skip
+
+
+@pytest.mark.parametrize("by", ["fraud", "channel"])
+@pytest.mark.parametrize("population", ["process", "table"])
+def test_a_sample_of_every_number_is_the_full_run(by: str, population: str) -> None:
+    full = _population()
+    everyone = _sample(full, full["mobile_number"].nunique(), "fraud", 0)
+    assert (everyone[f"mobile_{WEIGHT_COLUMN}"] == 1.0).all()
+    truth = compare(full, by, population=population)
+    sampled = compare(everyone, by, population=population)
+    pd.testing.assert_frame_equal(
+        sampled[FIGURES], truth[FIGURES], check_exact=False, rtol=1e-9, atol=1e-9
+    )
+    if population == "table":  # about this table, the full run is exact
+        assert (truth["ci_low"] == truth["share"]).all()
+        assert (truth["ci_high"] == truth["share"]).all()
+
+
+@pytest.mark.parametrize("by", ["fraud", "channel"])
+def test_a_sample_is_never_more_certain_than_the_full_run(by: str) -> None:
+    """A 90% sample holds 90% of the numbers: its effective sizes are about 0.9 of the full
+    run's and its intervals about sqrt(1/0.9) = 1.05 times as wide. A single draw's interval
+    moves with its estimated share (a share nearer 0.5 is less certain), so widths are
+    compared over draws; the dead-line share's effective size is below the full run's in
+    every draw."""
+    full = _population()
+    statuses = ["dead_line", "not_found"]
+    truth = compare(full, by, statuses=statuses)
+    width = truth["ci_high"] - truth["ci_low"]
+    lift = truth["lift_ci_low"].notna()
+    lift_width = np.log(truth["lift_ci_high"] / truth["lift_ci_low"])[lift]
+    ratios, lift_ratios = [], []
+    for seed in range(8):
+        sample = _sample(full, int(0.9 * full["mobile_number"].nunique()), "fraud", seed)
+        est = compare(sample, by, statuses=statuses)
+        dead = est["status"] == "dead_line"
+        assert (est["effective_n"][dead] < truth["effective_n"][dead]).all()
+        assert (est["effective_n"][dead] > 0.8 * truth["effective_n"][dead]).all()
+        ratios.append((est["ci_high"] - est["ci_low"]) / width)
+        lift_ratios.append(np.log(est["lift_ci_high"] / est["lift_ci_low"])[lift] / lift_width)
+        # about the table, a 90% sample is close to the full run: much narrower
+        table = compare(sample, by, statuses=statuses, population="table")
+        assert (table["ci_high"] - table["ci_low"] < 0.5 * (est["ci_high"] - est["ci_low"])).all()
+    assert (pd.concat(ratios, axis=1).mean(axis=1) >= 1.0).all()
+    assert (pd.concat(lift_ratios, axis=1).mean(axis=1) >= 1.0).all()
+
+
+def test_a_frame_that_cannot_tell_its_numbers_apart_is_refused() -> None:
+    full = _population()
+    sampled = _sample(full, 300, "fraud", 0).drop(columns="mobile_number")
+    with pytest.raises(msp.InputError, match="Keep the mobile_key column"):
+        compare(sampled, "fraud")
+    repeated = full.drop(columns="mobile_number")
+    repeated.attrs["mobilestatus"] = {"rows": len(full), "distinct_numbers": 2000}
+    with pytest.raises(msp.InputError, match="numbers repeat"):
+        compare(repeated, "fraud")
+    # one row per number, by the run report: each row is its own number
+    single = _frame({"a": (10, 90), "b": (20, 80)})
+    single.attrs["mobilestatus"] = {"rows": 200, "distinct_numbers": 200}
+    assert compare(single, "g").attrs["compare"]["clusters"] == "rows (no number column)"
+
+
+def test_the_key_stands_for_the_number_and_rows_of_a_number_are_one_cluster() -> None:
+    full = _population()
+    keyed = full.assign(mobile_key=pd.factorize(full["mobile_number"])[0] * 7 + 3)
+    by_key = compare(keyed.drop(columns="mobile_number"), "fraud")
+    by_number = compare(full, "fraud")
+    assert by_key.attrs["compare"]["clusters"] == "numbers (mobile_key)"
+    pd.testing.assert_frame_equal(by_key[FIGURES], by_number[FIGURES], rtol=1e-12)
+    per_row = compare(full.assign(mobile_number=pd.RangeIndex(len(full)).astype(str)), "fraud")
+    assert (by_number["numbers"] < per_row["numbers"]).all()
+    assert (by_number["effective_n"] < per_row["effective_n"]).all()  # 1-3 rows per number

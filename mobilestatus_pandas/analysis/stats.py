@@ -2,34 +2,60 @@
 
 :func:`compare` answers "is a dead line a fraud signal here, and how strong?": for each status
 (and the pseudo-status ``dead_line``, any of :data:`~mobilestatus_pandas.DEAD_LINE_STATES`) and
-each group, the share of answered rows with its Wilson score interval, the lift against a
-reference group with its interval, and a p-value.
+each group, the share of answered rows with its interval, the lift against a reference group
+with its interval, and a p-value.
 
-Shares count rows with an answer about the line: statuses in
+**One definition of a share**, used by every table, headline and picture: the share of a
+status is among the rows *with an answer about the line*: statuses in
 :data:`~mobilestatus_pandas.NO_ANSWER_STATES` (``missing``, ``busy``, ``daily_limit``,
 ``error``, ``not_checked``) are left out and reported apart (``rows - n``).
 
-The statistics, and why:
+**What the figures are about: the process, and numbers are the clusters.** The intervals and
+tests are about the process that makes sign-ups (next month's sign-ups, the next table), not
+about this one table. Rows that share a phone number (a fraud ring's, a family's) move
+together: they are one *cluster*, and a share's uncertainty comes from how many numbers were
+seen, not how many rows. So every figure is design-based, with numbers as clusters, in full
+runs and samples alike:
 
-* interval: Wilson's score interval, good at small counts and near 0 or 1 where the textbook
-  normal interval fails; ``z`` comes from ``scipy.stats.norm``;
-* lift: share / the reference's share, with Katz's log interval
-  (``exp(log(lift) ± z·sqrt(1/k - 1/n + 1/k_ref - 1/n_ref))``); NA when either share is 0;
-* p-value, per status and group against the reference: Fisher's exact test on the 2×2 table
-  (``scipy.stats.fisher_exact``). With more than two groups the overall test, chi-square on the
-  status-by-group table (``scipy.stats.chi2_contingency``), is in ``out.attrs["compare"]``;
-* groups with fewer than :data:`MIN_ANSWERED_FOR_TEST` answered rows get no lift and no
-  p-value (NA, and the reason in ``note``): a test there would print a misleading number.
+* share: the (weighted) share of rows; its variance by linearisation over the numbers
+  (Taylor series: each number's rows contribute ``sum(y - share) / rows`` as one value), and
+  the **effective size** it implies, ``n_eff = share (1 - share) / variance``;
+* interval: Wilson's score interval on ``n_eff`` (good at small counts and near 0 or 1);
+* lift: share / the reference's share; its interval on the log scale with the variance of
+  ``log(share) - log(share_ref)`` linearised over the numbers the same way (a number in rows
+  of both groups counts in both, with its covariance);
+* p-value, per status and group against the reference: Fisher's exact test on the 2x2 table
+  scaled by the difference's design effect (its cluster variance over the row-level one): a
+  first-order **Rao-Scott** correction, chosen over a permutation or bootstrap over numbers
+  because it is exact arithmetic (no seed, no Monte Carlo error, the same answer each run),
+  vectorised (a million rows in a fraction of a second) and it keeps Fisher's test where
+  counts are small. With more than two groups the overall test, chi-square on the
+  status-by-group table with each group's rows scaled by its largest design effect (a
+  conservative Rao-Scott), is in ``out.attrs["compare"]``;
+* groups with fewer than :data:`MIN_ANSWERED_FOR_TEST` effective answered rows get no lift and
+  no p-value (NA, and the reason in ``note``): a test there would print a misleading number.
 
-On a sampled frame (``status(sample=...)``) the shares are weighted estimates for the whole
-frame (weights from :func:`mobilestatus_pandas.analysis.sampling.weights`),
-and the intervals and tests
-use the design's effective sample size: the variance of the weighted share by linearisation
-over the sampled numbers (rows sharing a number move together), within strata of equal weight,
-with the finite-population correction; Wilson's interval, the lift interval and the tests are
-then computed on the effective counts. Unsampled frames count each row as one observation.
+With one row per number and no sample every design effect is 1 and the figures are exactly
+the textbook ones: Wilson's interval on the counts, Katz's log interval for the lift
+(``exp(log(lift) ± z·sqrt(1/k - 1/n + 1/k_ref - 1/n_ref))``), Fisher's exact test and the
+chi-square test on the table (they match ``scipy.stats``).
 
-scipy is imported when :func:`compare` runs, not with the package.
+**Samples** (``status(sample=...)``): the shares are weighted estimates (weights from
+:func:`mobilestatus_pandas.analysis.sampling.weights`); the variance adds, to the process's
+variance estimated from the sample (``sum of w·u²`` over the sampled numbers), the variance
+of drawing the sample (within strata of equal weight, with the finite-population
+correction). So a sample is never more certain than the full run, and a sample of every number
+(weights 1) gives the full run's figures exactly. ``population="table"`` asks about this
+table instead (how far the sample can be from paying for every number): only the second
+term; the full run then has no uncertainty at all.
+
+**The cluster key**: the column ``mobile_key`` (a keyed hash of the number, kept when the
+number is dropped for privacy), else ``mobile_number``. Without either, a frame whose numbers
+repeat (a sample, or a run report that says so) is refused, since its rows cannot be put
+together; otherwise each row is its own number (``attrs["compare"]["clusters"]`` says which).
+
+No statsmodels: scipy's ``norm``, ``fisher_exact`` and ``chi2_contingency`` and a few numpy
+sums do it all. scipy is imported when :func:`compare` runs, not with the package.
 """
 
 from __future__ import annotations
@@ -43,6 +69,7 @@ import pandas as pd
 
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
+from ..service.result import ATTRS_KEY, KEY_COLUMN
 
 #: The pseudo-status: any of DEAD_LINE_STATES.
 DEAD_LINE: Final = "dead_line"
@@ -52,6 +79,8 @@ COMPARE_COLUMNS: Final = (
     "group",
     "rows",
     "n",
+    "numbers",
+    "effective_n",
     "share",
     "ci_low",
     "ci_high",
@@ -61,6 +90,16 @@ COMPARE_COLUMNS: Final = (
     "p_value",
     "note",
 )
+#: ``population=``: inference about the process that makes sign-ups (the default) ...
+POPULATION_PROCESS: Final = "process"
+#: ... or about this table only (the finite-population correction).
+POPULATION_TABLE: Final = "table"
+POPULATIONS: Final = (POPULATION_PROCESS, POPULATION_TABLE)
+#: A design effect below this is taken as this in the test (a guard against degenerate
+#: tables, where two groups share all their numbers, blowing Fisher's counts up).
+MIN_DESIGN_EFFECT: Final = 0.1
+#: A sampled fraction this close to 1 is the whole table (``population="table"``: exact).
+FULL_RUN_TOLERANCE: Final = 1e-12
 #: A group needs this many answered rows (effective, on a sampled frame) for a lift and a test.
 MIN_ANSWERED_FOR_TEST: Final = 10
 #: Statuses that can be compared: those carrying an answer about the line, and dead_line.
@@ -174,69 +213,183 @@ def wilson_interval(
     return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
 
 
-def _effective_n(
-    weight: np.ndarray,
+@dataclass(frozen=True)
+class _Cells:
+    """The answered rows as (number, group) cells: each number's rows in each group, the
+    number's weight and its stratum (numbers of equal weight). Cells are in group order."""
+
+    group: np.ndarray  # per cell: its group (ascending)
+    starts: np.ndarray  # per group: its first cell
+    weight: np.ndarray  # per cell: its number's weight
+    stratum: np.ndarray  # per cell: its number's stratum
+    pair: np.ndarray  # per cell: the reference group's cell of the same number, or -1
+    stratum_weight: np.ndarray  # per stratum: its weight
+    stratum_numbers: np.ndarray  # per stratum: how many numbers it holds
+    n_groups: int
+    table: bool  # population="table": the sampling variance only
+
+    def per_group(self, values: np.ndarray) -> np.ndarray:
+        """Sums over each group's cells (last axis: cells -> groups), cells being in group
+        order: one ``reduceat`` for every row of ``values`` at once."""
+        shape = (*values.shape[:-1], self.n_groups)
+        if values.shape[-1] == 0:
+            return np.zeros(shape)
+        sums = np.add.reduceat(values, np.minimum(self.starts, values.shape[-1] - 1), axis=-1)
+        ends = np.append(self.starts[1:], values.shape[-1])
+        return np.where(ends > self.starts, sums, 0.0)
+
+    def moments(self, u: np.ndarray, ref: int) -> tuple[np.ndarray, np.ndarray]:
+        """The variance of every group's linearised estimate, and its covariance with the
+        reference group's (groups × statuses), from ``u`` (statuses × cells).
+
+        Process (the default): ``sum(w·u²)`` over the numbers estimates the process's
+        variance of the whole frame's total, to which each stratum ``h`` of ``n_h`` sampled
+        numbers of weight ``w_h`` adds the variance of drawing them,
+        ``w_h (w_h - 1) n_h / (n_h - 1) · sum((u - mean_h)²)`` (0 when every number is in).
+        Table: the second term only. Covariances the same way, with ``u_g·u_ref`` of a number
+        in both groups.
+        """
+        n_strata, n_groups = len(self.stratum_weight), self.n_groups
+        n_status = len(u)
+        u_ref = np.where(self.pair >= 0, u[:, np.maximum(self.pair, 0)], 0.0)
+        key = self.stratum * n_groups + self.group
+        size = n_strata * n_groups
+
+        def per_stratum(values: np.ndarray) -> np.ndarray:  # strata × groups × statuses
+            if n_strata == 1:  # a full run: sums per group, all statuses at once
+                return self.per_group(values).T[None]
+            sums = np.stack([np.bincount(key, weights=row, minlength=size) for row in values])
+            return sums.T.reshape(n_strata, n_groups, n_status)
+
+        first, square, cross = per_stratum(u), per_stratum(u**2), per_stratum(u * u_ref)
+        w = self.stratum_weight[:, None, None]
+        n = self.stratum_numbers[:, None, None].astype(float)
+        variance = np.zeros((n_groups, n_status))
+        covariance = np.zeros((n_groups, n_status))
+        if not self.table:
+            variance += (w * square).sum(axis=0)
+            covariance += (w * cross).sum(axis=0)
+        drawn = (w > 1.0) & (n >= 2)  # strata with numbers left undrawn, and a spread
+        if drawn.any():
+            with np.errstate(divide="ignore", invalid="ignore"):
+                factor = np.where(drawn, w * (w - 1) * n / (n - 1), 0.0)
+                mean_ref = first[:, ref : ref + 1, :] / n
+                variance += np.nan_to_num(factor * (square - first**2 / n)).sum(axis=0)
+                covariance += np.nan_to_num(factor * (cross - first * mean_ref)).sum(axis=0)
+        return variance, covariance
+
+
+def _cluster_codes(
+    frame: pd.DataFrame, prefix: str, answered: np.ndarray, sampled: bool
+) -> tuple[np.ndarray, str]:
+    """Per answered row: a code of its number (rows without a number are numbers of their
+    own), and what the clusters are."""
+    for name in (f"{prefix}{KEY_COLUMN}", f"{prefix}number"):
+        if name in frame.columns:
+            codes = _codes(frame[name], answered)
+            lonely = codes < 0
+            if lonely.any():
+                start = codes.max(initial=-1) + 1
+                codes[lonely] = start + np.arange(int(lonely.sum()))
+            return codes, f"numbers ({name})"
+    report = frame.attrs.get(ATTRS_KEY) or {}
+    repeated = False
+    if isinstance(report, dict) and {"rows", "distinct_numbers"} <= report.keys():
+        numbered = report["rows"] - report.get("missing", 0) - report.get("invalid", 0)
+        repeated = report["distinct_numbers"] < numbered
+    if sampled or repeated:
+        which = "a sampled frame" if sampled else "numbers repeat in this frame (its run report)"
+        raise InputError(
+            f"{which}, but it has neither {prefix}{KEY_COLUMN} nor {prefix}number: rows that "
+            "share a number cannot be put together, and treating each row as its own number "
+            f"would make the intervals too narrow. Keep the {prefix}{KEY_COLUMN} column (a keyed "
+            "hash, not the number) when you drop the numbers"
+        )
+    return np.arange(int(answered.sum()), dtype=np.int64), "rows (no number column)"
+
+
+def _codes(column: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Integer codes of ``column``'s values on ``rows``, -1 where missing: the values
+    themselves when they are integers or digit strings (no hashing needed), else
+    ``pd.factorize``'s codes."""
+    values = column[rows] if not rows.all() else column
+    if pd.api.types.is_integer_dtype(values.dtype):
+        present = values.notna().to_numpy(dtype=bool)
+        codes = values.to_numpy(dtype=np.int64, na_value=0)
+        return _dense(codes, present)
+    if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arrow = pa.array(values.array)
+        try:  # 11-digit numbers fit an int64: far cheaper than hashing strings
+            digits = pc.cast(arrow, pa.int64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+        else:
+            present = ~np.asarray(pc.is_null(digits), dtype=bool)
+            codes = np.asarray(pc.fill_null(digits, 0), dtype=np.int64)
+            return _dense(codes, present)
+    return np.asarray(pd.factorize(values, use_na_sentinel=True)[0], dtype=np.int64)
+
+
+def _dense(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Integer values as codes 0..k-1 (-1 where not ``present``)."""
+    codes = np.full(len(values), -1, dtype=np.int64)
+    codes[present] = pd.factorize(values[present])[0]
+    return codes
+
+
+def _cells(
     cluster: np.ndarray,
     group: np.ndarray,
-    indicator: np.ndarray,
-    share: np.ndarray,
-    totals: np.ndarray,
+    weight: np.ndarray,
     n_groups: int,
-) -> np.ndarray:
-    """Effective sample sizes (groups × statuses) of the weighted shares of a sampled frame.
+    table: bool,
+    ref: int,
+) -> tuple[np.ndarray, _Cells]:
+    """The (number, group) cells of the answered rows: each row's cell, and the cells."""
+    n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
+    key = group * n_clusters + cluster  # cells in group order
+    if len(key) and (int(key.max()) + 1) <= 4 * len(key):  # dense enough for a bincount
+        present = np.bincount(key, minlength=int(key.max()) + 1) > 0
+        position = np.cumsum(present) - 1
+        cell_of_row = position[key]
+        cell_key = np.flatnonzero(present)
+    else:
+        cell_key, cell_of_row = np.unique(key, return_inverse=True)
+    cell_group, cell_cluster = np.divmod(cell_key, max(n_clusters, 1))
+    cell_weight = np.ones(len(cell_key))
+    cell_weight[cell_of_row] = weight  # a number's weight (its stratum's)
+    if len(weight) and (weight == weight[0]).all():  # one stratum (a full run): no sort
+        strata = weight[:1].copy()
+        stratum_of_cell = np.zeros(len(cell_key), dtype=np.int64)
+    else:
+        strata, stratum_of_cell = np.unique(cell_weight, return_inverse=True)
+    cluster_stratum = np.zeros(n_clusters, dtype=np.int64)
+    cluster_stratum[cell_cluster] = stratum_of_cell
+    seen = np.zeros(n_clusters, dtype=bool)
+    seen[cell_cluster] = True
+    stratum_numbers = np.bincount(cluster_stratum[seen], minlength=len(strata))
+    ref_cell = np.full(n_clusters, -1, dtype=np.int64)
+    in_ref = np.flatnonzero(cell_group == ref)
+    ref_cell[cell_cluster[in_ref]] = in_ref
+    return cell_of_row, _Cells(
+        group=cell_group, starts=np.searchsorted(cell_group, np.arange(n_groups)),
+        weight=cell_weight, stratum=stratum_of_cell,
+        pair=ref_cell[cell_cluster], stratum_weight=strata,
+        stratum_numbers=stratum_numbers, n_groups=n_groups, table=table,
+    )  # fmt: skip
 
-    Per answered row: ``weight`` (inverse inclusion probability of its number), ``cluster``
-    (its number), ``group``; ``indicator`` is rows × statuses (0/1). The variance of each
-    share is linearised over the sampled numbers, which rows sharing a number move with,
-    within strata of equal weight, with the finite-population correction; the effective size
-    is ``share·(1 - share) / variance``.
-    """
-    n_status = indicator.shape[1]
-    # per (cluster, group): the weighted row count and weighted status counts
-    key = cluster * n_groups + group
-    cells, cell_of_row = np.unique(key, return_inverse=True)
-    cell_cluster, cell_group = cells // n_groups, cells % n_groups
-    cell_weight = np.bincount(cell_of_row, weights=weight, minlength=len(cells))
-    cell_counts = np.stack(
-        [
-            np.bincount(cell_of_row, weights=weight * indicator[:, j], minlength=len(cells))
-            for j in range(n_status)
-        ],
-        axis=1,
-    )
-    # linearised values u = (A - p·B) / W_g, per cell and status
+
+def _kish(cells: _Cells, cell_rows: np.ndarray) -> np.ndarray:
+    """Kish's effective number of numbers per group: ``(sum m)² / sum m²`` with ``m`` a
+    number's weighted rows in the group. The effective size when a share of 0 or 1 leaves
+    no spread to measure; the rows' count with one row per number."""
+    m = cells.weight * cell_rows
+    total, squares = cells.per_group(np.stack([m, m**2]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        u = (cell_counts - share[cell_group] * cell_weight[:, None]) / totals[cell_group][:, None]
-    u = np.nan_to_num(u)
-    # strata of equal weight: one weight per cluster
-    cluster_weight = np.zeros(cluster.max() + 1 if len(cluster) else 0)
-    cluster_weight[cluster] = weight
-    stratum_codes, stratum_of_cluster = np.unique(cluster_weight, return_inverse=True)
-    clusters_in = np.bincount(stratum_of_cluster, minlength=len(stratum_codes)).astype(float)
-    variance = np.zeros((n_groups, n_status))
-    for h, w_h in enumerate(stratum_codes):
-        n_h = clusters_in[h]
-        fpc = max(0.0, 1.0 - 1.0 / w_h) if w_h > 0 else 0.0
-        if n_h < 2 or fpc == 0.0:
-            continue
-        mine = stratum_of_cluster[cell_cluster] == h
-        g = cell_group[mine]
-        total = np.zeros((n_groups, n_status))
-        square = np.zeros((n_groups, n_status))
-        np.add.at(total, g, u[mine])
-        np.add.at(square, g, u[mine] ** 2)
-        # clusters of the stratum with no row in the group contribute u = 0
-        variance += fpc * n_h / (n_h - 1) * (square - total**2 / n_h)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        effective = share * (1 - share) / variance
-    # Shares of 0 or 1 (or a census) have no spread to measure: Kish's effective number of
-    # sampled numbers in the group instead.
-    weighted = np.bincount(cell_group, weights=cell_weight, minlength=n_groups)
-    squares = np.bincount(cell_group, weights=cell_weight**2, minlength=n_groups)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kish = np.nan_to_num(weighted**2 / squares)
-    fallback = np.broadcast_to(kish[:, None], effective.shape)
-    return np.where(np.isfinite(effective) & (effective > 0), effective, fallback)
+        return np.nan_to_num(total**2 / squares)
 
 
 def compare(
@@ -246,9 +399,11 @@ def compare(
     reference: object = None,
     statuses: Sequence[str] | str | None = None,
     level: float = DEFAULT_LEVEL,
+    population: str = POPULATION_PROCESS,
     prefix: str = "mobile_",
 ) -> pd.DataFrame:
-    """Line-status shares per group with Wilson intervals, lift against a reference, p-values.
+    """Line-status shares per group with intervals, lift against a reference, p-values;
+    rows that share a number are one cluster (see the module's notes).
 
     Args:
         frame: a result frame (``df.mobile.status(...)``), sampled or not.
@@ -260,11 +415,16 @@ def compare(
             that occurs. Statuses without an answer (``error``...) are refused: they are not
             part of shares (``rows - n`` counts them).
         level: the confidence level of the intervals (0.95).
+        population: ``"process"`` (default): inference about the process that makes
+            sign-ups; ``"table"``: about this table only (finite-population correction: a
+            sample's distance from the full run; the full run is then exact).
 
     Returns one row per (status, group): ``status``, ``group``, ``rows`` (rows in the group),
-    ``n`` (rows with an answer), ``share``, ``ci_low``, ``ci_high``, ``lift``,
-    ``lift_ci_low``, ``lift_ci_high``, ``p_value`` and ``note`` (why a value is NA). The
-    overall test and the reference are in ``out.attrs["compare"]``.
+    ``n`` (rows with an answer), ``numbers`` (distinct numbers among them), ``effective_n``
+    (the effective sample size of the share: ``n`` over the design effect), ``share``,
+    ``ci_low``, ``ci_high``, ``lift``, ``lift_ci_low``, ``lift_ci_high``, ``p_value`` and
+    ``note`` (why a value is NA). The overall test, the reference and the clusters are in
+    ``out.attrs["compare"]``.
 
     >>> import pandas as pd
     >>> out = pd.DataFrame({
@@ -279,6 +439,11 @@ def compare(
     """
     if not isinstance(level, (float, int)) or isinstance(level, bool) or not 0 < level < 1:
         raise InputError(f"level must be a confidence level between 0 and 1, got {level!r}")
+    if population not in POPULATIONS:
+        raise InputError(
+            f"population must be one of {list(POPULATIONS)} (the process that makes sign-ups, "
+            f"or this table only), got {population!r}"
+        )
     from . import sampling
 
     status_code = _status_codes(frame, prefix)
@@ -286,11 +451,16 @@ def compare(
     n_groups = len(groups.labels)
     if n_groups == 0:
         raise InputError(f"by={by!r} has no groups (every value is missing)")
-    weight = sampling.weights(frame, prefix).to_numpy(dtype=float)
     sampled = f"{prefix}{sampling.WEIGHT_COLUMN}" in frame.columns
+    if sampled:
+        weight = sampling.weights(frame, prefix).to_numpy(dtype=float)
+    else:  # every row stands for itself (rows without an answer are left out below)
+        weight = np.ones(len(frame))
     in_group = groups.codes >= 0
     rows = np.bincount(groups.codes[in_group], minlength=n_groups)
-    answered = in_group & ~np.isnan(weight) & (status_code >= 0)
+    answer_code = np.array([s not in NO_ANSWER_STATES for s in STATUSES])
+    answered = in_group & (status_code >= 0) & ~np.isnan(weight)
+    answered &= answer_code[np.where(status_code >= 0, status_code, 0)]
     g = groups.codes[answered]
     s = status_code[answered]
     w = weight[answered]
@@ -300,79 +470,126 @@ def compare(
     present = {STATUSES[i] for i in np.flatnonzero(per_status.sum(axis=0) > 0)}
     chosen = _chosen_statuses(statuses, present)
     dead = [STATUSES.index(x) for x in DEAD_LINE_STATES]
-    counts = np.stack(
-        [
-            per_status[:, dead].sum(axis=1) if x == DEAD_LINE else per_status[:, STATUSES.index(x)]
-            for x in chosen
-        ],
-        axis=1,
-    )  # groups × chosen statuses, weighted
     totals = per_status.sum(axis=1)
+
+    cluster, described = _cluster_codes(frame, prefix, answered, sampled)
+    ref = _reference(groups, rows, reference)
+    cell_of_row, design = _cells(cluster, g, w, n_groups, population == POPULATION_TABLE, ref)
+    # per cell: rows, and rows of each chosen status (statuses × cells, rows contiguous;
+    # unweighted: a number's rows share its weight). A number has one answer, so a cell has
+    # one status: spread its rows by it, no bincount over statuses
+    n_cells = len(design.group)
+    cell_rows = np.bincount(cell_of_row, minlength=n_cells).astype(float)
+    member = np.zeros((len(chosen), len(STATUSES)))
+    for j, x in enumerate(chosen):
+        member[j, dead if x == DEAD_LINE else [STATUSES.index(x)]] = 1.0
+    cell_code = np.zeros(n_cells, dtype=np.int64)
+    cell_code[cell_of_row] = s
+    if (cell_code[cell_of_row] == s).all():
+        cell_status = member[:, cell_code] * cell_rows
+    else:  # merged runs may disagree about a number: count each status
+        by_status = np.bincount(s * n_cells + cell_of_row, minlength=n_cells * len(STATUSES))
+        by_status = by_status.reshape(len(STATUSES), n_cells)
+        cell_status = np.stack([by_status[member[j] > 0].sum(axis=0) for j in range(len(chosen))])
+    counts = design.per_group(design.weight * cell_status).T
     with np.errstate(divide="ignore", invalid="ignore"):
         share = counts / totals[:, None]
-    if sampled:
-        indicator = np.stack(
-            [np.isin(s, dead) if x == DEAD_LINE else s == STATUSES.index(x) for x in chosen],
-            axis=1,
-        ).astype(float)
-        number_column = f"{prefix}number"
-        if number_column in frame.columns:
-            numbers = frame[number_column].to_numpy(dtype=object)[answered]
-            cluster = pd.factorize(numbers, use_na_sentinel=True)[0]
-            lonely = cluster < 0  # rows without a number are clusters of their own
-            cluster[lonely] = cluster.max(initial=-1) + 1 + np.arange(lonely.sum())
-        else:
-            cluster = np.arange(len(w))
-        effective = _effective_n(w, cluster, g, indicator, np.nan_to_num(share), totals, n_groups)
-        k_eff = np.nan_to_num(share) * effective
-    else:
-        effective = np.broadcast_to(totals[:, None].astype(float), counts.shape)
-        k_eff = counts
-    ci_low, ci_high = wilson_interval(k_eff, effective, level)
-    ref = _reference(groups, rows, reference)
-    table = _lift_and_tests(k_eff, effective, share, ref, level, sampled)
-    out = _assemble(chosen, groups, rows, n_rows, share, ci_low, ci_high, table, ref, effective)
+        known = np.nan_to_num(share)
+        # each number's linearised value for its group's share (statuses × cells)
+        u = (cell_status - known.T[:, design.group] * cell_rows) / totals[design.group]
+    u = np.nan_to_num(u)
+    variance, covariance = design.moments(u, ref)
+    numbers_in = np.bincount(design.group, minlength=n_groups)
+    kish = _kish(design, cell_rows)
+    if design.table:
+        population_numbers = np.bincount(design.group, weights=design.weight, minlength=n_groups)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            unseen = np.clip(1 - numbers_in / population_numbers, 0.0, 1.0)
+        kish = np.where(unseen > FULL_RUN_TOLERANCE, kish / np.maximum(unseen, 1e-300), np.inf)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        effective = known * (1 - known) / variance
+    fallback = np.broadcast_to(kish[:, None], effective.shape)
+    spread = (known > 0) & (known < 1) & (variance > 0) & np.isfinite(effective)
+    effective = np.where(spread, effective, fallback)
+    effective = np.where(totals[:, None] > 0, effective, 0.0)
+    ci_low, ci_high = _interval(known * effective, effective, known, level)
+    table = _lift_and_tests(variance, covariance, share, effective, n_rows, kish, ref, level)
+    out = _assemble(
+        chosen, groups, rows, n_rows, numbers_in, share, ci_low, ci_high, table, ref, effective
+    )
     overall = _overall_test(per_status, effective, totals, n_groups) if n_groups > 2 else None
     out.attrs[COMPARE_KEY] = {
         "by": groups.name,
         "reference": groups.labels[ref],
         "level": level,
         "sampled": sampled,
+        "population": population,
+        "clusters": described,
         "overall_test": overall,
     }
     return out
 
 
+def _interval(
+    k: np.ndarray, n: np.ndarray, share: np.ndarray, level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson's interval on effective counts; a point where the effective size is infinite
+    (``population="table"`` on a full run: nothing left unseen)."""
+    exact = np.isinf(n)
+    low, high = wilson_interval(np.where(exact, 0, k), np.where(exact, 1, n), level)
+    return np.where(exact, share, low), np.where(exact, share, high)
+
+
 def _lift_and_tests(
-    k: np.ndarray,
-    n: np.ndarray,
+    variance: np.ndarray,
+    covariance: np.ndarray,
     share: np.ndarray,
+    effective: np.ndarray,
+    n_rows: np.ndarray,
+    kish: np.ndarray,
     ref: int,
     level: float,
-    sampled: bool,
 ) -> dict[str, np.ndarray]:
-    """Lift, its Katz interval and Fisher's p-value, per group × status, against ``ref``."""
+    """Lift with its interval (log scale, linearised over numbers) and the Rao-Scott-scaled
+    Fisher p-value, per group × status, against ``ref``."""
     from scipy.stats import fisher_exact, norm
 
     z = float(norm.ppf(0.5 + level / 2))
-    k_ref, n_ref, share_ref = k[ref], n[ref], share[ref]
+    known = np.nan_to_num(share)
+    share_ref = known[ref]
+    variance_ref = variance[ref]
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = share / share_ref
-        se = np.sqrt(1 / k - 1 / n + 1 / k_ref - 1 / n_ref)
+        # log(share) - log(share_ref), linearised: u / share per number, so its variance is
+        # V/p² + V_ref/p_ref² - 2 Cov/(p p_ref) (the covariance: numbers in both groups)
+        log_variance = (
+            variance / known**2 + variance_ref / share_ref**2 - 2 * covariance / (known * share_ref)
+        )
+        se = np.sqrt(np.maximum(log_variance, 0.0))
         lift_low = np.exp(np.log(lift) - z * se)
         lift_high = np.exp(np.log(lift) + z * se)
-    testable = (n >= MIN_ANSWERED_FOR_TEST) & (n_ref >= MIN_ANSWERED_FOR_TEST)
-    usable = testable & (k > 0) & (k_ref > 0)
+    n_ref = effective[ref]
+    testable = (effective >= MIN_ANSWERED_FOR_TEST) & (n_ref >= MIN_ANSWERED_FOR_TEST)
+    usable = testable & (known > 0) & (share_ref > 0)
     lift = np.where(testable & (share_ref > 0), lift, np.nan)
     lift_low = np.where(usable, lift_low, np.nan)
     lift_high = np.where(usable, lift_high, np.nan)
-    p_value = np.full(k.shape, np.nan)
-    round_ = np.rint if sampled else (lambda x: x)
+    # the test: Fisher on the 2x2 table scaled by the difference's design effect
+    difference = np.maximum(variance + variance_ref - 2 * covariance, 0.0)
+    rows = n_rows.astype(float)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        naive = known * (1 - known) / rows + share_ref * (1 - share_ref) / rows[ref]
+        deff = difference / naive
+        clustering = np.maximum(rows / kish[:, None], rows[ref] / kish[ref])
+    deff = np.where((naive > 0) & np.isfinite(deff), deff, clustering)
+    deff = np.maximum(np.nan_to_num(deff, nan=1.0), MIN_DESIGN_EFFECT)
+    p_value = np.full(known.shape, np.nan)
     for gi, si in zip(*np.nonzero(testable), strict=True):
-        if gi == ref:
+        if gi == ref or np.isinf(effective[gi, si]) or np.isinf(n_ref[si]):
             continue
-        a, b = round_(k[gi, si]), round_(n[gi, si])
-        c, d = round_(k_ref[si]), round_(n_ref[si])
+        scale = deff[gi, si]
+        a, b = np.rint(known[gi, si] * n_rows[gi] / scale), np.rint(n_rows[gi] / scale)
+        c, d = np.rint(share_ref[si] * n_rows[ref] / scale), np.rint(n_rows[ref] / scale)
         p_value[gi, si] = fisher_exact([[a, b - a], [c, d - c]]).pvalue
     lift[ref] = np.where(share_ref > 0, 1.0, np.nan)
     lift_low[ref] = np.nan
@@ -389,12 +606,13 @@ def _lift_and_tests(
 def _overall_test(
     per_status: np.ndarray, effective: np.ndarray, totals: np.ndarray, n_groups: int
 ) -> dict[str, Any] | None:
-    """Chi-square on the status-by-group table (groups big enough; statuses that occur)."""
+    """Chi-square on the status-by-group table, each group's rows scaled to its smallest
+    effective size over the statuses compared (its largest design effect: a conservative
+    Rao-Scott); groups big enough, statuses that occur."""
     from scipy.stats import chi2_contingency
 
-    # one effective size per group (the smallest over statuses: the cautious choice)
     size = effective.min(axis=1)
-    keep = size >= MIN_ANSWERED_FOR_TEST
+    keep = (size >= MIN_ANSWERED_FOR_TEST) & np.isfinite(size)
     if keep.sum() < 2:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -417,6 +635,7 @@ def _assemble(
     groups: _Groups,
     rows: np.ndarray,
     n_rows: np.ndarray,
+    numbers: np.ndarray,
     share: np.ndarray,
     ci_low: np.ndarray,
     ci_high: np.ndarray,
@@ -436,7 +655,7 @@ def _assemble(
                 small = gi if effective[gi, si] < MIN_ANSWERED_FOR_TEST else ref
                 which = "the reference group has" if small == ref else "only"
                 notes.append(
-                    f"{which} {effective[small, si]:.0f} answered rows "
+                    f"{which} {effective[small, si]:.0f} effective answered rows "
                     f"(< {MIN_ANSWERED_FOR_TEST}): no lift or test"
                 )
             elif np.isnan(table["lift"][gi, si]):
@@ -455,6 +674,8 @@ def _assemble(
             "group": pd.Series(groups.labels * n_status, dtype=object),
             "rows": np.tile(rows, n_status).astype(np.int64),
             "n": np.tile(n_rows, n_status).astype(np.int64),
+            "numbers": np.tile(numbers, n_status).astype(np.int64),
+            "effective_n": flat(effective),
             "share": flat(share),
             "ci_low": flat(ci_low),
             "ci_high": flat(ci_high),

@@ -27,6 +27,9 @@ RESULT_COLUMNS: Final[tuple[str, ...]] = (
     "error",
 )
 
+#: The result column (after the prefix) of the keyed hash of the number: the number's identity
+#: for statistics (rows that share it are one cluster), kept when the number is dropped.
+KEY_COLUMN: Final = "key"
 #: The key under which a result frame's ``attrs`` carry the run report.
 ATTRS_KEY: Final = "mobilestatus"
 #: Costs are money: rounded to cents wherever they are reported.
