@@ -1,18 +1,37 @@
 """Larger than memory: a Parquet dataset enriched out of core on a LocalCluster, all cached.
 
 The issue's target is 20M rows over 200k numbers (``--rows 20000000 --numbers 200000``);
-the default, 4M rows over 40k numbers (about 850 MiB in memory), runs in a couple of
-minutes on a 2-core machine. Every
-number is in the Redis cache first (written through the store, as a team's earlier runs
-would have left it), so the run makes no call: it measures what the library adds to reading
-and writing the data. Workers get a memory limit below the dataset's size in memory.
+``--rows 1500000 --numbers 5000`` is the issue's own measurement (30 files, 2 workers). The
+default, 4M rows over 40k numbers (about 850 MiB in memory), runs in a couple of minutes on
+a 2-core machine. Every number is in the Redis cache first (written through the store, as a
+team's earlier runs would have left it), so the run makes no call: it measures what the
+library adds to reading and writing the data. Workers get a memory limit below the
+dataset's size in memory.
 
 Prints the dataset's size, the time to enrich it (read Parquet, ``.mobile.status``, write
-Parquet) against the baseline of the same pipeline without the lookup, rows per second, the
-cluster's peak memory (distributed's MemorySampler: every worker process together) against
-the workers' limits, and the sandbox's requests (0: everything came from the cache).
+Parquet) against the baseline of the same pipeline without the lookup (the best of
+``--repeat`` rounds, the two alternating), the workers' CPU seconds for each (robust on a
+busy machine), rows per second, the cluster's peak memory (distributed's MemorySampler:
+every worker process together) against the workers' limits, and the sandbox's requests (0:
+everything came from the cache). ``--profile DIR`` prints the compute time per task prefix
+(and writes distributed's performance report there when bokeh is installed).
 
-    .venv/bin/python benchmarks/dask_scale.py [--rows 4000000] [--numbers 40000]
+What dominated, profiled before the change (1.5M rows over 5,000 numbers, 30 partitions;
+distributed's profiler and the task stream): the ``mobilestatus-status`` tasks took 60-80%
+of the workers' time, about 0.3 s per 50k-row partition against 15 ms for the normalise
+column. Inside them, per distinct number and per partition: decoding Redis's reply in
+redis-py's pure-Python parser and one ``json.loads`` per answer (~45%), one HMAC per number
+through ``hmac.new`` (~25%), building a ``LookupResult`` per cached number and joining the
+objects back (~25%); the run's thread and pool were small. There was no shuffle in the
+lookup's graph (the one in distributed's log came from the ``value_counts`` that checks the
+output). Now: hiredis parses the reply, the batch decodes as one JSON document, keys are
+hashed with ``hmac.digest``, cached rows are built column-wise from one record per distinct
+answer, a worker keeps the answers it read for the job's later partitions (so a partition
+asks the store only for numbers its worker has not seen, in one batched read), and a
+partition with nothing to call starts no run. Then writing the eleven result columns is
+the largest part of what the lookup adds.
+
+    .venv/bin/python benchmarks/dask_scale.py [--rows 4000000] [--numbers 40000] [--profile DIR]
 """
 
 from __future__ import annotations
@@ -136,6 +155,19 @@ class _Profile:
             print(f"    {seconds:7.2f} s {seconds / total:6.1%}  {what}")
 
 
+def _cpu_seconds() -> float:
+    import psutil  # type: ignore[import-untyped]  # (comes with distributed)
+
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
+def _workers_cpu_seconds(client: Any) -> float:
+    """CPU seconds the worker processes have used so far, together: unlike wall time, other
+    work on a busy machine does not add to it."""
+    return sum(client.run(_cpu_seconds).values())
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
@@ -155,7 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         os.environ["MOBILESTATUS_CACHE_KEY"] = secrets.token_hex(32)
         started = time.perf_counter()
         data_bytes = write_dataset(Path(tmp) / "in", args.rows, numbers, args.files, seed=1)
-        client_options = {
+        client_options: dict[str, Any] = {
             "endpoint": sandbox.url,
             "secret_id": sandbox.secret_id,
             "secret_key": sandbox.secret_key,
@@ -172,28 +204,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 memory_limit=limit,
                 dashboard_address=":0",
             ) as cluster,
-            Client(cluster),
+            Client(cluster) as dask_client,
         ):
             sampler = MemorySampler()
+            # One client, as in a notebook: each worker builds its own from it once.
+            client = msp.MobileStatusClient(**client_options)
             # Warm the workers (imports, connections) on one file, untimed.
             first = sorted((Path(tmp) / "in").iterdir())[0]
-            warm = dd.read_parquet(first).mobile.status("phone", **client_options)
+            warm = dd.read_parquet(first).mobile.status("phone", client=client)
             warm["mobile_status"].value_counts().compute()
-            timings = {}
-            for name in ("baseline", "enriched"):
-                ddf = dd.read_parquet(Path(tmp) / "in", split_row_groups=True)
-                if name == "enriched":
-                    ddf = ddf.mobile.status("phone", **client_options)
-                else:  # the same pipeline without the lookup: read, a column, write
-                    ddf = ddf.assign(mobile_number=ddf["phone"].mobile.normalize())
-                out = Path(tmp) / f"out-{name}"
-                begin = time.perf_counter()
-                with sampler.sample(name), _Profile(args.profile, name):
-                    ddf.to_parquet(out, write_index=False)
-                timings[name] = time.perf_counter() - begin
-                print(f"  ({name}: {timings[name]:.1f} s)", flush=True)
-            peaks = sampler.to_pandas().max()
-            check = dd.read_parquet(Path(tmp) / "out-enriched", columns=["mobile_status"])
+            timings: dict[str, list[float]] = {"baseline": [], "enriched": []}
+            cpu: dict[str, list[float]] = {"baseline": [], "enriched": []}
+            # Alternate the two pipelines, each --repeat times: a busy machine slows both.
+            for round_ in range(args.repeat):
+                for name in ("baseline", "enriched"):
+                    ddf = dd.read_parquet(Path(tmp) / "in", split_row_groups=True)
+                    if name == "enriched":  # a new job each round: nothing kept from the last
+                        ddf = ddf.mobile.status("phone", client=client)
+                    else:  # the same pipeline without the lookup: read, a column, write
+                        ddf = ddf.assign(mobile_number=ddf["phone"].mobile.normalize())
+                    out = Path(tmp) / f"out-{name}-{round_}"
+                    profile = args.profile if round_ == 0 else None
+                    cpu_before = _workers_cpu_seconds(dask_client)
+                    begin = time.perf_counter()
+                    with sampler.sample(f"{name}-{round_}"), _Profile(profile, name):
+                        ddf.to_parquet(out, write_index=False)
+                    timings[name].append(time.perf_counter() - begin)
+                    cpu[name].append(_workers_cpu_seconds(dask_client) - cpu_before)
+                    print(
+                        f"  ({name}: {timings[name][-1]:.1f} s, "
+                        f"workers' CPU {cpu[name][-1]:.1f} s)",
+                        flush=True,
+                    )
+            samples = sampler.to_pandas().max()
+            peaks = samples.groupby(lambda label: str(label).rsplit("-", 1)[0]).max()
+            check = dd.read_parquet(Path(tmp) / "out-enriched-0", columns=["mobile_status"])
             statuses = check["mobile_status"].value_counts().compute()
         return {
             "rows": args.rows,
@@ -203,6 +248,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "workers": args.workers,
             "prepared_seconds": prepared,
             "timings": timings,
+            "cpu": cpu,
             "peak_mib": {k: float(v) / MIB for k, v in peaks.items()},
             "requests": sandbox.stats()["requests"],
             "statuses": {str(k): int(v) for k, v in statuses.items() if v},
@@ -217,6 +263,7 @@ def main() -> None:
         "--rows-per-file", type=int, default=50_000, help="one Parquet file, one partition"
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of both pipelines")
     parser.add_argument(
         "--profile", type=Path, default=None, help="write distributed's performance reports here"
     )
@@ -224,7 +271,8 @@ def main() -> None:
     args = parser.parse_args()
     args.files = max(1, -(-args.rows // args.rows_per_file))
     r = run(args)
-    base, enriched = r["timings"]["baseline"], r["timings"]["enriched"]
+    # The best of each: what the pipeline costs when the machine lets it run.
+    base, enriched = min(r["timings"]["baseline"]), min(r["timings"]["enriched"])
     print(
         f"{r['rows']:,} rows over {r['numbers']:,} numbers, {r['data_mib']:.0f} MiB in memory; "
         f"{r['workers']} workers x 1 thread, memory limit {r['limit_mib']:.0f} MiB each"
@@ -232,10 +280,16 @@ def main() -> None:
     if r["data_mib"] <= r["limit_mib"]:
         print("note: the dataset fits in one worker's limit; raise --rows for out of core")
     print(f"prepared (write Parquet, seed Redis) in {r['prepared_seconds']:.1f} s")
+    print(f"best of {args.repeat} rounds, the pipelines alternating")
     print(f"baseline (read, normalise, write): {base:6.1f} s")
     print(
         f"enriched (read, .mobile.status, write): {enriched:6.1f} s, "
         f"{r['rows'] / enriched:,.0f} rows/s, {enriched / base:.2f}x the baseline"
+    )
+    cpu_base, cpu_enriched = min(r["cpu"]["baseline"]), min(r["cpu"]["enriched"])
+    print(
+        f"workers' CPU seconds: baseline {cpu_base:.1f} s, enriched {cpu_enriched:.1f} s, "
+        f"{cpu_enriched / cpu_base:.2f}x"
     )
     for name, peak in r["peak_mib"].items():
         print(f"peak cluster memory, {name}: {peak:,.0f} MiB (all workers together)")

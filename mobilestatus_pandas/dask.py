@@ -48,6 +48,7 @@ How it holds together on many machines:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -445,12 +446,76 @@ def _plan_partition(
     stored: list[CachedAnswer | None] = [None] * len(distinct)
     sent = np.flatnonzero(checked)
     if len(sent) and not job.refresh:
-        keys = client.number_keys(distinct.iloc[sent].tolist(), action)
         fresh_after = client.now() - client.cache_ttl.total_seconds()
-        held = client.store.get_many(keys, fresh_after)
-        for position, key in zip(sent.tolist(), keys, strict=True):
-            stored[position] = held.get(key)
+        found_answers = _seen.answers(
+            client, job, action, distinct.iloc[sent].tolist(), fresh_after
+        )
+        for position, answer in zip(sent.tolist(), found_answers, strict=True):
+            stored[position] = answer
     return _PartitionPlan(series, row_codes, found.row_reason(), distinct, checked, stored)
+
+
+#: How many numbers' answers a worker process keeps for the jobs it serves (then it starts
+#: again: a bound on memory, not on correctness).
+SEEN_MAX_NUMBERS: Final = 400_000
+#: How many jobs' answers a worker process keeps at once (``check`` runs two actions).
+SEEN_MAX_JOBS: Final = 2
+
+
+class _SeenAnswers:
+    """The store's answers a worker process has read for a job, by number, for the job's
+    later partitions on the same worker.
+
+    A team's table repeats its numbers across partitions; a worker that has read a
+    number's answer once in this job takes it from here (still fresh: checked again at
+    each use) and asks the store, in one batched read per partition, only for numbers it
+    has not seen. Numbers the store does not hold are never kept: each partition asks again
+    (another partition may have called them since). Held in the worker's memory only, as
+    the partition's own rows are; gone with the job.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: dict[str, dict[str, CachedAnswer]] = {}
+
+    def _job(self, job_id: str) -> dict[str, CachedAnswer]:
+        seen = self._jobs.pop(job_id, None)
+        if seen is None or len(seen) > SEEN_MAX_NUMBERS:
+            seen = {}
+        self._jobs[job_id] = seen  # the most recent last
+        while len(self._jobs) > SEEN_MAX_JOBS:
+            del self._jobs[next(iter(self._jobs))]
+        return seen
+
+    def answers(
+        self,
+        client: MobileStatusClient,
+        job: JobSpec,
+        action: Action,
+        wanted: list[str],
+        fresh_after: float,
+    ) -> list[CachedAnswer | None]:
+        """The fresh answer of each number in ``wanted`` (None where the store has none)."""
+        with self._lock:
+            seen = self._job(job.job_id)
+            out = [seen.get(n) for n in wanted]
+        unseen = [i for i, a in enumerate(out) if a is None or a.checked_at <= fresh_after]
+        if unseen:
+            asked = [wanted[i] for i in unseen]
+            keys = client.number_keys(asked, action)
+            held = client.store.get_many(keys, fresh_after)
+            new: dict[str, CachedAnswer] = {}
+            for i, number, key in zip(unseen, asked, keys, strict=True):
+                answer = held.get(key)
+                out[i] = answer
+                if answer is not None:
+                    new[number] = answer
+            with self._lock:
+                self._job(job.job_id).update(new)
+        return [a if a is not None and a.checked_at > fresh_after else None for a in out]
+
+
+_seen = _SeenAnswers()
 
 
 def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
@@ -490,6 +555,14 @@ def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
     return rows
 
 
+@functools.cache
+def _refusals(name: str) -> pd.DataFrame:
+    """The rows of values refused before any call, one per reason (``numbers.REASONS``), in
+    the columns of the action named ``name``."""
+    action = get_action(name)
+    return action.to_frame([action.refused(None, reason) for reason in numbers.REASONS])
+
+
 def _partition_results(
     client: MobileStatusClient, series: pd.Series, job: JobSpec, gate: _JobGate
 ) -> tuple[pd.DataFrame, str | None]:
@@ -521,8 +594,7 @@ def _partition_results(
         order = np.arange(len(slots), dtype=np.intp)
         order[where] = len(slots) + np.arange(len(pending), dtype=np.intp)
         rows = rows.take(order)
-    refusals = action.to_frame([action.refused(None, reason) for reason in numbers.REASONS])
-    table = pd.concat([rows.iloc[: len(plan.distinct)], refusals], ignore_index=True)
+    table = pd.concat([rows.iloc[: len(plan.distinct)], _refusals(action.name)], ignore_index=True)
     take = np.where(
         plan.row_codes < 0,
         len(plan.distinct) + plan.row_reasons.astype(np.intp),
