@@ -434,3 +434,49 @@ def test_requests_reach_the_counter_late_by_the_drawn_jitter(own_process: bool) 
         assert sb.stats()["requests"] == 8
     assert elapsed >= sum(jitter_draws(8, **config))  # type: ignore[arg-type]
     assert sum(jitter_draws(8, **config)) > 0.1  # type: ignore[arg-type]
+
+
+def test_a_request_counts_from_when_it_reached_the_server_not_when_it_was_handled() -> None:
+    """The kernel's receive stamp: a busy sandbox that handles a request late still counts
+    it when it arrived, as Tencent's own (not busy) servers would."""
+    import socket
+    import threading
+
+    from mobilestatus_pandas.sandbox.server import SandboxConfig, SandboxState, make_server
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("kernel receive stamps (SO_TIMESTAMPNS) are Linux's")
+    config = SandboxConfig("AKIDx", "key")
+    state = SandboxState(config)
+    server = make_server(state, "127.0.0.1", 0)
+    host, port = server.server_address[:2]
+    raw = json.dumps({"Mobile": "13800000000"}).encode()
+    headers = signing.sign_request(
+        credentials=Credentials("AKIDx", "key", None),
+        host=f"{host}:{port}",
+        body=raw,
+        timestamp=int(time.time()),
+    )
+    request = (
+        "POST / HTTP/1.1\r\n"
+        + "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        + f"Host: {host}:{port}\r\nContent-Length: {len(raw)}\r\nConnection: close\r\n\r\n"
+    ).encode() + raw
+    answer = b""
+    try:
+        with socket.create_connection((host, port), timeout=5) as sock:
+            sent_at = time.time()
+            sock.sendall(request)
+            time.sleep(0.3)  # nothing handles it yet: the server is "busy"
+            handler = threading.Thread(target=server.handle_request)
+            handler.start()
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            handler.join()
+    finally:
+        server.server_close()
+    assert b"RequestId" in answer
+    assert state.stats()["calls_admitted"] == 1
+    assert state.counters.first_call_at is not None
+    assert state.counters.first_call_at - sent_at < 0.1, "counted when it arrived, not 0.3 s later"

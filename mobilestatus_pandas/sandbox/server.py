@@ -30,11 +30,15 @@ requests sent 60 ms apart may be counted in the opposite order, as on a real net
 from __future__ import annotations
 
 import bisect
+import contextlib
 import json
 import math
 import random
 import re
 import secrets
+import socket
+import struct
+import sys
 import threading
 import time
 import uuid
@@ -169,6 +173,14 @@ class SandboxConfig:
     clock: Callable[[], float] = time.time
     private_key_pem: bytes | None = field(default=None, repr=False)
 
+
+#: Linux's SO_TIMESTAMPNS (the socket module does not name it): the kernel stamps each
+#: segment with the time it was received, whatever this process was doing then.
+_SO_TIMESTAMPNS: Final = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+#: A kernel stamp further than this from the clock is not the request's (never set).
+_STAMP_TRUSTED_SECONDS: Final = 60.0
+#: struct timespec: seconds and nanoseconds, two native longs.
+_TIMESPEC: Final = struct.Struct("ll")
 
 #: Every request that reaches the server counts here, in any one-second window.
 ARRIVAL_WINDOW_SECONDS: Final = 1.0
@@ -443,8 +455,44 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "MobileStatusSandbox/1.0"
     state: SandboxState  # set on the subclass made per server
 
+    #: When the kernel received the request being handled (None: not known, use the clock).
+    received_at: float | None = None
+    _kernel_stamps = False
+
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the sandbox never prints requests (they carry numbers)."""
+
+    def setup(self) -> None:
+        super().setup()
+        # Kernel receive stamps only on the real clock (a test's injected clock is not).
+        if _SO_TIMESTAMPNS is not None and self.state.config.clock is time.time:
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+                self._kernel_stamps = True
+            except OSError:
+                self._kernel_stamps = False
+
+    def handle_one_request(self) -> None:
+        self.received_at = self._peek_received_at() if self._kernel_stamps else None
+        super().handle_one_request()
+
+    def _peek_received_at(self) -> float | None:
+        """Wait for the next request's first byte (left in place) and return when the
+        kernel received it. Clients send one request at a time on a connection."""
+        try:
+            _, ancillary, _, _ = self.connection.recvmsg(
+                1, socket.CMSG_SPACE(_TIMESPEC.size), socket.MSG_PEEK
+            )
+        except OSError:
+            return None
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
+                seconds, nanoseconds = _TIMESPEC.unpack(data[: _TIMESPEC.size])
+                stamp = seconds + nanoseconds / 1e9
+                # A segment received before stamping was on may carry no time.
+                if abs(time.time() - stamp) < _STAMP_TRUSTED_SECONDS:
+                    return stamp
+        return None
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
         self.send_response(status)
@@ -498,11 +546,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._admin(path)
             return
         state = self.state
-        # The request reaches the counter late by the path's jitter (0 on loopback).
-        jitter = state.arrival_jitter_seconds()
-        if jitter > 0:
-            time.sleep(jitter)
-        arrived = state.config.clock()
+        # The request reached the server when the kernel received it (a busy machine may
+        # run this thread much later; Tencent's servers are not busy with the client's
+        # work), and reaches the counter later by the path's jitter (0 on loopback).
+        received = self.received_at if self.received_at is not None else state.config.clock()
+        arrived = received + state.arrival_jitter_seconds()
+        wait = arrived - state.config.clock()
+        if wait > 0:
+            time.sleep(wait)
         state.arrive(arrived, self.headers.get("X-TC-Action", ""))
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(min(length, MAX_BODY_BYTES))
@@ -687,5 +738,8 @@ def make_server(state: SandboxState, host: str, port: int) -> ThreadingHTTPServe
     """Bind a threaded HTTP server for ``state`` (port 0 picks a free port)."""
     handler = type("SandboxHandler", (_Handler,), {"state": state})
     server = _Server((host, port), handler)
+    if _SO_TIMESTAMPNS is not None:  # accepted connections inherit it: stamped from the start
+        with contextlib.suppress(OSError):
+            server.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     server.daemon_threads = True
     return server
