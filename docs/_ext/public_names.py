@@ -19,6 +19,8 @@ reach them, ``mobilestatus_pandas.X``, so this extension:
   :class:`~mobilestatus_pandas.RunReport` (runs make both);
 - resolves a bare method name in an accessor's summary table (``:meth:`status```) to the
   accessor of its row, and on the accessor's own page to that accessor;
+- keeps nitpicky mode to references that can resolve: a name the site documents must
+  resolve, a name below the public surface (a private module's function) is left as text;
 - resolves a cross-reference to a public name by its defining path
   (``mobilestatus_pandas.engine.run.RunReport``, as type hints spell it) to its documented
   page (``mobilestatus_pandas.RunReport``).
@@ -143,11 +145,11 @@ class ExceptionTree(SphinxDirective):
         return [container]
 
 
-#: ``Caller`` methods the engine uses; not part of the client users hold.
-ENGINE_ONLY = frozenset(
-    {"call", "limiter", "limiter_for", "number_key", "now", "settle_interrupted_runs",
-     "abandon_pool"}
-)  # fmt: skip
+#: The client is a ``Caller`` (the engine's) with lookups on top: of the ``Caller``'s own
+#: methods, the client's page shows these; the rest are the engine's.
+CALLER_FOR_USERS = frozenset({"close", "store", "secret_id", "price_for"})
+#: ``Caller`` attributes the engine uses (attributes carry no owner to tell them by).
+ENGINE_ONLY = frozenset({"limiter"})
 #: Classes users never construct: their page shows no constructor signature.
 NOT_CONSTRUCTED = frozenset({"mobilestatus_pandas.Run", "mobilestatus_pandas.RunReport"})
 
@@ -162,8 +164,13 @@ def napoleon_for_code_only(
 def skip_engine_methods(
     app: Sphinx, what: str, name: str, obj: object, skip: bool, options: Any
 ) -> bool | None:
-    client = mobilestatus_pandas.MobileStatusClient
-    if what == "class" and name in ENGINE_ONLY and name not in vars(client):
+    if what != "class":
+        return None
+    function = obj.fget if isinstance(obj, property) else obj
+    owner = getattr(function, "__qualname__", "").rpartition(".")[0]
+    if owner == "Caller" and name not in CALLER_FOR_USERS:
+        return True
+    if name in ENGINE_ONLY and name not in vars(mobilestatus_pandas.MobileStatusClient):
         return True
     return None
 
@@ -241,6 +248,22 @@ def resolve_in_accessor_row(
     )
 
 
+def documented_names(env: BuildEnvironment) -> set[str]:
+    """The last part of every Python object's name the site documents (``status``,
+    ``MobileStatusClient``, ...)."""
+    return {name.rpartition(".")[2] for name, *_ in env.get_domain("py").get_objects()}
+
+
+def warn_only_for_documented(app: Sphinx, domain: Any, node: pending_xref) -> bool | None:
+    """Nitpicky where a reference can resolve: one naming an object the site documents
+    must resolve; one naming a private function or module (``:func:`.display.install```)
+    stays text, as no page documents it."""
+    if domain is None or domain.name != "py":
+        return None
+    name = node["reftarget"].lstrip("~.").rpartition(".")[2]
+    return True if name not in documented_names(app.env) else None
+
+
 def setup(app: Sphinx) -> dict[str, object]:
     app.setup_extension("sphinx.ext.napoleon")
     listeners = app.events.listeners["autodoc-process-docstring"]
@@ -252,4 +275,5 @@ def setup(app: Sphinx) -> dict[str, object]:
     app.add_directive("exception-tree", ExceptionTree)
     app.connect("autodoc-process-docstring", fill_constant_docs)
     app.connect("missing-reference", resolve_private_path)
+    app.connect("warn-missing-reference", warn_only_for_documented)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
