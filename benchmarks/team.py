@@ -8,6 +8,13 @@ send times in their outputs), the service's RequestLimitExceeded answers, the pe
 any second at the service, and the ratios.
 
     .venv/bin/python benchmarks/team.py [--numbers 150] [--latency-ms 150]
+
+``--same-numbers`` measures the claims instead: every process is given the same numbers in
+the same order, Redis sits behind a delaying TCP proxy (``--redis-delay-ms`` each way,
+``--slow-writes-ms`` more for ledger writes), ``--rounds`` times; it prints the requests and
+the numbers the service billed more than once.
+
+    .venv/bin/python benchmarks/team.py --same-numbers --numbers 400 --rounds 3
 """
 
 from __future__ import annotations
@@ -72,6 +79,22 @@ def run_team(
     one (``one_machine``: as notebooks of one user); ``cache`` (a Redis URL or a file) is
     shared by all when given, else each uses the embedded cache of its directory.
     """
+    processes = start_team(
+        sandbox, numbers, workdir, cache=cache, team_key=team_key, one_machine=one_machine
+    )
+    return finish_team(sandbox, processes, workdir)
+
+
+def start_team(
+    sandbox: msp.Sandbox,
+    numbers: list[list[str]],
+    workdir: Path,
+    *,
+    cache: str | None,
+    team_key: str,
+    one_machine: bool = False,
+) -> list[subprocess.Popen[bytes]]:
+    """Start the processes of :func:`run_team` and return them, running."""
     sandbox.reset_stats()
     processes = []
     for i, chunk in enumerate(numbers):
@@ -95,6 +118,13 @@ def run_team(
         processes.append(
             subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         )
+    return processes
+
+
+def finish_team(
+    sandbox: msp.Sandbox, processes: list[subprocess.Popen[bytes]], workdir: Path
+) -> TeamRun:
+    """Wait for the processes of :func:`start_team`; what they did together."""
     codes, errors = [], []
     for process in processes:
         _, err = process.communicate(timeout=600)
@@ -102,10 +132,50 @@ def run_team(
         errors.append(err.decode(errors="replace"))
     outputs = [
         pd.read_csv(workdir / f"out-{i}.csv", dtype={"mobile_number": str})
-        for i in range(len(numbers))
+        for i in range(len(processes))
         if (workdir / f"out-{i}.csv").exists()
     ]
     return TeamRun(outputs, codes, errors, sandbox.stats())
+
+
+def same_numbers(args: argparse.Namespace) -> None:
+    """Processes given the same numbers in the same order, Redis behind a delaying proxy:
+    how many numbers the service billed more than once (the claims' measurement)."""
+    from tests.netproxy import DelayProxy
+    from tests.redis_server import RedisServer
+
+    key = secrets.token_hex(32)
+    print(
+        f"{args.processes} processes given the same {args.numbers} numbers, {args.rounds} "
+        f"rounds; Redis {args.redis_delay_ms:.0f} ms away each way, ledger writes "
+        f"{args.slow_writes_ms:.0f} ms slower; sandbox latency {args.latency_ms:.0f} ms"
+    )
+    twice = requests = 0
+    with (
+        TemporaryDirectory() as tmp,
+        msp.Sandbox(latency_ms=args.latency_ms, own_process=True) as sb,
+        RedisServer(Path(tmp) / "redis") as redis,
+        DelayProxy(
+            redis.port,
+            delay_seconds=args.redis_delay_ms / 1000,
+            slow_pattern=b":written:",
+            slow_seconds=args.slow_writes_ms / 1000,
+        ) as proxy,
+    ):
+        for round_ in range(args.rounds):
+            work = Path(tmp) / f"round-{round_}"
+            work.mkdir()
+            numbers = random_numbers(args.numbers, seed=2026 + round_)
+            run = run_team(sb, [numbers] * args.processes, work, cache=proxy.url, team_key=key)
+            twice += run.stats["numbers_billed_more_than_once"]
+            requests += run.stats["requests"]
+            print(
+                f"round {round_ + 1}: {run.stats['requests']} requests for {args.numbers} "
+                f"numbers, {run.stats['numbers_billed_more_than_once']} billed twice, "
+                f"exit codes {run.exit_codes}"
+            )
+    total = args.rounds * args.numbers
+    print(f"together: {requests} requests for {total} numbers, {twice} billed twice")
 
 
 def main() -> None:
@@ -115,7 +185,18 @@ def main() -> None:
     parser.add_argument("--numbers", type=int, default=150, help="per process")
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--latency-ms", type=float, default=150.0)
+    parser.add_argument(
+        "--same-numbers", action="store_true",
+        help="every process given the same numbers, Redis behind a delaying proxy: "
+        "numbers billed twice (the claims' measurement)",
+    )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=3, help="with --same-numbers")
+    parser.add_argument("--redis-delay-ms", type=float, default=40.0, help="each way")
+    parser.add_argument("--slow-writes-ms", type=float, default=0.0, help="added to writes")
     args = parser.parse_args()
+    if args.same_numbers:
+        same_numbers(args)
+        return
 
     every = random_numbers(args.numbers * args.processes * 2, seed=2026)
     half = args.numbers * args.processes
