@@ -110,12 +110,28 @@ def test_missing_groups_are_a_stratum_of_their_own() -> None:
 # -- weights ----------------------------------------------------------------------------------
 
 
-def test_weights_of_an_unsampled_run_are_one_for_answered_rows() -> None:
+def test_weights_of_an_unsampled_run_are_one_but_for_rows_not_checked() -> None:
     out = pd.DataFrame(
         {"mobile_status": ["normal", "cancelled", "invalid", "error", "missing", "not_checked"]}
     )
-    assert weights(out).tolist()[:3] == [1.0, 1.0, 1.0]
-    assert weights(out).iloc[3:].isna().all()
+    assert weights(out).tolist()[:5] == [1.0] * 5
+    assert pd.isna(weights(out).iloc[5])
+
+
+def test_missing_rows_weigh_one_in_a_sample_and_drawn_failures_their_number() -> None:
+    out = pd.DataFrame(
+        {
+            "mobile_status": ["normal", "error", "missing", "missing", "not_checked"],
+            "mobile_sample_weight": [5.0, 5.0, float("nan"), 1.0, float("nan")],
+            "mobile_number": pd.array(["13800000001", "13800000002", None, None, None]),
+            "mobile_billed": [True, False, False, False, False],
+            "mobile_from_cache": [False] * 5,
+        }
+    )
+    assert weights(out).tolist()[:4] == [5.0, 5.0, 1.0, 1.0]
+    assert pd.isna(weights(out).iloc[4])
+    table = out.mobile.summary(price_per_call=0.05)
+    assert table.loc["missing", "estimated_rows"] == 2  # was 0: missing rows weighed NaN
 
 
 def test_weights_need_a_result_frame() -> None:
@@ -186,9 +202,9 @@ def test_sampled_run_pays_for_the_sample_only_and_records_the_design(
     # overwriting a sampled frame with a full run drops the stale weights
     redone = out.mobile.status("phone", client=client, progress=False, overwrite=True)
     assert "mobile_sample_weight" not in redone.columns
-    answered = ~redone["mobile_status"].isin(msp.NO_ANSWER_STATES)
-    assert answered.sum() >= 602
-    assert weights(redone).notna().tolist() == answered.tolist()
+    checked = redone["mobile_status"] != "not_checked"
+    assert (~redone["mobile_status"].isin(msp.NO_ANSWER_STATES)).sum() >= 602
+    assert weights(redone).notna().tolist() == checked.tolist()
 
 
 @pytest.mark.integration

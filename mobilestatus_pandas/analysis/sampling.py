@@ -39,7 +39,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..service.codes import NO_ANSWER_STATES
+
+#: The status of rows left out of a run (not drawn, not sent): they have no weight.
+NOT_CHECKED: Final = "not_checked"
+#: Rows with no number given are known for every row (no call): they weigh 1 in any sample.
+MISSING: Final = "missing"
 
 #: The ``error`` of rows whose number was not drawn.
 NOT_SAMPLED: Final = "not sampled"
@@ -243,19 +247,23 @@ def draw(
 def weights(frame: pd.DataFrame, prefix: str = "mobile_") -> pd.Series:
     """Per-row weights for estimates about the whole frame from a (possibly sampled) result.
 
-    For each row: the inverse of the probability that its number was looked up, within its
-    stratum (``numbers in the stratum / numbers drawn``); ``NaN`` for rows without an answer
-    about the line (not sampled, or a status in :data:`~mobilestatus_pandas.NO_ANSWER_STATES`);
-    ``1.0`` for every answered row of an unsampled run and for rows decided without a call.
-    A weighted share ``(w * is_status).sum() / w.sum()`` (NaN weights skipped) estimates the
-    share among answered rows of the whole frame. The weights are read from the column
-    ``{prefix}sample_weight`` that sampled runs add, so they survive a ``merge``.
+    For each row: the number of rows of the whole frame it stands for. A row whose number was
+    drawn: the inverse of the probability that it was drawn, within its stratum (``numbers in
+    the stratum / numbers drawn``), whatever its status (an ``error`` row of a drawn number
+    stands for the frame's rows that would have failed too); a row decided without a call
+    (``missing``: no number given, a locally ``invalid`` value) or of an unsampled run:
+    ``1.0``; a row left ``not_checked`` (not drawn, or not sent: budget, stop): ``NaN``, it is
+    stood for by others. Shares use the rows with an answer about the line only (those not in
+    :data:`~mobilestatus_pandas.NO_ANSWER_STATES`): a weighted share is
+    ``(w * is_status)[answered].sum() / w[answered].sum()``. The weights are read from the
+    column ``{prefix}sample_weight`` that sampled runs add, so they survive a ``merge``.
 
     >>> import pandas as pd
-    >>> out = pd.DataFrame({"mobile_status": ["normal", "not_checked", "cancelled", "error"],
-    ...                     "mobile_sample_weight": [4.0, float("nan"), 4.0, 4.0]})
+    >>> out = pd.DataFrame({"mobile_status": ["normal", "not_checked", "cancelled", "error",
+    ...                                       "missing"],
+    ...                     "mobile_sample_weight": [4.0, float("nan"), 4.0, 4.0, float("nan")]})
     >>> weights(out).tolist()
-    [4.0, nan, 4.0, nan]
+    [4.0, nan, 4.0, 4.0, 1.0]
     """
     column = f"{prefix}status"
     if column not in frame.columns:
@@ -263,10 +271,13 @@ def weights(frame: pd.DataFrame, prefix: str = "mobile_") -> pd.Series:
             f"{column!r} is not in the frame: pass the output of df.mobile.status(...) "
             "(or the prefix= it was made with)"
         )
-    answered = ~frame[column].isin(NO_ANSWER_STATES).to_numpy(dtype=bool)
+    status = frame[column]
+    unchecked = (status == NOT_CHECKED).fillna(False).to_numpy(dtype=bool)
     name = f"{prefix}{WEIGHT_COLUMN}"
     if name in frame.columns:
         base = frame[name].to_numpy(dtype=float, na_value=np.nan)
+        # no number given: known for every row, whatever the column says
+        base = np.where((status == MISSING).fillna(False).to_numpy(dtype=bool), 1.0, base)
     else:
         base = np.ones(len(frame), dtype=float)
-    return pd.Series(np.where(answered, base, np.nan), index=frame.index, name="weight")
+    return pd.Series(np.where(unchecked, np.nan, base), index=frame.index, name="weight")
