@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .analysis.report import BILLING_TIMEZONE
 from .engine.answers import ledger_frame
 from .engine.calls import Caller
-from .engine.run import run_lookups
+from .engine.run import Run, active_run, run_lookups
 from .engine.run_report import RunReport
 from .service.actions import ACTIONS, TENURE
 from .service.result import LookupResult, TenureResult
@@ -81,6 +81,35 @@ class MobileStatusClient(Caller):
 
     #: The report of the client's latest run (also in ``out.attrs["mobilestatus"]``).
     last_run: RunReport | None
+
+    # -- runs going on ----------------------------------------------------------------------
+
+    @property
+    def active_run(self) -> Run | None:
+        """The run going on with this client (``df.mobile.start``, or a ``status`` waited
+        for in another thread), or None: its handle even when yours was dropped, to
+        ``result()``, ``partial()`` or ``stop()`` it. One run at a time per client.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> from mobilestatus_pandas.datasets import random_numbers
+        >>> frame = pd.DataFrame({"phone": random_numbers(200, seed=1)})
+        >>> with msp.Sandbox() as sb:
+        ...     client = sb.client(cache=None)
+        ...     _ = frame.mobile.start("phone", client=client)  # the handle dropped
+        ...     run = client.stop_run()  # found again, and stopped
+        ...     out = run.result(timeout=30)
+        >>> run.report.stop_reason, client.active_run is None
+        ('stopped', True)
+        """
+        return active_run(self)
+
+    def stop_run(self) -> Run | None:
+        """Stop the run going on with this client, if any (as ``run.stop()``: nothing more
+        is sent, answers so far are kept and cached); return it, to ``result()`` it."""
+        run = active_run(self)
+        if run is not None:
+            run.stop()
+        return run
 
     # -- the public surface ---------------------------------------------------------------
 
@@ -216,5 +245,5 @@ class MobileStatusClient(Caller):
         """
         prices = {ACTIONS[name].api: price for name, price in self._prices.items()}
         return ledger_frame(
-            self._store.ledger(), prices if self._is_priced_per_action else self.price_per_call
+            self.store.ledger(), prices if self._is_priced_per_action else self.price_per_call
         )

@@ -50,7 +50,8 @@ class BudgetExceeded(MobileStatusError):
 
 class RunInProgressError(MobileStatusError, RuntimeError):
     """A run was started on a client that already has one going (``df.mobile.start``):
-    wait for it (``run.result()``), stop it (``run.stop()``), or use another client."""
+    wait for it (``client.active_run.result()``), stop it (``client.stop_run()``, or
+    ``run.stop()`` on its handle), or use another client."""
 
 
 class ServiceError(MobileStatusError):

@@ -441,3 +441,66 @@ def test_refusals_for_the_rate_are_counted_retried_and_shown(frame: pd.DataFrame
     line = repr(run)
     shown = f"refused for the rate {report['rate_limited']:,} (retried {report['rate_limited']:,})"
     assert shown in line
+
+
+@pytest.mark.parametrize("store", ["sqlite", "redis"])
+def test_closing_the_client_mid_run_records_every_charge_first(
+    store: str, frame: pd.DataFrame, tmp_path: object, request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Issue 21: a with block ending while a background run goes on used to close the cache
+    under the calls in flight: the service billed 37, the ledger held 34, and result()
+    raised sqlite3.ProgrammingError. Now close() stops the run, waits for the calls in
+    flight and records them, then closes."""
+    if store == "redis":
+        cache = request.getfixturevalue("redis_url")
+        monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", "ab" * 32)
+    else:
+        cache = str(tmp_path / "cache.sqlite3")  # type: ignore[operator]
+    with msp.Sandbox(latency_ms=300) as sb:  # about 6 calls in flight at 20 calls/s
+        with sb.client(cache=cache) as client:
+            run = frame.mobile.start("phone", client=client)
+            wait_for(lambda: answered(run) >= 10)
+        assert run.done(), "close() waited for the run and its calls in flight"
+        with pytest.warns(msp.RunStoppedWarning, match="client closed"):
+            out = run.result(timeout=DEADLINE_SECONDS)
+        billed = sb.stats()["billed"]
+        ledger = sb.client(cache=cache).ledger()
+    assert out.attrs["mobilestatus"]["stop_reason"] == stops.STOP_CLOSED
+    assert int(out["mobile_billed"].fillna(False).sum()) == billed
+    assert int(ledger["billed"].fillna(True).sum()) == billed, "billed + possibly billed"
+    unanswered = out["mobile_status"] == "not_checked"
+    assert unanswered.sum() > 100
+    assert (out.loc[unanswered, "mobile_error"] == stops.CLOSED_DETAIL).all()
+    # A closed client says so, in the library's terms (never sqlite3's or redis-py's).
+    for use in (
+        client.ledger,
+        lambda: client.lookup("13800000000"),
+        lambda: frame.mobile.start("phone", client=client),
+    ):
+        with pytest.raises(msp.InputError, match="client is closed"):
+            use()
+    client.close()  # twice: harmless
+
+
+def test_a_dropped_run_is_found_and_stopped_through_the_client(
+    slow_sandbox: msp.Sandbox, frame: pd.DataFrame
+) -> None:
+    client = slow_sandbox.client(cache=None)
+    assert client.active_run is None
+    frame.mobile.start("phone", client=client)  # the handle is not kept
+    wait_for(lambda: client.active_run is not None and answered(client.active_run) >= 3)
+    with pytest.raises(msp.RunInProgressError, match=r"client\.stop_run\(\)") as refused:
+        frame.mobile.start("phone", client=client)
+    assert "client.active_run.result()" in str(refused.value)
+    run = client.stop_run()
+    assert run is not None
+    out = run.result(timeout=DEADLINE_SECONDS)
+    assert out.attrs["mobilestatus"]["stop_reason"] == "stopped"
+    assert client.active_run is None
+    assert client.stop_run() is None
+    sent = slow_sandbox.stats()["requests"]
+    assert sent < 150, "the dropped run stopped billing"
+    again = frame.iloc[:20].mobile.start("phone", client=client)
+    assert client.active_run is again
+    again.result(timeout=DEADLINE_SECONDS)

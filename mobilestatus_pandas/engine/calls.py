@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -351,6 +351,19 @@ def _prices_by_action(price_per_call: object) -> dict[str, float]:
     return {} if value is None else dict.fromkeys(ACTIONS, value)
 
 
+class BackgroundWork(Protocol):
+    """Work going on with a client in the background (a run, see ``engine/run.py``): what
+    :meth:`Caller.close` ends before it closes the cache."""
+
+    def stop_for_close(self) -> None:
+        """Stop sending because the client closes (returns at once)."""
+        ...
+
+    def wait_ended(self) -> None:
+        """Wait until every call in flight has ended and its answer is recorded."""
+        ...
+
+
 class Caller:
     """What a client calls the service with: the endpoint, the credentials, the rate
     limiters, the store and hasher, and :meth:`call`, one number's trip to the service.
@@ -461,6 +474,11 @@ class Caller:
         # Worker pools of interrupted runs whose calls may still be in flight: the next run
         # waits for them, so an answer already paid for is in the cache before it looks.
         self._abandoned_pools: list[Any] = []
+        # Work going on in the background with this client (runs): close() ends it first.
+        self._background: set[BackgroundWork] = set()
+        self._background_lock = threading.Lock()
+        self._closing = False
+        self._closed = False
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -471,9 +489,50 @@ class Caller:
         )
 
     def close(self) -> None:
-        """Close the HTTP session and the cache."""
+        """Close the HTTP session and the cache, after the work going on with this client.
+
+        A run going on in the background (``df.mobile.start``, or a ``status`` waited for in
+        another thread) is stopped first: nothing more is sent, its calls in flight end
+        (each within ``timeout``) and every answer is written to the ledger and cache; only
+        then does the cache close. The run's ``result()`` gives the frame so far, the rest
+        ``not_checked``, with the usual :class:`RunStoppedWarning`. A closed client starts
+        nothing more (:class:`InputError`). Closing twice is harmless.
+        """
+        with self._background_lock:
+            if self._closed:
+                return
+            self._closing = True
+            going = list(self._background)
+        for work in going:
+            work.stop_for_close()
+        for work in going:
+            work.wait_ended()
+        self.settle_interrupted_runs()  # calls of interrupted runs, still in flight
         self._session.close()
         self._store.close()
+        with self._background_lock:
+            self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called (a ``with`` block ended)."""
+        return self._closing
+
+    def track(self, work: BackgroundWork) -> None:
+        """Register ``work`` going on with this client, for :meth:`close` to end first;
+        :class:`InputError` when the client is closed (or closing)."""
+        with self._background_lock:
+            if self._closing:
+                raise InputError(
+                    "this client is closed (close() was called, or its with block ended): "
+                    "make a new MobileStatusClient; answers so far are in its cache"
+                )
+            self._background.add(work)
+
+    def untrack(self, work: BackgroundWork) -> None:
+        """``work`` has ended (see :meth:`track`)."""
+        with self._background_lock:
+            self._background.discard(work)
 
     def __enter__(self: _Self) -> _Self:
         return self
@@ -485,7 +544,12 @@ class Caller:
 
     @property
     def store(self) -> Store:
-        """The cache and ledger backend."""
+        """The cache and ledger backend (:class:`InputError` once the client is closed)."""
+        if self._closed:
+            raise InputError(
+                f"this client is closed, and its cache {self.cache_location!r} with it: make a "
+                "new MobileStatusClient to read the ledger or look numbers up"
+            )
         return self._store
 
     def now(self) -> float:

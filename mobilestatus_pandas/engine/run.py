@@ -63,7 +63,15 @@ from .display import current as current_display
 from .plan import Plan
 from .run_report import RunReport
 from .steps import run_steps
-from .stops import STOP_INTERRUPTED, STOP_STOPPED, STOPPED_DETAIL, JobGate, RunStoppedWarning
+from .stops import (
+    CLOSED_DETAIL,
+    STOP_CLOSED,
+    STOP_INTERRUPTED,
+    STOP_STOPPED,
+    STOPPED_DETAIL,
+    JobGate,
+    RunStoppedWarning,
+)
 
 if TYPE_CHECKING:
     from .calls import Caller
@@ -91,6 +99,14 @@ class _Settle:
 
 _active_runs: weakref.WeakKeyDictionary[Any, Run] = weakref.WeakKeyDictionary()
 _active_lock = threading.Lock()
+
+
+def active_run(client: Caller) -> Run | None:
+    """The run going on with ``client`` (its one run at a time, not a part of a job), or
+    None: ``client.active_run``, for a run whose handle was dropped."""
+    with _active_lock:
+        run = _active_runs.get(client)
+    return run if run is not None and not run.done() else None
 
 
 class Run:
@@ -148,7 +164,7 @@ class Run:
         self._sample = sample
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._stop_requested = False
+        self._stop_requested: tuple[str, str] | None = None  # (reason, detail) asked for
         self._interrupted = False
         self._planned = threading.Event()
         self._finished = threading.Event()
@@ -181,10 +197,18 @@ class Run:
                     break
                 if not other._stop.is_set():
                     raise RunInProgressError(
-                        f"this client already has a run going ({other.progress_line()}); wait "
-                        "for run.result(), call run.stop(), or start this one on another client"
+                        f"this client already has a run going ({other.progress_line()}): wait "
+                        "for it (client.active_run.result()), stop it (client.stop_run(); its "
+                        "answers so far are kept), or start this one on another client"
                     )
             other._finished.wait()
+        try:
+            self.client.track(self)  # close() ends this run before the cache closes
+        except BaseException:
+            with _active_lock:
+                if _active_runs.get(self.client) is self:
+                    del _active_runs[self.client]
+            raise
         self._thread.start()
         return self
 
@@ -208,6 +232,7 @@ class Run:
             with _active_lock:
                 if _active_runs.get(self.client) is self:
                     del _active_runs[self.client]
+            self.client.untrack(self)
 
     def _on_plan(self, plan: Plan, report: RunReport) -> None:
         table = AnswerTable(plan.distinct, plan.row_codes, plan.row_reasons, self.action)
@@ -231,9 +256,8 @@ class Run:
             self._sending_since = time.monotonic()
             if self._interrupted:
                 report.stop_reason = STOP_INTERRUPTED
-            elif self._stop_requested:
-                report.stop_reason = STOP_STOPPED
-                report.stop_detail = STOPPED_DETAIL
+            elif self._stop_requested is not None:
+                report.stop_reason, report.stop_detail = self._stop_requested
         self._planned.set()
 
     def _on_warning(self, message: str) -> None:
@@ -256,13 +280,27 @@ class Run:
         """Stop sending: calls already sent finish and are kept (cached, in the ledger);
         the rest of the numbers are ``not_checked`` in :meth:`result`, with
         ``stop_reason="stopped"``. Returns at once; :meth:`result` waits for the end."""
+        self._request_stop(STOP_STOPPED, STOPPED_DETAIL)
+
+    def _request_stop(self, reason: str, detail: str) -> None:
         with self._lock:
-            self._stop_requested = True
+            if self._stop_requested is None:
+                self._stop_requested = (reason, detail)
             report = self._report
             if report is not None and report.stop_reason is None and not self.done():
-                report.stop_reason = STOP_STOPPED
-                report.stop_detail = STOPPED_DETAIL
+                report.stop_reason = reason
+                report.stop_detail = detail
         self._stop.set()
+
+    def stop_for_close(self) -> None:
+        """Stop because the client closes (see ``Caller.close``): as :meth:`stop`, with
+        ``stop_reason="client closed"`` and its warning from :meth:`result`."""
+        self._request_stop(STOP_CLOSED, CLOSED_DETAIL)
+
+    def wait_ended(self) -> None:
+        """Wait until the run has ended: its calls in flight answered and recorded (those
+        of an interrupted run are waited for by ``client.settle_interrupted_runs()``)."""
+        self._finished.wait()
 
     def result(self, timeout: float | None = None) -> pd.DataFrame:
         """The result frame, once the run has ended (``timeout`` seconds at most, else

@@ -41,6 +41,8 @@ STOP_CACHE_UNAVAILABLE: Final = "cache unavailable"
 STOP_TRANSPORT: Final = "transport failures"
 #: ``run.stop()`` ended a background run (see :mod:`.run`).
 STOP_STOPPED: Final = "stopped"
+#: The client was closed (``close()``, a ``with`` block ending) while the run went on.
+STOP_CLOSED: Final = "client closed"
 
 
 class RunStoppedWarning(UserWarning):
@@ -49,6 +51,8 @@ class RunStoppedWarning(UserWarning):
 
 #: What an unanswered number says in ``error`` after ``run.stop()``.
 STOPPED_DETAIL: Final = "stopped by run.stop()"
+#: ... and after the client was closed while the run went on.
+CLOSED_DETAIL: Final = "stopped: the client was closed (close(), or its with block ended)"
 
 
 class JobGate(Protocol):
@@ -94,6 +98,9 @@ _ADVICE: Final = {
     STOP_BUDGET: "Raise max_billed and run again; answered numbers come from the cache.",
     STOP_DAILY_LIMIT: "The service's daily verification limit is used up; run again "
     "tomorrow, answered numbers come from the cache.",
+    STOP_CLOSED: "The client was closed while the run went on: the calls in flight were "
+    "answered and recorded first. Keep the client open until run.result() returns; run "
+    "again with an open client to resume (answered numbers come from the cache).",
 }
 
 
