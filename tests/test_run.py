@@ -443,7 +443,7 @@ def test_refusals_for_the_rate_are_counted_retried_and_shown(frame: pd.DataFrame
     assert shown in line
 
 
-@pytest.mark.parametrize("store", ["sqlite", "redis"])
+@pytest.mark.parametrize("store", ["sqlite", "redis", "redis 40 ms away"])
 def test_closing_the_client_mid_run_records_every_charge_first(
     store: str, frame: pd.DataFrame, tmp_path: object, request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
@@ -451,12 +451,20 @@ def test_closing_the_client_mid_run_records_every_charge_first(
     """Issue 21: a with block ending while a background run goes on used to close the cache
     under the calls in flight: the service billed 37, the ledger held 34, and result()
     raised sqlite3.ProgrammingError. Now close() stops the run, waits for the calls in
-    flight and records them, then closes."""
-    if store == "redis":
+    flight and records them, then closes; also with Redis across a real network (a
+    delaying proxy: every write 80 ms or more)."""
+    if store.startswith("redis"):
         cache = request.getfixturevalue("redis_url")
         monkeypatch.setenv("MOBILESTATUS_CACHE_KEY", "ab" * 32)
     else:
         cache = str(tmp_path / "cache.sqlite3")  # type: ignore[operator]
+    if store == "redis 40 ms away":
+        from tests.netproxy import DelayProxy
+
+        server = request.getfixturevalue("redis_server")
+        proxy = DelayProxy(server.port, delay_seconds=0.04).start()
+        request.addfinalizer(proxy.close)
+        cache = proxy.url
     with msp.Sandbox(latency_ms=300) as sb:  # about 6 calls in flight at 20 calls/s
         with sb.client(cache=cache) as client:
             run = frame.mobile.start("phone", client=client)
