@@ -28,6 +28,7 @@ reach them, ``mobilestatus_pandas.X``, so this extension:
 
 from __future__ import annotations
 
+import datetime
 import importlib
 import inspect
 import re
@@ -178,7 +179,7 @@ def skip_engine_methods(
 #: A default given by a constant's name in a signature: ``= DEFAULT_PREFIX``.
 NAMED_DEFAULT = re.compile(r"(=\s*)([A-Z][A-Z0-9_]*)\b(?!\.)")
 #: Values shown in place of their constant's name.
-PLAIN_VALUES = (str, int, float, bool)
+PLAIN_VALUES = (str, int, float, bool, datetime.timedelta)
 
 
 def constants_of(obj: object) -> dict[str, object]:
