@@ -702,8 +702,18 @@ class MobileSeriesAccessor:
         seed: int | None = None,
         **client_options: Any,
     ) -> pd.DataFrame:
-        """Only the result columns, indexed like the Series. ``sample``, ``by`` (a Series or
-        array, one value per row) and ``seed`` as for ``DataFrame.mobile.status``."""
+        """Only the result columns, indexed like the Series.
+
+        The same run as :meth:`DataFrame.mobile.status <pandas.DataFrame.mobile.status>`,
+        with the same options; ``by`` is a Series or an array, one value per row.
+
+        >>> import pandas as pd, mobilestatus_pandas as msp
+        >>> phones = pd.Series(["138 0013 8000", "", "13800000002"], index=[10, 20, 30])
+        >>> with msp.Sandbox() as sb:
+        ...     cols = phones.mobile.status(client=sb.client(cache=None), progress=False)
+        >>> cols["mobile_status"].tolist(), cols.index.tolist()
+        (['out_of_service', 'missing', 'cancelled'], [10, 20, 30])
+        """
         groups = group_values(self._series, by)
         return _lookup(
             self._series, client, client_options, _check_prefix(prefix),
@@ -749,7 +759,8 @@ class MobileSeriesAccessor:
         **client_options: Any,
     ) -> Run:
         """:meth:`status` in the background: a :class:`~mobilestatus_pandas.Run`, at once
-        (see ``DataFrame.mobile.start``); its frames hold only the result columns."""
+        (see :meth:`DataFrame.mobile.start <pandas.DataFrame.mobile.start>`); its frames
+        hold only the result columns."""
         groups = group_values(self._series, by)
         return _start(
             self._series, client, client_options, _prefixed(_check_prefix(prefix)),
