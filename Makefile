@@ -87,11 +87,13 @@ pictures: $(STAMP) $(BROWSER_JS)
 
 # The documentation site in docs/_build/html: every page read afresh (-E, and the generated API
 # pages removed) so that no warning hides in a cached page; any warning fails the build, and
-# so does an internal link to a page, image or anchor that is not there.
-docs: $(DOCS_STAMP)
+# so does an internal link to a page, image or anchor that is not there. Then the site's tests
+# (tests/test_docs.py: a page for each public name and accessor method, ...) on what was built.
+docs: $(DOCS_STAMP) $(STAMP)
 	rm -rf docs/_build/html docs/reference/api
 	$(DOCS_VENV)/bin/sphinx-build -b html -E -n -W --keep-going -q docs docs/_build/html
 	$(DOCS_VENV)/bin/python docs/check_links.py docs/_build/html
+	$(BIN)/pytest -p no:cacheprovider -q tests/test_docs.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py

@@ -440,7 +440,7 @@ class RedisStore:
             raise InputError(
                 f"the cache in Redis at {self.location} was written with another hashing key: "
                 "set MOBILESTATUS_CACHE_KEY to your team's shared key on every machine "
-                "(README: 'Sharing the cache across machines')"
+                "(user guide, 'Teams on Redis': sharing the hashing key)"
             )
 
     def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
