@@ -26,7 +26,7 @@ import mobilestatus_pandas as msp
 from benchmarks.team import finish_team, run_team, start_team
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.engine import dispatch
-from mobilestatus_pandas.stores import NOT_RECORDED, CachedAnswer, LedgerEntry, NumberHasher
+from mobilestatus_pandas.stores import NOT_RECORDED, CachedAnswer, LedgerEntry
 from tests.conftest import skip_without_redis
 from tests.netproxy import DelayProxy
 from tests.redis_server import RedisServer
@@ -204,9 +204,7 @@ def test_a_dask_cluster_given_the_same_numbers_pays_once(
 
 @pytest.mark.slow
 @pytest.mark.serial
-def test_team_chaos(
-    service: msp.Sandbox, own_redis: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_team_chaos(own_redis: RedisServer, tmp_path: Path) -> None:
     """Four processes given the same numbers in seeded orders, Redis behind random delays;
     one process killed mid-run, Redis restarted mid-run. No number billed twice except
     those in flight at the kill (the ledger's NotRecorded calls), and the ledger's billed +
@@ -214,9 +212,15 @@ def test_team_chaos(
     rng = random.Random(2026)
     numbers = random_numbers(160, seed=53)
     orders = [rng.sample(numbers, len(numbers)) for _ in range(4)]
-    with DelayProxy(own_redis.port, delay_seconds=0.01, jitter_seconds=0.06, seed=7) as proxy:
+    with (
+        msp.Sandbox(latency_ms=400, own_process=True) as service,  # calls always in flight
+        DelayProxy(own_redis.port, delay_seconds=0.01, jitter_seconds=0.06, seed=7) as proxy,
+    ):
         processes = start_team(service, orders, tmp_path, cache=proxy.url, team_key=TEAM_KEY)
-        time.sleep(rng.uniform(3.0, 5.0))  # mid-run
+        deadline = time.monotonic() + 120
+        while service.stats()["requests"] < 30 and time.monotonic() < deadline:
+            time.sleep(0.1)  # mid-run: the team has made some calls
+        time.sleep(rng.uniform(0.0, 1.0))
         processes[0].send_signal(signal.SIGKILL)
         killed_at = time.monotonic()
         time.sleep(rng.uniform(0.5, 1.5))
@@ -227,12 +231,17 @@ def test_team_chaos(
         # The killed process's claims lapse; then its calls in flight show in the ledger.
         time.sleep(max(0.0, dispatch.CLAIM_SECONDS + 1 - (time.monotonic() - killed_at)))
         stats = service.stats(numbers=True)
-        store = redis_store(own_redis.url)
-        ledger = store.ledger()
-        store.close()
-    hasher = NumberHasher(bytes.fromhex(TEAM_KEY))
+        team = msp.MobileStatusClient(  # as the processes made theirs: the same keys
+            endpoint=service.url,
+            secret_id=service.secret_id,
+            secret_key=service.secret_key,
+            cache=own_redis.url,
+        )
+        ledger = team.store.ledger()
+        billed_twice = {team.number_key(n) for n in stats["billed_more_than_once"]}
+        team.close()
     in_flight_at_kill = {e.key for e in ledger if e.error == NOT_RECORDED}
-    billed_twice = {hasher.key(n) for n in stats["billed_more_than_once"]}
+    assert in_flight_at_kill, "the killed process had calls in flight"
     assert billed_twice <= in_flight_at_kill, "billed twice only when in flight at the kill"
     assert len(in_flight_at_kill) <= 40, "no more than the calls a process keeps in flight"
     counted = sum(1 for e in ledger if e.billed is not False)
