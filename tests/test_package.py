@@ -94,3 +94,12 @@ def test_the_readme_links_resolve() -> None:
             assert (ROOT / path).exists(), f"README links to {link}: no such file"
         else:
             assert anchor in anchors, f"README links to {link}: no such heading"
+
+
+def test_the_readme_is_the_front_page() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250, "the manual is the site (docs/): keep the README short"
+    assert "make demo" in readme
+    assert "make test" in readme
+    assert "docs/guide/" in readme
+    assert "docs/reference/" in readme
