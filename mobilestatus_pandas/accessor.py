@@ -22,7 +22,7 @@ from .engine.run import run_lookups
 from .errors import InputError
 from .service import numbers
 from .service.actions import STATUS, TENURE, Action, get_action, get_actions
-from .service.result import ATTRS_KEY
+from .service.result import ATTRS_KEY, KEY_COLUMN
 
 if TYPE_CHECKING:
     from .engine.run import Run
@@ -103,7 +103,7 @@ def _clashes(
     input column itself."""
     overwrite = options.flag("overwrite", overwrite)
     # A stale sample weight from an earlier sampled run must not outlive its results.
-    produced = [*action.columns, sampling.WEIGHT_COLUMN]
+    produced = [*action.columns, sampling.WEIGHT_COLUMN, KEY_COLUMN]
     clash = [prefix + name for name in produced if prefix + name in frame.columns]
     if clash and not overwrite:
         raise InputError(

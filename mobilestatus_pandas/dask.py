@@ -75,7 +75,7 @@ from .errors import AuthenticationError, InputError
 from .service import codes, numbers
 from .service.actions import STATUS, TENURE, Action, get_action
 from .service.credentials import Credentials, mask
-from .service.result import ATTRS_KEY
+from .service.result import ATTRS_KEY, KEY_COLUMN
 from .stores import ENV_CACHE, CachedAnswer
 
 logger = logging.getLogger(__name__)
@@ -601,6 +601,7 @@ def _partition_results(
         plan.row_codes,
     )
     out = table.take(take)
+    out[KEY_COLUMN] = answers.row_keys(client, list(plan.distinct), plan.row_codes)
     # A number in several rows is billed once: on its first row (as pandas' join does).
     first_row = np.full(len(table), -1, dtype=np.int64)
     first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)
@@ -726,7 +727,9 @@ def _lookup(
     numbers.check_dtype(meta[column])
     options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
     clash = _clashes(meta, column, _check_prefix(prefix), overwrite, action)
-    results_meta = answers.empty_results(meta.index, action).add_prefix(prefix)
+    results_meta = answers.empty_results(meta.index, action)
+    results_meta[KEY_COLUMN] = pd.Series(index=meta.index, dtype="Int64")
+    results_meta = results_meta.add_prefix(prefix)
     _, config = _job_for(client, client_options)
     job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate, action.name)
     _jobs[job.job_id] = (job, config)

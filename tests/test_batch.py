@@ -25,7 +25,7 @@ def test_one_row_per_input_in_order_each_number_called_once(sandbox: msp.Sandbox
     values = [numbers[i % 10] for i in range(50)] + ["junk", None, "+86 " + numbers[0]]
     out = client.lookup_many(values, progress=False)
     assert len(out) == 53
-    assert list(out.columns) == list(msp.RESULT_COLUMNS)
+    assert list(out.columns) == [*msp.RESULT_COLUMNS, "key"]
     assert out["number"].tolist()[:10] == numbers
     assert out["number"].tolist()[52] == numbers[0]
     assert out["status"].tolist()[50:52] == ["invalid", "missing"]

@@ -332,10 +332,20 @@ def test_numbers_are_written_only_when_asked(
     assert done.returncode == 0, done.stderr
     assert "without mobile_number (--keep-numbers keeps it)" in done.stdout
     assert "mobile_number" not in pd.read_parquet(plain).columns
+    # the keyed hash stays: rows of one number are still one cluster for compare
+    written = pd.read_parquet(plain)
+    assert written["mobile_key"].dtype == "Int64"
+    assert not written["mobile_key"].astype(str).str.contains("13800138000").any()
     done = run_check(sandbox, str(phones_csv), "-c", "phone", "-o", str(kept), "--keep-numbers",
                      tmp=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert pd.read_parquet(kept)["mobile_number"].tolist()[0] == "13800138000"
+    kept_frame = pd.read_parquet(kept)
+    same = kept_frame["mobile_number"].duplicated(keep=False) & kept_frame["mobile_number"].notna()
+    assert (
+        kept_frame.loc[same, "mobile_key"].nunique()
+        == kept_frame.loc[same, "mobile_number"].nunique()
+    ), "one key per number"
     assert (mode_of(plain), mode_of(kept)) == (0o600, 0o600), "phone numbers: this user's only"
 
 

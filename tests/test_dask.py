@@ -265,7 +265,7 @@ def test_tenure_is_lazy_with_exact_meta_and_matches_pandas(sandbox: msp.Sandbox)
     )
     assert list(out.columns) == list(expected.columns)
     results = [c for c in expected.columns if c.startswith("tenure_")]
-    assert results == [f"tenure_{c}" for c in msp.TENURE_COLUMNS]
+    assert results == [*(f"tenure_{c}" for c in msp.TENURE_COLUMNS), "tenure_key"]
     assert out._meta[results].dtypes.to_dict() == expected[results].dtypes.to_dict()
     assert sandbox.stats()["requests_by_action"].get("MobileStatus", 0) == 0
     sandbox.reset_stats()

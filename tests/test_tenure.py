@@ -48,7 +48,9 @@ def test_each_result_code_and_band_through_the_engine(
 ) -> None:
     df = pd.DataFrame({"phone": [*CASES, "12345", None]})
     out = df.mobile.tenure("phone", client=client, progress=False)
-    assert out.columns.tolist() == ["phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS)]
+    assert out.columns.tolist() == [
+        "phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS), "tenure_key"
+    ]  # fmt: skip
     for number, (result, status, band, low, high, billed) in CASES.items():
         row = out.loc[out["phone"] == number].iloc[0]
         assert row["tenure_result"] == result, number
@@ -125,7 +127,7 @@ def test_client_tenure_and_tenure_many(sandbox: msp.Sandbox) -> None:
     assert isinstance(one, TenureResult)
     assert (one.status, one.band, one.months_min, one.months_max) == ("known", "[6,12)", 6, 12)
     many = client.tenure_many(["13900000024", "13900000024", "nope"], progress=False)
-    assert many.columns.tolist() == list(msp.TENURE_COLUMNS)
+    assert many.columns.tolist() == [*msp.TENURE_COLUMNS, "key"]
     assert many["status"].tolist() == ["known", "known", "invalid"]
     assert many["billed"].tolist() == [True, False, False], "a repeated number is billed once"
 
@@ -152,8 +154,11 @@ def test_status_and_tenure_in_one_run(sandbox: msp.Sandbox, client: msp.MobileSt
         "phone",
         "fraud",
         *(f"mobile_{c}" for c in msp.RESULT_COLUMNS),
+        "mobile_key",
         *(f"tenure_{c}" for c in msp.TENURE_COLUMNS),
+        "tenure_key",
     ]
+    assert out["mobile_key"].equals(out["tenure_key"].rename("mobile_key"))  # one key per number
     assert out["mobile_status"].tolist() == ["out_of_service", "cancelled", "normal", "invalid"]
     assert out["tenure_band"].tolist()[0] == "[24,+)"
     assert out["tenure_status"].tolist()[-1] == "invalid"
@@ -355,7 +360,7 @@ def test_a_background_run_of_tenure_is_shaped_like_the_result() -> None:
         run = start(client, pd.Series(numbers), action="tenure")
         early = run.partial()
         out = run.result(timeout=60)
-    assert early.columns.tolist() == list(msp.TENURE_COLUMNS)
+    assert early.columns.tolist() == [*msp.TENURE_COLUMNS, "key"]
     assert early.dtypes.to_dict() == out.dtypes.to_dict()
     assert early["status"].tolist()[2:4] == ["invalid", "missing"]
     assert out["status"].tolist() == ["known", "known", "invalid", "missing", "not_found"]
@@ -368,6 +373,8 @@ def test_df_mobile_start_takes_the_tenure_action(sandbox: msp.Sandbox) -> None:
     df = pd.DataFrame({"phone": ["13900000012", "13900000105"]})
     run = df.mobile.start("phone", client=sandbox.client(), action="tenure", progress=False)
     out = run.result(timeout=60)
-    assert out.columns.tolist() == ["phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS)]
+    assert out.columns.tolist() == [
+        "phone", *(f"tenure_{c}" for c in msp.TENURE_COLUMNS), "tenure_key"
+    ]  # fmt: skip
     assert out["tenure_status"].tolist() == ["known", "daily_limit"]
     assert out["tenure_band"].tolist()[0] == "[12,24)"

@@ -15,7 +15,7 @@ import json
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ import pandas as pd
 from ..service import codes, numbers
 from ..service.actions import STATUS, Action, get_action
 from ..stores import LEDGER_FIELDS, CachedAnswer, LedgerEntry
+
+if TYPE_CHECKING:
+    from .calls import Caller
 
 #: What a not-yet-answered number says in ``error`` in a partial frame.
 NOT_ANSWERED_YET: Final = "not answered yet"
@@ -262,6 +265,17 @@ def join(
     out["billed"] = out["billed"] & pd.array(first, dtype="boolean")
     out.index = index
     return out
+
+
+def row_keys(
+    client: Caller, distinct: Sequence[str], row_codes: np.ndarray
+) -> pd.arrays.IntegerArray:
+    """The ``key`` column (:data:`~mobilestatus_pandas.service.result.KEY_COLUMN`): each row's
+    number as a keyed hash (:meth:`Caller.row_keys`), ``<NA>`` for rows without a number. It
+    survives dropping the number, so statistics can still put a number's rows together."""
+    keys = np.append(client.row_keys(distinct), 0)
+    missing = row_codes < 0
+    return pd.arrays.IntegerArray(keys[np.where(missing, len(keys) - 1, row_codes)], missing)
 
 
 def ledger_frame(

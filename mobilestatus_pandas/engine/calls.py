@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import requests
 from urllib3 import connection as urllib3_connection
 from urllib3 import connectionpool as urllib3_pools
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from ..service.encryption import Encryption
 
 logger = logging.getLogger(__name__)
+#: The domain of the row keys (``mobile_key``): apart from every cache and ledger key.
+ROW_KEY_TAG: Final = "row-key:"
 
 _Self = TypeVar("_Self", bound="Caller")
 
@@ -577,6 +580,15 @@ class Caller:
         if found is STATUS:
             return self._hasher.key(f"{self.realm}:{number}")
         return self._hasher.key(f"{self.realm}:{found.api}:{number}")
+
+    def row_keys(self, numbers: Iterable[str]) -> np.ndarray:
+        """The ``mobile_key`` of normalised numbers (int64): 63 bits of HMAC-SHA256 under the
+        store's secret, in a domain of its own (never a cache or ledger key), the same for
+        every action and every run sharing the store's secret (so frames of a user join on
+        it). It stands for the number in statistics when the number is dropped; without the
+        secret it cannot be turned back into a number."""
+        digests = self._hasher.keys(f"{ROW_KEY_TAG}{n}" for n in numbers)
+        return np.fromiter((int(d[:16], 16) >> 1 for d in digests), np.int64, len(digests))
 
     def number_keys(self, numbers: Iterable[str], action: Action | str = STATUS) -> list[str]:
         """:meth:`number_key` of many numbers at once, in order."""

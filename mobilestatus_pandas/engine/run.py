@@ -54,9 +54,9 @@ from ..analysis import sampling
 from ..errors import InputError, RunInProgressError
 from ..service import numbers
 from ..service.actions import STATUS, Action, get_action
-from ..service.result import ATTRS_KEY, round_cost
+from ..service.result import ATTRS_KEY, KEY_COLUMN, round_cost
 from . import options
-from .answers import NOT_ANSWERED_YET, AnswerTable
+from .answers import NOT_ANSWERED_YET, AnswerTable, row_keys
 from .dispatch import DISPATCH_POLL_SECONDS
 from .display import RunDisplay
 from .display import current as current_display
@@ -170,6 +170,7 @@ class Run:
         self._finished = threading.Event()
         self._table: AnswerTable | None = None
         self._plan_weights: np.ndarray | None = None
+        self._row_keys: pd.arrays.IntegerArray | None = None
         self._sample_dict: dict[str, Any] | None = None
         self._report: RunReport | None = None
         self._frame: pd.DataFrame | None = None
@@ -221,6 +222,8 @@ class Run:
                 action=self.action, display=self.shown_by,
             )  # fmt: skip
             self._report = report
+            if self._row_keys is not None:
+                frame[KEY_COLUMN] = self._row_keys
             self._frame = self._shape(frame)
         except BaseException as exc:  # re-raised by result(), shown by the display
             self._error = exc
@@ -236,6 +239,7 @@ class Run:
 
     def _on_plan(self, plan: Plan, report: RunReport) -> None:
         table = AnswerTable(plan.distinct, plan.row_codes, plan.row_reasons, self.action)
+        self._row_keys = row_keys(self.client, plan.distinct, plan.row_codes)
         if plan.to_check:
             table.fill(
                 table.positions(plan.to_check), self.action.unchecked(None, True, NOT_ANSWERED_YET)
@@ -362,6 +366,8 @@ class Run:
         frame = table.frame(self._values.index)
         if self._plan_weights is not None:
             frame[sampling.WEIGHT_COLUMN] = self._plan_weights
+        if self._row_keys is not None:
+            frame[KEY_COLUMN] = self._row_keys
         frame.attrs[ATTRS_KEY] = self.report.to_dict()
         if self._sample_dict is not None:
             frame.attrs[ATTRS_KEY][sampling.SAMPLE_KEY] = self._sample_dict
