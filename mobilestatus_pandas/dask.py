@@ -55,6 +55,7 @@ import time
 import uuid
 import warnings
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -65,7 +66,7 @@ import numpy as np
 import pandas as pd
 from dask.delayed import Delayed, delayed
 
-from .accessor import DEFAULT_PREFIX, _check_prefix, _clashes, resolve_client
+from .accessor import DEFAULT_PREFIX, _check_prefix, _check_prefixes, _clashes, resolve_client
 from .analysis.report import combine_parts, summary_from_parts, summary_parts
 from .client import MobileStatusClient
 from .engine import answers, dispatch, options, stops
@@ -73,7 +74,7 @@ from .engine.plan import ESTIMATE_LABELS
 from .engine.run import run_lookups
 from .errors import AuthenticationError, InputError
 from .service import codes, numbers
-from .service.actions import STATUS, TENURE, Action, get_action
+from .service.actions import ACTIONS, STATUS, TENURE, Action, get_action, get_actions
 from .service.credentials import Credentials, mask
 from .service.result import ATTRS_KEY, KEY_COLUMN
 from .stores import ENV_CACHE, CachedAnswer
@@ -90,6 +91,8 @@ JOB_POLL_SECONDS: Final = 0.05
 #: flight elsewhere may give back.
 BUDGET_WAIT_MARGIN_SECONDS: Final = 5.0
 STOP_AUTHENTICATION: Final = "authentication failed"
+#: The names of the actions (keys of a check's ``attrs``).
+ACTION_NAMES: Final = frozenset(ACTIONS)
 #: The status label of a daily-limit answer, in every action's code table (its Result
 #: differs: ``-4`` for MobileStatus, ``-5`` for tenure).
 DAILY_LIMIT_STATUS: Final = "daily_limit"
@@ -292,10 +295,16 @@ class JobSpec:
     refresh: bool
     validate: str | None
     action: str = STATUS.name  # the action's name (``"status"``, ``"tenure"``)
+    #: The budget and stop this job shares with others (``check``: one for every action).
+    shared_id: str | None = None
 
     def name(self, what: str) -> str:
         """The store name of one piece of this job's state."""
         return f"{self.job_id}:{what}"
+
+    def shared(self, what: str) -> str:
+        """The store name of the budget or stop this job shares (its own without others)."""
+        return f"{self.shared_id or self.job_id}:{what}"
 
 
 class _JobGate:
@@ -316,11 +325,11 @@ class _JobGate:
 
     def stop_reason(self) -> str | None:
         """Why the job stopped, when it did (read from the shared store)."""
-        return self.store.get_flag(self.job.name("stop"), self.client.now())
+        return self.store.get_flag(self.job.shared("stop"), self.client.now())
 
     def stop_job(self, reason: str) -> None:
         """Stop every partition of the job (the first reason given stays)."""
-        self.store.set_flag(self.job.name("stop"), reason, self.client.now(), JOB_STATE_SECONDS)
+        self.store.set_flag(self.job.shared("stop"), reason, self.client.now(), JOB_STATE_SECONDS)
 
     def before_call(self, stop: threading.Event) -> str | None:
         now = self.client.now
@@ -339,7 +348,7 @@ class _JobGate:
                 waited = now() - waiting_since
                 if not budget or waited > self.client.timeout + BUDGET_WAIT_MARGIN_SECONDS:
                     self.store.set_flag(
-                        self.job.name("budget"), stops.STOP_BUDGET, now(), JOB_STATE_SECONDS
+                        self.job.shared("budget"), stops.STOP_BUDGET, now(), JOB_STATE_SECONDS
                     )
                     return stops.STOP_BUDGET
             if stop.wait(JOB_POLL_SECONDS):
@@ -359,20 +368,20 @@ class _JobGate:
         give some back (wait and ask again)."""
         if self.job.max_billed is None:
             return None
-        spent = self.store.add_count(self.job.name("billed"), 1, now, JOB_STATE_SECONDS)
+        spent = self.store.add_count(self.job.shared("billed"), 1, now, JOB_STATE_SECONDS)
         if spent <= self.job.max_billed:
-            self.store.add_count(self.job.name("in-flight"), 1, now, JOB_STATE_SECONDS)
+            self.store.add_count(self.job.shared("in-flight"), 1, now, JOB_STATE_SECONDS)
             return None
-        self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
-        return self.store.add_count(self.job.name("in-flight"), 0, now, JOB_STATE_SECONDS) > 0
+        self.store.add_count(self.job.shared("billed"), -1, now, JOB_STATE_SECONDS)
+        return self.store.add_count(self.job.shared("in-flight"), 0, now, JOB_STATE_SECONDS) > 0
 
     def _settle(self, keep_budget: bool) -> None:
         if self.job.max_billed is None:
             return
         now = self.client.now()
-        self.store.add_count(self.job.name("in-flight"), -1, now, JOB_STATE_SECONDS)
+        self.store.add_count(self.job.shared("in-flight"), -1, now, JOB_STATE_SECONDS)
         if not keep_budget:  # the unit taken comes back
-            self.store.add_count(self.job.name("billed"), -1, now, JOB_STATE_SECONDS)
+            self.store.add_count(self.job.shared("billed"), -1, now, JOB_STATE_SECONDS)
 
     def after_answer(self, result: str | None, billed: bool, error_code: str | None) -> None:
         now = self.client.now()
@@ -403,9 +412,15 @@ class _JobGate:
         self._settle(keep_budget=possibly_billed)
 
 
-def _job_attrs(job: JobSpec, config: WorkerConfig) -> dict[str, Any]:
-    """What every partition's frame (and so the computed frame) carries in ``attrs``."""
-    return {ATTRS_KEY: {"job_id": job.job_id, "price_per_call": config.price_for(job.action)}}
+def _job_attrs(
+    job: JobSpec, config: WorkerConfig, before: Mapping[Any, Any] | None = None
+) -> dict[str, Any]:
+    """What every partition's frame (and so the computed frame) carries in ``attrs``: the
+    job, and each action's job by its name (a ``check`` adds one per action)."""
+    mine = {"job_id": job.job_id, "price_per_call": config.price_for(job.action)}
+    earlier = (before or {}).get(ATTRS_KEY, {}) if job.shared_id else {}
+    jobs = {k: v for k, v in earlier.items() if k in ACTION_NAMES}
+    return {ATTRS_KEY: {**mine, **jobs, job.action: dict(mine)}}
 
 
 @dataclass
@@ -637,7 +652,7 @@ def _status_partition(
             raise AuthenticationError(code, "another partition of this job was refused")
     out = part.drop(columns=clash) if clash else part.copy(deep=False)
     out = pd.concat([out, results.add_prefix(prefix)], axis=1)
-    out.attrs = _job_attrs(job, config)
+    out.attrs = _job_attrs(job, config, part.attrs)
     return out
 
 
@@ -719,6 +734,7 @@ def _lookup(
     validate: str | None,
     overwrite: bool,
     client_options: dict[str, Any],
+    shared_id: str | None = None,
 ) -> dd.DataFrame:
     """The lazy frame of ``frame`` plus ``action``'s prefixed result columns."""
     meta = frame._meta
@@ -731,10 +747,10 @@ def _lookup(
     results_meta[KEY_COLUMN] = pd.Series(index=meta.index, dtype="Int64")
     results_meta = results_meta.add_prefix(prefix)
     _, config = _job_for(client, client_options)
-    job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate, action.name)
+    job = JobSpec(uuid.uuid4().hex[:16], max_billed, refresh, validate, action.name, shared_id)
     _jobs[job.job_id] = (job, config)
     out_meta = pd.concat([meta.drop(columns=clash), results_meta], axis=1)
-    out_meta.attrs = _job_attrs(job, config)
+    out_meta.attrs = _job_attrs(job, config, meta.attrs)
     return frame.map_partitions(
         _status_partition,
         column,
@@ -788,6 +804,44 @@ def tenure(
     )  # fmt: skip
 
 
+def check(
+    frame: dd.DataFrame,
+    column: object,
+    actions: str | tuple[str, ...] | list[str] = ("status", "tenure"),
+    *,
+    client: MobileStatusClient | None = None,
+    prefixes: dict[str, str] | None = None,
+    max_billed: int | None = None,
+    refresh: bool = False,
+    validate: str | None = None,
+    overwrite: bool = False,
+    **client_options: Any,
+) -> dd.DataFrame:
+    """The lazy frame of ``frame`` plus each action's columns (``mobile_*``, ``tenure_*``, or
+    ``prefixes={"tenure": ...}``): one job per action over the same partitions, sharing one
+    ``max_billed`` budget and one stop across every action, partition and worker.
+
+    Each partition looks its numbers up for each action in turn (the cluster runs the
+    partitions at once, each action paced at its own rate limit). ``attrs["mobilestatus"]``
+    holds each action's job under its name; :func:`job_report` takes the frame (the last
+    action's job) or an action's ``job_id``.
+    """
+    chosen = get_actions(actions)
+    prefix_of = _check_prefixes(prefixes, chosen)
+    if client is None:  # one client for every action (and one WorkerConfig token)
+        client = resolve_client(None, client_options)
+        client_options = {}
+    shared_id = uuid.uuid4().hex[:16]
+    out = frame
+    for action in chosen:
+        out = _lookup(
+            out, column, action, client=client, prefix=prefix_of[action.name],
+            max_billed=max_billed, refresh=refresh, validate=validate, overwrite=overwrite,
+            client_options=client_options, shared_id=shared_id,
+        )  # fmt: skip
+    return out
+
+
 def _job_id(result: Any) -> str:
     if isinstance(result, str):
         job_id = result
@@ -815,10 +869,10 @@ def job_report(result: Any) -> dict[str, Any]:
     store, now = client.store, client.now()
     return {
         "job_id": job_id,
-        "stop_reason": store.get_flag(job.name("stop"), now)
-        or store.get_flag(job.name("budget"), now),
+        "stop_reason": store.get_flag(job.shared("stop"), now)
+        or store.get_flag(job.shared("budget"), now),
         "calls": store.add_count(job.name("answers"), 0, now, JOB_STATE_SECONDS),
-        "billed_budget_used": store.add_count(job.name("billed"), 0, now, JOB_STATE_SECONDS),
+        "billed_budget_used": store.add_count(job.shared("billed"), 0, now, JOB_STATE_SECONDS),
         "max_billed": job.max_billed,
     }
 
@@ -1046,6 +1100,21 @@ class DaskFrameAccessor:
         options.pop("progress", None)
         return tenure(self._frame, column, **options)
 
+    def check(
+        self,
+        column: object,
+        actions: str | tuple[str, ...] | list[str] = ("status", "tenure"),
+        **options: Any,
+    ) -> dd.DataFrame:
+        """A lazy dask DataFrame: this frame plus each action's columns (status and line
+        tenure by default), partitions kept; one ``max_billed`` budget and one stop for
+        every action of the job. Options as for :meth:`status` (``prefixes=`` instead of
+        ``prefix=``). Nothing is sent before ``compute()``."""
+        if "sample" in options:
+            raise InputError("sample= is not available on dask frames yet: sample in pandas")
+        options.pop("progress", None)
+        return check(self._frame, column, actions, **options)
+
     def estimate(self, column: object, **options: Any) -> Delayed:
         """Lazily, rows, distinct, invalid, cached, calls needed, worst-case cost, time."""
         return estimate(self._frame, column, **options)
@@ -1099,6 +1168,7 @@ __all__ = [
     "DaskSeriesAccessor",
     "JobSpec",
     "WorkerConfig",
+    "check",
     "check_cluster",
     "client_for",
     "estimate",

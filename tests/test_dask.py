@@ -463,3 +463,46 @@ def test_a_partly_cached_job_calls_only_what_the_store_lacks(
     pd.testing.assert_frame_equal(done[columns], expected[columns])
     first_call = ~done["mobile_from_cache"].astype(bool) & done["mobile_billed"].astype(bool)
     assert int(first_call.sum()) == sandbox.stats()["billed"], "billed once, on its first row"
+
+
+# -- several actions in one job: check ----------------------------------------------------------
+
+
+def test_check_gives_both_actions_columns_as_pandas_does(sandbox: msp.Sandbox) -> None:
+    pdf = tenure_frame()
+    client = sandbox.client(cache=None, backoff_seconds=0.0)
+    out = dd.from_pandas(pdf, npartitions=4).mobile.check("phone", client=client)
+    assert sandbox.stats()["requests"] == 0, "lazy: nothing sent before compute"
+    with msp.Sandbox() as fresh:
+        expected = pdf.mobile.check(
+            "phone", client=fresh.client(cache=None, backoff_seconds=0.0), progress=False
+        )
+    assert list(out.columns) == list(expected.columns)
+    done = out.compute(scheduler="threads")
+    assert done.dtypes.drop("phone").to_dict() == expected.dtypes.drop("phone").to_dict()
+    columns = [f"mobile_{c}" for c in ANSWER_COLUMNS] + [
+        f"tenure_{c}" for c in TENURE_ANSWER_COLUMNS
+    ]
+    pd.testing.assert_frame_equal(done[columns], expected[columns])
+    by_api = sandbox.stats()["requests_by_action"]
+    assert by_api["MobileStatus"] == 35
+    attrs = done.attrs["mobilestatus"]
+    assert {"status", "tenure"} <= attrs.keys()
+    assert msd.job_report(attrs["status"]["job_id"])["calls"] == 35
+
+
+def test_check_shares_one_budget_across_actions_and_partitions(
+    sandbox: msp.Sandbox, cache_file: object
+) -> None:
+    pdf = pd.DataFrame({"phone": random_numbers(40, seed=15)})
+    out = dd.from_pandas(pdf, npartitions=4).mobile.check(
+        "phone", client=sandbox.client(cache=cache_file), max_billed=30
+    )
+    done = out.compute(scheduler="threads")
+    billed = int(done["mobile_billed"].sum()) + int(done["tenure_billed"].sum())
+    assert billed == 30 == sandbox.stats()["billed"], "one budget for both actions"
+    skipped = (done["tenure_status"] == "not_checked").sum() + (
+        done["mobile_status"] == "not_checked"
+    ).sum()
+    assert 0 < skipped <= 80 - 30, "unbilled answers cost no budget"
+    assert msd.job_report(done)["stop_reason"] == "max_billed reached"
