@@ -179,7 +179,13 @@ def test_dashboard_controls_redraw_in_place(enriched: tuple[pd.DataFrame, pd.Dat
     board = out.mobile.dashboard()
     assert isinstance(board, msp.widgets.Dashboard)
     assert "rows" in board.headline.value
-    assert "dead lines" in board.headline.value
+    assert "dead lines (of answered rows)" in board.headline.value
+    # the headline's share is the wide table's: among answered rows, one definition
+    from mobilestatus_pandas.views.widgets import SHARE_DEAD, headline
+
+    wide = out.mobile.summary(wide=True)
+    assert out["mobile_status"].isin(msp.NO_ANSWER_STATES).any(), "all rows != answered rows"
+    assert headline(out, "mobile_")[SHARE_DEAD] == pytest.approx(wide["dead_line_share"].iloc[0])
     assert bytes(board.plot.value).startswith(b"\x89PNG")
     assert len(board.axes.get_yticklabels()) == 1
     assert "fraud" in board.group.options

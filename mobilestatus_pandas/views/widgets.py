@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..analysis.report import DEFAULT_CURRENCY, summary
 from ..errors import MissingDependencyError
-from ..service.codes import DEAD_LINE_STATES
+from ..service.codes import DEAD_LINE_STATES, NO_ANSWER_STATES
 from ..service.result import round_cost
 
 try:
@@ -34,6 +34,9 @@ NO_GROUPING: Final = "(all rows)"
 #: Columns with more distinct values than this are not offered for grouping.
 MAX_GROUPS: Final = 20
 SHARES, COUNTS = "shares", "counts"
+#: The headline's shares: among rows with an answer about the line (the one definition).
+SHARE_NORMAL: Final = "normal (of answered rows)"
+SHARE_DEAD: Final = "dead lines (of answered rows)"
 #: The views: line health (stacked bars) or the comparison of groups (intervals, lift).
 HEALTH, COMPARE = "health", "compare"
 COMPARE_NEEDS_GROUP: Final = (
@@ -64,15 +67,32 @@ def grouping_candidates(frame: pd.DataFrame, prefix: str) -> list[str]:
 
 
 def headline(frame: pd.DataFrame, prefix: str, currency: str | None = None) -> dict[str, Any]:
-    """The headline figures of a result frame (the cost rounded to cents, with its currency)."""
+    """The headline figures of a result frame (the cost rounded to cents, with its currency).
+
+    The shares are the library's one definition of a share (as ``compare``, ``summary``'s
+    ``answered_share`` and the wide table's ``dead_line_share``): among the rows with an
+    answer about the line, estimated for the whole frame on a sampled one (its weights)."""
+    import numpy as np
+
+    from ..analysis.sampling import weights
+
     status = frame[f"{prefix}status"].astype(str)
     report = frame.attrs.get("mobilestatus", {})
     rows = len(frame)
+    answered = ~status.isin(list(NO_ANSWER_STATES)).to_numpy(dtype=bool)
+    weight = np.where(answered, weights(frame, prefix).to_numpy(dtype=float), 0.0)
+    weight = np.nan_to_num(weight)
+    total = weight.sum()
+
+    def share(mask: pd.Series) -> float:
+        return float((weight * mask.to_numpy(dtype=bool)).sum() / total) if total else 0.0
+
     figures: dict[str, Any] = {
         "rows": rows,
+        "answered rows": int(answered.sum()),
         "distinct numbers": int(frame[f"{prefix}number"].nunique()),
-        "normal": (status == "normal").mean() if rows else 0.0,
-        "dead lines": status.isin(list(DEAD_LINE_STATES)).mean() if rows else 0.0,
+        SHARE_NORMAL: share(status == "normal"),
+        SHARE_DEAD: share(status.isin(list(DEAD_LINE_STATES))),
         "billed calls": int(frame[f"{prefix}billed"].fillna(False).sum()),
         "cache hits": int(
             report.get("cache_hits", frame[f"{prefix}from_cache"].fillna(False).sum())
@@ -86,7 +106,7 @@ def headline(frame: pd.DataFrame, prefix: str, currency: str | None = None) -> d
 def _headline_html(figures: dict[str, Any]) -> str:
     cells = []
     for name, value in figures.items():
-        if name in ("normal", "dead lines"):
+        if name in (SHARE_NORMAL, SHARE_DEAD):
             shown = f"{value:.1%}"
         elif isinstance(value, float):
             shown = f"{value:,.2f}"
