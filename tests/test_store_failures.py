@@ -22,7 +22,13 @@ import pytest
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.engine import dispatch
-from mobilestatus_pandas.stores import CachedAnswer, LedgerEntry, SQLiteStore, SQLiteWindowLog
+from mobilestatus_pandas.stores import (
+    NOT_RECORDED,
+    CachedAnswer,
+    LedgerEntry,
+    SQLiteStore,
+    SQLiteWindowLog,
+)
 from mobilestatus_pandas.stores import redis as redis_backend
 from mobilestatus_pandas.stores import sqlite as cache
 from tests.conftest import skip_without_redis
@@ -363,4 +369,56 @@ def test_an_interrupted_run_keeps_its_claims_while_its_calls_are_in_flight(
         again = client.lookup_many(random_numbers(10, seed=35), progress=False)
         assert not again["status"].isin(["not_checked", "error"]).any()
         assert sb.stats()["numbers_billed_more_than_once"] == 0
+        client.close()
+
+
+KILLED_RUN = """
+import sys
+from mobilestatus_pandas.engine import dispatch
+dispatch.CLAIM_SECONDS, dispatch.CLAIM_RENEW_SECONDS = 0.5, 0.1  # lapse soon after the kill
+import mobilestatus_pandas as msp
+endpoint, secret_id, secret_key, cache, numbers = sys.argv[1:]
+client = msp.MobileStatusClient(
+    endpoint=endpoint, secret_id=secret_id, secret_key=secret_key, cache=cache
+)
+client.lookup_many(numbers.split(","), progress=False)
+"""
+
+
+def test_a_process_killed_mid_call_leaves_its_calls_possibly_billed(cache_file: Path) -> None:
+    """Calls in flight when their process is killed were marked on their claims before they
+    left: once the claims lapse they are in the ledger as possibly billed (NotRecorded),
+    and the run that takes the numbers over pays twice for those only."""
+    import subprocess
+    import sys
+
+    numbers = random_numbers(8, seed=37)
+    with msp.Sandbox(latency_ms=1500) as sb:
+        process = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, sb.url, sb.secret_id, sb.secret_key,
+             str(cache_file), ",".join(numbers)],
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while sb.stats()["requests"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the first call went alone and was answered; more are out
+        process.kill()
+        process.wait(timeout=30)
+        time.sleep(2.0)  # the calls in flight end at the sandbox; their claims lapse
+        client = msp.MobileStatusClient(  # as the killed process made its own: same keys
+            endpoint=sb.url, secret_id=sb.secret_id, secret_key=sb.secret_key, cache=cache_file
+        )
+        lost = [e for e in client.store.ledger() if e.error == NOT_RECORDED]
+        answered = [e for e in client.store.ledger() if e.error is None]
+        assert lost, "the calls in flight at the kill are in the ledger"
+        assert all(e.billed is None for e in lost), "possibly billed"
+        assert len(lost) + len(answered) >= sb.stats()["requests"]
+        counted = sum(e.billed is not False for e in client.store.ledger())
+        assert counted >= sb.stats()["billed"], "the ledger never below the service's bill"
+
+        again = client.lookup_many(numbers, progress=False)  # takes the numbers over
+        assert not again["status"].isin(["not_checked", "error"]).any()
+        stats = sb.stats(numbers=True)
+        twice = {client.number_key(n) for n in stats["billed_more_than_once"]}
+        assert twice <= {e.key for e in lost}, "paid twice only for calls in flight at the kill"
+        assert sum(e.error == NOT_RECORDED for e in client.store.ledger()) == len(lost)
         client.close()
