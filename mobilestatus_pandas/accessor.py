@@ -17,6 +17,7 @@ import pandas as pd
 from .analysis import sampling
 from .client import MobileStatusClient
 from .engine import options
+from .engine.options import RunOptions
 from .engine.plan import estimate
 from .engine.run import run_lookups
 from .errors import InputError
@@ -147,13 +148,8 @@ def _lookup(
     Every check runs before the client is made and before any request.
     """
     numbers.check_dtype(series)
-    options.check_run_options(
-        progress=run_options["progress"],
-        max_billed=run_options["max_billed"],
-        refresh=run_options["refresh"],
-        validate=run_options["validate"],
-    )
-    results = run_lookups(resolve_client(client, client_options), series, **run_options)
+    asked = RunOptions(**run_options)
+    results = run_lookups(resolve_client(client, client_options), series, asked)
     return results.add_prefix(prefix)
 
 
@@ -184,13 +180,8 @@ def _start(
     from .engine.run import start
 
     numbers.check_dtype(series)
-    options.check_run_options(
-        progress=run_options["progress"],
-        max_billed=run_options["max_billed"],
-        refresh=run_options["refresh"],
-        validate=run_options["validate"],
-    )
-    return start(resolve_client(client, client_options), series, shape=shape, **run_options)
+    asked = RunOptions(**run_options)
+    return start(resolve_client(client, client_options), series, asked, shape=shape)
 
 
 def _joined(
@@ -468,16 +459,15 @@ class MobileFrameAccessor:
         ]
         groups = group_values(self._frame, by)
         resolved = resolve_client(client, client_options)
-        run_options: dict[str, Any] = {
-            "progress": progress, "max_billed": max_billed, "refresh": refresh,
-            "validate": validate, "sample": sample, "by": groups, "seed": seed,
-        }  # fmt: skip
+        asked = RunOptions(
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=groups, seed=seed,
+        )  # fmt: skip
         if len(chosen) == 1:  # one action: the plain run
-            frames = {
-                chosen[0].name: run_lookups(resolved, series, action=chosen[0], **run_options)
-            }
+            only = chosen[0]
+            frames = {only.name: run_lookups(resolved, series, asked.replace(action=only))}
         else:
-            frames = run_actions(resolved, series, chosen, **run_options)
+            frames = run_actions(resolved, series, chosen, asked)
         out = self._frame.drop(columns=clash) if clash else self._frame.copy(deep=False)
         parts = [frames[a.name].add_prefix(prefix_of[a.name]) for a in chosen]
         out = pd.concat([out, *parts], axis=1)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from .analysis.report import BILLING_TIMEZONE
 from .engine.answers import ledger_frame
 from .engine.calls import Caller
+from .engine.options import RunOptions
 from .engine.run import Run, active_run, run_lookups
 from .engine.run_report import RunReport
 from .service.actions import ACTIONS, TENURE
@@ -123,7 +124,7 @@ class MobileStatusClient(Caller):
         ...     sb.client().lookup("not a number").status
         'invalid'
         """
-        frame = run_lookups(self, [number], progress=False, refresh=refresh, validate=validate)
+        frame = run_lookups(self, [number], RunOptions(refresh=refresh, validate=validate))
         return LookupResult.from_row(frame.iloc[0].to_dict())
 
     def lookup_many(
@@ -154,17 +155,11 @@ class MobileStatusClient(Caller):
         the endpoint) when the run's first call gets no answer after its retries; any later
         failure is a row.
         """
-        return run_lookups(
-            self,
-            numbers,
-            progress=progress,
-            max_billed=max_billed,
-            refresh=refresh,
-            validate=validate,
-            sample=sample,
-            by=by,
-            seed=seed,
-        )
+        asked = RunOptions(
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=by, seed=seed,
+        )  # fmt: skip
+        return run_lookups(self, numbers, asked)
 
     def tenure(
         self, number: object, *, refresh: bool = False, validate: str | None = None
@@ -178,7 +173,7 @@ class MobileStatusClient(Caller):
         '[3,6)'
         """
         frame = run_lookups(
-            self, [number], progress=False, refresh=refresh, validate=validate, action=TENURE
+            self, [number], RunOptions(refresh=refresh, validate=validate, action=TENURE)
         )
         return TenureResult.from_row(frame.iloc[0].to_dict())
 
@@ -200,18 +195,11 @@ class MobileStatusClient(Caller):
         Results 0, -2 and -3 are billed (the tenure, a number that does not exist, a number
         without a known tenure); tenure has its own rate limit, cache entries and price.
         """
-        return run_lookups(
-            self,
-            numbers,
-            progress=progress,
-            max_billed=max_billed,
-            refresh=refresh,
-            validate=validate,
-            sample=sample,
-            by=by,
-            seed=seed,
-            action=TENURE,
-        )
+        asked = RunOptions(
+            progress=progress, max_billed=max_billed, refresh=refresh, validate=validate,
+            sample=sample, by=by, seed=seed, action=TENURE,
+        )  # fmt: skip
+        return run_lookups(self, numbers, asked)
 
     def billing(
         self, period: str = "D", tz: str | None = BILLING_TIMEZONE, *, by_action: bool = False

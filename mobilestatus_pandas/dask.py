@@ -70,6 +70,7 @@ from .accessor import DEFAULT_PREFIX, _check_prefix, _check_prefixes, _clashes, 
 from .analysis.report import combine_parts, summary_from_parts, summary_parts
 from .client import MobileStatusClient
 from .engine import answers, dispatch, options, stops
+from .engine.options import RunOptions
 from .engine.plan import ESTIMATE_LABELS
 from .engine.run import run_lookups
 from .errors import AuthenticationError, InputError
@@ -593,15 +594,9 @@ def _partition_results(
     pending = plan.pending
     stopped: str | None = None
     if len(pending):
-        called = run_lookups(
-            client,
-            pending,
-            progress=False,
-            refresh=job.refresh,
-            validate="server",  # pending numbers passed the partition's own check
-            gate=gate,
-            action=action,
-        )
+        # pending numbers passed the partition's own check: the run sends them all
+        asked = RunOptions(refresh=job.refresh, validate="server", action=action)
+        called = run_lookups(client, pending, asked, gate=gate)
         stopped = called.attrs.get(ATTRS_KEY, {}).get("stop_reason")
         slots = plan.distinct.reset_index(drop=True)
         where = pd.Index(slots).get_indexer(pending)

@@ -17,6 +17,7 @@ import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import signups
 from mobilestatus_pandas.engine import answers, display, stops
 from mobilestatus_pandas.engine import run as run_module
+from mobilestatus_pandas.engine.options import RunOptions
 from mobilestatus_pandas.views import run_view
 
 #: How long a test waits for a condition on a real server before failing.
@@ -368,7 +369,9 @@ def test_the_package_hands_the_views_display_to_the_engine() -> None:
 def test_a_run_is_shown_by_the_display_it_is_handed(sandbox: msp.Sandbox) -> None:
     shown_by = RecordingDisplay()
     values = pd.Series(["13800000000", "13800000002", "13800000000", "12"])
-    run = run_module.start(sandbox.client(cache=None), values, progress=True, display=shown_by)
+    run = run_module.start(
+        sandbox.client(cache=None), values, RunOptions(progress=True), display=shown_by
+    )
     out = run.result(timeout=DEADLINE_SECONDS)
     assert out["status"].tolist() == ["normal", "cancelled", "normal", "invalid"]
     assert shown_by.bars == [(2, True)], "one bar, for the two distinct numbers to call"
@@ -383,7 +386,9 @@ def test_runs_started_after_an_install_use_the_display_installed(sandbox: msp.Sa
     shown_by = RecordingDisplay()
     previous = display.install(shown_by)
     try:
-        out = run_module.run_lookups(sandbox.client(cache=None), ["13800000000"], progress=True)
+        out = run_module.run_lookups(
+            sandbox.client(cache=None), ["13800000000"], RunOptions(progress=True)
+        )
     finally:
         assert display.install(previous) is shown_by
     assert display.current() is run_view.RUN_DISPLAY
@@ -393,7 +398,10 @@ def test_runs_started_after_an_install_use_the_display_installed(sandbox: msp.Sa
 
 def test_without_the_views_a_run_is_plain_text(sandbox: msp.Sandbox) -> None:
     run = run_module.start(
-        sandbox.client(cache=None), ["13800000000"], progress=True, display=display.TextDisplay()
+        sandbox.client(cache=None),
+        ["13800000000"],
+        RunOptions(progress=True),
+        display=display.TextDisplay(),
     )
     run.result(timeout=DEADLINE_SECONDS)
     assert repr(run) == "<msp.Run done: 1/1 numbers answered>"

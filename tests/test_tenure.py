@@ -352,12 +352,13 @@ def test_a_sampled_check_asks_every_action_about_the_same_numbers() -> None:
 
 
 def test_a_background_run_of_tenure_is_shaped_like_the_result() -> None:
+    from mobilestatus_pandas.engine.options import RunOptions
     from mobilestatus_pandas.engine.run import start
 
     numbers = ["13900000003", "13900000024", "junk", None, "13900000102"]
     with msp.Sandbox(latency_ms=200) as sb:
         client = sb.client()
-        run = start(client, pd.Series(numbers), action="tenure")
+        run = start(client, pd.Series(numbers), RunOptions(action="tenure"))
         early = run.partial()
         out = run.result(timeout=60)
     assert early.columns.tolist() == [*msp.TENURE_COLUMNS, "key"]

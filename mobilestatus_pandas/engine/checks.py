@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
 from ..analysis import sampling
 from ..service.actions import Action
 from . import stops
+from .options import RunOptions
 from .run import run_lookups
 
 if TYPE_CHECKING:
@@ -104,37 +105,34 @@ def run_actions(
     client: Caller,
     values: Iterable[object] | pd.Series,
     actions: tuple[Action, ...],
-    *,
-    progress: bool = True,
-    max_billed: int | None = None,
-    **options: Any,
+    run_options: RunOptions | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Run every action over ``values`` at once; each action's result frame by its name.
 
-    ``options`` are those of :func:`~mobilestatus_pandas.engine.run.run_lookups` (``refresh``,
-    ``validate``, ``sample``, ``by``, ``seed``); with ``sample``, every action checks the
-    same numbers (the draw depends on the numbers and ``seed`` only, and without ``seed``
-    one is drawn here for all the actions).
+    ``run_options`` are every run's (:class:`~.options.RunOptions`), each run with its own
+    action; ``max_billed`` among them is one budget for all. With ``sample``, every action
+    checks the same numbers (the draw depends on the numbers and ``seed`` only, and without
+    ``seed`` one is drawn here for all the actions).
     """
+    asked = run_options if run_options is not None else RunOptions()
     if len(actions) == 1:  # one action: the plain run, its budget its own
         only = actions[0]
-        frame = run_lookups(
-            client, values, progress=progress, max_billed=max_billed, action=only, **options
-        )
-        return {only.name: frame}
+        return {only.name: run_lookups(client, values, asked.replace(action=only))}
     series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    if options.get("sample") is not None and options.get("seed") is None:
+    if asked.sample is not None and asked.seed is None:
         # One draw for every action: each run draws from the same numbers with this seed,
         # so all of them ask about the same sample (a seed each would pay for two samples).
-        options = {**options, "seed": sampling.fresh_seed()}
-    gate = SharedGate(max_billed)
+        asked = asked.replace(seed=sampling.fresh_seed())
+    gate = SharedGate(asked.max_billed)
+    # The gate holds the budget for every run: each run's own would stop it alone.
+    each = asked.replace(max_billed=None)
     frames: dict[str, pd.DataFrame] = {}
     failures: list[BaseException] = []
 
     def work(action: Action) -> None:
         try:
             frames[action.name] = run_lookups(
-                client, series, progress=progress, action=action, gate=gate, **options
+                client, series, each.replace(action=action), gate=gate
             )
         except BaseException as exc:  # raised in the caller's thread below
             gate.stop(f"{action.name}: {type(exc).__name__}")

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CacheUnavailableError, NotSentError, TransportError
 from ..service import codes
-from ..service.actions import STATUS, Action
+from ..service.actions import STATUS
 from ..stores import NOT_RECORDED, CachedAnswer, LedgerEntry
 from .answers import cached_result
 from .calls import CallOutcome
@@ -49,6 +49,7 @@ from .stops import (
 if TYPE_CHECKING:
     from .calls import Answer, Caller
     from .display import ProgressBar
+    from .options import RunOptions
 
 logger = logging.getLogger(__name__)
 
@@ -73,19 +74,17 @@ class Calls:
         self,
         client: Caller,
         report: RunReport,
-        refresh: bool,
+        run_options: RunOptions,
         gate: JobGate | None = None,
-        max_billed: int | None = None,
         stop: threading.Event | None = None,
         on_result: ResultSink | None = None,
-        action: Action = STATUS,
     ) -> None:
         self.client = client
         #: The API this run asks (its codes, its limiter, its cache keys).
-        self.action = action
+        self.action = run_options.action
         self.gate = gate
         self.report = report
-        self.max_billed = max_billed
+        self.max_billed = run_options.max_billed
         #: Attempts granted a slot and not yet settled (each may become one billed call).
         self.reserved = 0
         #: Attempts in a row, run-wide, that got no answer (reset by any answer).
@@ -97,7 +96,7 @@ class Calls:
         self.lock = threading.Lock()
         # With refresh, only answers newer than the run count (another run's, given the
         # same number at the same time); else any answer within the cache's TTL.
-        self.fresh_after = client.now() if refresh else (
+        self.fresh_after = client.now() if run_options.refresh else (
             client.now() - client.cache_ttl.total_seconds()
         )  # fmt: skip
         # Claims are the client's (its runs never overlap: each waits for the calls of an
@@ -460,14 +459,12 @@ def _in_flight_width(run: Calls, opened: bool) -> int:
     return run.in_flight.width() if opened else 1
 
 
-def dispatch(
-    run: Calls, pending: list[str], max_billed: int | None, bar: ProgressBar | None = None
-) -> dict[str, Any]:
+def dispatch(run: Calls, pending: list[str], bar: ProgressBar | None = None) -> dict[str, Any]:
     """Send ``pending`` numbers through the worker pool; return their results.
 
     ``bar`` (the run's display's, or None) counts the numbers answered; it is closed here.
     """
-    client, report = run.client, run.report
+    client, report, max_billed = run.client, run.report, run.max_billed
     results: dict[str, Any] = {}
     queue = list(reversed(pending))
     in_flight: dict[Future[CallOutcome], str] = {}

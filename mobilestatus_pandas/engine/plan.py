@@ -21,6 +21,7 @@ from ..service.actions import STATUS, Action, get_action
 from ..service.result import round_cost
 from . import options
 from .answers import cached_result
+from .options import RunOptions
 
 if TYPE_CHECKING:
     from .calls import Caller
@@ -46,16 +47,18 @@ class Plan:
 def make_plan(
     client: Caller,
     values: Iterable[object] | pd.Series,
-    validate: str | None,
-    refresh: bool,
+    run_options: RunOptions,
     sample: sampling.SampleRequest | None = None,
-    action: Action = STATUS,
 ) -> Plan:
     """Normalise and de-duplicate the values; answer what the cache can, in one query.
 
-    Every check on the values (their dtype) and the options runs here, before any request.
+    Every check on the values (their dtype) runs here, before any request; ``sample`` is
+    ``run_options``' sample checked against the rows (``sampling.check_request``).
     """
-    mode = options.choice("validate", validate or client.validate, options.VALIDATE_MODES)
+    action = run_options.action
+    mode = options.choice(
+        "validate", run_options.validate or client.validate, options.VALIDATE_MODES
+    )
     series = numbers.as_series(values)
     found = numbers.classify_values(series)
     # De-duplicate the numbers of the distinct values (not of the rows: fewer to hash).
@@ -73,7 +76,7 @@ def make_plan(
     if sample is not None:
         to_check, design = sampling.draw(distinct, to_check, row_codes, sample)
     cached: dict[str, Any] = {}
-    if to_check and not refresh:
+    if to_check and not run_options.refresh:
         keys = {client.number_key(n, action): n for n in to_check}
         fresh_after = client.now() - client.cache_ttl.total_seconds()
         for key, answer in client.store.get_many(list(keys), fresh_after).items():
@@ -111,9 +114,8 @@ def estimate(
     billed), ``worst-case cost`` (NaN without ``price_per_call``) and ``expected minutes`` (at
     the rate limit).
     """
-    options.flag("refresh", refresh)
     act = get_action(action)
-    plan = make_plan(client, values, validate, refresh, action=act)
+    plan = make_plan(client, values, RunOptions(refresh=refresh, validate=validate, action=act))
     sent = {n: i for i, n in enumerate(plan.distinct)}
     checked_codes = np.array([sent[n] for n in plan.to_check], dtype=np.int64)
     missing = (plan.row_codes < 0) & (plan.row_reasons == numbers.REASONS.index(numbers.NO_NUMBER))

@@ -53,13 +53,13 @@ import pandas as pd
 from ..analysis import sampling
 from ..errors import InputError, RunInProgressError
 from ..service import numbers
-from ..service.actions import STATUS, Action, get_action
 from ..service.result import ATTRS_KEY, KEY_COLUMN, round_cost
 from . import options
 from .answers import NOT_ANSWERED_YET, AnswerTable, row_keys
 from .dispatch import DISPATCH_POLL_SECONDS
 from .display import RunDisplay
 from .display import current as current_display
+from .options import RunOptions
 from .plan import Plan
 from .run_report import RunReport
 from .steps import run_steps
@@ -136,31 +136,25 @@ class Run:
         self,
         client: Caller,
         values: pd.Series,
+        run_options: RunOptions | None = None,
         *,
         shape: Shape = _identity,
-        max_billed: int | None = None,
-        refresh: bool = False,
-        validate: str | None = None,
         sample: sampling.SampleRequest | None = None,
-        progress: bool = False,
         gate: JobGate | None = None,
-        action: Action = STATUS,
         display: RunDisplay | None = None,
     ) -> None:
         self.client = client
+        #: What this run was asked to do (checked when they were made).
+        self.options = run_options if run_options is not None else RunOptions()
         #: How this run is shown (its bar, its line, its widget): handed down by the package
         #: (:func:`.display.install`), as the engine never imports the views.
         self.shown_by = display if display is not None else current_display()
         #: The API this run asks (``STATUS``, ``TENURE``): its columns, codes and limit.
-        self.action = action
+        self.action = self.options.action
         self._values = values
-        self._progress = progress
         self._gate = gate
         self._warning: str | None = None
         self._shape = shape
-        self._max_billed = max_billed
-        self._refresh = refresh
-        self._validate = validate
         self._sample = sample
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -216,10 +210,9 @@ class Run:
     def _work(self) -> None:
         try:
             frame, report = run_steps(
-                self.client, self._values, self._progress, self._max_billed, self._refresh,
-                self._validate, self._sample, gate=self._gate, stop=self._stop,
-                on_plan=self._on_plan, on_result=self._on_result, on_warning=self._on_warning,
-                action=self.action, display=self.shown_by,
+                self.client, self._values, self.options, self._sample, gate=self._gate,
+                stop=self._stop, on_plan=self._on_plan, on_result=self._on_result,
+                on_warning=self._on_warning, display=self.shown_by,
             )  # fmt: skip
             self._report = report
             if self._row_keys is not None:
@@ -447,63 +440,49 @@ class Run:
 def start(
     client: Caller,
     values: Iterable[object] | pd.Series,
+    run_options: RunOptions | None = None,
     *,
     shape: Shape = _identity,
-    max_billed: int | None = None,
-    refresh: bool = False,
-    validate: str | None = None,
-    sample: int | None = None,
-    by: object = None,
-    seed: int | None = None,
-    progress: bool = False,
     gate: JobGate | None = None,
-    action: Action | str = STATUS,
     display: RunDisplay | None = None,
 ) -> Run:
     """Start looking ``values`` up in the background; a :class:`Run`, at once.
 
-    Every check on the options runs here, before the run starts (a wrong option raises now,
-    not from :meth:`Run.result`). ``progress`` draws the engine's bar or plain lines (see
-    :mod:`.progress`) outside Jupyter, where a displayed run is its own live widget.
-    ``gate`` makes the run one part of a larger job (a Dask partition): a budget and stops
-    shared with the job's other runs, on a client they share. ``display`` shows the run: the
-    one the package installed (:func:`.display.current`) unless another is given.
+    ``run_options`` (:class:`~.options.RunOptions`, checked when made; the defaults without)
+    say what to do: the action, the budget, refresh, validation, a sample. The sample is
+    checked against the rows here, before the run starts (a wrong option raises now, not
+    from :meth:`Run.result`). With ``progress``, the engine's bar or plain lines are drawn
+    outside Jupyter, where a displayed run is its own live widget. ``gate`` makes the run
+    one part of a larger job (a Dask partition): a budget and stops shared with the job's
+    other runs, on a client they share. ``display`` shows the run: the one the package
+    installed (:func:`.display.current`) unless another is given.
     """
+    asked = run_options if run_options is not None else RunOptions()
     shown = display if display is not None else current_display()
-    options.check_run_options(
-        progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
-    )
     series = numbers.as_series(values)
+    by = asked.by
     by_name = by.name if isinstance(by, pd.Series) else None
-    request = sampling.check_request(sample, by, seed, len(series), by_name)
+    request = sampling.check_request(asked.sample, by, asked.seed, len(series), by_name)
     if not isinstance(series, pd.Series):  # pragma: no cover - as_series returns one
         raise InputError("values must be a Series of phone numbers")
-    run = Run(
-        client, series, shape=shape, max_billed=max_billed, refresh=refresh,
-        validate=validate, sample=request, progress=progress and not shown.in_jupyter(),
-        gate=gate, action=get_action(action), display=shown,
-    )  # fmt: skip
+    if asked.progress and shown.in_jupyter():
+        asked = asked.replace(progress=False)  # the live widget shows the progress
+    run = Run(client, series, asked, shape=shape, sample=request, gate=gate, display=shown)
     return run._begin()
 
 
 def run_lookups(
     client: Caller,
     values: Iterable[object] | pd.Series,
+    run_options: RunOptions | None = None,
     *,
-    progress: bool = True,
-    max_billed: int | None = None,
-    refresh: bool = False,
-    validate: str | None = None,
-    sample: int | None = None,
-    by: object = None,
-    seed: int | None = None,
     gate: JobGate | None = None,
-    action: Action | str = STATUS,
     display: RunDisplay | None = None,
 ) -> pd.DataFrame:
     """Look up every value; a DataFrame of the result columns, one row per value, in order.
 
-    ``action`` is the API asked: ``"status"`` (MobileStatus, the default) or ``"tenure"``
+    ``run_options`` (:class:`~.options.RunOptions`) say what to do; ``action`` among them is
+    the API asked: ``"status"`` (MobileStatus, the default) or ``"tenure"``
     (MobileNetworkTimeVerification); the columns are that action's (``action.columns``).
 
     The index is ``values``' index for a Series, else a RangeIndex. The run report is in
@@ -512,11 +491,8 @@ def run_lookups(
     see :mod:`mobilestatus_pandas.analysis.sampling`. ``gate`` makes the run one part of a larger
     job (a Dask partition): a budget and stops shared with the job's other runs.
     """
-    run = start(
-        client, values, progress=progress, max_billed=max_billed, refresh=refresh,
-        validate=validate, sample=sample, by=by, seed=seed, gate=gate, action=action,
-        display=display,
-    )  # fmt: skip
-    if progress and run.shown_by.in_jupyter():
+    asked = run_options if run_options is not None else RunOptions()
+    run = start(client, values, asked, gate=gate, display=display)
+    if asked.progress and run.shown_by.in_jupyter():
         run.shown_by.show(run)  # the live widget: the same display as a background run's
     return run._wait(stacklevel=4)

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..analysis import sampling
-from ..service.actions import STATUS, Action
 from ..service.result import ATTRS_KEY, round_cost
-from . import options
 from .answers import join
 from .dispatch import Calls, ResultSink, dispatch
 from .display import RunDisplay
 from .display import current as current_display
+from .options import RunOptions
 from .plan import Plan, make_plan
 from .run_report import RunReport
 from .stops import (
@@ -47,10 +46,7 @@ PlanSink = Callable[["Plan", "RunReport"], None]
 def run_steps(
     client: Caller,
     values: Iterable[object] | pd.Series,
-    progress: bool,
-    max_billed: int | None,
-    refresh: bool,
-    validate: str | None,
+    run_options: RunOptions,
     sample: sampling.SampleRequest | None = None,
     *,
     gate: JobGate | None = None,
@@ -58,20 +54,18 @@ def run_steps(
     on_plan: PlanSink | None = None,
     on_result: ResultSink | None = None,
     on_warning: Callable[[str], None] | None = None,
-    action: Action = STATUS,
     display: RunDisplay | None = None,
 ) -> tuple[pd.DataFrame, RunReport]:
     """Run every step of one run in this thread; the result frame and the report.
 
-    ``display`` draws the progress bar (with ``progress``): the one installed by the package
-    (:func:`.display.current`) unless another is given.
+    ``run_options`` were checked when they were made; ``sample`` is their sample checked
+    against the rows. ``display`` draws the progress bar (with ``run_options.progress``): the
+    one installed by the package (:func:`.display.current`) unless another is given.
     """
-    options.check_run_options(
-        progress=progress, max_billed=max_billed, refresh=refresh, validate=validate
-    )
+    action = run_options.action
     started = time.monotonic()
     client.settle_interrupted_runs()
-    plan = make_plan(client, values, validate, refresh, sample, action)
+    plan = make_plan(client, values, run_options, sample)
     report = RunReport(
         run_id=uuid.uuid4().hex[:12],
         rows=len(plan.series),
@@ -87,12 +81,12 @@ def run_steps(
     if on_plan is not None:
         on_plan(plan, report)
 
-    run = Calls(client, report, refresh, gate, max_billed, stop, on_result, action)
+    run = Calls(client, report, run_options, gate, stop, on_result)
     try:
         if pending:
             shown = display if display is not None else current_display()
-            bar = shown.progress_bar(len(pending), progress)
-            results.update(dispatch(run, pending, max_billed, bar))
+            bar = shown.progress_bar(len(pending), run_options.progress)
+            results.update(dispatch(run, pending, bar))
     finally:
         # Answers received while a shared cache was away are written now if it is back
         # (waiting for it as calls would have, unless waiting is what stopped the run).
