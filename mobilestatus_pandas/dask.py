@@ -1012,14 +1012,22 @@ def _summary_partition(part: pd.DataFrame, keys: list[str], prefix: str, salt: s
 
 
 def _summary_combine(
-    parts: list[pd.DataFrame], keys: list[str], price: float | None, options: dict[str, Any]
+    parts: list[pd.DataFrame],
+    keys: list[str],
+    price: float | None,
+    options: dict[str, Any],
+    renamed: dict[Any, Any],
 ) -> pd.DataFrame:
-    return summary_from_parts(combine_parts(parts), keys, price=price, **options)
+    table = summary_from_parts(combine_parts(parts), keys, price=price, **options)
+    if renamed:  # a dask Series' own name, as pandas shows a Series grouping
+        table = table.rename(columns=renamed)
+        table.index = table.index.rename([renamed.get(n, n) for n in table.index.names])
+    return table
 
 
 def summary(
     frame: dd.DataFrame,
-    by: str | list[str] | None = None,
+    by: str | list[str] | dd.Series | None = None,
     *,
     prefix: str = DEFAULT_PREFIX,
     price_per_call: float | None = None,
@@ -1030,21 +1038,20 @@ def summary(
 ) -> Delayed:
     """Lazily, the table ``out.mobile.summary(by, ...)`` gives for the computed frame, made
     from per-partition parts (counts per group, status and number hash; no rows are
-    collected); ``.compute()`` it. ``by`` names columns here; the options are pandas'."""
+    collected); ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series
+    partitioned like the frame (a derived grouping); the options are pandas'."""
     options: dict[str, Any] = {
         "currency": currency, "all_statuses": all_statuses, "wide": wide, "values": values,
     }  # fmt: skip
+    shown = _by_names(by)
+    frame, keys = _with_by(frame, by)
     meta = frame._meta
-    keys = [] if by is None else [by] if isinstance(by, str) else list(by)
     for name in ["status", "number", "billed", "from_cache"]:
         if f"{prefix}{name}" not in meta.columns:
             raise InputError(
                 f"{prefix}{name!r} is not in the frame: summarise the output of "
                 "ddf.mobile.status(...) (or pass the prefix= it was made with)"
             )
-    for key in keys:
-        if key not in meta.columns:
-            raise InputError(f"cannot group by {key!r}: not a column of the frame")
     price = price_per_call
     if price is None:
         price = meta.attrs.get(ATTRS_KEY, {}).get("price_per_call")
@@ -1057,10 +1064,135 @@ def summary(
         )
         for i, p in enumerate(frame[list(dict.fromkeys(columns))].to_delayed())
     ]
+    renamed = {k: n for k, n in zip(keys, shown, strict=True) if k != n}
     combined: Delayed = delayed(_summary_combine, pure=False)(
-        parts, keys, price, options, dask_key_name=f"{TASK_PREFIX}-summary-total-{token}"
-    )
+        parts, keys, price, options, renamed,
+        dask_key_name=f"{TASK_PREFIX}-summary-total-{token}",
+    )  # fmt: skip
     return combined
+
+
+#: The column a dask Series given as ``by=`` becomes while a table is reduced.
+BY_COLUMN: Final = "__mobilestatus_by__"
+#: The count of rows of one cell in a partition's reduction.
+ROWS_COLUMN: Final = "__mobilestatus_rows__"
+
+
+def _with_by(frame: dd.DataFrame, by: object) -> tuple[dd.DataFrame, list[Any]]:
+    """``by`` as columns of ``frame``: names stay names; a dask Series (partitioned like the
+    frame, as ``ddf["amount"] > 100``) is put in as a column of its own."""
+    if by is None:
+        return frame, []
+    items = list(by) if isinstance(by, (list, tuple)) else [by]
+    keys: list[Any] = []
+    for i, item in enumerate(items):
+        if isinstance(item, dd.Series):
+            name = f"{BY_COLUMN}{i}"
+            frame = frame.assign(**{name: item})
+            keys.append(name)
+        elif item in frame._meta.columns:
+            keys.append(item)
+        else:
+            raise InputError(
+                f"cannot group by {item!r}: on a dask frame, by= is a column name, a list of "
+                "them, or a dask Series partitioned like the frame"
+            )
+    return frame, keys
+
+
+def _by_names(by: object) -> list[Any]:
+    """What pandas calls each grouping key of ``by``: a column's name, a Series' own."""
+    if by is None:
+        return []
+    items = list(by) if isinstance(by, (list, tuple)) else [by]
+    return [item.name if isinstance(item, dd.Series) else item for item in items]
+
+
+def _compare_cells(part: pd.DataFrame, columns: list[Any]) -> pd.DataFrame:
+    """One partition reduced to cells: the rows of each (group, status, number, weight)."""
+    grouped = part[columns].groupby(columns, dropna=False, observed=True, sort=False)
+    return grouped.size().rename(ROWS_COLUMN).reset_index()
+
+
+def _compare_total(
+    parts: list[pd.DataFrame],
+    columns: list[Any],
+    dtypes: dict[Any, Any],
+    by: list[Any],
+    names: list[Any],
+    number: str | None,
+    options: dict[str, Any],
+) -> pd.DataFrame:
+    """The cells of every partition summed, as rows again (a column of number codes, not
+    the numbers), and pandas' own :func:`~mobilestatus_pandas.analysis.stats.compare`."""
+    from .analysis.stats import compare as compare_rows
+
+    grouped = pd.concat(parts, ignore_index=True).groupby(
+        columns, dropna=False, observed=True, sort=False
+    )
+    cells = grouped[ROWS_COLUMN].sum().reset_index()
+    if number is not None:  # a number's identity is all the statistics need of it
+        codes = np.asarray(pd.factorize(cells[number], use_na_sentinel=True)[0], dtype=np.int64)
+        cells[number] = pd.arrays.IntegerArray(codes, codes < 0)
+    rows = cells.take(np.repeat(np.arange(len(cells)), cells[ROWS_COLUMN].to_numpy()))
+    rows = rows.drop(columns=ROWS_COLUMN).reset_index(drop=True)
+    for name, dtype in dtypes.items():
+        if name != number:
+            rows[name] = rows[name].astype(dtype)
+    keys = [rows[k].rename(n) if k != n else k for k, n in zip(by, names, strict=True)]
+    return compare_rows(rows, keys[0] if len(keys) == 1 else keys, **options)
+
+
+def compare(
+    frame: dd.DataFrame,
+    by: object,
+    *,
+    reference: object = None,
+    statuses: Any = None,
+    level: float = 0.95,
+    population: str = "process",
+    prefix: str = DEFAULT_PREFIX,
+) -> Delayed:
+    """Lazily, the table ``out.mobile.compare(by, ...)`` gives for the computed frame (the
+    same figures): each partition is reduced on its worker to the rows of each (group,
+    status, number, weight), the client sums them and computes the statistics with pandas'
+    :func:`~mobilestatus_pandas.analysis.stats.compare`, numbers as clusters. ``.compute()``
+    it. ``by`` is a column name, a list of them, or a dask Series partitioned like the frame.
+    """
+    from .analysis import sampling
+
+    status_column = f"{prefix}status"
+    if status_column not in frame._meta.columns:
+        raise InputError(
+            f"{status_column!r} is not in the frame: compare the output of "
+            "ddf.mobile.status(...) (or pass the prefix= it was made with)"
+        )
+    names = _by_names(by)
+    frame, keys = _with_by(frame, by)
+    if not keys:
+        raise InputError("compare needs by=: the grouping to compare (e.g. a fraud label)")
+    meta = frame._meta
+    number = next((c for c in (f"{prefix}key", f"{prefix}number") if c in meta.columns), None)
+    weight = f"{prefix}{sampling.WEIGHT_COLUMN}"
+    columns = list(dict.fromkeys([*keys, status_column, number, weight]))
+    columns = [c for c in columns if c is not None and c in meta.columns]
+    dtypes = {c: meta[c].dtype for c in columns}
+    options: dict[str, Any] = {
+        "reference": reference, "statuses": statuses, "level": level,
+        "population": population, "prefix": prefix,
+    }  # fmt: skip
+    token = uuid.uuid4().hex[:8]
+    parts = [
+        delayed(_compare_cells, pure=True)(
+            p, columns, dask_key_name=(f"{TASK_PREFIX}-compare-{token}", i)
+        )
+        for i, p in enumerate(frame[columns].to_delayed())
+    ]
+    total: Delayed = delayed(_compare_total, pure=True)(
+        parts, columns, dtypes, keys, names, number, options,
+        dask_key_name=f"{TASK_PREFIX}-compare-total-{token}",
+    )  # fmt: skip
+    return total
 
 
 # -- the accessors ------------------------------------------------------------------------------
@@ -1121,6 +1253,14 @@ class DaskFrameAccessor:
         pandas (``price_per_call``, ``currency``, ``all_statuses``, ``wide``, ``values``)."""
         return summary(self._frame, by, prefix=prefix, **options)
 
+    def compare(self, by: object, **options: Any) -> Delayed:
+        """Lazily, the comparison table pandas' ``out.mobile.compare(by, ...)`` gives for the
+        computed frame (``.compute()`` it): shares per group with intervals, lift and
+        p-values, numbers as clusters; counts reduced on the workers, statistics on the
+        client. Options as for pandas (``reference``, ``statuses``, ``level``,
+        ``population``, ``prefix``)."""
+        return compare(self._frame, by, **options)
+
     def report(self) -> dict[str, Any]:
         """The job's shared state now: stop reason, calls, budget used (see
         :func:`~mobilestatus_pandas.dask.job_report`)."""
@@ -1166,6 +1306,7 @@ __all__ = [
     "check",
     "check_cluster",
     "client_for",
+    "compare",
     "estimate",
     "job_report",
     "progress",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -506,3 +507,50 @@ def test_check_shares_one_budget_across_actions_and_partitions(
     ).sum()
     assert 0 < skipped <= 80 - 30, "unbilled answers cost no budget"
     assert msd.job_report(done)["stop_reason"] == "max_billed reached"
+
+
+# -- the study on a cluster: compare and summary, reduced on the workers ----------------------
+
+
+def study_frame() -> pd.DataFrame:
+    """A study's frame: numbers shared by several rows (some across groups), junk and
+    missing values, a fraud label and an amount."""
+    numbers = random_numbers(120, seed=21)
+    rng = np.random.default_rng(21)
+    phones = [numbers[i] for i in rng.integers(0, len(numbers), 400)] + ["junk", None] * 5
+    return pd.DataFrame(
+        {
+            "phone": phones,
+            "fraud": rng.random(len(phones)) < 0.3,
+            "amount": rng.gamma(2.0, 30.0, len(phones)),
+        }
+    )
+
+
+@pytest.mark.parametrize("by", ["fraud", ["fraud", "big"], "series"])
+def test_compare_on_a_dask_result_equals_pandas_compare(sandbox: msp.Sandbox, by: object) -> None:
+    pdf = study_frame()
+    pdf["big"] = pdf["amount"] > 60
+    out = dd.from_pandas(pdf, npartitions=5).mobile.status("phone", client=sandbox.client())
+    out = out.persist(scheduler="threads")
+    done = out.compute(scheduler="threads")
+    if by == "series":
+        lazy = out.mobile.compare(out["amount"] > 60)
+        expected = done.mobile.compare(done["amount"] > 60)
+    else:
+        lazy = out.mobile.compare(by)
+        expected = done.mobile.compare(by)
+    got = lazy.compute(scheduler="threads")
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.attrs["compare"] == expected.attrs["compare"]
+    assert got["numbers"].max() < got["n"].max(), "rows that share a number are one cluster"
+
+
+def test_summary_by_a_dask_series_equals_pandas(sandbox: msp.Sandbox) -> None:
+    pdf = study_frame()
+    out = dd.from_pandas(pdf, npartitions=4).mobile.status("phone", client=sandbox.client())
+    out = out.persist(scheduler="threads")
+    done = out.compute(scheduler="threads")
+    got = out.mobile.summary(out["amount"] > 60).compute(scheduler="threads")
+    expected = done.mobile.summary(done["amount"] > 60)
+    pd.testing.assert_frame_equal(got, expected)
