@@ -528,7 +528,8 @@ class MobileFrameAccessor:
         statuses: Sequence[str] | str | None = None,
         level: float = 0.95,
         population: str = "process",
-        prefix: str = DEFAULT_PREFIX,
+        outcome: str = "status",
+        prefix: str | None = None,
     ) -> pd.DataFrame:
         """Shares of each status (and ``dead_line``) per group with Wilson intervals, lift
         against a reference group with its interval, and p-values (Fisher's exact test);
@@ -539,13 +540,15 @@ class MobileFrameAccessor:
         name or a Series/array like ``groupby``'s; ``reference`` defaults to the largest group
         (the ``False`` group of a boolean). On a sampled frame the shares estimate the whole
         frame. ``population="table"`` asks about this table rather than the process that
-        makes sign-ups. See :func:`mobilestatus_pandas.analysis.stats.compare`.
+        makes sign-ups. ``outcome="tenure"`` compares line tenure instead: ``new_line``
+        (under six months) and the bands in their order, among rows with a known band. See
+        :func:`mobilestatus_pandas.analysis.stats.compare`.
         """
         from .analysis.stats import compare
 
         return compare(
             self._frame, by, reference=reference, statuses=statuses, level=level,
-            population=population, prefix=prefix,
+            population=population, outcome=outcome, prefix=prefix,
         )  # fmt: skip
 
     def plot(
@@ -572,7 +575,8 @@ class MobileFrameAccessor:
         ``kind="compare"`` (needs ``by``): shares with Wilson interval bars per group beside
         the lift against the reference group on a log axis with its interval (a forest
         plot); returns both Axes. Options: ``reference``, ``statuses``, ``level``,
-        ``prefix`` (as for :meth:`compare`).
+        ``outcome`` (``"tenure"``: new lines and tenure bands), ``prefix`` (as for
+        :meth:`compare`).
 
         ``kind="tenure"``: line tenure of a tenure frame (``df.mobile.tenure`` or
         ``df.mobile.check``), one stacked bar of tenure bands per group of ``by``, then the

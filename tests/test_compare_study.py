@@ -148,3 +148,32 @@ def test_the_guide_example_is_what_compare_prints() -> None:
     )
     for line in printed.splitlines():
         assert f"# {line}" in text
+
+
+def test_tenure_in_the_study_table_plot_and_dashboard() -> None:
+    from mobilestatus_pandas.views.compare_plot import NEW_LINE_COLOR
+
+    frame = signups(rows=1500, seed=3)
+    with msp.Sandbox(rate_limit=FAST) as sb:
+        both = frame.mobile.check(
+            "phone", actions=("status", "tenure"), client=sb.client(rate_limit=FAST),
+            progress=False,
+        )  # fmt: skip
+    table = both.mobile.compare("fraud", outcome="tenure")
+    assert table["status"].cat.categories.tolist()[0] == "new_line"
+    assert list(table["status"].cat.categories[1:]) == sorted(
+        table["status"].cat.categories[1:], key=list(msp.TENURE_BANDS).index
+    ), "bands in their order"
+    fraud = table[(table["status"] == "new_line") & (table["group"] == True)].iloc[0]  # noqa: E712
+    assert fraud["lift_ci_low"] > 1.0, "the planted signal: fraud takes new lines more often"
+    shares, _ = both.mobile.plot(kind="compare", by="fraud", outcome="tenure")
+    assert "Line tenure by fraud" in shares.get_title(loc="left")
+    dots = [line for line in shares.get_lines() if line.get_marker() == "o"]
+    assert NEW_LINE_COLOR in {matplotlib.colors.to_hex(d.get_color()) for d in dots}
+    board = both.mobile.dashboard()
+    board.view.value = "compare"
+    board.group.value = "fraud"
+    assert "new_line" in board.table.value
+    assert "dead_line" in board.table.value
+    assert board.axes.shape == (2, 2), "status above, tenure below"
+    plt.close("all")

@@ -12,6 +12,7 @@ import mobilestatus_pandas as msp
 from mobilestatus_pandas.analysis.sampling import WEIGHT_COLUMN, SampleRequest, draw
 from mobilestatus_pandas.analysis.stats import MIN_ANSWERED_FOR_TEST, compare, wilson_interval
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.service.tenure import BANDS, NEW_LINE_BANDS
 
 
 def _frame(groups: dict[object, tuple[int, int]], other: str = "normal") -> pd.DataFrame:
@@ -405,3 +406,49 @@ def test_the_key_stands_for_the_number_and_rows_of_a_number_are_one_cluster() ->
     per_row = compare(full.assign(mobile_number=pd.RangeIndex(len(full)).astype(str)), "fraud")
     assert (by_number["numbers"] < per_row["numbers"]).all()
     assert (by_number["effective_n"] < per_row["effective_n"]).all()  # 1-3 rows per number
+
+
+# -- tenure: new lines and bands, compared the same way ----------------------------------------
+
+
+def _tenure_frame() -> pd.DataFrame:
+    """800 numbers on 1-3 rows each: fraud numbers are new lines (under six months) 40% of the
+    time, good ones 15%; some rows have no tenure (not found, missing)."""
+    rng = np.random.default_rng(5)
+    fraud = rng.random(800) < 0.2
+    new = rng.random(800) < np.where(fraud, 0.4, 0.15)
+    band = np.where(new, rng.choice(["[0,3)", "[3,6)"], 800), rng.choice(
+        ["[6,12)", "[12,24)", "[24,+)"], 800))  # fmt: skip
+    status = np.where(rng.random(800) < 0.05, "not_found", "known")
+    band = np.where(status == "known", band, None)
+    which = np.repeat(np.arange(800), rng.integers(1, 4, 800))
+    return pd.DataFrame(
+        {
+            "fraud": fraud[which],
+            "tenure_number": pd.array([f"139{i:08d}" for i in which], dtype="string"),
+            "tenure_status": status[which],
+            "tenure_band": pd.Categorical(band[which], categories=list(BANDS), ordered=True),
+        }
+    )
+
+
+def test_tenure_is_compared_with_new_lines_and_bands_in_their_order() -> None:
+    frame = _tenure_frame()
+    table = frame.mobile.compare("fraud", outcome="tenure")
+    assert table["status"].cat.categories.tolist() == ["new_line", *BANDS]
+    assert table.attrs["compare"]["outcome"] == "tenure"
+    fraud = _row(table, "new_line", True)
+    known = frame["tenure_band"].notna()
+    mine = frame["fraud"] & known
+    assert fraud["n"] == int(mine.sum())
+    assert fraud["share"] == pytest.approx(
+        frame.loc[mine, "tenure_band"].isin(NEW_LINE_BANDS).mean()
+    )
+    assert fraud["ci_low"] < 0.4 < fraud["ci_high"]
+    assert fraud["lift_ci_low"] > 1.5  # a new line is a fraud signal here (planted 0.4 / 0.15)
+    assert fraud["p_value"] < 1e-4
+    assert fraud["numbers"] == frame.loc[mine, "tenure_number"].nunique()
+    with pytest.raises(msp.InputError, match="tenure_band"):
+        frame.drop(columns="tenure_band").mobile.compare("fraud", outcome="tenure")
+    with pytest.raises(msp.InputError, match="outcome"):
+        compare(frame, "fraud", outcome="age")

@@ -70,9 +70,18 @@ import pandas as pd
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES, NO_ANSWER_STATES, STATUSES
 from ..service.result import ATTRS_KEY, KEY_COLUMN
+from ..service.tenure import BANDS, NEW_LINE_BANDS, TENURE_NO_ANSWER_STATES
 
 #: The pseudo-status: any of DEAD_LINE_STATES.
 DEAD_LINE: Final = "dead_line"
+#: The pseudo-status of line tenure: a line under six months (any of NEW_LINE_BANDS).
+NEW_LINE: Final = "new_line"
+#: ``outcome=``: line status (``mobile_status``) or line tenure (``tenure_band``).
+OUTCOME_STATUS: Final = "status"
+OUTCOME_TENURE: Final = "tenure"
+OUTCOMES: Final = (OUTCOME_STATUS, OUTCOME_TENURE)
+STATUS_PREFIX: Final = "mobile_"
+TENURE_PREFIX: Final = "tenure_"
 #: The columns of :func:`compare`'s answer, in order.
 COMPARE_COLUMNS: Final = (
     "status",
@@ -140,7 +149,52 @@ def _groups(frame: pd.DataFrame, by: object) -> _Groups:
     return _Groups(np.asarray(codes, dtype=np.int64), labels, name)
 
 
-def _status_codes(frame: pd.DataFrame, prefix: str) -> np.ndarray:
+@dataclass(frozen=True)
+class _Outcome:
+    """What is compared: each row's category (or -1: no answer about it), the categories in
+    order, and the pseudo-category that gathers several (``dead_line``, ``new_line``)."""
+
+    codes: np.ndarray
+    names: tuple[str, ...]
+    pseudo: str
+    pseudo_members: tuple[str, ...]
+    no_answer: tuple[str, ...]  # statuses left out of shares, for messages
+
+    def members(self, name: str) -> list[int]:
+        chosen = self.pseudo_members if name == self.pseudo else (name,)
+        return [self.names.index(x) for x in chosen]
+
+    def choose(self, statuses: Sequence[str] | str | None, present: set[str]) -> list[str]:
+        """The categories to report: by default the pseudo-category, then those that occur."""
+        if statuses is None:
+            return [self.pseudo, *[x for x in self.names if x in present]]
+        chosen = [statuses] if isinstance(statuses, str) else list(statuses)
+        allowed = [self.pseudo, *self.names]
+        for x in chosen:
+            if x in self.no_answer:
+                raise InputError(
+                    f"{x!r} carries no answer about the line: it is left out of shares (rows - "
+                    f"n counts it); compare one of {allowed}"
+                )
+            if x not in allowed:
+                raise InputError(f"unknown status {x!r}: choose from {allowed}")
+        return chosen
+
+
+def _outcome(frame: pd.DataFrame, outcome: str, prefix: str) -> _Outcome:
+    """The statuses (``outcome="status"``) or tenure bands (``"tenure"``) of the rows."""
+    if outcome == OUTCOME_TENURE:
+        column = f"{prefix}band"
+        if column not in frame.columns:
+            raise InputError(
+                f"{column!r} is not in the frame: compare the output of df.mobile.tenure(...) "
+                "or df.mobile.check(...) (or pass the prefix= it was made with)"
+            )
+        band = pd.Categorical(frame[column].astype(object), categories=list(BANDS))
+        return _Outcome(
+            np.asarray(band.codes, dtype=np.int64), BANDS, NEW_LINE, NEW_LINE_BANDS,
+            TENURE_NO_ANSWER_STATES,
+        )  # fmt: skip
     column = f"{prefix}status"
     if column not in frame.columns:
         raise InputError(
@@ -151,23 +205,12 @@ def _status_codes(frame: pd.DataFrame, prefix: str) -> np.ndarray:
     if isinstance(status.dtype, pd.CategoricalDtype) and list(status.cat.categories) == list(
         STATUSES
     ):
-        return status.cat.codes.to_numpy(dtype=np.int64)
-    return np.asarray(pd.Categorical(status, categories=list(STATUSES)).codes, dtype=np.int64)
-
-
-def _chosen_statuses(statuses: Sequence[str] | str | None, present: set[str]) -> list[str]:
-    if statuses is None:
-        return [DEAD_LINE, *[s for s in ANSWER_STATES if s in present]]
-    chosen = [statuses] if isinstance(statuses, str) else list(statuses)
-    for s in chosen:
-        if s in NO_ANSWER_STATES:
-            raise InputError(
-                f"{s!r} carries no answer about the line: it is left out of shares (rows - n "
-                f"counts it); compare one of {[DEAD_LINE, *ANSWER_STATES]}"
-            )
-        if s != DEAD_LINE and s not in STATUSES:
-            raise InputError(f"unknown status {s!r}: choose from {[DEAD_LINE, *ANSWER_STATES]}")
-    return chosen
+        codes = status.cat.codes.to_numpy(dtype=np.int64)
+    else:
+        codes = np.asarray(pd.Categorical(status, categories=list(STATUSES)).codes, np.int64)
+    answer_code = np.array([x not in NO_ANSWER_STATES for x in STATUSES])
+    codes = np.where((codes >= 0) & answer_code[np.maximum(codes, 0)], codes, -1)
+    return _Outcome(codes, STATUSES, DEAD_LINE, DEAD_LINE_STATES, NO_ANSWER_STATES)
 
 
 def _reference(groups: _Groups, rows: np.ndarray, reference: object) -> int:
@@ -400,7 +443,8 @@ def compare(
     statuses: Sequence[str] | str | None = None,
     level: float = DEFAULT_LEVEL,
     population: str = POPULATION_PROCESS,
-    prefix: str = "mobile_",
+    outcome: str = OUTCOME_STATUS,
+    prefix: str | None = None,
 ) -> pd.DataFrame:
     """Line-status shares per group with intervals, lift against a reference, p-values;
     rows that share a number are one cluster (see the module's notes).
@@ -418,6 +462,12 @@ def compare(
         population: ``"process"`` (default): inference about the process that makes
             sign-ups; ``"table"``: about this table only (finite-population correction: a
             sample's distance from the full run; the full run is then exact).
+        outcome: ``"status"`` (line status, ``mobile_status``, with ``dead_line``) or
+            ``"tenure"`` (line tenure's bands, ``tenure_band``, in their order, with the
+            pseudo-status ``new_line``: a line under six months). Tenure shares are among the
+            rows with a known band.
+        prefix: the result columns' prefix; default ``"mobile_"`` for status, ``"tenure_"``
+            for tenure.
 
     Returns one row per (status, group): ``status``, ``group``, ``rows`` (rows in the group),
     ``n`` (rows with an answer), ``numbers`` (distinct numbers among them), ``effective_n``
@@ -446,7 +496,16 @@ def compare(
         )
     from . import sampling
 
-    status_code = _status_codes(frame, prefix)
+    if outcome not in OUTCOMES:
+        raise InputError(
+            f"outcome must be one of {list(OUTCOMES)} (line status, or line tenure's bands), "
+            f"got {outcome!r}"
+        )
+    if prefix is None:
+        prefix = TENURE_PREFIX if outcome == OUTCOME_TENURE else STATUS_PREFIX
+    compared = _outcome(frame, outcome, prefix)
+    status_code = compared.codes
+    names = compared.names
     groups = _groups(frame, by)
     n_groups = len(groups.labels)
     if n_groups == 0:
@@ -458,18 +517,15 @@ def compare(
         weight = np.ones(len(frame))
     in_group = groups.codes >= 0
     rows = np.bincount(groups.codes[in_group], minlength=n_groups)
-    answer_code = np.array([s not in NO_ANSWER_STATES for s in STATUSES])
     answered = in_group & (status_code >= 0) & ~np.isnan(weight)
-    answered &= answer_code[np.where(status_code >= 0, status_code, 0)]
     g = groups.codes[answered]
     s = status_code[answered]
     w = weight[answered]
     n_rows = np.bincount(g, minlength=n_groups)
-    per_status = np.bincount(g * len(STATUSES) + s, weights=w, minlength=n_groups * len(STATUSES))
-    per_status = per_status.reshape(n_groups, len(STATUSES))
-    present = {STATUSES[i] for i in np.flatnonzero(per_status.sum(axis=0) > 0)}
-    chosen = _chosen_statuses(statuses, present)
-    dead = [STATUSES.index(x) for x in DEAD_LINE_STATES]
+    per_status = np.bincount(g * len(names) + s, weights=w, minlength=n_groups * len(names))
+    per_status = per_status.reshape(n_groups, len(names))
+    present = {names[i] for i in np.flatnonzero(per_status.sum(axis=0) > 0)}
+    chosen = compared.choose(statuses, present)
     totals = per_status.sum(axis=1)
 
     cluster, described = _cluster_codes(frame, prefix, answered, sampled)
@@ -480,16 +536,16 @@ def compare(
     # one status: spread its rows by it, no bincount over statuses
     n_cells = len(design.group)
     cell_rows = np.bincount(cell_of_row, minlength=n_cells).astype(float)
-    member = np.zeros((len(chosen), len(STATUSES)))
+    member = np.zeros((len(chosen), len(names)))
     for j, x in enumerate(chosen):
-        member[j, dead if x == DEAD_LINE else [STATUSES.index(x)]] = 1.0
+        member[j, compared.members(x)] = 1.0
     cell_code = np.zeros(n_cells, dtype=np.int64)
     cell_code[cell_of_row] = s
     if (cell_code[cell_of_row] == s).all():
         cell_status = member[:, cell_code] * cell_rows
     else:  # merged runs may disagree about a number: count each status
-        by_status = np.bincount(s * n_cells + cell_of_row, minlength=n_cells * len(STATUSES))
-        by_status = by_status.reshape(len(STATUSES), n_cells)
+        by_status = np.bincount(s * n_cells + cell_of_row, minlength=n_cells * len(names))
+        by_status = by_status.reshape(len(names), n_cells)
         cell_status = np.stack([by_status[member[j] > 0].sum(axis=0) for j in range(len(chosen))])
     counts = design.per_group(design.weight * cell_status).T
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -524,6 +580,7 @@ def compare(
         "level": level,
         "sampled": sampled,
         "population": population,
+        "outcome": outcome,
         "clusters": described,
         "overall_test": overall,
     }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import DEAD_LINE, NOTE_REFERENCE, compare
+from ..analysis.stats import DEAD_LINE, NEW_LINE, NOTE_REFERENCE, OUTCOME_TENURE, compare
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES
 
@@ -32,10 +32,19 @@ DEFAULT_STATUSES: Final = (DEAD_LINE, *DEAD_LINE_STATES, "normal")
 _NUMERIC: Final = ("share", "ci_low", "ci_high", "lift", "lift_ci_low", "lift_ci_high")
 
 
+#: The colour of the pseudo-status new_line (tenure under six months).
+NEW_LINE_COLOR: Final = "#6a1b9a"
+
+
 def _color(status: str) -> str:
     from .drawing import STATUS_COLORS
+    from .tenure_plot import TENURE_COLORS
 
-    return DEAD_LINE_COLOR if status == DEAD_LINE else STATUS_COLORS.get(status, "#555555")
+    if status == DEAD_LINE:
+        return DEAD_LINE_COLOR
+    if status == NEW_LINE:
+        return NEW_LINE_COLOR
+    return STATUS_COLORS.get(status) or TENURE_COLORS.get(status, "#555555")
 
 
 def _axes(ax: Any, rows: int) -> tuple[Axes, Axes]:
@@ -62,17 +71,24 @@ def compare_plot(
     statuses: Sequence[str] | str | None = None,
     level: float = 0.95,
     ax: Any = None,
-    prefix: str = "mobile_",
+    outcome: str = "status",
+    prefix: str | None = None,
 ) -> np.ndarray:
     """Shares with interval bars per group, and lift with its interval on a log axis.
 
     Options as :func:`~mobilestatus_pandas.analysis.stats.compare`; ``statuses`` defaults to
     :data:`DEFAULT_STATUSES` (``dead_line``, each dead line state, ``normal``). ``ax`` takes a
     pair of Axes. Returns the two Axes (shares, lift) as an array, as ``plt.subplots(1, 2)``.
+    ``outcome="tenure"``: line tenure's ``new_line`` and bands in their order (all of them by
+    default), among rows with a known band.
     """
-    if statuses is None:
+    tenure = outcome == OUTCOME_TENURE
+    if statuses is None and not tenure:
         statuses = DEFAULT_STATUSES
-    table = compare(frame, by, reference=reference, statuses=statuses, level=level, prefix=prefix)
+    table = compare(
+        frame, by, reference=reference, statuses=statuses, level=level, outcome=outcome,
+        prefix=prefix,
+    )  # fmt: skip
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, PercentFormatter
 
     facts = table.attrs["compare"]
@@ -104,7 +120,8 @@ def compare_plot(
         elif notes[i] is not None:
             lift_ax.text(1.0, y, f"  {notes[i]}", va="center", ha="left", fontsize=7, color="#777")
     share_ax.set_yticks(positions, labels=labels, fontsize=8)
-    share_ax.set_xlabel(f"share of answered rows ({level:.0%} Wilson interval)")
+    rows_of = "rows with a known tenure" if tenure else "answered rows"
+    share_ax.set_xlabel(f"share of {rows_of} ({level:.0%} Wilson interval)")
     share_ax.set_xlim(left=0)
     share_ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     lift_ax.set_xscale("log")
@@ -128,7 +145,8 @@ def compare_plot(
             a.axhline(y + 0.5, color="#ddd", linewidth=0.8)
     grouping = facts["by"] if facts["by"] is not None else "group"
     sampled = ", estimated from a sample" if facts["sampled"] else ""
-    share_ax.set_title(f"Line status by {grouping}{sampled}", fontsize=10, loc="left")
+    what = "Line tenure" if tenure else "Line status"
+    share_ax.set_title(f"{what} by {grouping}{sampled}", fontsize=10, loc="left")
     lift_ax.set_title("Lift (forest plot)", fontsize=10, loc="left")
     for a in (share_ax, lift_ax):
         a.spines[["top", "right"]].set_visible(False)

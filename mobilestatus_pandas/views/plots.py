@@ -289,7 +289,7 @@ PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "health": ("normalize", "prefix"),
     "time": ("on", "freq", "answered", "prefix"),
     "billing": ("ledger", "period", "price_per_call", "currency"),
-    "compare": ("reference", "statuses", "level", "prefix"),
+    "compare": ("reference", "statuses", "level", "outcome", "prefix"),
     "tenure": ("normalize", "prefix"),
 }
 

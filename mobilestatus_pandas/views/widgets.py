@@ -13,6 +13,7 @@ import io
 import logging
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from ..analysis.report import DEFAULT_CURRENCY, summary
@@ -34,6 +35,8 @@ NO_GROUPING: Final = "(all rows)"
 #: Columns with more distinct values than this are not offered for grouping.
 MAX_GROUPS: Final = 20
 SHARES, COUNTS = "shares", "counts"
+#: A frame with this column has line tenure: the compare view compares it too.
+TENURE_BAND: Final = "tenure_band"
 #: The headline's shares: among rows with an answer about the line (the one definition).
 SHARE_NORMAL: Final = "normal (of answered rows)"
 SHARE_DEAD: Final = "dead lines (of answered rows)"
@@ -245,17 +248,41 @@ class Dashboard(widgets.VBox):  # type: ignore[misc]
             self.table.value = COMPARE_NEEDS_GROUP
             self._update_displays()
             return
-        table = compare(self._frame, by, prefix=self._prefix)
-        figure = Figure(figsize=(11, 1.4 + ROW_HEIGHT_INCHES * len(table)), layout="constrained")
-        pair = figure.subplots(1, 2, sharey=True)
-        self.axes = compare_plot(self._frame, by, ax=pair, prefix=self._prefix)
+        tables = [compare(self._frame, by, prefix=self._prefix)]
+        outcomes = ["status"]
+        if TENURE_BAND in self._frame.columns:  # line tenure too: new lines and bands
+            tables.append(compare(self._frame, by, outcome="tenure"))
+            outcomes.append("tenure")
+        from .compare_plot import DEFAULT_STATUSES
+
+        heights = [
+            len(t[t["status"].isin(DEFAULT_STATUSES)]) if o == "status" else len(t)
+            for o, t in zip(outcomes, tables, strict=True)
+        ]
+        figure = Figure(
+            figsize=(11, 1.4 * len(tables) + ROW_HEIGHT_INCHES * sum(heights)),
+            layout="constrained",
+        )
+        grid = figure.subplots(
+            len(tables), 2, squeeze=False, gridspec_kw={"height_ratios": heights}
+        )
+        pairs = []
+        for row, outcome in enumerate(outcomes):
+            prefix = self._prefix if outcome == "status" else None
+            pairs.append(
+                compare_plot(self._frame, by, ax=grid[row], outcome=outcome, prefix=prefix)
+            )
+        self.axes = pairs[0] if len(pairs) == 1 else np.array(pairs, dtype=object)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=PLOT_DPI)
         self.plot.value = buffer.getvalue()
-        shown = table.set_index(["status", "group"])
-        self.table.value = TABLE_STYLE + shown.to_html(
-            float_format=lambda x: f"{x:.3g}", classes="mobilestatus-summary", border=0, na_rep=""
-        )
+        self.table.value = TABLE_STYLE + "".join(
+            table.set_index(["status", "group"]).to_html(
+                float_format=lambda x: f"{x:.3g}", classes="mobilestatus-summary", border=0,
+                na_rep="",
+            )
+            for table in tables
+        )  # fmt: skip
         self._update_displays()
 
 
