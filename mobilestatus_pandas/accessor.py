@@ -6,6 +6,7 @@ method validates its input and hands it to plain functions.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 import threading
@@ -117,6 +118,22 @@ def _clashes(
             f"the numbers being looked up; pass another prefix= (now {prefix!r})"
         )
     return clash
+
+
+def _numbers_per_group(series: pd.Series, groups: pd.Series) -> dict[Any, int]:
+    """The distinct valid numbers of each group, a number in the group of its first row (as
+    a stratified sample draws them); missing groups under ``None``."""
+    from .analysis.sampling import MISSING_GROUP
+
+    national = numbers.normalize(series)
+    valid = numbers.is_valid(national).fillna(False).to_numpy(dtype=bool)
+    frame = pd.DataFrame({"number": national.to_numpy(), "group": groups.to_numpy()})[valid]
+    first = frame.drop_duplicates("number")
+    labels = first["group"].astype(object).where(first["group"].notna(), MISSING_GROUP)
+    counts = labels.value_counts(dropna=False, sort=False)
+    with contextlib.suppress(TypeError):  # labels that do not sort keep their order
+        counts = counts.sort_index()
+    return {(k.item() if hasattr(k, "item") else k): int(v) for k, v in counts.items()}
 
 
 def group_values(frame: pd.DataFrame | pd.Series, by: object) -> pd.Series | None:
@@ -622,6 +639,7 @@ class MobileFrameAccessor:
         target_width: float | None = None,
         level: float = 0.95,
         expected_share: float | None = None,
+        by: object = None,
         action: str = "status",
         **client_options: Any,
     ) -> pd.Series:
@@ -632,8 +650,12 @@ class MobileFrameAccessor:
         ``sample worst-case cost``, ``sample expected minutes``) and the ``sample interval
         width`` of the dead-line share at ``level``; ``target_width=0.02`` adds the
         ``numbers for target width``. Both plan for a dead-line share of ``expected_share``
-        (default 0.5, the widest interval). See :mod:`mobilestatus_pandas.engine.planning`.
-        ``action="tenure"`` estimates line tenure's run: its cache entries, its price.
+        (default 0.5, the widest interval), about the process (the full run has a width too:
+        ``full run interval width``). With ``sample`` and ``by`` (as ``status(sample=, by=)``
+        takes it) each group's allocated ``sample numbers [by=g]``, its ``sample interval
+        width [by=g]`` and its ``full run interval width [by=g]``. See
+        :mod:`mobilestatus_pandas.engine.planning`. ``action="tenure"`` estimates line
+        tenure's run: its cache entries, its price.
 
         >>> import pandas as pd, mobilestatus_pandas as msp
         >>> with msp.Sandbox() as sb:
@@ -650,10 +672,15 @@ class MobileFrameAccessor:
         chosen = get_action(action)
         resolved = resolve_client(client, client_options)
         full = estimate(resolved, series, validate=validate, refresh=refresh, action=chosen)
+        groups = group_values(self._frame, by)
+        if groups is not None and sample is None:
+            raise InputError("by= plans a stratified sample: pass sample=N with it")
         return extend_estimate(
             full, sample=sample, target_width=target_width, level=level,
             expected_share=expected_share, price_per_call=resolved.price_for(chosen),
             rate_per_second=resolved.rate_limit,
+            groups=None if groups is None else _numbers_per_group(series, groups),
+            by_name=None if groups is None else groups.name,
         )  # fmt: skip
 
 

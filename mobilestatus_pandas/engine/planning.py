@@ -1,21 +1,33 @@
 """Before paying for everyone: a sample's cost beside the full run's, and the sample size a
 question needs.
 
-:func:`extend_estimate` adds to what ``df.mobile.estimate`` says about the full run. The
-sample size for a target interval width uses the normal approximation for a share of distinct
-numbers drawn without replacement (with the finite-population correction): the width of the
-interval on the dead-line share is ``2 z sqrt(p (1 - p) / n * (N - n) / (N - 1))``. With no
-guess of the share ``p`` it plans for the worst case, 0.5, which gives the widest interval.
+:func:`extend_estimate` adds to what ``df.mobile.estimate`` says about the full run. Widths
+are planned as :func:`~mobilestatus_pandas.analysis.stats.compare` reports them: about the
+process that makes sign-ups (no finite-population correction), with numbers as the units
+(rows that share a number are one cluster): the width of the interval on the dead-line share
+of ``n`` numbers is ``2 z sqrt(p (1 - p) / n)``, so a sample is never planned narrower than
+the full run, whose own width is the same formula on every number. ``finite=True`` plans
+about the table instead (``population="table"``): ``2 z sqrt(p (1 - p) / n · (N - n) /
+(N - 1))``, 0 for the full run. With no guess of the share ``p`` it plans for the worst case,
+0.5, which gives the widest interval. Several rows per number make the row share's interval
+wider than planned when rows of a number agree (the design effect ``compare`` reports).
+
+With ``by``, the sample is allocated to the groups as ``status(sample=, by=)`` draws it
+(:func:`~mobilestatus_pandas.analysis.sampling.allocate`) and each group's expected width is
+reported beside its full run's.
 
 >>> numbers_for_width(0.02, population=1_000_000, share=0.5, level=0.95)
+9604
+>>> numbers_for_width(0.02, population=1_000_000, share=0.5, level=0.95, finite=True)
 9513
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from statistics import NormalDist
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
@@ -34,6 +46,7 @@ SAMPLE_LABELS: Final = (
     "sample worst-case cost",
     "sample expected minutes",
     "sample interval width",
+    "full run interval width",
     "target interval width",
     "numbers for target width",
     "dead-line share assumed",
@@ -45,26 +58,34 @@ def _z(level: float) -> float:
     return NormalDist().inv_cdf(0.5 + level / 2)
 
 
-def interval_width(numbers: int, population: int, share: float, level: float) -> float:
+def interval_width(
+    numbers: int, population: int, share: float, level: float, *, finite: bool = False
+) -> float:
     """The width of the ``level`` interval on a share measured on ``numbers`` of ``population``
-    distinct numbers (0 when every number is measured)."""
+    distinct numbers: about the process (default), or about the table with ``finite`` (0 when
+    every number is measured)."""
     if numbers <= 0:
         return math.inf
-    if population <= 1 or numbers >= population:
-        return 0.0
-    correction = (population - numbers) / (population - 1)
+    correction = 1.0
+    if finite:
+        if population <= 1 or numbers >= population:
+            return 0.0
+        correction = (population - numbers) / (population - 1)
     return 2 * _z(level) * math.sqrt(share * (1 - share) / numbers * correction)
 
 
-def numbers_for_width(width: float, population: int, share: float, level: float) -> int:
+def numbers_for_width(
+    width: float, population: int, share: float, level: float, *, finite: bool = False
+) -> int:
     """The fewest distinct numbers whose ``level`` interval on the share is at most ``width``
-    wide (at most ``population``: measuring everyone leaves no sampling error)."""
+    wide, at most ``population`` (about the process, every number may still be wider than
+    ``width``: :func:`interval_width` of ``population`` says how wide)."""
     variance = share * (1 - share)
     if population <= 0 or variance == 0:
         return min(population, 1)
     unlimited = (2 * _z(level)) ** 2 * variance / width**2
-    needed = unlimited / (1 + (unlimited - 1) / population)
-    return min(population, math.ceil(needed))
+    needed = unlimited / (1 + (unlimited - 1) / population) if finite else unlimited
+    return min(population, math.ceil(needed - 1e-9))
 
 
 def _check_fraction(name: str, value: float, *, closed: bool = False) -> float:
@@ -76,6 +97,28 @@ def _check_fraction(name: str, value: float, *, closed: bool = False) -> float:
     return float(value)
 
 
+def _per_group(
+    groups: Mapping[Any, int], sample: int, share: float, level: float, by_name: object
+) -> dict[str, object]:
+    """Each group's allocated numbers and expected widths (a sample's and the full run's)."""
+    from ..analysis.sampling import allocate
+
+    live = {g: n for g, n in groups.items() if n > 0}
+    counts, _ = allocate(live, sample) if live else ({}, None)
+    out: dict[str, object] = {}
+    for group, population in live.items():
+        label = f"{by_name}={group}" if by_name is not None else str(group)
+        drawn = counts.get(group, 0)
+        out[f"sample numbers [{label}]"] = drawn
+        out[f"sample interval width [{label}]"] = round(
+            interval_width(drawn, population, share, level), 4
+        )
+        out[f"full run interval width [{label}]"] = round(
+            interval_width(population, population, share, level), 4
+        )
+    return out
+
+
 def extend_estimate(
     estimate: pd.Series,
     *,
@@ -85,15 +128,20 @@ def extend_estimate(
     expected_share: float | None = None,
     price_per_call: float | None = None,
     rate_per_second: float,
+    groups: Mapping[Any, int] | None = None,
+    by_name: object = None,
 ) -> pd.Series:
     """``estimate`` (the full run, from ``batch.estimate``) with the sample's figures added.
 
     With ``sample``: ``sample numbers`` (the distinct numbers a sample of that size would
     look up: valid ones, at most all of them), its ``worst-case billed calls`` (those not in
     the cache), ``worst-case cost``, ``expected minutes`` and the ``sample interval width`` of
-    the dead-line share. With ``target_width``: the ``numbers for target width``. Both state
-    the ``dead-line share assumed`` (``expected_share``, else the worst case 0.5) and the
-    ``interval level``.
+    the dead-line share, beside the ``full run interval width`` (about the process: a full
+    run is not exact either). With ``target_width``: the ``numbers for target width``. Both
+    state the ``dead-line share assumed`` (``expected_share``, else the worst case 0.5) and
+    the ``interval level``. With ``groups`` (each group's distinct numbers to look up, from
+    ``by``) and ``sample``: per group, ``sample numbers [by=g]`` as the draw allocates them,
+    ``sample interval width [by=g]`` and ``full run interval width [by=g]``.
     """
     if sample is None and target_width is None:
         return estimate
@@ -120,6 +168,9 @@ def extend_estimate(
             sample_calls / rate_per_second / SECONDS_PER_MINUTE, 2
         )
         added["sample interval width"] = round(interval_width(drawn, population, share, level), 4)
+        added["full run interval width"] = round(
+            interval_width(population, population, share, level), 4
+        )
     if target_width is not None:
         added["target interval width"] = _check_fraction("target_width", target_width)
         added["numbers for target width"] = numbers_for_width(
@@ -127,5 +178,7 @@ def extend_estimate(
         )
     added["dead-line share assumed"] = share
     added["interval level"] = level
+    if groups is not None and sample is not None:
+        added.update(_per_group(groups, sample, share, level, by_name))
     extra = pd.Series(added, dtype=object)
     return pd.concat([estimate.astype(object), extra]).rename(estimate.name)
