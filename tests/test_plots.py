@@ -251,3 +251,37 @@ def test_dashboard_carries_a_static_copy_of_what_it_shows(
     assert updates, "a control change updates the saved copy"
     assert "dead_line_share" in updates[-1]["text/html"]
     assert base64.b64decode(updates[-1]["image/png"]) == board.plot.value
+
+
+def test_stacked_bars_draw_shares_per_group_with_the_colours_and_labels_given() -> None:
+    """The one drawing of stacked share bars that the health and tenure pictures share."""
+    from matplotlib.colors import to_hex
+
+    from mobilestatus_pandas.views.drawing import stacked_bars
+
+    counts = pd.DataFrame({"up": [3, 1], "down": [1, 0]}, index=["g1", ("g2", "x")])
+    ax = stacked_bars(
+        counts, colors={"up": "#00aa00", "down": "#ffffff"}, legend_label=str.upper,
+        legend_title="state", title="A title", black_text={"down"},
+    )  # fmt: skip
+    widths = [round(p.get_width(), 3) for p in ax.patches]
+    assert widths == [0.75, 1.0, 0.25, 0.0], "shares per group: the up segments, then down"
+    assert [to_hex(p.get_facecolor()) for p in ax.patches] == ["#00aa00"] * 2 + ["#ffffff"] * 2
+    assert ax.patches[2].get_x() == pytest.approx(0.75), "down starts where up ends"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["g1  (n=4)", "g2 / x  (n=1)"]
+    assert ax.patches[0].get_y() > ax.patches[1].get_y(), "the first group on top"
+    assert ax.get_title() == "A title"
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "state"
+    assert [t.get_text() for t in legend.get_texts()] == ["UP", "DOWN"]
+    texts = {t.get_text(): t.get_color() for t in ax.texts if t.get_text()}
+    assert texts["75%"] == "white"
+    assert texts["25%"] == "black", "black text on the light category"
+    plt.close(ax.figure)
+    counted = stacked_bars(
+        counts, colors={"up": "g", "down": "r"}, legend_label=str, legend_title="",
+        title="", normalize=False,
+    )  # fmt: skip
+    assert [p.get_width() for p in counted.patches] == [3.0, 1.0, 1.0, 0.0]
+    assert counted.get_xlabel() == "rows"
+    plt.close(counted.figure)

@@ -41,6 +41,24 @@ def round_cost(value: float) -> float:
     return round(float(value), COST_DECIMALS)
 
 
+def plain(row: Mapping[Any, Any], name: str) -> Any:
+    """``row[name]`` as plain Python: pandas' missing markers (``None``, ``<NA>``, ``NaT``)
+    become ``None``, anything else is returned as it is.
+
+    >>> row = {"result": pd.NA, "checked_at": pd.NaT, "description": "ok"}
+    >>> plain(row, "result"), plain(row, "checked_at"), plain(row, "description")
+    (None, None, 'ok')
+    """
+    value = row[name]
+    return None if value is None or value is pd.NA or value is pd.NaT else value
+
+
+def _whole(row: Mapping[Any, Any], name: str) -> int | None:
+    """``row[name]`` as an int, or ``None`` where it is missing."""
+    value = plain(row, name)
+    return None if value is None else int(value)
+
+
 @dataclass(frozen=True)
 class LookupResult:
     """What is known about one number after a lookup.
@@ -80,25 +98,19 @@ class LookupResult:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> LookupResult:
         """Build from one row of a result frame (pandas scalars and ``<NA>`` included)."""
-
-        def plain(name: str) -> Any:
-            value = row[name]
-            return None if value is None or value is pd.NA or value is pd.NaT else value
-
-        checked_at = plain("checked_at")
-        status_code = plain("status_code")
+        checked_at = plain(row, "checked_at")
         return cls(
-            number=plain("number"),
-            valid=bool(plain("valid")),
-            result=plain("result"),
-            description=plain("description"),
-            status_code=None if status_code is None else int(status_code),
+            number=plain(row, "number"),
+            valid=bool(plain(row, "valid")),
+            result=plain(row, "result"),
+            description=plain(row, "description"),
+            status_code=_whole(row, "status_code"),
             status=str(row["status"]),
-            billed=None if plain("billed") is None else bool(row["billed"]),
-            from_cache=bool(plain("from_cache")),
+            billed=None if plain(row, "billed") is None else bool(row["billed"]),
+            from_cache=bool(plain(row, "from_cache")),
             checked_at=None if checked_at is None else checked_at.to_pydatetime(),
-            request_id=plain("request_id"),
-            error=plain("error"),
+            request_id=plain(row, "request_id"),
+            error=plain(row, "error"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,32 +176,23 @@ class TenureResult:
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> TenureResult:
         """Build from one row of a tenure result frame (without prefix)."""
-
-        def plain(name: str) -> Any:
-            value = row[name]
-            return None if value is None or value is pd.NA or value is pd.NaT else value
-
-        def whole(name: str) -> int | None:
-            value = plain(name)
-            return None if value is None else int(value)
-
-        checked_at = plain("checked_at")
-        band = plain("band")
+        checked_at = plain(row, "checked_at")
+        band = plain(row, "band")
         return cls(
-            number=plain("number"),
-            valid=bool(plain("valid")),
-            result=plain("result"),
-            description=plain("description"),
-            range=plain("range"),
-            months_min=whole("months_min"),
-            months_max=whole("months_max"),
+            number=plain(row, "number"),
+            valid=bool(plain(row, "valid")),
+            result=plain(row, "result"),
+            description=plain(row, "description"),
+            range=plain(row, "range"),
+            months_min=_whole(row, "months_min"),
+            months_max=_whole(row, "months_max"),
             band=None if band is None else str(band),
             status=str(row["status"]),
-            billed=None if plain("billed") is None else bool(row["billed"]),
-            from_cache=bool(plain("from_cache")),
+            billed=None if plain(row, "billed") is None else bool(row["billed"]),
+            from_cache=bool(plain(row, "from_cache")),
             checked_at=None if checked_at is None else pd.Timestamp(checked_at).to_pydatetime(),
-            request_id=plain("request_id"),
-            error=plain("error"),
+            request_id=plain(row, "request_id"),
+            error=plain(row, "error"),
         )
 
     def to_dict(self) -> dict[str, Any]:

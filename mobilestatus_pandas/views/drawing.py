@@ -1,5 +1,5 @@
 """What every picture shares: one colour per status, pyplot loaded on first use, axes sized
-to their bars, bar labels that fit.
+to their bars, bar labels that fit, and the stacked share bars (:func:`stacked_bars`).
 
 :mod:`~mobilestatus_pandas.views.plots` (the ``plot`` dispatch, health, time and billing),
 :mod:`~mobilestatus_pandas.views.compare_plot`,
@@ -9,7 +9,10 @@ run's live display draw with these, so the same status has the same colour every
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final
+
+import pandas as pd
 
 from ..errors import MissingDependencyError
 
@@ -53,6 +56,63 @@ def pyplot() -> Any:
 def new_axes(rows: int, width: float = 10.0) -> Axes:
     """New axes tall enough for ``rows`` horizontal bars."""
     _, ax = pyplot().subplots(figsize=(width, 1.6 + BAR_HEIGHT_INCHES * rows), layout="constrained")
+    return ax
+
+
+def stacked_bars(
+    counts: pd.DataFrame,
+    *,
+    colors: Mapping[str, str],
+    legend_label: Callable[[str], str],
+    legend_title: str,
+    title: str,
+    black_text: Collection[str] = (),
+    normalize: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Horizontal stacked bars: one bar per group (``counts``' index, first on top), one
+    segment per category (its columns, in order) of the rows counted.
+
+    Shares (or counts with ``normalize=False``) are labelled inside the segments they fit in
+    (in black on the ``black_text`` categories' light colours, else white); each bar is
+    labelled with its group and size; the legend (``legend_label`` of each category, under
+    ``legend_title``) sits outside. The line-health and tenure pictures are drawn with it.
+    """
+    sizes = counts.sum(axis=1)
+    values = counts.div(sizes.where(sizes > 0, 1), axis=0) if normalize else counts
+    ax = ax if ax is not None else new_axes(len(values))
+    labels = [f"{group_label(group)}  (n={int(size):,})" for group, size in sizes.items()]
+    positions = list(range(len(values)))[::-1]  # first group on top
+    left = pd.Series(0.0, index=values.index)
+    labelled: list[tuple[Any, Any]] = []
+    for category in values.columns:
+        widths = values[category].astype(float)
+        bars = ax.barh(
+            positions, widths, left=left, color=colors[category], label=legend_label(category),
+            edgecolor="white", linewidth=0.5, height=0.7,
+        )  # fmt: skip
+        shares = counts[category] / sizes.where(sizes > 0, 1)
+        texts = [
+            (f"{share:.0%}" if normalize else f"{int(count):,}") if count > 0 else ""
+            for share, count in zip(shares, counts[category], strict=True)
+        ]
+        drawn = ax.bar_label(bars, labels=texts, label_type="center", fontsize=8,
+                             color="black" if category in black_text else "white")  # fmt: skip
+        labelled.extend(zip(bars.patches, drawn, strict=True))
+        left = left + widths
+    ax.set_yticks(positions, labels=labels)
+    ax.set_xlabel("share of rows" if normalize else "rows")
+    if normalize:
+        ax.set_xlim(0, 1)
+        ax.xaxis.set_major_formatter(pyplot().FuncFormatter(lambda x, _: f"{x:.0%}"))
+    ax.set_title(title)
+    if len(values.columns):  # an empty frame has no category to explain
+        ax.legend(
+            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
+            title=legend_title, title_fontsize=9,
+        )  # fmt: skip
+    ax.spines[["top", "right"]].set_visible(False)
+    fit_bar_labels(ax, labelled)
     return ax
 
 

@@ -17,8 +17,7 @@ from ..analysis.report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, su
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from ..service.result import round_cost
-from .drawing import STATUS_COLORS
-from .drawing import fit_bar_labels as _fit_bar_labels
+from .drawing import STATUS_COLORS, stacked_bars
 from .drawing import group_label as _group_label
 from .drawing import new_axes as _new_axes
 from .drawing import pyplot as _pyplot
@@ -81,44 +80,16 @@ def health(
     sits outside.
     """
     wide = summary(frame, by, prefix=prefix, wide=True)
-    counts = _counts(wide, by is not None)
-    sizes = counts.sum(axis=1)
-    values = counts.div(sizes.where(sizes > 0, 1), axis=0) if normalize else counts
-    ax = ax if ax is not None else _new_axes(len(values))
-    labels = [f"{group}  (n={int(size):,})" for group, size in sizes.items()]
-    positions = list(range(len(values)))[::-1]  # first group on top
-    left = pd.Series(0.0, index=values.index)
-    labelled: list[tuple[Any, Any]] = []
-    for status in values.columns:
-        widths = values[status].astype(float)
-        bars = ax.barh(
-            positions, widths, left=left, color=STATUS_COLORS[status], label=status_label(status),
-            edgecolor="white", linewidth=0.5, height=0.7,
-        )  # fmt: skip
-        shares = counts[status] / sizes.where(sizes > 0, 1)
-        texts = [
-            (f"{share:.0%}" if normalize else f"{int(count):,}") if count > 0 else ""
-            for share, count in zip(shares, counts[status], strict=True)
-        ]
-        dark = status not in LIGHT_STATUSES
-        drawn = ax.bar_label(bars, labels=texts, label_type="center", fontsize=8,
-                             color="white" if dark else "black")  # fmt: skip
-        labelled.extend(zip(bars.patches, drawn, strict=True))
-        left = left + widths
-    ax.set_yticks(positions, labels=labels)
-    ax.set_xlabel("share of rows" if normalize else "rows")
-    if normalize:
-        ax.set_xlim(0, 1)
-        ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda x, _: f"{x:.0%}"))
-    ax.set_title(f"Line health{_title_grouping(wide.index.names if by is not None else [])}")
-    if len(values.columns):  # an empty frame has no status to explain
-        ax.legend(
-            loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-            title="status", title_fontsize=9,
-        )  # fmt: skip
-    ax.spines[["top", "right"]].set_visible(False)
-    _fit_bar_labels(ax, labelled)
-    return ax
+    return stacked_bars(
+        _counts(wide, by is not None),
+        colors=STATUS_COLORS,
+        legend_label=status_label,
+        legend_title="status",
+        title=f"Line health{_title_grouping(wide.index.names if by is not None else [])}",
+        black_text=LIGHT_STATUSES,
+        normalize=normalize,
+        ax=ax,
+    )
 
 
 def over_time(

@@ -8,7 +8,7 @@ for status. :func:`tenure_table` is the table behind it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import pandas as pd
 
@@ -118,46 +118,20 @@ def tenure_plot(
     prefix: str = TENURE_PREFIX,
 ) -> Axes:
     """Horizontal stacked bars of tenure bands, one bar per group (one bar without ``by``)."""
-    from .drawing import fit_bar_labels as _fit_bar_labels
-    from .drawing import group_label as _group_label
-    from .drawing import new_axes as _new_axes
-    from .drawing import pyplot as _pyplot
+    from .drawing import stacked_bars
 
     counts = tenure_table(frame, by, prefix=prefix)
     _keys, names = resolve_by(frame, by, warn_above=None)
-    sizes = counts.sum(axis=1)
-    values = counts.div(sizes.where(sizes > 0, 1), axis=0) if normalize else counts
-    ax = ax if ax is not None else _new_axes(len(values))
-    labels = [f"{_group_label(g)}  (n={int(n):,})" for g, n in sizes.items()]
-    positions = list(range(len(values)))[::-1]  # first group on top
-    left = pd.Series(0.0, index=values.index)
-    labelled: list[tuple[Any, Any]] = []
-    for category in values.columns:
-        widths = values[category].astype(float)
-        bars = ax.barh(positions, widths, left=left, color=TENURE_COLORS[category],
-                       label=_legend(category), edgecolor="white", linewidth=0.5,
-                       height=0.7)  # fmt: skip
-        shares = counts[category] / sizes.where(sizes > 0, 1)
-        texts = [
-            (f"{share:.0%}" if normalize else f"{int(count):,}") if count > 0 else ""
-            for share, count in zip(shares, counts[category], strict=True)
-        ]
-        drawn = ax.bar_label(bars, labels=texts, label_type="center", fontsize=8,
-                             color="black" if category in _DARK_TEXT else "white")  # fmt: skip
-        labelled.extend(zip(bars.patches, drawn, strict=True))
-        left = left + widths
-    ax.set_yticks(positions, labels=labels)
-    ax.set_xlabel("share of rows" if normalize else "rows")
-    if normalize:
-        ax.set_xlim(0, 1)
-        ax.xaxis.set_major_formatter(_pyplot().FuncFormatter(lambda x, _: f"{x:.0%}"))
-    ax.set_title(f"Line tenure (months on the network){describe_by(names)}")
-    if len(values.columns):
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-                  title="tenure", title_fontsize=9)  # fmt: skip
-    ax.spines[["top", "right"]].set_visible(False)
-    _fit_bar_labels(ax, labelled)
-    return ax
+    return stacked_bars(
+        counts,
+        colors=TENURE_COLORS,
+        legend_label=_legend,
+        legend_title="tenure",
+        title=f"Line tenure (months on the network){describe_by(names)}",
+        black_text=_DARK_TEXT,
+        normalize=normalize,
+        ax=ax,
+    )
 
 
 def _legend(category: str) -> str:
