@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from mobilestatus_pandas.stores import (
     NOT_RECORDED,
@@ -357,3 +359,54 @@ class TestRedisStore(StoreContract):
 
         assert isinstance(store, RedisStore)
         store._redis.delete(store._claim_key(key))
+
+
+CLAIM_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["claim", "mark", "record", "record-last", "release", "lapse", "unmark"]),
+        st.sampled_from(["run-a", "run-b"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=CLAIM_STEPS)
+@example(steps=[("claim", "run-a"), ("mark", "run-a"), ("lapse", "run-a"), ("claim", "run-b")])
+def test_every_call_marked_sent_stays_in_the_ledger(steps: list[tuple[str, str]]) -> None:
+    """Whatever two runs do with one number's claim (claim, send, record, give up, lapse, in
+    any order), every call marked sent and not unmarked is in the ledger (as its record, or
+    possibly billed) or still in flight under its live claim: the ledger is never below the
+    calls that may have been billed."""
+    store = SQLiteStore(":memory:")
+    now = time.time()
+    sent = 0
+    unsettled = {"run-a": False, "run-b": False}  # a mark not yet recorded or unmarked
+    holder: str | None = None  # whose claim is live
+    for step, owner in steps:
+        if step == "claim":
+            if store.claim("k", owner, now, 30):
+                holder = owner
+        elif step == "mark" and not unsettled[owner]:  # one attempt at a time per run
+            if store.mark_sent(in_flight("k"), owner, now, 30):
+                sent += 1
+                unsettled[owner] = True
+                holder = owner
+        elif step.startswith("record") and unsettled[owner]:
+            last = step == "record-last"
+            store.record(entry("k"), answer(), owner=owner, release=last)
+            unsettled[owner] = False
+            holder = None if last and holder == owner else holder
+        elif step == "release":
+            store.release("k", owner)
+            holder = None if holder == owner else holder
+        elif step == "lapse":
+            lapse_sqlite(store, "k")
+            holder = None
+        elif step == "unmark" and unsettled[owner]:
+            store.unmark("k", owner)  # it never left; a mark taken over already stays
+            unsettled[owner] = False
+            sent -= 1
+        in_flight_now = int(holder is not None and unsettled[holder])
+        assert len(store.ledger()) + in_flight_now >= sent
+    store.close()
