@@ -580,10 +580,13 @@ class MobileFrameAccessor:
         ``kind="health"``: stacked status shares, one bar per group of ``by`` (anything
         ``groupby`` takes). Options: ``normalize=True`` (False: row counts), ``prefix``.
 
-        ``kind="time"``: line health over time, the share of each status per period (status
-        colours) and of dead lines (dashed). Options: ``on`` (a datetime column; default the
-        index), ``freq="W"`` (any pandas frequency), ``answered=False`` (True: shares among
-        rows with an answer about the line), ``prefix``.
+        ``kind="time"``: dead lines over time, the share of dead lines (dashed) and of each
+        dead line state per period, the rows per period as bars, partial first or last periods
+        drawn hollow and named in the title. Options: ``on`` (a datetime column; default the
+        index), ``freq="W"`` (a pandas period: ``"D"``, ``"W"``, ``"M"``, ...),
+        ``answered=False`` (True: shares among rows with an answer about the line, with the
+        dead-line share's interval), ``statuses`` (default dead lines and each dead line
+        state; ``"all"``), ``prefix``.
 
         ``kind="billing"``: billed and unbilled calls, cache hits and numbers not sent for a
         run; per period for a ledger frame or with ``ledger=client.ledger()``. Options:

@@ -96,6 +96,13 @@ def test_compare_plot_shares_and_lift_forest(study: tuple[pd.DataFrame, pd.DataF
     colours = {matplotlib.colors.to_hex(d.get_color()) for d in dots}
     dead_states = ("out_of_service", "cancelled", "offline", "normal")
     assert colours == {DEAD_LINE_COLOR, *(STATUS_COLORS[s] for s in dead_states)}
+    from mobilestatus_pandas.views.drawing import MIN_COLOR_DISTANCE
+    from tests.test_plots import lab
+
+    drawn = sorted(colours)
+    for i, a in enumerate(drawn):  # dead_line and each dead line state: told apart at a glance
+        for b in drawn[i + 1 :]:
+            assert float(np.linalg.norm(lab(a) - lab(b))) >= MIN_COLOR_DISTANCE, (a, b)
     assert "fraud=False" in lift.get_xlabel()
     assert sum(t.get_text().strip() == "reference" for t in lift.texts) == 5
 

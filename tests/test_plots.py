@@ -105,7 +105,7 @@ def test_health_plot_by_a_series(enriched: tuple[pd.DataFrame, pd.DataFrame]) ->
 
 def test_time_plot_shows_shares_per_period(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     out, _ = enriched
-    ax = out.mobile.plot(kind="time", on="signup_ts", freq="W")
+    ax = out.mobile.plot(kind="time", on="signup_ts", freq="W", statuses="all")
     lines = {line.get_label(): line for line in ax.get_lines()}
     weekly = out.mobile.summary(
         by=pd.Grouper(key="signup_ts", freq="W"), wide=True, values="row_share"
@@ -124,6 +124,119 @@ def test_time_plot_shows_shares_per_period(enriched: tuple[pd.DataFrame, pd.Data
         out.mobile.plot(kind="time", on="signup_channel")
     with pytest.raises(msp.InputError, match="needs on="):
         out.mobile.plot(kind="time")
+    with pytest.raises(msp.InputError, match="no status 'dead'"):
+        out.mobile.plot(kind="time", on="signup_ts", statuses=["dead"])
+
+
+def labelled_lines(ax: plt.Axes) -> list[str]:
+    return [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+
+
+def test_time_plot_reads_as_a_picture_for_a_report(
+    enriched: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    """Dates that never overlap, the lines that matter, a title in words, the rows per
+    period, and a partial last week said to be one (not a spike)."""
+    out, _ = enriched
+    out = out.copy()
+    # 52 days from a Monday: the last week holds 3 days of sign-ups
+    out["signup_ts"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.arange(len(out)) % 52, "D")
+    ax = out.mobile.plot(kind="time", on="signup_ts", freq="W")
+    ax.figure.draw_without_rendering()
+    ticks = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert len(ticks) >= 4
+    boxes = [t.get_window_extent() for t in ticks]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b), f"date ticks overlap: {[t.get_text() for t in ticks]}"
+    assert labelled_lines(ax) == [status_label(s) for s in ("dead_line", *msp.DEAD_LINE_STATES)]
+    title = ax.get_title()
+    assert "per week of signup_ts" in title
+    assert "per W" not in title
+    weekly = out.mobile.summary(by=pd.Grouper(key="signup_ts", freq="W"), wide=True)
+    last_rows = int(weekly["rows"].iloc[-1])
+    assert f"the last week is partial ({last_rows:,} rows" in title
+    assert "first week" not in title, "the first week is whole (a Monday to a Sunday)"
+    counts = next(a for a in ax.figure.axes if a is not ax and a.bbox.bounds == ax.bbox.bounds)
+    heights = [p.get_height() for p in counts.patches]
+    assert heights == weekly["rows"].tolist(), "a bar per week: its rows"
+    assert [bool(p.get_hatch()) for p in counts.patches] == [False] * 7 + [True]
+
+
+LAB_WHITE = (0.95047, 1.0, 1.08883)
+
+
+def lab(color: str) -> np.ndarray:
+    """CIE Lab of an sRGB colour (D65), written out so the test needs no colour library."""
+    rgb = np.array(matplotlib.colors.to_rgb(color))
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = (
+        np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+        @ linear
+        / np.array(LAB_WHITE)
+    )
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+@pytest.mark.parametrize("palette", ["status", "tenure"])
+def test_every_colour_shows_on_white_and_apart_from_the_others(palette: str) -> None:
+    from mobilestatus_pandas.views import drawing
+    from mobilestatus_pandas.views.tenure_plot import TENURE_COLORS
+
+    extra = {"dead_line": drawing.DEAD_LINE_COLOR, "new_line": drawing.NEW_LINE_COLOR}
+    colours = {**STATUS_COLORS, **extra} if palette == "status" else {**TENURE_COLORS, **extra}
+    for name, colour in colours.items():
+        contrast = drawing.contrast_on_white(colour)
+        assert contrast >= drawing.MIN_CONTRAST_ON_WHITE, f"{name} ({colour}) fades into white"
+    names = list(colours)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            distance = float(np.linalg.norm(lab(colours[a]) - lab(colours[b])))
+            assert distance >= drawing.MIN_COLOR_DISTANCE, f"{a} and {b} look alike"
+
+
+def assert_legend_clear_of_labels(ax: plt.Axes) -> None:
+    """The legend covers no tick label or axis label of any axes in the figure."""
+    figure = ax.figure
+    figure.draw_without_rendering()
+    legend = ax.get_legend().get_window_extent()
+    for axes in figure.axes:
+        texts = [*axes.get_xticklabels(), *axes.get_yticklabels(), axes.yaxis.label]
+        for text in texts:
+            if text.get_visible() and text.get_text():
+                box = text.get_window_extent()
+                assert not legend.overlaps(box), f"the legend covers {text.get_text()!r}"
+
+
+def test_legends_sit_clear_of_the_axes_labels(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    from mobilestatus_pandas.views.tenure_plot import tenure_plot
+    from tests.test_tenure_plot import tenure_frame
+
+    out, ledger = enriched
+    assert_legend_clear_of_labels(out.mobile.plot())  # one bar: the "100%" tick
+    assert_legend_clear_of_labels(out.mobile.plot(by="signup_channel"))
+    assert_legend_clear_of_labels(out.mobile.plot(kind="time", on="signup_ts"))
+    assert_legend_clear_of_labels(ledger.mobile.plot(kind="billing"))  # the cost axis
+    assert_legend_clear_of_labels(tenure_plot(tenure_frame(), by="fraud"))
+    board = out.mobile.dashboard()
+    board.group.value = "fraud"
+    assert_legend_clear_of_labels(board.axes)
+
+
+def test_statuses_in_bars_are_their_visible_colours(
+    enriched: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    from mobilestatus_pandas.views import drawing
+
+    out, _ = enriched
+    frame = out.copy()
+    frame.loc[frame.index[:20], "mobile_status"] = "missing"
+    ax = frame.mobile.plot()
+    colours = bar_colors(ax)
+    assert colours[status_label("missing")] == STATUS_COLORS["missing"]
+    for colour in colours.values():
+        assert drawing.contrast_on_white(colour) >= drawing.MIN_CONTRAST_ON_WHITE
 
 
 def test_billing_plots(enriched: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -221,7 +334,7 @@ def test_plots_of_an_empty_result_draw_without_warnings() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert empty.mobile.plot().get_legend() is None
-        assert empty.mobile.plot(kind="time", on="signup_ts").get_title().startswith("Line")
+        assert empty.mobile.plot(kind="time", on="signup_ts").get_title().startswith("Dead")
     assert empty.mobile.summary(wide=True).loc["all rows", "rows"] == 0
 
 

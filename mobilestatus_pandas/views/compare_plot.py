@@ -4,7 +4,8 @@ Drawn from :func:`mobilestatus_pandas.analysis.stats.compare`'s table (matplotli
 use). Left panel: each status's share per group, a dot with its Wilson interval; right panel:
 the lift against the reference group on a log axis with its interval, and a line at 1 (no
 difference). One row per (status, group), statuses in blocks, colours from
-:data:`mobilestatus_pandas.views.plots.STATUS_COLORS`.
+:data:`mobilestatus_pandas.views.drawing.STATUS_COLORS` (``dead_line`` black, apart from each dead
+line state's colour).
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 import pandas as pd
 
-from ..analysis.stats import DEAD_LINE, NEW_LINE, NOTE_REFERENCE, OUTCOME_TENURE, compare
+from ..analysis.stats import DEAD_LINE, NOTE_REFERENCE, OUTCOME_TENURE, compare
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES
+from .drawing import DEAD_LINE_COLOR as DEAD_LINE_COLOR  # re-exported: dead_line's colour
+from .drawing import NEW_LINE_COLOR as NEW_LINE_COLOR  # re-exported: new_line's colour
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-#: The colour of the pseudo-status dead_line (the status colours are in plots.STATUS_COLORS).
-DEAD_LINE_COLOR: Final = "#b71c1c"
 ROW_HEIGHT_INCHES: Final = 0.32
 #: Lift axis limits when no interval sets them.
 DEFAULT_LIFT_RANGE: Final = (0.25, 4.0)
@@ -32,19 +33,10 @@ DEFAULT_STATUSES: Final = (DEAD_LINE, *DEAD_LINE_STATES, "normal")
 _NUMERIC: Final = ("share", "ci_low", "ci_high", "lift", "lift_ci_low", "lift_ci_high")
 
 
-#: The colour of the pseudo-status new_line (tenure under six months).
-NEW_LINE_COLOR: Final = "#6a1b9a"
-
-
 def _color(status: str) -> str:
-    from .drawing import STATUS_COLORS
-    from .tenure_plot import TENURE_COLORS
+    from .drawing import color_of
 
-    if status == DEAD_LINE:
-        return DEAD_LINE_COLOR
-    if status == NEW_LINE:
-        return NEW_LINE_COLOR
-    return STATUS_COLORS.get(status) or TENURE_COLORS.get(status, "#555555")
+    return color_of(status)
 
 
 def _axes(ax: Any, rows: int) -> tuple[Axes, Axes]:

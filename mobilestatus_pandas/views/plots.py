@@ -15,9 +15,10 @@ import pandas as pd
 
 from ..analysis.report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
 from ..errors import InputError
-from ..service.codes import DEAD_LINE_STATES, LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
+from ..service.codes import DEAD_LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
 from ..service.result import round_cost
-from .drawing import STATUS_COLORS, stacked_bars
+from .drawing import DEAD_LINE_COLOR as DEAD_LINE_COLOR  # re-exported
+from .drawing import STATUS_COLORS, color_of, legend_outside, stacked_bars
 from .drawing import group_label as _group_label
 from .drawing import new_axes as _new_axes
 from .drawing import pyplot as _pyplot
@@ -32,11 +33,6 @@ POSSIBLY_BILLED_COLOR: Final = "#ef9a9a"
 CACHE_COLOR: Final = "#2e7d32"
 COST_COLOR: Final = "#37474f"
 NOT_SENT_COLOR: Final = "#bdbdbd"
-DEAD_LINE_COLOR: Final = "#000000"
-#: Statuses whose colour is light: their labels are written in black.
-LIGHT_STATUSES: Final = frozenset(
-    {"not_checked", "unsupported", "busy", "unknown", "missing", "not_found"}
-)
 
 
 def status_label(status: str) -> str:
@@ -86,10 +82,61 @@ def health(
         legend_label=status_label,
         legend_title="status",
         title=f"Line health{_title_grouping(wide.index.names if by is not None else [])}",
-        black_text=LIGHT_STATUSES,
         normalize=normalize,
         ax=ax,
     )
+
+
+#: What the time plot draws by default: dead lines (with its interval or count) and each dead
+#: line state; ``statuses="all"`` draws every status present.
+TIME_STATUSES: Final = (DEAD_LINE, *DEAD_LINE_STATES)
+#: A first or last period whose rows span less than this share of it is drawn as partial.
+PARTIAL_COVERAGE: Final = 0.9
+#: The rows-per-period bars fill at most this share of the time plot's height.
+COUNT_BARS_HEIGHT: Final = 0.25
+COUNT_COLOR: Final = "#cfd8dc"
+#: Words for the period of a ``freq`` (the period's frequency code), for titles.
+PERIOD_WORDS: Final[dict[str, str]] = {
+    "Y": "year", "Q": "quarter", "M": "month", "W": "week", "D": "day", "h": "hour",
+    "min": "minute", "s": "second",
+}  # fmt: skip
+#: Offset aliases whose period is spelled without the start/end letter (``"MS"`` -> ``"M"``).
+_PERIOD_ALIASES: Final[dict[str, str]] = {
+    "ME": "M", "MS": "M", "QE": "Q", "QS": "Q", "YE": "Y", "YS": "Y", "A": "Y", "AS": "Y",
+    "H": "h", "T": "min", "S": "s",
+}  # fmt: skip
+
+
+def _periods(dates: pd.Series, freq: str) -> pd.Series:
+    """Each date's period (``Series.dt.to_period``), for a pandas frequency."""
+    try:
+        return dates.dt.to_period(_PERIOD_ALIASES.get(freq, freq))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InputError(
+            f"out.mobile.plot(kind='time'): freq={freq!r} is not a period pandas knows; use "
+            f"'D', 'W', 'M', 'Q' or 'Y' (or 'W-MON' and the like)"
+        ) from exc
+
+
+def _period_word(periods: pd.PeriodIndex, freq: str) -> str:
+    code = periods.freqstr.split("-")[0] if len(periods) else freq
+    return PERIOD_WORDS.get(code, f"period ({freq})")
+
+
+def _partial(periods: pd.PeriodIndex, dates: pd.Series) -> list[bool]:
+    """Whether each period is covered only in part by the dates (the first and last only).
+
+    Dates that are all midnights count as whole days."""
+    partial = [False] * len(periods)
+    if not len(periods):
+        return partial
+    step = pd.Timedelta(days=1) if (dates == dates.dt.normalize()).all() else pd.Timedelta(0)
+    first, last = dates.min(), dates.max() + step
+    for i in {0, len(periods) - 1}:
+        start, end = periods[i].start_time, periods[i].end_time + pd.Timedelta(1, "ns")
+        covered = min(end, last) - max(start, first)
+        partial[i] = covered / (end - start) < PARTIAL_COVERAGE
+    return partial
 
 
 def over_time(
@@ -98,23 +145,34 @@ def over_time(
     on: object = None,
     freq: str = "W",
     answered: bool = False,
+    statuses: Sequence[str] | str | None = None,
     ax: Axes | None = None,
     prefix: str = "mobile_",
 ) -> Axes:
     """Line health over time: per period of ``on`` (a datetime column, default the index),
-    the share of each status (its colour) and of dead lines (dashed).
+    the share of dead lines (dashed black) and of each dead line state (its colour).
 
-    Shares are of all rows in the period, or of the rows with an answer about the line with
-    ``answered=True``. Rows without a date are left out (the title says how many).
+    ``statuses`` picks the lines (default :data:`TIME_STATUSES`; ``"all"``: every status
+    present). Shares are of all rows in the period, or of the rows with an answer about the
+    line with ``answered=True``, where the dead-line share carries its interval (numbers as
+    clusters, :func:`~mobilestatus_pandas.analysis.stats.compare`). Grey bars at the foot give
+    the rows per period (right axis): a share from few rows is seen to be one. A first or
+    last period the dates cover only in part is drawn hollow and named in the title, so a
+    partial week never passes for a spike. Dates are labelled by matplotlib's concise date
+    formatter (ticks never overlap). Rows without a date are left out (the title says how
+    many).
     """
-    dates: pd.Index | pd.Series
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import MaxNLocator
+
+    dates: pd.Series
     if on is None:
-        dates = frame.index
-        if not isinstance(dates, pd.DatetimeIndex):
+        if not isinstance(frame.index, pd.DatetimeIndex):
             raise InputError(
                 "out.mobile.plot(kind='time') needs on=: the datetime column to put on the "
                 "time axis (or a DatetimeIndex)"
             )
+        dates = pd.Series(frame.index, index=frame.index)
     else:
         if on not in frame.columns:
             raise InputError(f"out.mobile.plot(kind='time'): on={on!r} is not a column")
@@ -124,33 +182,119 @@ def over_time(
                 f"out.mobile.plot(kind='time'): column {on!r} holds {dates.dtype}, not "
                 f"datetimes; convert it first: out[{on!r}] = pd.to_datetime(out[{on!r}])"
             )
-    undated = int(pd.isna(dates).sum())
-    dated = frame[pd.notna(dates)] if on is not None else frame[frame.index.notna()]
+    if getattr(dates.dt, "tz", None) is not None:
+        dates = dates.dt.tz_localize(None)  # periods have no time zone: local wall time
+    dated_rows = dates.notna().to_numpy()
+    undated = int((~dated_rows).sum())
+    dated = frame[dated_rows]
+    dates = dates[dated_rows]
+    key = _periods(dates, freq).rename(str(on) if on is not None else "period")
     values = "answered_share" if answered else "row_share"
-    grouper = pd.Grouper(key=on, freq=freq) if on is not None else pd.Grouper(freq=freq)
-    table = summary(dated, grouper, prefix=prefix, wide=True, values=values)
-    statuses = [s for s in STATUSES if s in table.columns and table[s].notna().any()]
+    table = summary(dated, key, prefix=prefix, wide=True, values=values)
+    table = table[table["rows"] > 0] if "rows" in table.columns else table
+    periods = pd.PeriodIndex(table.index, dtype=key.dtype)
+    rows = summary(dated, key, prefix=prefix, wide=True)["rows"].reindex(table.index)
+    partial = _partial(periods, dates)
+    x = (periods.start_time + (periods.end_time - periods.start_time) / 2) if len(periods) else []
+    if statuses is None:
+        shown = list(TIME_STATUSES)
+    elif statuses == "all":
+        shown = [DEAD_LINE, *STATUSES]
+    else:
+        shown = [statuses] if isinstance(statuses, str) else list(statuses)
+        unknown = sorted(set(shown) - {DEAD_LINE, *STATUSES})
+        if unknown:
+            raise InputError(
+                f"out.mobile.plot(kind='time'): no status {', '.join(map(repr, unknown))}; "
+                f"statuses are {DEAD_LINE!r} and {', '.join(STATUSES)}"
+            )
     ax = ax if ax is not None else _new_axes(8, width=10.0)
-    periods = table.index
-    for status in statuses:
-        line_state = status in LINE_STATES  # the others are drawn lighter, behind
-        ax.plot(periods, table[status].to_numpy(dtype=float), color=STATUS_COLORS[status],
-                marker="o", markersize=3 if line_state else 2, linewidth=1.5 if line_state else 0.8,
-                alpha=1.0 if line_state else 0.6, label=status_label(status))  # fmt: skip
-    dead = table[[s for s in DEAD_LINE_STATES if s in table.columns]].sum(axis=1, min_count=1)
-    ax.plot(periods, dead.to_numpy(dtype=float), color=DEAD_LINE_COLOR, linestyle="--",
-            linewidth=2, label=status_label(DEAD_LINE))  # fmt: skip
+    counts = ax.twinx()  # rows per period, at the foot, behind the shares
+    counts.bar(x, rows.to_numpy(dtype=float), width=_bar_width(periods), color=COUNT_COLOR,
+               edgecolor=["#78909c" if p else COUNT_COLOR for p in partial],
+               hatch=None, label="rows per period (hatched: partial)", zorder=0)  # fmt: skip
+    for patch, is_partial in zip(counts.patches, partial, strict=True):
+        if is_partial:
+            patch.set_hatch("///")
+    top = float(rows.max()) if len(rows) else 1.0
+    counts.set_ylim(0, max(top, 1.0) / COUNT_BARS_HEIGHT)
+    ticks = MaxNLocator(nbins=3, integer=True).tick_values(0, max(top, 1.0))
+    counts.set_yticks([t for t in ticks if 0 <= t <= max(top, 1.0)])
+    counts.set_ylabel(f"rows per {_period_word(periods, freq)}", color="#607d8b")
+    counts.tick_params(axis="y", colors="#607d8b", labelsize=8)
+    counts.spines[["top", "left"]].set_visible(False)
+    ax.set_zorder(counts.get_zorder() + 1)  # the shares in front of the bars
+    ax.patch.set_visible(False)
+    full = [not p for p in partial]
+    for status in shown:
+        if status == DEAD_LINE:
+            parts = [s for s in DEAD_LINE_STATES if s in table.columns]
+            series = table[parts].sum(axis=1, min_count=1) if parts else None
+        else:
+            series = table[status] if status in table.columns else None
+        if series is None or not series.notna().any():
+            continue
+        y = series.to_numpy(dtype=float)
+        color = color_of(status)
+        dead = status == DEAD_LINE
+        ax.plot(x, y, marker="o", markersize=4, markevery=full, label=status_label(status),
+                color=color, linewidth=2.2 if dead else 1.4,
+                linestyle="--" if dead else "-")  # fmt: skip
+        hollow = [i for i, p in enumerate(partial) if p]
+        if hollow:
+            ax.plot([x[i] for i in hollow], y[hollow], linestyle="none", marker="o",
+                    markersize=6, markerfacecolor="white", markeredgecolor=color)  # fmt: skip
+        if dead and answered and len(periods):
+            band = _dead_line_band(dated, key, prefix)
+            if band is not None:
+                low, high = band.reindex(table.index).to_numpy(dtype=float).T
+                ax.fill_between(x, low, high, color=color, alpha=0.12, linewidth=0,
+                                label="dead_line: 95% interval (numbers as clusters)")  # fmt: skip
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda y, _: f"{y:.0%}"))
     ax.set_ylabel("share of answered rows" if answered else "share of rows")
-    ax.set_xlabel(f"period ({freq})")
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    word = _period_word(periods, freq)
     where = f"{on}" if on is not None else "the index"
-    note = f"; {undated:,} rows without a date left out" if undated else ""
-    ax.set_title(f"Line health over time ({where} per {freq}){note}")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8,
-              title="status", title_fontsize=9)  # fmt: skip
+    notes = []
+    for i in [i for i, p in enumerate(partial) if p]:
+        which = "last" if i == len(partial) - 1 and len(partial) > 1 else "first"
+        notes.append(f"the {which} {word} is partial ({int(rows.iloc[i]):,} rows, hollow)")
+    if undated:
+        notes.append(f"{undated:,} rows without a date left out")
+    ax.set_title(
+        f"Dead lines per {word} of {where}"
+        + (f"\n{'; '.join(notes)}" if notes else ""),
+        fontsize=11,
+    )  # fmt: skip
+    handles, labels = ax.get_legend_handles_labels()
+    bars, bar_labels = counts.get_legend_handles_labels()
+    if handles:
+        legend_outside(ax, handles=[*handles, *bars], labels=[*labels, *bar_labels],
+                       title="status")  # fmt: skip
     ax.spines[["top", "right"]].set_visible(False)
     return ax
+
+
+def _bar_width(periods: pd.PeriodIndex) -> Any:
+    """Each period's bar, 80% as wide as the period (in matplotlib's date units: days)."""
+    if not len(periods):
+        return 0.8
+    days = (periods.end_time - periods.start_time) / pd.Timedelta(days=1)
+    return (days * 0.8).to_numpy(dtype=float)
+
+
+def _dead_line_band(dated: pd.DataFrame, key: pd.Series, prefix: str) -> pd.DataFrame | None:
+    """The dead-line share's interval per period (answered rows, numbers as clusters)."""
+    from ..analysis.stats import compare
+
+    try:
+        table = compare(dated, key, statuses=[DEAD_LINE], prefix=prefix)
+    except InputError:  # too few answers, no number column: the count bars stand alone
+        return None
+    return table.set_index("group")[["ci_low", "ci_high"]]
 
 
 def billing(
@@ -248,17 +392,14 @@ def _billing_over_time(
         twin.set_ylabel(f"cost ({currency})")
         twin.set_ylim(bottom=0)
         handles, names = [*handles, *line], [*names, f"cost ({currency})"]
-    outside = 1.1 if "cost" in table.columns else 1.01  # clear of the cost axis
-    ax.legend(
-        handles, names, loc="upper left", bbox_to_anchor=(outside, 1.0), frameon=False, fontsize=8
-    )
+    legend_outside(ax, handles=handles, labels=names)  # clear of the cost axis
     return ax
 
 
 #: What each kind of ``out.mobile.plot`` draws, and the options it takes (besides ``ax``).
 PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "health": ("normalize", "prefix"),
-    "time": ("on", "freq", "answered", "prefix"),
+    "time": ("on", "freq", "answered", "statuses", "prefix"),
     "billing": ("ledger", "period", "price_per_call", "currency"),
     "compare": ("reference", "statuses", "level", "outcome", "prefix"),
     "tenure": ("normalize", "prefix"),

@@ -15,6 +15,7 @@ import pandas as pd
 from ..analysis.grouping import describe_by, resolve_by
 from ..errors import InputError
 from ..service.tenure import BANDS, NEW_LINE_MONTHS, TENURE_STATUSES
+from .drawing import STATUS_COLORS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,25 +30,22 @@ TENURE_CATEGORIES: Final[tuple[str, ...]] = (
     OTHER_RANGE,
     *(s for s in TENURE_STATUSES if s != "known"),
 )
-#: One colour per band: warm for new lines, cool for old ones; greys for no tenure.
+#: One colour per band: warm for new lines, cool for old ones; the statuses without a band
+#: in the line-status colours (:data:`~.drawing.STATUS_COLORS`); every one visible on white.
 TENURE_COLORS: Final[dict[str, str]] = {
     "[0,3)": "#c62828",
     "[3,6)": "#ef6c00",
-    "[6,12)": "#fbc02d",
+    "[6,12)": "#afb42b",
     "[12,24)": "#7cb342",
     "[24,+)": "#2e7d32",
-    OTHER_RANGE: "#4db6ac",
+    OTHER_RANGE: "#26a69a",
     "no_duration": "#9e9e9e",
-    "not_found": "#78909c",
-    "unsupported": "#bcaaa4",
-    "invalid": "#8d6e63",
-    "missing": "#f5f5f5",
-    "busy": "#fff176",
-    "daily_limit": "#0277bd",
-    "error": "#212121",
-    "not_checked": "#e0e0e0",
+    **{
+        status: STATUS_COLORS[status]
+        for status in TENURE_STATUSES
+        if status not in ("known", "no_duration")
+    },
 }
-_DARK_TEXT: Final = frozenset({"[6,12)", "missing", "busy", "not_checked", "unsupported"})
 
 
 def _column(frame: pd.DataFrame, prefix: str, name: str) -> pd.Series:
@@ -128,7 +126,6 @@ def tenure_plot(
         legend_label=_legend,
         legend_title="tenure",
         title=f"Line tenure (months on the network){describe_by(names)}",
-        black_text=_DARK_TEXT,
         normalize=normalize,
         ax=ax,
     )
