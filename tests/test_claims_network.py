@@ -149,6 +149,7 @@ def test_three_processes_given_the_same_numbers_pay_once(
 
 @pytest.mark.slow
 @pytest.mark.serial
+@pytest.mark.timeout(1800)  # 1,200 numbers at 20 calls/s through a slow network, on a busy machine
 def test_three_rounds_of_400_shared_numbers(
     service: msp.Sandbox, own_redis: RedisServer, tmp_path: Path
 ) -> None:
@@ -173,6 +174,7 @@ def test_three_rounds_of_400_shared_numbers(
 
 @pytest.mark.slow
 @pytest.mark.serial
+@pytest.mark.timeout(900)
 def test_a_dask_cluster_given_the_same_numbers_pays_once(
     service: msp.Sandbox, far_redis: DelayProxy, tmp_path: Path
 ) -> None:
@@ -204,6 +206,7 @@ def test_a_dask_cluster_given_the_same_numbers_pays_once(
 
 @pytest.mark.slow
 @pytest.mark.serial
+@pytest.mark.timeout(900)
 def test_team_chaos(own_redis: RedisServer, tmp_path: Path) -> None:
     """Four processes given the same numbers in seeded orders, Redis behind random delays;
     one process killed mid-run, Redis restarted mid-run. No number billed twice except
