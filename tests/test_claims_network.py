@@ -209,9 +209,9 @@ def test_a_dask_cluster_given_the_same_numbers_pays_once(
 @pytest.mark.timeout(900)
 def test_team_chaos(own_redis: RedisServer, tmp_path: Path) -> None:
     """Four processes given the same numbers in seeded orders, Redis behind random delays;
-    one process killed mid-run, Redis restarted mid-run. No number billed twice except
-    those in flight at the kill (the ledger's NotRecorded calls), and the ledger's billed +
-    possibly billed never below what the service billed."""
+    one process killed mid-run, Redis restarted mid-run, then every connection cut. No
+    number billed twice except those in flight at the kill (the ledger's NotRecorded calls),
+    and the ledger's billed + possibly billed never below what the service billed."""
     rng = random.Random(2026)
     numbers = random_numbers(160, seed=53)
     orders = [rng.sample(numbers, len(numbers)) for _ in range(4)]
@@ -228,6 +228,8 @@ def test_team_chaos(own_redis: RedisServer, tmp_path: Path) -> None:
         killed_at = time.monotonic()
         time.sleep(rng.uniform(0.5, 1.5))
         own_redis.restart(down_seconds=rng.uniform(0.2, 1.0))
+        time.sleep(rng.uniform(0.5, 1.5))
+        proxy.drop_connections()  # and the network cuts every connection once
         run = finish_team(service, processes, tmp_path)
         assert run.exit_codes[0] == -signal.SIGKILL
         assert run.exit_codes[1:] == [0, 0, 0], run.errors
