@@ -452,3 +452,31 @@ def test_tenure_is_compared_with_new_lines_and_bands_in_their_order() -> None:
         frame.drop(columns="tenure_band").mobile.compare("fraud", outcome="tenure")
     with pytest.raises(msp.InputError, match="outcome"):
         compare(frame, "fraud", outcome="age")
+
+
+def test_a_number_in_both_groups_counts_in_both_with_its_covariance() -> None:
+    """The lift's log variance, by hand: sum over numbers of (u_g / p_g - u_ref / p_ref)²,
+    u a number's linearised value in each group (0 where it has no row there)."""
+    rng = np.random.default_rng(9)
+    numbers = rng.integers(0, 300, 2000)  # 300 numbers, each in rows of both groups
+    group = rng.random(2000) < 0.3
+    dead = (rng.random(300) < 0.25)[numbers]
+    frame = pd.DataFrame(
+        {"g": group, "mobile_key": numbers, "mobile_status": np.where(dead, "offline", "normal")}
+    )
+    row = _row(compare(frame, "g", statuses="dead_line"), "dead_line", True)
+    u = {}
+    for label in (True, False):
+        mine = frame[frame["g"] == label]
+        p = dead[group == label].mean()
+        per_number = (pd.Series(dead[group == label].astype(float) - p).groupby(
+            mine["mobile_key"].to_numpy()).sum() / len(mine))  # fmt: skip
+        u[label] = per_number.reindex(range(300), fill_value=0.0) / p
+    se = np.sqrt(((u[True] - u[False]) ** 2).sum())
+    assert np.log(row["lift_ci_high"] / row["lift"]) == pytest.approx(1.959964 * se, rel=1e-5)
+    # the same rows as if every row had a number of its own: the covariance is lost
+    apart = compare(frame.assign(mobile_key=np.arange(2000)), "g", statuses="dead_line")
+    apart_row = _row(apart, "dead_line", True)
+    assert apart_row["lift_ci_high"] / apart_row["lift"] != pytest.approx(
+        row["lift_ci_high"] / row["lift"], rel=1e-3
+    )

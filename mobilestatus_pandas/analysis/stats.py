@@ -294,17 +294,27 @@ class _Cells:
         """
         n_strata, n_groups = len(self.stratum_weight), self.n_groups
         n_status = len(u)
-        u_ref = np.where(self.pair >= 0, u[:, np.maximum(self.pair, 0)], 0.0)
         key = self.stratum * n_groups + self.group
         size = n_strata * n_groups
+
+        def by_key(values: np.ndarray, keys: np.ndarray) -> np.ndarray:
+            sums = np.stack([np.bincount(keys, weights=row, minlength=size) for row in values])
+            return sums.T.reshape(n_strata, n_groups, n_status)
 
         def per_stratum(values: np.ndarray) -> np.ndarray:  # strata × groups × statuses
             if n_strata == 1:  # a full run: sums per group, all statuses at once
                 return self.per_group(values).T[None]
-            sums = np.stack([np.bincount(key, weights=row, minlength=size) for row in values])
-            return sums.T.reshape(n_strata, n_groups, n_status)
+            return by_key(values, key)
 
-        first, square, cross = per_stratum(u), per_stratum(u**2), per_stratum(u * u_ref)
+        first, square = per_stratum(u), per_stratum(u**2)
+        # u_g·u_ref: the reference's own cells give its square; other cells only count when
+        # their number is in the reference group too (few: computed on those alone)
+        cross = np.zeros_like(square)
+        cross[:, ref, :] = square[:, ref, :]
+        shared = np.flatnonzero((self.pair >= 0) & (self.group != ref))
+        if len(shared):
+            product = u[:, shared] * u[:, self.pair[shared]]
+            cross += by_key(product, key[shared])
         w = self.stratum_weight[:, None, None]
         n = self.stratum_numbers[:, None, None].astype(float)
         variance = np.zeros((n_groups, n_status))
@@ -352,13 +362,14 @@ def _cluster_codes(
 
 
 def _codes(column: pd.Series, rows: np.ndarray) -> np.ndarray:
-    """Integer codes of ``column``'s values on ``rows``, -1 where missing: the values
-    themselves when they are integers or digit strings (no hashing needed), else
-    ``pd.factorize``'s codes."""
-    values = column[rows] if not rows.all() else column
+    """Integer codes of ``column``'s values on ``rows``, -1 where missing: the values as
+    integers when they are integers or digit strings (cheaper to factorise than strings),
+    else ``pd.factorize``'s codes. The column is read whole, then ``rows`` taken (cheaper
+    than subsetting a string column)."""
+    values = column
     if pd.api.types.is_integer_dtype(values.dtype):
-        present = values.notna().to_numpy(dtype=bool)
-        codes = values.to_numpy(dtype=np.int64, na_value=0)
+        present = values.notna().to_numpy(dtype=bool)[rows]
+        codes = values.to_numpy(dtype=np.int64, na_value=0)[rows]
         return _dense(codes, present)
     if isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow":
         import pyarrow as pa
@@ -370,10 +381,10 @@ def _codes(column: pd.Series, rows: np.ndarray) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
         else:
-            present = ~np.asarray(pc.is_null(digits), dtype=bool)
-            codes = np.asarray(pc.fill_null(digits, 0), dtype=np.int64)
+            present = ~np.asarray(pc.is_null(digits), dtype=bool)[rows]
+            codes = np.asarray(pc.fill_null(digits, 0), dtype=np.int64)[rows]
             return _dense(codes, present)
-    return np.asarray(pd.factorize(values, use_na_sentinel=True)[0], dtype=np.int64)
+    return np.asarray(pd.factorize(values, use_na_sentinel=True)[0], dtype=np.int64)[rows]
 
 
 def _dense(values: np.ndarray, present: np.ndarray) -> np.ndarray:
