@@ -146,7 +146,7 @@ class ThreadPeak:
         return self.peak - self.base
 
 
-def sdk_pool(sb: msp.Sandbox, numbers: list[str]) -> tuple[float, int]:
+def sdk_pool(sb: msp.Sandbox, numbers: list[str]) -> tuple[float, int, float]:
     """Calls/s of the official SDK's client in a plain thread pool, one client per thread."""
     from tencentcloud.common import credential
     from tencentcloud.common.profile.client_profile import ClientProfile
@@ -170,22 +170,22 @@ def sdk_pool(sb: msp.Sandbox, numbers: list[str]) -> tuple[float, int]:
         client.MobileStatus(request)
 
     with ThreadPeak() as peak:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with ThreadPoolExecutor(SDK_THREADS) as pool:
             list(pool.map(call, numbers))
-        elapsed = time.perf_counter() - started
-    return len(numbers) / elapsed, peak.threads
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return len(numbers) / elapsed, peak.threads, cpu / len(numbers)
 
 
-def ours(sb: msp.Sandbox, numbers: list[str], cache: Any) -> tuple[float, int]:
+def ours(sb: msp.Sandbox, numbers: list[str], cache: Any) -> tuple[float, int, float]:
     """Calls/s of ``lookup_many`` at the raised limit (default threads)."""
     client = sb.client(cache=cache, rate_limit=RAISED_LIMIT)
     with ThreadPeak() as peak:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         client.lookup_many(numbers, progress=False)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     client.close()
-    return len(numbers) / elapsed, peak.threads
+    return len(numbers) / elapsed, peak.threads, cpu / len(numbers)
 
 
 def part_raised(count: int, rounds: int) -> None:
@@ -193,6 +193,7 @@ def part_raised(count: int, rounds: int) -> None:
     print(f"load before: {os.getloadavg()[0]:.2f}")
     seeds = iter(range(300, 400))
     figures: dict[str, list[float]] = {"sdk": [], "ours (cache=None)": [], "ours (file cache)": []}
+    cpu_per_call: dict[str, list[float]] = {name: [] for name in figures}
     threads: dict[str, int] = {}
     with (
         tempfile.TemporaryDirectory() as folder,
@@ -200,23 +201,27 @@ def part_raised(count: int, rounds: int) -> None:
     ):
         os.environ["MOBILESTATUS_CACHE_DIR"] = folder
         for _ in range(rounds):
-            contenders: list[tuple[str, Callable[[list[str]], tuple[float, int]]]] = [
+            contenders: list[tuple[str, Callable[[list[str]], tuple[float, int, float]]]] = [
                 ("sdk", lambda n: sdk_pool(sb, n)),
                 ("ours (cache=None)", lambda n: ours(sb, n, None)),
                 ("ours (file cache)", lambda n: ours(sb, n, "default")),
             ]
             for name, run in contenders:
-                rate, peak = run(random_numbers(count, seed=next(seeds)))
+                rate, peak, cpu = run(random_numbers(count, seed=next(seeds)))
                 figures[name].append(rate)
+                cpu_per_call[name].append(cpu)
                 threads[name] = max(threads.get(name, 0), peak)
         stats = sb.stats()
     sdk = statistics.median(figures["sdk"])
+    sdk_cpu = statistics.median(cpu_per_call["sdk"])
     for name, rates in figures.items():
         median = statistics.median(rates)
+        cpu = statistics.median(cpu_per_call[name])
         print(
             f"{name:<20} {median:7.0f} calls/s (median of {rounds}: "
             f"{', '.join(f'{r:.0f}' for r in rates)}), {threads[name]} threads, "
-            f"{median / sdk:.2f}x the SDK pool"
+            f"{median / sdk:.2f}x the SDK pool; {cpu * 1e6:5.0f} us CPU a call "
+            f"({sdk_cpu / cpu:.2f}x the SDK's calls per CPU second)"
         )
     print(f"RequestLimitExceeded: {stats['rate_limited']}; load after: {os.getloadavg()[0]:.2f}")
 

@@ -8,6 +8,7 @@ import random
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,6 +92,17 @@ class TestWindowLogContract:
         # the margin widened to 0.2: the send at 0 is in the window again until 1.2
         assert log.try_acquire("b", 1.16, 4, 1.2, 0.05) == pytest.approx(0.04)
 
+    def test_a_send_restamped_counts_from_when_it_left(
+        self, make_log: Callable[[], WindowLog]
+    ) -> None:
+        log: Any = make_log()
+        assert log.try_acquire("b", 0.0, 4, 1.0) == 0.0
+        log.restamp("b", 0.0, 0.25)  # it reached the socket 250 ms after its slot
+        for t in (0.3, 0.6, 0.9):
+            assert log.try_acquire("b", t, 4, 1.0, 0.01) == 0.0
+        # at 1.1 the send of 0.0 would be out of the window; moved to 0.25 it is not
+        assert log.try_acquire("b", 1.1, 4, 1.0, 0.01) == pytest.approx(0.15)
+
     def test_spacing_may_be_shorter_than_window_over_limit(
         self, make_log: Callable[[], WindowLog]
     ) -> None:
@@ -109,7 +121,7 @@ def test_sqlite_log_is_shared_between_connections(tmp_path: Path) -> None:
     assert b.try_acquire("k", 0.1, 1, 1.0) > 0
 
 
-@pytest.mark.parametrize("rate", [20.0, 5.0, 2.5, 1.0, 0.5])
+@pytest.mark.parametrize("rate", [1000.0, 20.0, 5.0, 2.5, 1.0, 0.5])
 def test_never_more_than_rate_in_any_second(
     rate: float, clock: FakeClock, make_log: Callable[[], WindowLog]
 ) -> None:
@@ -417,3 +429,52 @@ def test_someone_else_on_the_account_gets_the_strong_back_off() -> None:
     _, refused, limiter = simulate(lambda rng: 0.0, numbers=200, other_client_per_second=10)
     assert refused > 0
     assert limiter.penalties > 0
+
+
+class CountingLog:
+    """A window log that counts how often it is asked (each ask is a store round trip)."""
+
+    def __init__(self, inner: WindowLog) -> None:
+        self.inner = inner
+        self.asks = 0
+
+    def try_acquire(self, *args: float | str | None) -> float:
+        self.asks += 1
+        return self.inner.try_acquire(*args)  # type: ignore[arg-type]
+
+    def reserve(self, *args: float | str | None) -> tuple[list[float], float]:
+        self.asks += 1
+        return self.inner.reserve(*args)  # type: ignore[arg-type, attr-defined, no-any-return]
+
+
+@pytest.mark.parametrize("kind", ["local", "sqlite"])
+def test_a_raised_limit_takes_its_slots_from_the_log_a_batch_at_a_time(
+    kind: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    log = CountingLog(LOGS[kind](tmp_path))
+    limiter = RateLimiter(1000, log, "AKID", clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    sends = []
+    for _ in range(3000):
+        assert limiter.acquire()
+        sends.append(clock())
+    assert max_in_window(sends, 1.0) <= 1000
+    assert (len(sends) - 1) / (sends[-1] - sends[0]) >= 0.95 * 1000 / 1.02
+    assert log.asks <= 3000 / 10, f"{log.asks} asks of the log for 3,000 sends"
+
+
+def test_at_the_documented_limit_every_slot_is_asked_for_alone(clock: FakeClock) -> None:
+    log = CountingLog(LocalWindowLog())
+    limiter = RateLimiter(20, log, "AKID", clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    for _ in range(40):
+        assert limiter.acquire()
+    assert log.asks >= 40
+
+
+def test_slots_of_a_batch_not_used_in_time_are_dropped(clock: FakeClock) -> None:
+    log = CountingLog(LocalWindowLog())
+    limiter = RateLimiter(1000, log, "AKID", clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    assert limiter.acquire()
+    asks = log.asks
+    clock.advance(1.0)  # the run paused: the slots it took are a second old
+    assert limiter.acquire()
+    assert log.asks == asks + 1, "a stale slot is not handed out: the log is asked again"

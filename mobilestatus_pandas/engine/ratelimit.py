@@ -70,10 +70,20 @@ WIDEN_FACTOR: Final = 1.5
 WIDEN_STEP_SECONDS: Final = 0.02
 #: Quiet time (no refusal) takes the margin halfway back to the minimum in this long.
 NARROW_HALF_LIFE_SECONDS: Final = 120.0
-#: Sends are spaced ``window / limit`` apart on a schedule; a send that comes late may let
-#: the next come early by at most this share of the spacing (never more than ``limit`` in
-#: any window, whatever the spacing).
+#: Sends are spaced ``window / limit`` apart on a schedule; sends that come late may let the
+#: next ones catch up by this share of the spacing ...
 CATCH_UP_SHARE: Final = 0.5
+#: ... or by this long, whichever is more: at a raised limit (1 ms apart at 1000/s) a wait
+#: per send would cost more than the spacing (a sleep, then the GIL back). Never more than
+#: ``limit`` sends in any window, whatever the catch-up.
+CATCH_UP_SECONDS: Final = 0.01
+#: At a raised limit the slots are taken from the window log a batch at a time, this long's
+#: worth (none at 20/s: one slot each, as ever) ...
+RESERVE_SECONDS: Final = 0.02
+#: ... and at most this many.
+MAX_RESERVE: Final = 64
+#: A send that reached the socket this much later than its slot is moved in a shared log.
+RESTAMP_AFTER_SECONDS: Final = 0.001
 #: Longest single wait before checking again (keeps Ctrl-C and shared logs responsive).
 POLL_SECONDS: Final = 0.1
 #: When refusals outrun the widest margin, the allowed rate is multiplied by this ...
@@ -86,6 +96,11 @@ RECOVERY_SECONDS: Final = 10.0
 MIN_SLEEP_SECONDS: Final = 0.001
 #: How often a paused limiter asks an unreachable log again.
 OUTAGE_POLL_SECONDS: Final = 0.25
+
+
+def _catch_up(spacing: float) -> float:
+    """How far behind its schedule a late send may let the next ones catch up."""
+    return max(spacing * CATCH_UP_SHARE, CATCH_UP_SECONDS)
 
 
 def window_for_rate(rate_per_second: float) -> tuple[int, float]:
@@ -160,9 +175,12 @@ class RateLimiter:
         self._widened_at: float | None = None
         # Refusals of requests sent before this were answered by the latest reaction.
         self._reacted_at = -math.inf
-        # This limiter's own sends in the window: [slot time, time on the wire].
-        self._sends: deque[list[float]] = deque()
+        # This limiter's latest sends (as many as the limit): [slot time, time on the wire].
+        self._sends: deque[list[float]] = deque(maxlen=self.limit)
         self._next_at = -math.inf
+        # Slots taken from the log in a batch and not yet handed out (their planned times).
+        self._reserved: deque[float] = deque()
+        self._reserve = getattr(log, "reserve", None)
         self._mine = threading.local()
         #: RequestLimitExceeded answers told to :meth:`refused`.
         self.refusals = 0
@@ -247,23 +265,36 @@ class RateLimiter:
 
     def sent(self, on_wire_at: float) -> None:
         """The request of this thread's latest slot was written to the socket at
-        ``on_wire_at``: it counts in this limiter's window from then, if that is later."""
+        ``on_wire_at``: it counts in this limiter's window from then, if that is later; at
+        the documented limit (slots taken one at a time) the shared log is told too, so
+        every process sharing it counts the send from then."""
         entry = getattr(self._mine, "entry", None)
-        if entry is not None:
-            entry[1] = max(entry[1], on_wire_at)
-            self._mine.entry = None
+        if entry is None:
+            return
+        self._mine.entry = None
+        late = on_wire_at - entry[0]
+        entry[1] = max(entry[1], on_wire_at)
+        restamp = getattr(self._log, "restamp", None)
+        if late > RESTAMP_AFTER_SECONDS and restamp is not None and not self._batched():
+            try:
+                restamp(self._bucket, entry[0], late)
+            except CacheUnavailableError:  # this process still counts it from the wire
+                logger.debug("could not restamp a send", exc_info=True)
+
+    def _batched(self) -> bool:
+        """Whether slots are taken from the log a batch at a time (a raised limit)."""
+        return self._reserve is not None and self._batch_size(self.limit) > 1
+
+    def _batch_size(self, limit: int) -> int:
+        return min(MAX_RESERVE, int(limit / self.base_window_seconds * RESERVE_SECONDS))
 
     def _own_wait(self, now: float, limit: int, window: float) -> float:
-        """Seconds until this limiter's own schedule and own sends allow a send at ``now``."""
-        sends = self._sends
-        # Kept for the widest window: a margin that widens counts the sends it reaches.
-        horizon = now - self.base_window_seconds - self.max_margin_seconds
-        while sends and max(sends[0]) <= horizon:
-            sends.popleft()
+        """Seconds until this limiter's own schedule and own sends allow a send at ``now``:
+        the ``limit``-th latest of its sends must have been on the wire a window ago."""
         wait = self._next_at - now
-        wire = sorted(entry[1] for entry in sends if entry[1] > now - window)
-        if len(wire) >= limit:  # by the time each was on the wire
-            wait = max(wait, wire[len(wire) - limit] + window - now)
+        sends = self._sends
+        if len(sends) >= limit:
+            wait = max(wait, sends[-limit][1] + window - now)
         return wait
 
     def _granted(self, now: float, spacing: float) -> None:
@@ -271,7 +302,7 @@ class RateLimiter:
         self._sends.append(entry)
         self._mine.entry = entry
         # On schedule: a send that came late does not delay the next by as much.
-        self._next_at = max(self._next_at, now - spacing * CATCH_UP_SHARE) + spacing
+        self._next_at = max(self._next_at, now - _catch_up(spacing)) + spacing
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Wait for a send slot; ``False`` when ``stop`` was set before one came."""
@@ -291,14 +322,19 @@ class RateLimiter:
                     continue
                 limit = self.current_limit()
                 spacing = window / limit
+                self._drop_stale_reservations(now)
                 wait = self._own_wait(now, limit, window)
+                if self._reserved:  # a slot of the batch already in the log
+                    wait = max(wait, self._reserved[0] - now)
                 if wait > 0:
                     self._sleep(min(max(wait, MIN_SLEEP_SECONDS), POLL_SECONDS))
                     continue
+                if self._reserved:
+                    self._reserved.popleft()
+                    self._granted(now, spacing)
+                    return True
                 try:
-                    wait = self._log.try_acquire(
-                        self._bucket, now, limit, window, spacing * (1 - CATCH_UP_SHARE)
-                    )
+                    wait = self._take_from_log(now, limit, window, spacing)
                 except CacheUnavailableError as exc:
                     self._sleep(self._outage(now, exc))
                     continue
@@ -314,6 +350,26 @@ class RateLimiter:
                 self._sleep(min(wait, POLL_SECONDS))
         finally:
             self._lock.release()
+
+    def _take_from_log(self, now: float, limit: int, window: float, spacing: float) -> float:
+        """Take a slot (or, at a raised limit, a batch of them) from the log: 0.0 when one
+        is taken, else the seconds to wait."""
+        log_spacing = max(0.0, spacing - _catch_up(spacing))
+        batch = self._batch_size(limit)
+        if batch > 1 and self._reserve is not None:
+            planned, wait = self._reserve(self._bucket, now, batch, limit, window, log_spacing)
+            if planned:
+                self._reserved.extend(planned[1:])
+                return 0.0
+            return float(wait)
+        return self._log.try_acquire(self._bucket, now, limit, window, log_spacing)
+
+    def _drop_stale_reservations(self, now: float) -> None:
+        """Slots of a batch planned long enough ago count as unsent: a late send on one of
+        them would be counted in the log earlier than it left."""
+        stale = now - self.min_margin_seconds / 2
+        while self._reserved and self._reserved[0] < stale:
+            self._reserved.popleft()
 
     def _outage(self, now: float, exc: CacheUnavailableError) -> float:
         """Note that the log is away; raise after the timeout, else return how long to wait."""

@@ -6,10 +6,11 @@ process of the user shares (:class:`SQLiteWindowLog`); Redis's is in :mod:`.redi
 
 from __future__ import annotations
 
+import bisect
+import json
 import logging
 import sqlite3
 import threading
-from collections import deque
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -54,28 +55,67 @@ class WindowLog(Protocol):
 
 
 def _wait_for(
-    sends_in_window: list[float],
+    in_window: int,
+    latest: float | None,
+    limit_back: float | None,
     now: float,
     limit: int,
     window: float,
     spacing: float | None = None,
 ) -> float:
-    """Seconds until a send at ``now`` is allowed (0.0: now) given the sorted sends in window."""
+    """Seconds until a send at ``now`` is allowed (0.0: now), given how many sends lie in
+    the window, the latest send, and the ``limit``-th latest (when there are that many)."""
     waits = [0.0]
-    if sends_in_window:
-        waits.append(sends_in_window[-1] + (window / limit if spacing is None else spacing) - now)
-    excess = len(sends_in_window) - limit
-    if excess >= 0:
-        waits.append(sends_in_window[excess] + window - now)
+    if latest is not None:
+        waits.append(latest + (window / limit if spacing is None else spacing) - now)
+    if in_window >= limit and limit_back is not None:
+        waits.append(limit_back + window - now)
     wait = max(waits)
     return wait if wait <= 0 else max(wait, 1e-6)
 
 
+def _plan(
+    sends: list[float],
+    now: float,
+    count: int,
+    limit: int,
+    window: float,
+    spacing: float | None,
+) -> tuple[list[float], float]:
+    """Up to ``count`` send times from ``now`` on, ``window / limit`` apart, that the window
+    allows after the sorted ``sends`` (which it extends); and, when none fits now, the wait."""
+    step = window / limit
+    planned: list[float] = []
+    at = now
+    for _ in range(count):
+        first = bisect.bisect_right(sends, at - window)
+        in_window = len(sends) - first
+        wait = _wait_for(
+            in_window,
+            sends[-1] if in_window else None,
+            sends[-limit] if in_window >= limit else None,
+            at,
+            limit,
+            window,
+            spacing if not planned else step,
+        )
+        if wait > 0:
+            if not planned:
+                return [], wait
+            break
+        planned.append(at)
+        bisect.insort(sends, at)
+        at += step
+    return planned, 0.0
+
+
 class LocalWindowLog:
-    """A window log in this process's memory."""
+    """A window log in this process's memory: each bucket's send times, sorted, so a
+    decision costs a binary search, not a pass over the window (a raised limit keeps
+    thousands of sends in it)."""
 
     def __init__(self) -> None:
-        self._sends: dict[str, deque[float]] = {}
+        self._sends: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
     def try_acquire(
@@ -87,15 +127,49 @@ class LocalWindowLog:
         spacing_seconds: float | None = None,
     ) -> float:
         with self._lock:
-            sends = self._sends.setdefault(bucket, deque())
-            while sends and sends[0] <= now - HISTORY_WINDOWS * window_seconds:
-                sends.popleft()
-            in_window = [t for t in sends if t > now - window_seconds]
-            wait = _wait_for(in_window, now, limit, window_seconds, spacing_seconds)
+            sends = self._sends.setdefault(bucket, [])
+            if sends and sends[0] <= now - (HISTORY_WINDOWS + 1) * window_seconds:
+                del sends[: bisect.bisect_right(sends, now - HISTORY_WINDOWS * window_seconds)]
+            first = bisect.bisect_right(sends, now - window_seconds)
+            in_window = len(sends) - first
+            wait = _wait_for(
+                in_window,
+                sends[-1] if in_window else None,
+                sends[-limit] if in_window >= limit else None,
+                now,
+                limit,
+                window_seconds,
+                spacing_seconds,
+            )
             if wait <= 0:
-                sends.append(now)
+                bisect.insort(sends, now)
                 return 0.0
             return wait
+
+    def restamp(self, bucket: str, sent_at: float, later_by_seconds: float) -> None:
+        """The send recorded at ``sent_at`` left ``later_by_seconds`` later: move it."""
+        with self._lock:
+            sends = self._sends.get(bucket, [])
+            at = bisect.bisect_left(sends, sent_at)
+            if at < len(sends) and sends[at] == sent_at:
+                del sends[at]
+                bisect.insort(sends, sent_at + later_by_seconds)
+
+    def reserve(
+        self,
+        bucket: str,
+        now: float,
+        count: int,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> tuple[list[float], float]:
+        """As :meth:`SQLiteWindowLog.reserve`, in memory."""
+        with self._lock:
+            sends = self._sends.setdefault(bucket, [])
+            if sends and sends[0] <= now - (HISTORY_WINDOWS + 1) * window_seconds:
+                del sends[: bisect.bisect_right(sends, now - HISTORY_WINDOWS * window_seconds)]
+            return _plan(sends, now, count, limit, window_seconds, spacing_seconds)
 
 
 class SQLiteWindowLog:
@@ -128,19 +202,87 @@ class SQLiteWindowLog:
                     "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
                     (bucket, now - HISTORY_WINDOWS * window_seconds),
                 )
-                sends = [
-                    row[0]
-                    for row in conn.execute(
+                # Three index lookups, not the whole window: the count, the latest, and
+                # the limit-th latest (a raised limit keeps thousands of sends in it).
+                in_window, latest = conn.execute(
+                    "SELECT COUNT(*), MAX(sent_at) FROM rate_log WHERE bucket = ? AND sent_at > ?",
+                    (bucket, now - window_seconds),
+                ).fetchone()
+                limit_back = None
+                if in_window >= limit:
+                    limit_back = conn.execute(
                         "SELECT sent_at FROM rate_log WHERE bucket = ? AND sent_at > ? "
-                        "ORDER BY sent_at",
-                        (bucket, now - window_seconds),
-                    )
-                ]
-                wait = _wait_for(sends, now, limit, window_seconds, spacing_seconds)
+                        "ORDER BY sent_at DESC LIMIT 1 OFFSET ?",
+                        (bucket, now - window_seconds, limit - 1),
+                    ).fetchone()[0]
+                wait = _wait_for(
+                    in_window, latest, limit_back, now, limit, window_seconds, spacing_seconds
+                )
                 if wait <= 0:
                     conn.execute("INSERT INTO rate_log VALUES (?, ?)", (bucket, now))
                     wait = 0.0
             return wait
+
+    def reserve(
+        self,
+        bucket: str,
+        now: float,
+        count: int,
+        limit: int,
+        window_seconds: float,
+        spacing_seconds: float | None = None,
+    ) -> tuple[list[float], float]:
+        """Record up to ``count`` sends at ``now``, ``now + window / limit``, ... as many
+        as the window allows, in one transaction; return their times, or (none fitting now)
+        the wait. A raised limit takes its slots a batch at a time: one transaction per
+        send would cost more than the send."""
+        with self._lock, errors_translated(self.path, self.busy_timeout_seconds):
+            with write_transaction(self._conn) as conn:
+                conn.execute(
+                    "DELETE FROM rate_log WHERE bucket = ? AND sent_at <= ?",
+                    (bucket, now - HISTORY_WINDOWS * window_seconds),
+                )
+                # Only the sends that leave the window while the batch is planned are read
+                # one by one; the others are counted (a raised limit keeps thousands).
+                start = now - window_seconds
+                horizon = start + (count + 1) * window_seconds / limit
+                in_window, latest = conn.execute(
+                    "SELECT COUNT(*), MAX(sent_at) FROM rate_log WHERE bucket = ? AND sent_at > ?",
+                    (bucket, start),
+                ).fetchone()
+                leaving = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT sent_at FROM rate_log WHERE bucket = ? AND sent_at > ? "
+                        "AND sent_at <= ? ORDER BY sent_at",
+                        (bucket, start, horizon),
+                    )
+                ]
+                staying = in_window - len(leaving)
+                # Those that stay are later than the horizon: as if there (their exact times
+                # do not matter while the batch is planned), the latest as it is.
+                sends = leaving + ([horizon] * (staying - 1) + [latest] if staying > 0 else [])
+                planned, wait = _plan(sends, now, count, limit, window_seconds, spacing_seconds)
+                if planned:
+                    conn.execute(
+                        "INSERT INTO rate_log (bucket, sent_at) SELECT ?, value FROM json_each(?)",
+                        (bucket, json.dumps(planned)),
+                    )
+            return planned, wait
+
+    def restamp(self, bucket: str, sent_at: float, later_by_seconds: float) -> None:
+        """The send recorded at ``sent_at`` left ``later_by_seconds`` later: move it, so
+        every process sharing the file counts it from when it was on the wire."""
+        with (
+            self._lock,
+            errors_translated(self.path, self.busy_timeout_seconds),
+            write_transaction(self._conn) as conn,
+        ):
+            conn.execute(
+                "UPDATE rate_log SET sent_at = sent_at + ? WHERE rowid = (SELECT rowid "
+                "FROM rate_log WHERE bucket = ? AND sent_at = ? LIMIT 1)",
+                (later_by_seconds, bucket, sent_at),
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -796,6 +796,9 @@ class RedisWindowLog:
         server_time: bool = True,
     ) -> None:
         self._script = client.register_script(RATE_SCRIPT)
+        self._client = client
+        # Each thread's latest send (bucket, time, member), for restamp.
+        self._latest = threading.local()
         self.location = location
         self.prefix = prefix
         self.server_time = server_time
@@ -812,6 +815,7 @@ class RedisWindowLog:
         window_seconds: float,
         spacing_seconds: float | None = None,
     ) -> float:
+        member = uuid.uuid4().hex
         try:
             wait = self._script(
                 keys=[f"{self.prefix}:rate:{bucket}"],
@@ -820,10 +824,24 @@ class RedisWindowLog:
                     limit,
                     repr(window_seconds),
                     "1" if self.server_time else "0",
-                    uuid.uuid4().hex,
+                    member,
                     "" if spacing_seconds is None else repr(spacing_seconds),
                 ],
             )
         except self._unavailable as exc:
             raise CacheUnavailableError(describe_failure(self.location, exc)) from exc
+        if float(wait) <= 0:
+            self._latest.member = (bucket, now, member)
         return float(wait)
+
+    def restamp(self, bucket: str, sent_at: float, later_by_seconds: float) -> None:
+        """The send this thread recorded at ``sent_at`` left ``later_by_seconds`` later: move
+        it (by the difference, so the server's clock stays the judge)."""
+        latest = getattr(self._latest, "member", None)
+        if latest is None or latest[:2] != (bucket, sent_at):
+            return
+        self._latest.member = None
+        try:
+            self._client.zincrby(f"{self.prefix}:rate:{bucket}", later_by_seconds, latest[2])
+        except self._unavailable as exc:
+            raise CacheUnavailableError(describe_failure(self.location, exc)) from exc

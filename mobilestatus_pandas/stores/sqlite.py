@@ -13,10 +13,10 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Final
+from typing import Any, Final, TypeVar
 
 from ..errors import CacheUnavailableError
 from .base import (
@@ -293,6 +293,51 @@ def _billed_value(billed: bool | None) -> int | None:
 #: A write the store could not make yet: the entry, the answer, and the owner whose call it
 #: settles (and whether its claim ends with it).
 HeldWrite = tuple[LedgerEntry, CachedAnswer | None, str | None, bool]
+T = TypeVar("T")
+
+
+class _Pending:
+    """One thread's step in a group commit (see ``SQLiteStore._grouped``)."""
+
+    __slots__ = ("done", "error", "result", "step")
+
+    def __init__(self, step: Callable[[sqlite3.Connection], Any]) -> None:
+        self.step = step
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+def _write_step(
+    conn: sqlite3.Connection,
+    entry: LedgerEntry,
+    answer: CachedAnswer | None,
+    owner: str | None,
+    release: bool,
+) -> None:
+    """One call's record, in the caller's transaction: the ledger row, the answer, the end
+    of the claim (``release``) or of the call's mark."""
+    _insert_entry(conn, entry)
+    if answer is not None:
+        conn.execute(
+            "INSERT OR REPLACE INTO answers (key, result, description, status_code, "
+            "request_id, checked_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.key,
+                answer.result,
+                answer.description,
+                answer.status_code,
+                answer.request_id,
+                answer.checked_at,
+                answer.detail,
+            ),
+        )
+    if owner is not None and release:
+        conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (entry.key, owner))
+    elif owner is not None:
+        conn.execute(
+            "UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (entry.key, owner)
+        )
 
 
 class SQLiteStore:
@@ -317,6 +362,9 @@ class SQLiteStore:
             migrate_ledger(self._conn)
             add_columns(self._conn)
         self._lock = threading.RLock()
+        # Steps of a group commit waiting for the connection (see _grouped).
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
         # Writes that could not be made, oldest first, written when the file takes them.
         self._held: deque[HeldWrite] = deque()
         self._write_failed = False  # the last write failed (the file locked, full, ...)
@@ -356,6 +404,38 @@ class SQLiteStore:
         with self._lock, self._translated(writing=True), write_transaction(self._conn) as conn:
             yield conn
 
+    def _grouped(self, step: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``step`` in a write transaction, with the steps other threads queued
+        meanwhile (group commit): the thread that gets the connection runs every queued
+        step, in order, in one transaction, and each caller returns when its own has
+        committed (or raises what failed it). A raised limit makes hundreds of writes a
+        second from dozens of threads; one transaction each, they queue on the connection.
+        Each step stays whole (it commits with the others or not at all), and held writes
+        go first."""
+        pending = _Pending(step)
+        with self._queue_lock:
+            self._queue.append(pending)
+        with self._lock:
+            if not pending.done:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                try:
+                    with self.transaction() as conn:
+                        for held in self._held:
+                            _write_step(conn, *held)
+                        for queued in batch:
+                            queued.result = queued.step(conn)
+                    self._held.clear()
+                except BaseException as exc:
+                    for queued in batch:
+                        queued.error = exc
+                finally:
+                    for queued in batch:
+                        queued.done = True
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
     def get_many(self, keys: Sequence[str], fresh_after: float) -> dict[str, CachedAnswer]:
         if not keys:
             return {}
@@ -384,41 +464,21 @@ class SQLiteStore:
         """Write at once, in one transaction with the end of ``owner``'s claim (or mark);
         when the file cannot take it, hold the write, keep the claim, and raise
         :class:`~mobilestatus_pandas.errors.CacheUnavailableError`."""
-        with self._lock:
-            self._held.append((entry, answer, owner, release))
-            self._write_held()
+        write: HeldWrite = (entry, answer, owner, release)
+        try:
+            self._grouped(lambda conn: _write_step(conn, *write))
+        except CacheUnavailableError:
+            with self._lock:
+                self._held.append(write)
+            raise
 
     def _write_held(self) -> None:
         with self._lock:
-            while self._held:
-                self._write(*self._held[0])
-                self._held.popleft()
-
-    def _write(
-        self, entry: LedgerEntry, answer: CachedAnswer | None, owner: str | None, release: bool
-    ) -> None:
-        with self.transaction() as conn:
-            _insert_entry(conn, entry)
-            if answer is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO answers (key, result, description, status_code, "
-                    "request_id, checked_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        entry.key,
-                        answer.result,
-                        answer.description,
-                        answer.status_code,
-                        answer.request_id,
-                        answer.checked_at,
-                        answer.detail,
-                    ),
-                )
-            if owner is not None and release:
-                conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (entry.key, owner))
-            elif owner is not None:
-                conn.execute(
-                    "UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (entry.key, owner)
-                )
+            if self._held:
+                with self.transaction() as conn:
+                    for held in self._held:
+                        _write_step(conn, *held)
+                self._held.clear()
 
     def ledger(self) -> list[LedgerEntry]:
         with self._lock, self._translated():
@@ -475,7 +535,7 @@ class SQLiteStore:
             return len(self._held)
 
     def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
-        with self.transaction() as conn:
+        def step(conn: sqlite3.Connection) -> bool:
             row = conn.execute(
                 "SELECT owner, until, sent FROM claims WHERE key = ?", (key,)
             ).fetchone()
@@ -491,10 +551,12 @@ class SQLiteStore:
                 "owner = excluded.owner",
                 (key, owner, now + seconds),
             )
-        return True
+            return True
+
+        return self._grouped(step)
 
     def release(self, key: str, owner: str) -> None:
-        with self.transaction() as conn:
+        def step(conn: sqlite3.Connection) -> None:
             row = conn.execute(
                 "SELECT sent FROM claims WHERE key = ? AND owner = ?", (key, owner)
             ).fetchone()
@@ -502,17 +564,25 @@ class SQLiteStore:
                 _insert_entry(conn, entry_from_json(row[0]))
             conn.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, owner))
 
+        self._grouped(step)
+
     def mark_sent(self, entry: LedgerEntry, owner: str, now: float, seconds: float) -> bool:
-        with self.transaction() as conn:
-            marked = conn.execute(
-                "UPDATE claims SET sent = ?, until = ? WHERE key = ? AND owner = ?",
-                (entry_to_json(entry), now + seconds, entry.key, owner),
-            ).rowcount
-        return bool(marked)
+        def step(conn: sqlite3.Connection) -> bool:
+            return bool(
+                conn.execute(
+                    "UPDATE claims SET sent = ?, until = ? WHERE key = ? AND owner = ?",
+                    (entry_to_json(entry), now + seconds, entry.key, owner),
+                ).rowcount
+            )
+
+        return self._grouped(step)
 
     def unmark(self, key: str, owner: str) -> None:
-        with self.transaction() as conn:
-            conn.execute("UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (key, owner))
+        self._grouped(
+            lambda conn: conn.execute(
+                "UPDATE claims SET sent = NULL WHERE key = ? AND owner = ?", (key, owner)
+            )
+        )
 
     def add_count(self, name: str, amount: int, now: float, seconds: float) -> int:
         with self.transaction() as conn:
