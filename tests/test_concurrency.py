@@ -86,19 +86,16 @@ def test_at_two_seconds_latency_the_service_sees_the_limit_and_never_more() -> N
     import mobilestatus_pandas as msp
     from mobilestatus_pandas.datasets import random_numbers
 
-    # Known, intermittent, open (see the session notes): at this concurrency a request slotted
-    # in one second now and then reaches the sandbox in the next, a 21st arrival, and the
-    # penalty that follows halves the rate. A second try tells that one-off from a width that
-    # does not follow latency (which fails both) or a limiter that sends too fast (likewise).
-    for seed in (41, 42):
-        with msp.Sandbox(latency_ms=2000, latency_spread_ms=200, own_process=True) as sb:
-            client = sb.client(cache=None)
-            client.lookup_many(random_numbers(100, seed=seed), progress=False)
-            stats = sb.stats()
-            sent = client.ledger()["called_at"].sort_values().iloc[1:]  # after the first call
-            client.close()
-        if stats["rate_limited"] == 0:
-            break
+    # One seed, one try: a request that reaches the sandbox in the next second (a 21st
+    # arrival) widens the limiter's margin and no longer halves the rate, and the sandbox
+    # counts by the kernel's receive stamp; a width that does not follow latency, or a
+    # limiter that sends too fast, fails here.
+    with msp.Sandbox(latency_ms=2000, latency_spread_ms=200, own_process=True) as sb:
+        client = sb.client(cache=None)
+        client.lookup_many(random_numbers(100, seed=41), progress=False)
+        stats = sb.stats()
+        sent = client.ledger()["called_at"].sort_values().iloc[1:]  # after the first call
+        client.close()
     rate_at_service = (len(sent) - 1) / (sent.iloc[-1] - sent.iloc[0]).total_seconds()
     assert rate_at_service >= 18.5, (f"{rate_at_service:.1f} calls/s at the service", stats)
     assert stats["max_arrivals_in_any_second"] <= 20
