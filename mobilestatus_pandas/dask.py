@@ -435,16 +435,26 @@ class _PartitionPlan:
     distinct: pd.Series  # the distinct normalised numbers (string dtype)
     checked: np.ndarray  # per distinct number: sent (valid, or validate="server")
     answers: list[CachedAnswer | None]  # per distinct number: the store's fresh answer
+    sampled_out: np.ndarray  # per distinct number: checked, but not in the job's sample
 
     @property
     def pending(self) -> pd.Series:
-        """The numbers to call: checked and not answered by the store."""
+        """The numbers to call: checked, in the sample, and not answered by the store."""
         missing = np.fromiter((a is None for a in self.answers), bool, len(self.answers))
-        return self.distinct[self.checked & missing].reset_index(drop=True)
+        return self.distinct[self.checked & missing & ~self.sampled_out].reset_index(drop=True)
+
+    @property
+    def left_out(self) -> list[str]:
+        """The numbers a full run would send that the job's sample left out."""
+        return self.distinct[self.sampled_out].tolist()
 
 
 def _plan_partition(
-    client: MobileStatusClient, series: pd.Series, job: JobSpec, action: Action
+    client: MobileStatusClient,
+    series: pd.Series,
+    job: JobSpec,
+    action: Action,
+    drawn: dict[str, float] | None = None,
 ) -> _PartitionPlan:
     """Classify and de-duplicate the partition's values, and read every number the store
     holds in one batched query (keyed hashes only; one round trip for the partition)."""
@@ -460,7 +470,12 @@ def _plan_partition(
     else:
         checked = np.ones(len(distinct), dtype=bool)
     stored: list[CachedAnswer | None] = [None] * len(distinct)
-    sent = np.flatnonzero(checked)
+    sampled_out = np.zeros(len(distinct), dtype=bool)
+    if drawn is not None:  # only the job's drawn numbers are looked up
+        sampled_out = checked & ~np.fromiter(
+            (n in drawn for n in distinct.tolist()), bool, len(distinct)
+        )
+    sent = np.flatnonzero(checked & ~sampled_out)
     if len(sent) and not job.refresh:
         fresh_after = client.now() - client.cache_ttl.total_seconds()
         found_answers = _seen.answers(
@@ -468,7 +483,9 @@ def _plan_partition(
         )
         for position, answer in zip(sent.tolist(), found_answers, strict=True):
             stored[position] = answer
-    return _PartitionPlan(series, row_codes, found.row_reason(), distinct, checked, stored)
+    return _PartitionPlan(
+        series, row_codes, found.row_reason(), distinct, checked, stored, sampled_out
+    )
 
 
 #: How many numbers' answers a worker process keeps for the jobs it serves (then it starts
@@ -579,8 +596,65 @@ def _refusals(name: str) -> pd.DataFrame:
     return action.to_frame([action.refused(None, reason) for reason in numbers.REASONS])
 
 
+# -- sample=: one draw for the whole job, from every partition's distinct numbers -------------
+
+
+def _sample_partition(
+    part: pd.DataFrame, column: object, by: list[Any], by_name: Any, validate: str, config: Any
+) -> pd.DataFrame:
+    """One partition's distinct numbers in order of first appearance: each one's ``by``
+    label on its first row, and whether a run would send it (``checked``)."""
+    from .accessor import group_values
+
+    client = client_for(config)
+    mode = options.choice("validate", validate or client.validate, options.VALIDATE_MODES)
+    found = numbers.classify_values(part[column])
+    codes, uniques = pd.factorize(
+        pd.Series(pd.arrays.ArrowStringArray(found.national), copy=False), use_na_sentinel=True
+    )
+    row_codes = np.append(codes, -1)[found.rows]
+    distinct = pd.Series(uniques, dtype=numbers.string_dtype())
+    first_row = np.full(len(distinct), -1, dtype=np.int64)
+    rows = np.flatnonzero(row_codes >= 0)
+    first_row[row_codes[rows[::-1]]] = rows[::-1]  # the last write is the first row
+    if mode == "local":
+        checked = numbers.is_valid(distinct).to_numpy(dtype=bool)
+    else:
+        checked = np.ones(len(distinct), dtype=bool)
+    out = pd.DataFrame({"number": distinct, "checked": checked})
+    if by:
+        labels = group_values(part.reset_index(drop=True), by if len(by) > 1 else by[0])
+        assert labels is not None
+        out["by"] = pd.Series(labels.to_numpy(dtype=object)[first_row], dtype=object)
+    return out
+
+
+def _sample_design(
+    parts: list[pd.DataFrame], size: int, by_name: Any, seed: int | None
+) -> dict[str, Any]:
+    """The job's one draw, as pandas draws it (:func:`~.analysis.sampling.draw`: the same
+    numbers, strata and seed give the same sample): the drawn numbers' weights and the
+    design for ``attrs``."""
+    from .analysis import sampling
+
+    found = pd.concat(parts, ignore_index=True).drop_duplicates("number", keep="first")
+    distinct = found["number"].tolist()
+    to_check = found.loc[found["checked"].to_numpy(dtype=bool), "number"].tolist()
+    by = found["by"].to_numpy(dtype=object) if "by" in found.columns else None
+    request = sampling.SampleRequest(size, by, by_name, seed)
+    chosen, design = sampling.draw(
+        distinct, to_check, np.arange(len(distinct), dtype=np.int64), request
+    )
+    weight = dict(zip(distinct, design.number_weight.tolist(), strict=True))
+    return {"weights": {n: weight[n] for n in chosen}, "design": design.to_dict()}
+
+
 def _partition_results(
-    client: MobileStatusClient, series: pd.Series, job: JobSpec, gate: _JobGate
+    client: MobileStatusClient,
+    series: pd.Series,
+    job: JobSpec,
+    gate: _JobGate,
+    sample: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, str | None]:
     """The result columns of one partition's rows, and why its calls stopped (if they did).
 
@@ -589,9 +663,22 @@ def _partition_results(
     the job, the gate holds its budget and stops). Nothing to call: no run, no thread.
     """
     action = get_action(job.action)
-    plan = _plan_partition(client, series, job, action)
+    drawn = None if sample is None else sample["weights"]
+    plan = _plan_partition(client, series, job, action, drawn)
     rows = _store_rows(plan, action)
     pending = plan.pending
+    left_out = plan.left_out
+    if len(left_out):  # checked but not drawn: not_checked, as in pandas
+        from .analysis import sampling
+
+        where = pd.Index(plan.distinct.reset_index(drop=True)).get_indexer(left_out)
+        unchecked = action.to_frame(
+            [action.unchecked(n, True, sampling.NOT_SAMPLED) for n in left_out]
+        )
+        rows = pd.concat([rows, unchecked], ignore_index=True)
+        order = np.arange(len(plan.distinct), dtype=np.intp)
+        order[where] = len(plan.distinct) + np.arange(len(left_out), dtype=np.intp)
+        rows = rows.take(order).reset_index(drop=True)
     stopped: str | None = None
     if len(pending):
         # pending numbers passed the partition's own check: the run sends them all
@@ -600,7 +687,8 @@ def _partition_results(
         stopped = called.attrs.get(ATTRS_KEY, {}).get("stop_reason")
         slots = plan.distinct.reset_index(drop=True)
         where = pd.Index(slots).get_indexer(pending)
-        rows = pd.concat([rows, called.reset_index(drop=True)], ignore_index=True)
+        called = called[list(action.columns)].reset_index(drop=True)  # (keys: made below)
+        rows = pd.concat([rows, called], ignore_index=True)
         order = np.arange(len(slots), dtype=np.intp)
         order[where] = len(slots) + np.arange(len(pending), dtype=np.intp)
         rows = rows.take(order)
@@ -611,7 +699,6 @@ def _partition_results(
         plan.row_codes,
     )
     out = table.take(take)
-    out[KEY_COLUMN] = answers.row_keys(client, list(plan.distinct), plan.row_codes)
     # A number in several rows is billed once: on its first row (as pandas' join does).
     first_row = np.full(len(table), -1, dtype=np.int64)
     first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)
@@ -619,6 +706,17 @@ def _partition_results(
     first[first_row[first_row >= 0]] = True
     out["billed"] = out["billed"].to_numpy(dtype=bool, na_value=False) & first
     out["billed"] = out["billed"].astype("boolean")
+    if drawn is not None:  # each row weighs its number's weight (pandas' row_weights)
+        from .analysis import sampling
+
+        per_number = np.ones(len(plan.distinct) + 1)
+        per_number[: len(plan.distinct)][plan.checked] = np.nan
+        for i, number in enumerate(plan.distinct.tolist()):
+            if number in drawn:
+                per_number[i] = drawn[number]
+        codes = np.where(plan.row_codes < 0, len(plan.distinct), plan.row_codes)
+        out[sampling.WEIGHT_COLUMN] = per_number[codes]
+    out[KEY_COLUMN] = answers.row_keys(client, list(plan.distinct), plan.row_codes)
     out.index = series.index
     return out, stopped
 
@@ -630,14 +728,16 @@ def _status_partition(
     job: JobSpec,
     prefix: str,
     clash: list[str],
+    sample: dict[str, Any] | None = None,
 ) -> pd.DataFrame:
     """One partition's lookups of the job's action, on a worker (the task named
-    ``mobilestatus-status-...`` or ``mobilestatus-tenure-...``)."""
+    ``mobilestatus-status-...`` or ``mobilestatus-tenure-...``); ``sample``: the job's
+    draw (the drawn numbers' weights and the design), with ``sample=``."""
     client = client_for(config)
     gate = _JobGate(client, job)
     # (A stopped partition warns as a pandas run does, in the worker's log: warning filters
     # are process-wide, so changing them here would race with the other tasks' threads.)
-    results, stopped = _partition_results(client, part[column], job, gate)
+    results, stopped = _partition_results(client, part[column], job, gate, sample)
     if stopped is not None:
         if stopped == stops.STOP_DAILY_LIMIT:
             gate.stop_job(stops.STOP_DAILY_LIMIT)
@@ -648,6 +748,10 @@ def _status_partition(
     out = part.drop(columns=clash) if clash else part.copy(deep=False)
     out = pd.concat([out, results.add_prefix(prefix)], axis=1)
     out.attrs = _job_attrs(job, config, part.attrs)
+    if sample is not None:
+        from .analysis import sampling
+
+        out.attrs[ATTRS_KEY][sampling.SAMPLE_KEY] = dict(sample["design"])
     return out
 
 
@@ -730,8 +834,10 @@ def _lookup(
     overwrite: bool,
     client_options: dict[str, Any],
     shared_id: str | None = None,
+    sample: Delayed | None = None,
 ) -> dd.DataFrame:
-    """The lazy frame of ``frame`` plus ``action``'s prefixed result columns."""
+    """The lazy frame of ``frame`` plus ``action``'s prefixed result columns (and the
+    sample's weights, given the job's draw ``sample``: see :func:`_sampled`)."""
     meta = frame._meta
     if column not in meta.columns:
         raise KeyError(f"column {column!r} is not in the frame (columns: {list(meta.columns)})")
@@ -739,6 +845,10 @@ def _lookup(
     options.check_run_options(max_billed=max_billed, refresh=refresh, validate=validate)
     clash = _clashes(meta, column, _check_prefix(prefix), overwrite, action)
     results_meta = answers.empty_results(meta.index, action)
+    if sample is not None:
+        from .analysis import sampling
+
+        results_meta[sampling.WEIGHT_COLUMN] = pd.Series(index=meta.index, dtype=float)
     results_meta[KEY_COLUMN] = pd.Series(index=meta.index, dtype="Int64")
     results_meta = results_meta.add_prefix(prefix)
     _, config = _job_for(client, client_options)
@@ -753,10 +863,56 @@ def _lookup(
         job,
         prefix,
         clash,
+        sample,
         meta=out_meta,
         token=f"{TASK_PREFIX}-{action.name}",
         align_dataframes=False,
     )
+
+
+def _sampled(
+    frame: dd.DataFrame,
+    column: object,
+    client: MobileStatusClient | None,
+    client_options: dict[str, Any],
+    sample: object,
+    by: object,
+    seed: object,
+    validate: str | None,
+) -> Delayed | None:
+    """The job's draw as one lazy task (None without ``sample``): every partition's distinct
+    numbers (with ``by``'s label on each number's first row), then one draw on them as
+    pandas makes it, so the same data and seed give the same sample and weights."""
+    from .analysis import sampling
+
+    if sample is None:
+        sampling.check_request(None, by, seed, 0)  # by=/seed= without sample=: refused
+        return None
+    names = _by_names(by)
+    framed, keys = _with_by(frame, by)
+    by_name = None if not names else names[0] if len(names) == 1 else ", ".join(map(str, names))
+    request = sampling.check_request(sample, None, seed, 0, by_name)
+    assert request is not None
+    _, config = _job_for(client, client_options)
+    token = uuid.uuid4().hex[:8]
+    columns = list(dict.fromkeys([column, *keys]))
+    parts = [
+        delayed(_sample_partition, pure=True)(
+            p,
+            column,
+            keys,
+            by_name,
+            validate,
+            config,
+            dask_key_name=(f"{TASK_PREFIX}-sample-{token}", i),
+        )
+        for i, p in enumerate(framed[columns].to_delayed())
+    ]
+    design: Delayed = delayed(_sample_design, pure=True)(
+        parts, request.size, by_name, request.seed,
+        dask_key_name=f"{TASK_PREFIX}-sample-draw-{token}",
+    )  # fmt: skip
+    return design
 
 
 def status(
@@ -769,12 +925,19 @@ def status(
     refresh: bool = False,
     validate: str | None = None,
     overwrite: bool = False,
+    sample: int | None = None,
+    by: object = None,
+    seed: int | None = None,
     **client_options: Any,
 ) -> dd.DataFrame:
     """The lazy frame of ``frame`` plus the ``mobile_*`` columns (see the module docstring)."""
+    if client is None:  # one client for the draw and the lookups
+        client, client_options = resolve_client(None, client_options), {}
+    drawn = _sampled(frame, column, client, client_options, sample, by, seed, validate)
     return _lookup(
         frame, column, STATUS, client=client, prefix=prefix, max_billed=max_billed,
         refresh=refresh, validate=validate, overwrite=overwrite, client_options=client_options,
+        sample=drawn,
     )  # fmt: skip
 
 
@@ -788,14 +951,21 @@ def tenure(
     refresh: bool = False,
     validate: str | None = None,
     overwrite: bool = False,
+    sample: int | None = None,
+    by: object = None,
+    seed: int | None = None,
     **client_options: Any,
 ) -> dd.DataFrame:
     """The lazy frame of ``frame`` plus the ``tenure_*`` columns (line tenure, from
     MobileNetworkTimeVerification): as :func:`status`, with tenure's own code table (its
     daily limit is Result ``-5``; Results 0, -2 and -3 count against ``max_billed``)."""
+    if client is None:  # one client for the draw and the lookups
+        client, client_options = resolve_client(None, client_options), {}
+    drawn = _sampled(frame, column, client, client_options, sample, by, seed, validate)
     return _lookup(
         frame, column, TENURE, client=client, prefix=prefix, max_billed=max_billed,
         refresh=refresh, validate=validate, overwrite=overwrite, client_options=client_options,
+        sample=drawn,
     )  # fmt: skip
 
 
@@ -810,6 +980,9 @@ def check(
     refresh: bool = False,
     validate: str | None = None,
     overwrite: bool = False,
+    sample: int | None = None,
+    by: object = None,
+    seed: int | None = None,
     **client_options: Any,
 ) -> dd.DataFrame:
     """The lazy frame of ``frame`` plus each action's columns (``mobile_*``, ``tenure_*``, or
@@ -827,12 +1000,14 @@ def check(
         client = resolve_client(None, client_options)
         client_options = {}
     shared_id = uuid.uuid4().hex[:16]
+    # One draw for every action: they check the same numbers (as pandas' check does).
+    drawn = _sampled(frame, column, client, client_options, sample, by, seed, validate)
     out = frame
     for action in chosen:
         out = _lookup(
             out, column, action, client=client, prefix=prefix_of[action.name],
             max_billed=max_billed, refresh=refresh, validate=validate, overwrite=overwrite,
-            client_options=client_options, shared_id=shared_id,
+            client_options=client_options, shared_id=shared_id, sample=drawn,
         )  # fmt: skip
     return out
 
@@ -1211,8 +1386,6 @@ class DaskFrameAccessor:
         ``validate=``, ``overwrite=``, or client options). ``max_billed`` holds for the
         whole job, across partitions and workers. Nothing is sent before ``compute()``.
         """
-        if "sample" in options:
-            raise InputError("sample= is not available on dask frames yet: sample in pandas")
         options.pop("progress", None)  # the dashboard (and job_report) show progress
         return status(self._frame, column, **options)
 
@@ -1222,8 +1395,6 @@ class DaskFrameAccessor:
         ``"tenure_"``); ``max_billed`` holds for the whole job, and a streak of tenure's
         daily-limit answers (Result ``-5``) stops every partition. Nothing is sent before
         ``compute()``."""
-        if "sample" in options:
-            raise InputError("sample= is not available on dask frames yet: sample in pandas")
         options.pop("progress", None)
         return tenure(self._frame, column, **options)
 
@@ -1237,8 +1408,6 @@ class DaskFrameAccessor:
         tenure by default), partitions kept; one ``max_billed`` budget and one stop for
         every action of the job. Options as for :meth:`status` (``prefixes=`` instead of
         ``prefix=``). Nothing is sent before ``compute()``."""
-        if "sample" in options:
-            raise InputError("sample= is not available on dask frames yet: sample in pandas")
         options.pop("progress", None)
         return check(self._frame, column, actions, **options)
 

@@ -213,10 +213,10 @@ def test_a_daily_limit_streak_stops_the_whole_job() -> None:
     assert requests < 60, "stopped within a streak or two, not per partition"
 
 
-def test_sample_is_refused_on_dask_frames(sandbox: msp.Sandbox) -> None:
+def test_by_and_seed_without_sample_are_refused(sandbox: msp.Sandbox) -> None:
     ddf = dd.from_pandas(frame_with_repeats(), npartitions=2)
     with pytest.raises(msp.InputError, match="sample"):
-        ddf.mobile.status("phone", client=sandbox.client(), sample=5)
+        ddf.mobile.status("phone", client=sandbox.client(), by="group")
 
 
 def test_progress_counts_the_calls_answered_for_the_job(sandbox: msp.Sandbox) -> None:
@@ -554,3 +554,37 @@ def test_summary_by_a_dask_series_equals_pandas(sandbox: msp.Sandbox) -> None:
     got = out.mobile.summary(out["amount"] > 60).compute(scheduler="threads")
     expected = done.mobile.summary(done["amount"] > 60)
     pd.testing.assert_frame_equal(got, expected)
+
+
+# -- sample=: the same draw, weights and figures as pandas ---------------------------------
+
+
+@pytest.mark.parametrize("by", [None, "fraud", "series"])
+def test_a_sample_on_dask_is_pandas_sample(sandbox: msp.Sandbox, by: object) -> None:
+    pdf = study_frame()
+    ddf = dd.from_pandas(pdf, npartitions=5)
+    client = sandbox.client(cache=None)
+    if by == "series":
+        dask_by, pandas_by = ddf["amount"] > 60, pdf["amount"] > 60
+    else:
+        dask_by, pandas_by = by, by
+    out = ddf.mobile.status("phone", client=client, sample=40, by=dask_by, seed=7)
+    assert sandbox.stats()["requests"] == 0, "lazy: the draw and the calls wait for compute"
+    done = out.compute(scheduler="threads")
+    with msp.Sandbox() as fresh:
+        expected = pdf.mobile.status(
+            "phone", client=fresh.client(cache=None), sample=40, by=pandas_by, seed=7,
+            progress=False,
+        )  # fmt: skip
+    assert list(done.columns) == list(expected.columns)
+    columns = [f"mobile_{c}" for c in [*ANSWER_COLUMNS, "sample_weight"]]
+    pd.testing.assert_frame_equal(done[columns], expected[columns])
+    assert sandbox.stats()["requests"] == 40, "only the drawn numbers are sent"
+    design = done.attrs["mobilestatus"]["sample"]
+    assert design == expected.attrs["mobilestatus"]["sample"]
+    if by is not None:
+        key = "fraud" if by == "fraud" else pandas_by
+        got = done.mobile.compare(key if by == "fraud" else done["amount"] > 60)
+        pd.testing.assert_frame_equal(got, expected.mobile.compare(key))
+        lazy = out.persist(scheduler="threads").mobile.compare(dask_by)
+        pd.testing.assert_frame_equal(lazy.compute(scheduler="threads"), got)
