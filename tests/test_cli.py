@@ -90,6 +90,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert billed == billed_reported, "a refusal is never billed, nor counted as billed"
     assert retried == refused == counted, "every refusal retried and counted in the report"
     assert (tmp_path / "out" / "health.png").read_bytes().startswith(b"\x89PNG")
+    results = pd.read_csv(tmp_path / "out" / "demo_results.csv")
+    assert not results["mobile_status"].isin(["error", "busy", "not_checked"]).any()
     written = (tmp_path / "out" / "demo_results.csv").read_text()
     header = written.splitlines()[0].split(",")
     assert "mobile_status" in header

@@ -14,6 +14,7 @@ from mobilestatus_pandas.datasets import (
     is_new_line_in_sandbox,
     signups,
 )
+from tests.conftest import FastSandbox
 
 
 def share_by_label(frame: pd.DataFrame, signal: Callable[[str], bool]) -> pd.Series:
@@ -52,7 +53,7 @@ def test_fraud_rate_by_channel_and_time_column() -> None:
 @pytest.mark.integration
 def test_the_sandbox_answers_as_the_outcome_model_says() -> None:
     frame = signups(rows=300, seed=9)
-    with msp.Sandbox() as sb:
+    with FastSandbox() as sb:
         out = frame.mobile.status("phone", client=sb.client(), progress=False)
     answered = out["mobile_number"].notna() & (out["mobile_result"] == "0")
     model = out.loc[answered, "mobile_number"].map(is_dead_line_in_sandbox).astype(bool)
@@ -64,7 +65,7 @@ def test_the_sandbox_answers_as_the_outcome_model_says() -> None:
 @pytest.mark.integration
 def test_the_sandbox_answers_tenure_as_the_outcome_model_says() -> None:
     frame = signups(rows=300, seed=9)
-    with msp.Sandbox() as sb:
+    with FastSandbox() as sb:
         out = frame.mobile.tenure("phone", client=sb.client(), progress=False)
     known = out["tenure_status"] == "known"
     model = out.loc[known, "tenure_number"].map(is_new_line_in_sandbox).astype(bool)

@@ -23,7 +23,7 @@ from mobilestatus_pandas import cli
 from mobilestatus_pandas.datasets import random_numbers
 from mobilestatus_pandas.stores import redis as redis_backend
 from mobilestatus_pandas.stores import resolve_cache
-from tests.conftest import skip_without_redis
+from tests.conftest import FastSandbox, allowed_refusals, skip_without_redis
 from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -282,8 +282,10 @@ def test_redis_away_past_the_timeout_ends_the_run_cleanly(
     own_redis: RedisServer, team_key: str
 ) -> None:
     numbers = random_numbers(200, seed=11)
-    with msp.Sandbox(latency_ms=20, own_process=True) as sb:
-        client = sb.client(cache=own_redis.url, outage_timeout=1.5)
+    with FastSandbox(latency_ms=20, own_process=True) as sb:
+        # At the account's pace, so that Redis goes away mid-run; the resume at the
+        # sandbox's (what it calls is the point, not how fast).
+        client = sb.client(cache=own_redis.url, outage_timeout=1.5, rate_limit=20)
         timer = threading.Timer(1.0, own_redis.stop)
         timer.start()
         with pytest.warns(msp.RunStoppedWarning, match="Redis at") as caught:
@@ -304,7 +306,7 @@ def test_redis_away_past_the_timeout_ends_the_run_cleanly(
         ledger = client.ledger()
         assert len(ledger) == stats["requests"]
         assert ledger["billed"].sum() == stats["billed"]
-        again = client.lookup_many(numbers, progress=False)  # resumes where it stopped
+        again = sb.client(cache=own_redis.url).lookup_many(numbers, progress=False)  # resumes
         assert again["from_cache"].sum() == answered.sum()
         assert again.attrs["mobilestatus"]["calls"] == not_checked.sum()
         assert not again["status"].isin(UNANSWERED).any()
@@ -328,7 +330,7 @@ def test_redis_restart_mid_run_loses_no_answered_result(
         assert client.limiter.outages >= 1, "the run did see Redis go away"
         assert client.store.failed_writes >= 1, "answers arrived while it was away"
         assert not out["status"].isin(UNANSWERED).any(), "every number was answered"
-        assert stats["rate_limited"] == 0
+        assert stats["rate_limited"] <= allowed_refusals(stats["requests"]), stats
         assert stats["numbers_billed_more_than_once"] == 0
 
         # Everything answered is in Redis: the ledger has every call, the cache every number.

@@ -14,6 +14,7 @@ from mobilestatus_pandas.analysis import sampling
 from mobilestatus_pandas.analysis.report import SUMMARY_COLUMNS, WIDE_TOTALS
 from mobilestatus_pandas.datasets import signups
 from mobilestatus_pandas.engine.answers import empty_results
+from tests.conftest import FastSandbox
 
 CostUnknownWarning = msp.CostUnknownWarning
 ManyGroupsWarning = msp.ManyGroupsWarning
@@ -230,7 +231,7 @@ def two_runs() -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     first = signups(rows=120, distinct=50, seed=11)
     second = pd.concat([first, signups(rows=80, distinct=40, seed=12)], ignore_index=True)
     second.loc[len(second)] = {**second.iloc[0].to_dict(), "user_id": 999, "phone": 14155550100}
-    with msp.Sandbox() as sb:
+    with FastSandbox() as sb:
         client = sb.client(price_per_call=0.1, cache=None)
         a = first.mobile.status("phone", client=client, progress=False)
         b = second.mobile.status("phone", client=client, progress=False)
@@ -266,7 +267,7 @@ def test_the_run_report_cost_is_rounded_to_cents(
 @pytest.mark.integration
 def test_a_sampled_frame_is_summarised_for_the_whole_frame() -> None:
     frame = signups(rows=900, distinct=400, seed=4)
-    with msp.Sandbox() as sb:
+    with FastSandbox() as sb:
         client = sb.client(price_per_call=0.05, cache=None)
         out = frame.mobile.status("phone", client=client, progress=False, sample=120,
                                   by="fraud", seed=1)  # fmt: skip

@@ -19,6 +19,7 @@ from mobilestatus_pandas.engine import answers, display, stops
 from mobilestatus_pandas.engine import run as run_module
 from mobilestatus_pandas.engine.options import RunOptions
 from mobilestatus_pandas.views import run_view
+from tests.conftest import FastSandbox
 
 #: How long a test waits for a condition on a real server before failing.
 DEADLINE_SECONDS = 30.0
@@ -101,8 +102,10 @@ def test_partial_grows_and_keeps_the_shape_of_status(
     ).sum()
 
 
-def test_answer_table_equals_the_engine_result(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
-    client = sandbox.client(cache=None, validate="local")
+def test_answer_table_equals_the_engine_result(
+    fast_sandbox: FastSandbox, frame: pd.DataFrame
+) -> None:
+    client = fast_sandbox.client(cache=None, validate="local")
     warm = frame["phone"].iloc[:100]
     run_module.start(client, warm).result(timeout=DEADLINE_SECONDS)  # some answers cached
     run = run_module.start(client, frame["phone"].iloc[:200])
@@ -156,7 +159,7 @@ def test_resume_after_stop_on_a_new_sandbox_bills_nothing_twice(frame: pd.DataFr
         stopped = run.result(timeout=DEADLINE_SECONDS)
         billed_first = first.stats()["billed_numbers"]
     assert billed_first >= 20
-    with msp.Sandbox() as second:
+    with FastSandbox() as second:  # at its own pace: what is resumed is the point here
         resumed = frame.mobile.start("phone", client=second.client()).result(
             timeout=DEADLINE_SECONDS
         )
@@ -236,9 +239,9 @@ def test_options_are_checked_before_the_run_starts(frame: pd.DataFrame) -> None:
         assert sb.stats()["requests"] == 0
 
 
-def test_text_fallback_and_static_picture(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+def test_text_fallback_and_static_picture(fast_sandbox: FastSandbox, frame: pd.DataFrame) -> None:
     run = frame.iloc[:80].mobile.start(
-        "phone", client=sandbox.client(cache=None, price_per_call=0.05)
+        "phone", client=fast_sandbox.client(cache=None, price_per_call=0.05)
     )
     line = repr(run)  # at any moment: never a traceback
     assert line.startswith("<msp.Run ")
@@ -263,12 +266,14 @@ def test_text_fallback_and_static_picture(sandbox: msp.Sandbox, frame: pd.DataFr
     assert not formatted or "Traceback" not in str(formatted)
 
 
-def test_run_widget_shows_progress_and_errors(sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
+def test_run_widget_shows_progress_and_errors(
+    fast_sandbox: FastSandbox, frame: pd.DataFrame
+) -> None:
     from mobilestatus_pandas.views.plots import STATUS_COLORS
     from mobilestatus_pandas.views.widgets import RunWidget
 
     run = frame.iloc[:80].mobile.start(
-        "phone", client=sandbox.client(cache=None, price_per_call=0.05)
+        "phone", client=fast_sandbox.client(cache=None, price_per_call=0.05)
     )
     widget = RunWidget()
     run_view.refresh(widget, run)  # while it runs: no exception whatever the moment
