@@ -1,4 +1,6 @@
-# The two commands: `make demo` and `make test`. Both create .venv when it is missing.
+# The commands: `make demo`, `make test` (the ten-minute loop) and `make test-all` (what CI
+# runs: `make test`, then the slow tests, pandas 2.2 and the wheel). All create .venv when it is
+# missing.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +9,8 @@ STAMP  := $(VENV)/.installed
 VENV22  := .venv-pandas22
 STAMP22 := $(VENV22)/.installed
 
-.PHONY: demo test lint typecheck pytest pytest-pandas22 notebooks notebooks-rebuild package-check bench pictures docs clean
+.PHONY: demo test test-all lint typecheck pytest pytest-slow pytest-pandas22 notebooks \
+	notebooks-rebuild package-check bench pictures docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,23 +56,31 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Tests that measure time or rate (marked serial) run alone; the rest run on PYTEST_WORKERS
-# processes (most of their time is spent waiting on sandboxes, not on the CPU).
+# processes (most of their time is spent waiting on sandboxes, not on the CPU). Tests marked
+# slow (scale, many processes, a Dask cluster, the browser) are left to `make test-all`.
 PYTEST_WORKERS ?= 3
-pytest: $(STAMP) $(BROWSER_JS)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not serial"
-	$(BIN)/pytest -p no:cacheprovider -m serial
+PYTEST := $(BIN)/pytest -p no:cacheprovider
+FAST_TESTS := -m "not serial and not slow" tests mobilestatus_pandas
+pytest: $(STAMP)
+	$(PYTEST) -n $(PYTEST_WORKERS) $(FAST_TESTS)
+	$(PYTEST) -m "serial and not slow"
 
-# pandas 2.2: every test but the minute-long scale ones (they exercise no pandas difference).
+pytest-slow: $(STAMP) $(BROWSER_JS)
+	$(PYTEST) -n $(PYTEST_WORKERS) -m "slow and not serial"
+	$(PYTEST) -m "slow and serial"
+
+# pandas 2.2: every test but the slow ones (they exercise no pandas difference).
 pytest-pandas22: $(STAMP22)
 	$(VENV22)/bin/python -c "import pandas; assert pandas.__version__.startswith('2.2'), pandas.__version__"
-	$(VENV22)/bin/pytest -n $(PYTEST_WORKERS) -m "not slow and not serial" -p no:cacheprovider
-	$(VENV22)/bin/pytest -m "serial and not slow" -p no:cacheprovider
+	$(VENV22)/bin/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) -m "not slow and not serial"
+	$(VENV22)/bin/pytest -p no:cacheprovider -m "serial and not slow"
 
 # The tutorial notebooks, run in a real kernel and compared output by output with what is stored
-# (with a fresh default cache: sandbox.client() uses it, and the stored outputs are a first run's).
+# (each with a fresh default cache: sandbox.client() uses it, and the stored outputs are a first
+# run's; conftest.py gives each kernel its own).
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 notebooks: $(STAMP)
-	MOBILESTATUS_CACHE=$$(mktemp -d)/mobilestatus.sqlite3 $(BIN)/pytest -p no:cacheprovider $(NBVAL) notebooks/
+	$(PYTEST) $(NBVAL) notebooks/
 
 # After changing notebooks/make_notebooks.py: write and run the notebooks again.
 notebooks-rebuild: $(STAMP)
@@ -80,7 +91,14 @@ notebooks-rebuild: $(STAMP)
 package-check: $(STAMP)
 	.ci/package_check.sh $(BIN)/python
 
-test: lint typecheck pytest notebooks pytest-pandas22 package-check
+# The ten-minute loop: lint, types, every test but the slow ones, and the notebooks beside the
+# parallel tests (they too mostly wait): each notebook, and each test file, whole on a worker.
+test: lint typecheck $(STAMP)
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile $(NBVAL) $(FAST_TESTS) notebooks
+	$(PYTEST) -m "serial and not slow"
+
+# Everything CI runs (.ci/run), each step once: the loop, then what it leaves out.
+test-all: test pytest-slow pytest-pandas22 package-check
 
 pictures: $(STAMP) $(BROWSER_JS)
 	$(BIN)/python docs/make_pictures.py
