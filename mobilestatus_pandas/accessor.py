@@ -595,8 +595,8 @@ class MobileFrameAccessor:
         ``kind="compare"`` (needs ``by``): shares with Wilson interval bars per group beside
         the lift against the reference group on a log axis with its interval (a forest
         plot); returns both Axes. Options: ``reference``, ``statuses``, ``level``,
-        ``outcome`` (``"tenure"``: new lines and tenure bands), ``prefix`` (as for
-        :meth:`compare`).
+        ``outcome`` (``"tenure"``: new lines and tenure bands), ``population``, ``prefix``
+        (as for :meth:`compare`).
 
         ``kind="tenure"``: line tenure of a tenure frame (``df.mobile.tenure`` or
         ``df.mobile.check``), one stacked bar of tenure bands per group of ``by``, then the

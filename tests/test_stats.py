@@ -3,9 +3,13 @@ estimates with intervals that cover the truth on sampled frames."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binomtest, chi2_contingency, fisher_exact
 
 import mobilestatus_pandas as msp
@@ -480,3 +484,34 @@ def test_a_number_in_both_groups_counts_in_both_with_its_covariance() -> None:
     assert apart_row["lift_ci_high"] / apart_row["lift"] != pytest.approx(
         row["lift_ci_high"] / row["lift"], rel=1e-3
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    counts=st.tuples(
+        st.integers(1, 60), st.integers(10, 200), st.integers(1, 60), st.integers(10, 200)
+    ),
+    shuffle=st.randoms(use_true_random=False),
+)
+def test_one_row_per_number_gives_the_textbook_figures(
+    counts: tuple[int, int, int, int], shuffle: random.Random
+) -> None:
+    """Whatever the counts and row order: Wilson on the counts, Katz's lift interval and
+    Fisher's test, as before numbers were clusters (a number per row, and a key column)."""
+    k, alive, k_ref, alive_ref = counts
+    n, n_ref = k + alive, k_ref + alive_ref
+    frame = _frame({"a": (k, alive), "b": (k_ref, alive_ref)})
+    order = list(range(len(frame)))
+    shuffle.shuffle(order)
+    frame = frame.iloc[order].assign(mobile_key=np.arange(len(frame)) * 13 + 5)
+    row = _row(compare(frame, "g", statuses="dead_line", reference="b"), "dead_line", "a")
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((ci.low, ci.high), abs=1e-9)
+    assert row["effective_n"] == pytest.approx(n, rel=1e-12)
+    lift = (k / n) / (k_ref / n_ref)
+    se = np.sqrt(1 / k - 1 / n + 1 / k_ref - 1 / n_ref)
+    z = 1.959963984540054
+    assert row["lift_ci_low"] == pytest.approx(lift * np.exp(-z * se), rel=1e-9)
+    assert row["lift_ci_high"] == pytest.approx(lift * np.exp(z * se), rel=1e-9)
+    fisher = fisher_exact([[k, alive], [k_ref, alive_ref]]).pvalue
+    assert row["p_value"] == pytest.approx(fisher, rel=1e-9)

@@ -64,6 +64,7 @@ def compare_plot(
     level: float = 0.95,
     ax: Any = None,
     outcome: str = "status",
+    population: str = "process",
     prefix: str | None = None,
 ) -> np.ndarray:
     """Shares with interval bars per group, and lift with its interval on a log axis.
@@ -72,14 +73,15 @@ def compare_plot(
     :data:`DEFAULT_STATUSES` (``dead_line``, each dead line state, ``normal``). ``ax`` takes a
     pair of Axes. Returns the two Axes (shares, lift) as an array, as ``plt.subplots(1, 2)``.
     ``outcome="tenure"``: line tenure's ``new_line`` and bands in their order (all of them by
-    default), among rows with a known band.
+    default), among rows with a known band. ``population="table"``: intervals about this
+    table rather than the process that makes sign-ups.
     """
     tenure = outcome == OUTCOME_TENURE
     if statuses is None and not tenure:
         statuses = DEFAULT_STATUSES
     table = compare(
         frame, by, reference=reference, statuses=statuses, level=level, outcome=outcome,
-        prefix=prefix,
+        population=population, prefix=prefix,
     )  # fmt: skip
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, PercentFormatter
 

@@ -401,7 +401,7 @@ PLOT_OPTIONS: Final[dict[str, tuple[str, ...]]] = {
     "health": ("normalize", "prefix"),
     "time": ("on", "freq", "answered", "statuses", "prefix"),
     "billing": ("ledger", "period", "price_per_call", "currency"),
-    "compare": ("reference", "statuses", "level", "outcome", "prefix"),
+    "compare": ("reference", "statuses", "level", "outcome", "population", "prefix"),
     "tenure": ("normalize", "prefix"),
 }
 
