@@ -370,6 +370,25 @@ def test_progress_off_a_terminal_is_a_few_plain_lines(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+def test_both_actions_progress_lines_say_which_action(tmp_path: Path) -> None:
+    """``--action both`` runs two lookups at once: each line names its action's API."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"phone": [f"139{i:08d}" for i in range(200)]}).to_csv(source, index=False)
+    done = run_cli("check", str(source), "-c", "phone", "-o", str(tmp_path / "o.csv"),
+                   "--sandbox", "--rate-limit", "600", "--action", "both",
+                   tmp=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [
+        line for line in done.stderr.splitlines() if "numbers to look up" in line or "/200" in line
+    ]
+    labels = {line.split(":")[0] for line in lines}
+    assert labels == {"MobileStatus", "MobileNetworkTimeVerification"}, lines
+    for label in labels:
+        assert f"{label}: 200 numbers to look up" in lines
+        assert any(line.startswith(f"{label}: 200/200 (100%)") for line in lines), lines
+
+
+@pytest.mark.integration
 @pytest.mark.parametrize("arrow_type", ["int64", "float64"])
 def test_parquet_numeric_phone_columns_keep_their_digits(
     sandbox: msp.Sandbox, tmp_path: Path, arrow_type: str

@@ -294,6 +294,48 @@ def test_run_widget_shows_progress_and_errors(
     assert widget.state == "failed"
 
 
+class RecordingHandle:
+    """A stand-in for IPython's DisplayHandle: the bundles it was updated with."""
+
+    def __init__(self) -> None:
+        self.bundles: list[dict[str, object]] = []
+
+    def update(self, bundle: dict[str, object], raw: bool = False) -> None:
+        self.bundles.append(bundle)
+
+
+@pytest.mark.parametrize("action", ["status", "tenure"])
+def test_a_shown_run_shows_its_final_state_when_its_waiter_returns(
+    sandbox: msp.Sandbox, frame: pd.DataFrame, action: str
+) -> None:
+    """What a saved notebook keeps: by the time ``result()`` returns (inside the cell that
+    waits) every display of the run shows the end, as static HTML without the widget (so
+    exported HTML shows it with or without widget state); a tenure run is titled as one."""
+    run = frame.iloc[:120].mobile.start("phone", client=sandbox.client(cache=None), action=action)
+    view = run_view._live_view(run)
+    shown = RecordingHandle()
+    view.add(shown)
+    run.result(timeout=DEADLINE_SECONDS)
+    assert shown.bundles, "updated before result() returned, not later by a thread"
+    final = shown.bundles[-1]
+    assert "application/vnd.jupyter.widget-view+json" not in final
+    title = (
+        "MobileNetworkTimeVerification run (line tenure)"
+        if action == "tenure"
+        else ("MobileStatus run")
+    )
+    assert f"{title}: done" in str(final["text/html"])
+    answered, total = run.progress()
+    assert f"{answered:,} / {total:,} (100%)" in str(final["text/html"])
+    assert total > 50
+    assert title in view.widget.title.value
+    late = RecordingHandle()  # displayed again after the end: the final state at once
+    view.add(late)
+    assert late.bundles == [final] or "done" in str(late.bundles[-1]["text/html"])
+    run_view.settle(run)  # once: a second waiter changes nothing
+    assert len(shown.bundles) == 1
+
+
 @pytest.mark.serial
 def test_report_is_live(slow_sandbox: msp.Sandbox, frame: pd.DataFrame) -> None:
     run = frame.mobile.start("phone", client=slow_sandbox.client(cache=None, price_per_call=0.5))
@@ -336,14 +378,17 @@ class RecordingDisplay:
 
     def __init__(self) -> None:
         self.bars: list[tuple[int, bool]] = []
+        self.labels: list[str | None] = []
         self.updates = 0
         self.shown: list[object] = []
+        self.settled: list[object] = []
 
     def in_jupyter(self) -> bool:
         return False
 
-    def progress_bar(self, total: int, enabled: bool) -> RecordingDisplay:
+    def progress_bar(self, total: int, enabled: bool, label: str | None = None) -> RecordingDisplay:
         self.bars.append((total, enabled))
+        self.labels.append(label)
         return self
 
     def set_postfix(self, *args: object, **kwargs: object) -> None:
@@ -364,6 +409,9 @@ class RecordingDisplay:
     def show(self, run: object) -> None:
         self.shown.append(run)
 
+    def settle(self, run: object) -> None:
+        self.settled.append(run)
+
 
 def test_the_package_hands_the_views_display_to_the_engine() -> None:
     """The engine shows runs through what the package installed, never importing the views."""
@@ -380,6 +428,8 @@ def test_a_run_is_shown_by_the_display_it_is_handed(sandbox: msp.Sandbox) -> Non
     out = run.result(timeout=DEADLINE_SECONDS)
     assert out["status"].tolist() == ["normal", "cancelled", "normal", "invalid"]
     assert shown_by.bars == [(2, True)], "one bar, for the two distinct numbers to call"
+    assert shown_by.labels == ["MobileStatus"], "the bar names the action's API"
+    assert shown_by.settled == [run], "the waiter has the display show the end"
     assert shown_by.updates == 2
     assert repr(run) == "<msp.Run recorded line>"
     assert run._repr_mimebundle_() == {"text/plain": "recorded bundle"}
@@ -399,6 +449,7 @@ def test_runs_started_after_an_install_use_the_display_installed(sandbox: msp.Sa
     assert display.current() is run_view.RUN_DISPLAY
     assert out["status"].tolist() == ["normal"]
     assert shown_by.bars == [(1, True)]
+    assert len(shown_by.settled) == 1
 
 
 def test_without_the_views_a_run_is_plain_text(sandbox: msp.Sandbox) -> None:

@@ -23,6 +23,8 @@ CELLS = [
     "run._display._thread.join(10)  # its last refresh\n"
     "print(run.state, run._display.widget.progress.value, "
     "run._display.widget.progress.max)",
+    # two runs at once, shown from check's threads: each display keeps its end
+    "both = df.iloc[:80].mobile.check('phone', client=sandbox.client(cache=None))",
     "time.sleep(1)\nsandbox.stop()",
 ]
 
@@ -44,10 +46,22 @@ def test_the_widget_updates_while_the_kernel_runs_another_cell() -> None:
     assert value == maximum
     # the frontend's copy of the widget (from the comm messages) ends at the final figures
     progress = [s for s in widget_state(nb).values() if s.get("_model_name") == "IntProgressModel"]
-    assert len(progress) == 1
+    assert len(progress) == 3, "the run's, then one per action of check()"
     assert progress[0]["value"] == progress[0]["max"] == int(maximum)
-    # the cell that displayed the run now shows its final state, also without widgets
+    assert all(p["value"] == p["max"] > 0 for p in progress[1:]), progress
+    # the cell that displayed the run now shows its final state as static HTML (the widget's
+    # view gone: exported HTML shows the end with or without widget state)
     shown = nb.cells[1].outputs[0]["data"]
-    assert "application/vnd.jupyter.widget-view+json" in shown
+    assert "application/vnd.jupyter.widget-view+json" not in shown
     assert "MobileStatus run: done" in shown["text/html"]
     assert "image/png" in shown
+    # check(): a display per action, each at its end (not "planning ... 0 / 0")
+    both = [o["data"]["text/html"] for o in nb.cells[4].outputs if "data" in o]
+    assert len(both) == 2, nb.cells[4].outputs
+    titles = sorted(html.split("</div>")[0].split(">")[-1] for html in both)
+    assert titles == [
+        "MobileNetworkTimeVerification run (line tenure): done",
+        "MobileStatus run: done",
+    ]
+    for html in both:
+        assert "(100%)" in html

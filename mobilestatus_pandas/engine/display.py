@@ -47,8 +47,12 @@ class RunDisplay(Protocol):
         """Whether a displayed run shows as a live widget (then no text bar is drawn)."""
         ...
 
-    def progress_bar(self, total: int, enabled: bool) -> ProgressBar | None:
-        """A bar for ``total`` numbers, or None (not ``enabled``, or nothing to count)."""
+    def progress_bar(
+        self, total: int, enabled: bool, label: str | None = None
+    ) -> ProgressBar | None:
+        """A bar for ``total`` numbers, or None (not ``enabled``, or nothing to count).
+        ``label`` names what is counted: the action's API (``"MobileStatus"``,
+        ``"MobileNetworkTimeVerification"``), so runs side by side are told apart."""
         ...
 
     def progress_line(self, run: Any) -> str:
@@ -63,6 +67,11 @@ class RunDisplay(Protocol):
         """Show the run, live where it can be (``_ipython_display_``)."""
         ...
 
+    def settle(self, run: Any) -> None:
+        """The run has ended: make every view of it show its final state before returning
+        (called by whoever waits for the run, in the waiting thread)."""
+        ...
+
 
 class TextDisplay:
     """A run as plain text, without a bar: the display before the views install theirs."""
@@ -70,7 +79,9 @@ class TextDisplay:
     def in_jupyter(self) -> bool:
         return False
 
-    def progress_bar(self, total: int, enabled: bool) -> ProgressBar | None:
+    def progress_bar(
+        self, total: int, enabled: bool, label: str | None = None
+    ) -> ProgressBar | None:
         return None
 
     def progress_line(self, run: Any) -> str:
@@ -81,6 +92,9 @@ class TextDisplay:
         return {"text/plain": self.progress_line(run)}
 
     def show(self, run: Any) -> None:
+        return None
+
+    def settle(self, run: Any) -> None:
         return None
 
 

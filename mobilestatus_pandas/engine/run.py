@@ -318,6 +318,8 @@ class Run:
         except KeyboardInterrupt:  # Ctrl-C, a kernel interrupt: stop, keep what came back
             self._interrupt()
             raise
+        if finished:
+            self.shown_by.settle(self)  # its displays show the end before the waiter returns
         if not finished:
             raise TimeoutError(
                 f"the run is still going after {timeout:g} s ({self.progress_line()}); call "

@@ -85,7 +85,9 @@ def run_steps(
     try:
         if pending:
             shown = display if display is not None else current_display()
-            bar = shown.progress_bar(len(pending), run_options.progress)
+            bar = shown.progress_bar(
+                len(pending), run_options.progress, label=run_options.action.api
+            )
             results.update(dispatch(run, pending, bar))
     finally:
         # Answers received while a shared cache was away are written now if it is back

@@ -35,8 +35,9 @@ _NUMERIC: Final = ("share", "ci_low", "ci_high", "lift", "lift_ci_low", "lift_ci
 
 def _color(status: str) -> str:
     from .drawing import color_of
+    from .tenure_plot import TENURE_COLORS
 
-    return color_of(status)
+    return color_of(status, TENURE_COLORS)
 
 
 def _axes(ax: Any, rows: int) -> tuple[Axes, Axes]:

@@ -69,18 +69,16 @@ def pyplot() -> Any:
     return plt
 
 
-def color_of(status: str) -> str:
-    """A status's colour: line status's (``dead_line`` and ``new_line`` included), else line
-    tenure's (a band), else grey."""
+def color_of(status: str, others: Mapping[str, str] | None = None) -> str:
+    """A status's colour: line status's (``dead_line`` and ``new_line`` included), else its
+    colour in ``others`` (the tenure bands'), else grey."""
     if status == "dead_line":
         return DEAD_LINE_COLOR
     if status == "new_line":
         return NEW_LINE_COLOR
     if status in STATUS_COLORS:
         return STATUS_COLORS[status]
-    from .tenure_plot import TENURE_COLORS
-
-    return TENURE_COLORS.get(status, STATUS_COLORS["unknown"])
+    return (others or {}).get(status, STATUS_COLORS["unknown"])
 
 
 def relative_luminance(color: str) -> float:

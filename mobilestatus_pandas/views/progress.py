@@ -107,14 +107,21 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def progress_bar(total: int, enabled: bool, *, stream: TextIO | None = None) -> Any:
+def progress_bar(
+    total: int, enabled: bool, *, stream: TextIO | None = None, label: str | None = None
+) -> Any:
     """The progress display for ``total`` numbers: ``None`` when disabled or nothing to do,
-    tqdm's bar in Jupyter or on a terminal, :class:`PlainProgress` lines otherwise."""
+    tqdm's bar in Jupyter or on a terminal, :class:`PlainProgress` lines otherwise.
+
+    ``label`` (default :data:`PROGRESS_LABEL`) begins every line and names the bar: the
+    action's API, so two runs side by side (``mobilestatus check --action both``) are told
+    apart ("MobileStatus: ..." and "MobileNetworkTimeVerification: ...")."""
     if not enabled or total == 0:
         return None
     from tqdm.auto import tqdm
 
+    name = label or PROGRESS_LABEL
     target = sys.stderr if stream is None else stream
     if not _in_notebook(tqdm) and not _is_terminal(target):
-        return PlainProgress(total, stream=target)
-    return tqdm(total=total, desc=PROGRESS_LABEL, unit="number", dynamic_ncols=True, file=target)
+        return PlainProgress(total, stream=target, label=name)
+    return tqdm(total=total, desc=name, unit="number", dynamic_ncols=True, file=target)

@@ -5,8 +5,10 @@ kernel.
 In Jupyter, displaying a run shows :class:`~mobilestatus_pandas.views.widgets.RunWidget` and a
 thread of the run's own refreshes it a few times a second (widget values set from a thread
 reach the browser without the kernel: the notebook stays free to run other cells). When
-the run ends, the display is replaced by its final state, so a saved notebook shows the
-figures the run ended with (an HTML table and a PNG of the status bar beside the widget).
+the run ends, whoever waits for it (:func:`settle`, from ``run.result()``) replaces every
+display of it by its final state before returning, inside the waiting cell, so a saved
+notebook and HTML exported from it show the figures the run ended with (an HTML table and a
+PNG of the status bar; the widget's view is dropped, as it needs JavaScript to show).
 Outside Jupyter, or when the widget cannot be shown, the run shows as text: never a
 traceback.
 """
@@ -29,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 #: The live display is refreshed this often (at most a few times a second).
 UPDATE_SECONDS: Final = 0.25
+#: How long the waiter of a run waits for the widget's last refresh before it shows the end.
+SETTLE_SECONDS: Final = 10.0
 #: The status bar's size in the static picture.
 BAR_FIGURE_INCHES: Final = (6.0, 0.5)
 BAR_DPI: Final = 100
@@ -36,6 +40,15 @@ SECONDS_PER_MINUTE: Final = 60
 SECONDS_PER_HOUR: Final = 3600
 TABLE_STYLE: Final = "border-collapse:collapse;font:12px sans-serif;margin-top:4px"
 CELL_STYLE: Final = "padding:1px 10px;text-align:right;border-bottom:1px solid #eee"
+
+
+def run_title(run: Run) -> str:
+    """What a run is called in its displays: ``"MobileStatus run"`` for line status, else its
+    action's API and what it asks (``"MobileNetworkTimeVerification run (line tenure)"``)."""
+    action = getattr(run, "action", None)
+    if action is None or action.name == "status":
+        return "MobileStatus run"
+    return f"{action.api} run (line {action.name})"
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -85,7 +98,8 @@ def refresh(widget: Any, run: Run) -> None:
     the run's display thread)."""
     widget.state = run.state
     widget.title.value = (
-        f"<b style='font:600 13px sans-serif'>MobileStatus run: {html.escape(widget.state)}</b>"
+        f"<b style='font:600 13px sans-serif'>{html.escape(run_title(run))}: "
+        f"{html.escape(widget.state)}</b>"
     )
     error = run.error
     if error is not None:
@@ -185,7 +199,10 @@ def bar_png(counts: dict[str, int]) -> bytes:
 def static_html(run: Run, png: bytes | None = None) -> str:
     """The run as a saved notebook shows it: state, figures, status counts, the bar."""
     error = _error_text(run)
-    title = f"<div style='font:600 13px sans-serif'>MobileStatus run: {run.state}</div>"
+    title = (
+        f"<div style='font:600 13px sans-serif'>{html.escape(run_title(run))}: "
+        f"{html.escape(run.state)}</div>"
+    )
     if error is not None:
         return title + f"<pre style='color:#b00020;white-space:pre-wrap'>{html.escape(error)}</pre>"
     rows = [*figures(run).items(), *((s, f"{n:,} rows") for s, n in status_counts(run).items())]
@@ -236,23 +253,67 @@ def show(run: Run) -> None:
     try:
         view = _live_view(run)
         handle = display(view.bundle(), raw=True, display_id=True)
-        view.handles.append(handle)
-        if not view.watching():  # the run ended meanwhile: show its final state
-            handle.update(view.bundle(), raw=True)
+        view.add(handle)
     except Exception:  # no ipywidgets, no comm: text, refreshed at the end
         logger.debug("no live widget for the run", exc_info=True)
         handle = display(static_bundle(run), raw=True, display_id=True)
-        threading.Thread(
-            target=_replace_at_end, args=(run, handle), name="mobilestatus-display", daemon=True
-        ).start()
+        if not isinstance(run._display, StaticView):
+            run._display = StaticView(run)
+        run._display.add(handle)
 
 
-def _replace_at_end(run: Run, handle: Any) -> None:
-    run._finished.wait()
-    try:
-        handle.update(static_bundle(run), raw=True)
-    except Exception:
-        logger.debug("could not update the run's display", exc_info=True)
+def settle(run: Run) -> None:
+    """Make every display of ``run`` (ended) show its final state before returning.
+
+    Called by the run's waiter (``run.result()``, ``df.mobile.status``, each run of
+    ``check``) in its own thread, inside the cell that waits: a kernel sends the update
+    while that cell runs, so a saved notebook keeps the final figures (an update sent by a
+    background thread after the cell had ended was lost: saved notebooks showed
+    "running 7 / 400", or "planning ... 0 / 0" for the tenure run of a ``check``).
+    """
+    view = run._display
+    if isinstance(view, LiveView | StaticView):
+        view.settle()
+
+
+class StaticView:
+    """A run shown without a widget: its static picture, replaced by the final one at the end."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.handles: list[Any] = []
+        self._lock = threading.Lock()
+        self._settled = False
+        threading.Thread(target=self._watch, name="mobilestatus-display", daemon=True).start()
+
+    def add(self, handle: Any) -> None:
+        """Show the run in one more display (its final state if it has ended)."""
+        with self._lock:
+            self.handles.append(handle)
+            settled = self._settled
+        if settled:
+            _update([handle], static_bundle(self.run))
+
+    def _watch(self) -> None:
+        self.run._finished.wait()
+        self.settle()
+
+    def settle(self) -> None:
+        """Show the final state in every display, once."""
+        with self._lock:
+            if self._settled:
+                return
+            self._settled = True
+            handles = list(self.handles)
+        _update(handles, static_bundle(self.run))
+
+
+def _update(handles: list[Any], bundle: dict[str, Any]) -> None:
+    for handle in handles:
+        try:
+            handle.update(bundle, raw=True)
+        except Exception:  # a display that went away: the others still get the update
+            logger.debug("could not update the run's display", exc_info=True)
 
 
 class LiveView:
@@ -265,16 +326,46 @@ class LiveView:
         self.widget = RunWidget()
         refresh(self.widget, run)
         self.handles: list[Any] = []
+        self._lock = threading.Lock()
+        self._settled = False
         self._thread = threading.Thread(target=self._watch, name="mobilestatus-widget", daemon=True)
         self._thread.start()
 
     def bundle(self) -> dict[str, Any]:
-        """The widget's view plus the static picture (for viewers without widgets)."""
+        """While the run goes on: the widget's view plus the static picture (for viewers
+        without widgets). Once it has ended: the static picture of its final state alone,
+        so a saved notebook, and HTML exported from it with or without widget state, show
+        the figures the run ended with (a widget needs its JavaScript to show anything)."""
+        if self.run.done():
+            return static_bundle(self.run)
         return {**static_bundle(self.run), **self.widget._repr_mimebundle_()}
+
+    def add(self, handle: Any) -> None:
+        """Show the run in one more display (its final state if it has ended)."""
+        with self._lock:
+            self.handles.append(handle)
+            settled = self._settled
+        if settled:
+            _update([handle], self.bundle())
 
     def watching(self) -> bool:
         """Whether the widget is still being refreshed."""
         return self._thread.is_alive()
+
+    def settle(self, timeout_seconds: float = SETTLE_SECONDS) -> None:
+        """Wait for the last refresh, then show the final state in every display, once."""
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout_seconds)
+        with self._lock:
+            if self._settled:
+                return
+            self._settled = True
+            handles = list(self.handles)
+        try:
+            refresh(self.widget, self.run)
+        except Exception:  # a closed comm: the static picture still shows the end
+            logger.debug("the run's widget could not be refreshed", exc_info=True)
+        _update(handles, self.bundle())
 
     def _watch(self) -> None:
         run = self.run
@@ -282,11 +373,9 @@ class LiveView:
             while not run._finished.wait(UPDATE_SECONDS):
                 refresh(self.widget, run)
             refresh(self.widget, run)
-            final = self.bundle()
-            for handle in self.handles:
-                handle.update(final, raw=True)
         except Exception:  # a closed comm, a kernel going away: stop refreshing, quietly
             logger.debug("the run's widget stopped refreshing", exc_info=True)
+        self.settle()
 
 
 def _live_view(run: Run) -> LiveView:
@@ -313,10 +402,10 @@ class ViewsRunDisplay:
     def in_jupyter(self) -> bool:
         return in_jupyter()
 
-    def progress_bar(self, total: int, enabled: bool) -> Any:
+    def progress_bar(self, total: int, enabled: bool, label: str | None = None) -> Any:
         from .progress import progress_bar  # a bar on a terminal or in Jupyter, plain lines
 
-        return progress_bar(total, enabled)
+        return progress_bar(total, enabled, label=label)
 
     def progress_line(self, run: Run) -> str:
         return progress_line(run)
@@ -326,6 +415,9 @@ class ViewsRunDisplay:
 
     def show(self, run: Run) -> None:
         show(run)
+
+    def settle(self, run: Run) -> None:
+        settle(run)
 
 
 #: What the package installs in the engine (``engine.display.install``) at import.
