@@ -584,9 +584,9 @@ class MobileFrameAccessor:
         dead line state per period, the rows per period as bars, partial first or last periods
         drawn hollow and named in the title. Options: ``on`` (a datetime column; default the
         index), ``freq="W"`` (a pandas period: ``"D"``, ``"W"``, ``"M"``, ...),
-        ``answered=False`` (True: shares among rows with an answer about the line, with the
-        dead-line share's interval), ``statuses`` (default dead lines and each dead line
-        state; ``"all"``), ``prefix``.
+        ``answered=True`` (shares among rows with an answer about the line, the one
+        definition, with the dead-line share's interval; False: of all rows), ``statuses``
+        (default dead lines and each dead line state; ``"all"``), ``prefix``.
 
         ``kind="billing"``: billed and unbilled calls, cache hits and numbers not sent for a
         run; per period for a ledger frame or with ``ledger=client.ledger()``. Options:

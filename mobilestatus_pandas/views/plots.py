@@ -144,7 +144,7 @@ def over_time(
     *,
     on: object = None,
     freq: str = "W",
-    answered: bool = False,
+    answered: bool = True,
     statuses: Sequence[str] | str | None = None,
     ax: Axes | None = None,
     prefix: str = "mobile_",
@@ -153,9 +153,11 @@ def over_time(
     the share of dead lines (dashed black) and of each dead line state (its colour).
 
     ``statuses`` picks the lines (default :data:`TIME_STATUSES`; ``"all"``: every status
-    present). Shares are of all rows in the period, or of the rows with an answer about the
-    line with ``answered=True``, where the dead-line share carries its interval (numbers as
-    clusters, :func:`~mobilestatus_pandas.analysis.stats.compare`). Grey bars at the foot give
+    present). Shares are of the rows with an answer about the line (the library's one
+    definition of a share, as ``compare``, ``summary`` and the dashboard's headline), the
+    dead-line share with its interval (numbers as clusters,
+    :func:`~mobilestatus_pandas.analysis.stats.compare`); ``answered=False``: of all rows in
+    the period, ``missing`` and failures included (no interval). Grey bars at the foot give
     the rows per period (right axis): a share from few rows is seen to be one. A first or
     last period the dates cover only in part is drawn hollow and named in the title, so a
     partial week never passes for a spike. Dates are labelled by matplotlib's concise date
