@@ -510,6 +510,33 @@ class _SeenAnswers:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, dict[str, CachedAnswer]] = {}
+        #: Each number's row key (the ``key`` column: a keyed hash), by job too.
+        self._keys: dict[str, dict[str, int]] = {}
+
+    def row_keys(
+        self, client: MobileStatusClient, job: JobSpec, distinct: list[str], row_codes: np.ndarray
+    ) -> pd.arrays.IntegerArray:
+        """The ``key`` column of a partition's rows (as
+        :func:`~mobilestatus_pandas.engine.answers.row_keys`), hashing only the numbers
+        this worker has not hashed yet in the job."""
+        with self._lock:
+            seen = self._keys.pop(job.job_id, None)
+            if seen is None or len(seen) > SEEN_MAX_NUMBERS:
+                seen = {}
+            self._keys[job.job_id] = seen
+            while len(self._keys) > SEEN_MAX_JOBS:
+                del self._keys[next(iter(self._keys))]
+            got = [seen.get(n) for n in distinct]
+        unseen = [i for i, k in enumerate(got) if k is None]
+        if unseen:
+            made = client.row_keys([distinct[i] for i in unseen]).tolist()
+            for i, key in zip(unseen, made, strict=True):
+                got[i] = key
+            with self._lock:
+                seen.update(zip([distinct[i] for i in unseen], made, strict=True))
+        keys = np.array([*got, 0], dtype=np.int64)
+        missing = row_codes < 0
+        return pd.arrays.IntegerArray(keys[np.where(missing, len(keys) - 1, row_codes)], missing)
 
     def _job(self, job_id: str) -> dict[str, CachedAnswer]:
         seen = self._jobs.pop(job_id, None)
@@ -716,7 +743,7 @@ def _partition_results(
                 per_number[i] = drawn[number]
         codes = np.where(plan.row_codes < 0, len(plan.distinct), plan.row_codes)
         out[sampling.WEIGHT_COLUMN] = per_number[codes]
-    out[KEY_COLUMN] = answers.row_keys(client, list(plan.distinct), plan.row_codes)
+    out[KEY_COLUMN] = _seen.row_keys(client, job, plan.distinct.tolist(), plan.row_codes)
     out.index = series.index
     return out, stopped
 
