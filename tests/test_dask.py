@@ -588,3 +588,21 @@ def test_a_sample_on_dask_is_pandas_sample(sandbox: msp.Sandbox, by: object) -> 
         pd.testing.assert_frame_equal(got, expected.mobile.compare(key))
         lazy = out.persist(scheduler="threads").mobile.compare(dask_by)
         pd.testing.assert_frame_equal(lazy.compute(scheduler="threads"), got)
+
+
+def test_the_daily_limit_streak_is_counted_across_partitions(sandbox: msp.Sandbox) -> None:
+    # Two partitions' gates of one job, each seeing half a streak: the job stops; any
+    # other answer in either partition ends the streak for both.
+    client = sandbox.client(cache=None)
+    streak = stops.DAILY_LIMIT_STREAK
+    job = msd.JobSpec("streak-job", None, False, None, "status")
+    first, second = msd._JobGate(client, job), msd._JobGate(client, job)
+    for _ in range(streak // 2):
+        first.after_answer("-4", False, None)
+    second.after_answer("0", True, None)  # an answer: the streak starts again
+    for gate in [first, second] * (streak // 2 - 1):
+        gate.after_answer("-4", False, None)
+    assert first.stop_reason() is None
+    first.after_answer("-4", False, None)
+    second.after_answer("-4", False, None)
+    assert second.stop_reason() == "daily limit reached"
