@@ -172,7 +172,9 @@ def same_numbers(args: argparse.Namespace) -> None:
             print(
                 f"round {round_ + 1}: {run.stats['requests']} requests for {args.numbers} "
                 f"numbers, {run.stats['numbers_billed_more_than_once']} billed twice, "
-                f"exit codes {run.exit_codes}"
+                f"RequestLimitExceeded {run.stats['rate_limited']}, "
+                f"max {run.stats['max_arrivals_in_any_second']} requests in any second, "
+                f"{run.calls_per_second:.1f} calls/s, exit codes {run.exit_codes}"
             )
     total = args.rounds * args.numbers
     print(f"together: {requests} requests for {total} numbers, {twice} billed twice")
