@@ -117,6 +117,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/workers.py
+	$(BIN)/python benchmarks/jitter.py
 	$(BIN)/python benchmarks/frame.py
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/team.py
