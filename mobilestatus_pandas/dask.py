@@ -73,6 +73,7 @@ from .engine import answers, dispatch, options, stops
 from .engine.options import RunOptions
 from .engine.plan import ESTIMATE_LABELS
 from .engine.run import run_lookups
+from .engine.timing import expected_minutes
 from .errors import AuthenticationError, InputError
 from .service import codes, numbers
 from .service.actions import ACTIONS, STATUS, TENURE, Action, get_action, get_actions
@@ -1169,7 +1170,7 @@ def _estimate_combine(
             calls,
             calls,
             calls * price if price is not None else float("nan"),
-            round(calls / client.rate_limit / 60, 2),
+            expected_minutes(calls, client.rate_limit),
         ],
         index=list(ESTIMATE_LABELS),
         dtype=object,

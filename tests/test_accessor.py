@@ -117,7 +117,7 @@ def test_estimate_before_paying(sandbox: msp.Sandbox) -> None:
         "calls needed": 1,
         "worst-case billed calls": 1,
         "worst-case cost": pytest.approx(0.2),
-        "expected minutes": 0.0,
+        "expected minutes": 0.002,  # one call: its latency (0.1 s)
     }
     server = df.mobile.estimate("phone", client=client, validate="server")
     assert server["invalid rows"] == 1

@@ -22,6 +22,7 @@ from ..service.result import round_cost
 from . import options
 from .answers import cached_result
 from .options import RunOptions
+from .timing import expected_minutes
 
 if TYPE_CHECKING:
     from .calls import Caller
@@ -112,7 +113,7 @@ def estimate(
     ``missing rows`` (no number given: not sent, not counted as invalid), ``cached and
     fresh``, ``calls needed``, ``worst-case billed calls`` (every call could be
     billed), ``worst-case cost`` (NaN without ``price_per_call``) and ``expected minutes`` (at
-    the rate limit).
+    the rate limit: :func:`~.timing.expected_seconds`).
     """
     act = get_action(action)
     plan = make_plan(client, values, RunOptions(refresh=refresh, validate=validate, action=act))
@@ -133,7 +134,7 @@ def estimate(
             calls,
             calls,
             round_cost(calls * price) if price is not None else float("nan"),
-            round(calls / client.rate_limit / 60, 2),
+            expected_minutes(calls, client.rate_limit),
         ],
         index=list(ESTIMATE_LABELS),
         dtype=object,

@@ -33,11 +33,11 @@ import pandas as pd
 
 from ..errors import InputError
 from ..service.result import round_cost
+from .timing import expected_minutes
 
 DEFAULT_LEVEL: Final = 0.95
 #: The share planned for when none is guessed: p (1 - p) is largest at 0.5.
 WORST_CASE_SHARE: Final = 0.5
-SECONDS_PER_MINUTE: Final = 60
 
 #: The labels :func:`extend_estimate` adds, in order (those that apply).
 SAMPLE_LABELS: Final = (
@@ -164,9 +164,7 @@ def extend_estimate(
         added["sample worst-case cost"] = (
             round_cost(sample_calls * price_per_call) if price_per_call is not None else math.nan
         )
-        added["sample expected minutes"] = round(
-            sample_calls / rate_per_second / SECONDS_PER_MINUTE, 2
-        )
+        added["sample expected minutes"] = expected_minutes(sample_calls, rate_per_second)
         added["sample interval width"] = round(interval_width(drawn, population, share, level), 4)
         added["full run interval width"] = round(
             interval_width(population, population, share, level), 4
