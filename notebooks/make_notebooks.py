@@ -425,10 +425,10 @@ so_far["mobile_status"].value_counts().head(4)
 """
     ),
     code("""
-print("same shape, index and dtypes as status:", so_far.shape == (len(batch), len(batch.columns) + 11),
-      so_far.index.equals(batch.index))
 run.stop()                    # stops sending; every answer so far is kept, in the cache too
 stopped = run.result()
+print("partial() has the result's shape, index and dtypes:", so_far.shape == stopped.shape,
+      so_far.index.equals(stopped.index), so_far.dtypes.equals(stopped.dtypes))
 print("stop reason:", stopped.attrs["mobilestatus"]["stop_reason"])
 print("some rows not checked:", bool((stopped["mobile_status"] == "not_checked").any()))
 """),
