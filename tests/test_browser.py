@@ -125,3 +125,33 @@ def test_run_widget_renders_mid_run_in_chromium(tmp_path: Path) -> None:
     # the status bar: answers so far and the rest not checked yet
     assert 'title="normal: ' in shown
     assert 'title="not_checked: ' in shown
+
+
+#: A run that ends inside its cell, and a tenure run of check(): saved with widget state.
+ENDED_CELLS = [
+    "import mobilestatus_pandas as msp\nfrom mobilestatus_pandas.datasets import signups\n"
+    "sandbox = msp.Sandbox(rate_limit=200).start()\n"
+    "df = signups(rows=300, distinct=200, seed=5)\n"
+    "client = sandbox.client(cache=None, rate_limit=200)",
+    "out = df.mobile.status('phone', client=client)",
+    "both = df.iloc[:60].mobile.check('phone', client=client)",
+]
+ENDED_CLEANUP = ["sandbox.stop()"]
+
+
+def test_exported_html_shows_how_runs_ended(tmp_path: Path) -> None:
+    """Saved with widget state and exported, a finished run shows its final figures (not
+    "running 7 / 400", not a blank where the widget was), the tenure run titled as one."""
+    nb = render.execute(ENDED_CELLS, cleanup=ENDED_CLEANUP)
+    page = render.export_html(nb, tmp_path / "site")
+    with render.serve(page.parent) as url:
+        dom = render.dom(f"{url}/index.html")
+    shown = re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)
+    assert shown.count("MobileStatus run: done") == 2, "status, and check()'s status run"
+    assert shown.count("MobileNetworkTimeVerification run (line tenure): done") == 1
+    called = re.findall(r"numbers called</th><td[^>]*>([0-9,]+) / ([0-9,]+) \(100%\)", shown)
+    assert len(called) == 3, called
+    assert all(a == b for a, b in called), called
+    assert "run: running" not in shown
+    assert "run: planning" not in shown
+    assert "run (line tenure): planning" not in shown
