@@ -428,20 +428,29 @@ def _job_attrs(
 @dataclass
 class _PartitionPlan:
     """One partition's column, worked out before anything is sent: its distinct numbers,
-    which of them the store answered (in one batched read), and which are left to call."""
+    which of them the store answered (in one batched read), and which are left to call.
+
+    The store's answers are held column-wise, one slot per distinct number: ``template``
+    (the job's record of that answer's Result, Description and fields; -1: no answer),
+    ``request_id`` and ``checked_at``.
+    """
 
     series: pd.Series
     row_codes: np.ndarray  # per row: position in ``distinct``, -1 when not a number
     row_reasons: np.ndarray  # per row: index in numbers.REASONS where row_codes is -1
     distinct: pd.Series  # the distinct normalised numbers (string dtype)
     checked: np.ndarray  # per distinct number: sent (valid, or validate="server")
-    answers: list[CachedAnswer | None]  # per distinct number: the store's fresh answer
+    template: np.ndarray  # per distinct number: its answer's record in the job, -1: none
+    request_id: np.ndarray  # per distinct number: the answer's RequestId (object)
+    checked_at: np.ndarray  # per distinct number: when it was answered (Unix seconds)
+    row_key: np.ndarray  # per distinct number: its row key (the ``key`` column)
+    records: pd.DataFrame  # the job's answer records, typed (row i: template i)
     sampled_out: np.ndarray  # per distinct number: checked, but not in the job's sample
 
     @property
     def pending(self) -> pd.Series:
         """The numbers to call: checked, in the sample, and not answered by the store."""
-        missing = np.fromiter((a is None for a in self.answers), bool, len(self.answers))
+        missing = self.template < 0
         return self.distinct[self.checked & missing & ~self.sampled_out].reset_index(drop=True)
 
     @property
@@ -458,7 +467,8 @@ def _plan_partition(
     drawn: dict[str, float] | None = None,
 ) -> _PartitionPlan:
     """Classify and de-duplicate the partition's values, and read every number the store
-    holds in one batched query (keyed hashes only; one round trip for the partition)."""
+    holds in one batched query (keyed hashes only; one round trip for the partition, none
+    when the worker read every number before in this job)."""
     mode = options.choice("validate", job.validate or client.validate, options.VALIDATE_MODES)
     found = numbers.classify_values(series)
     number_codes, uniques = pd.factorize(
@@ -470,110 +480,175 @@ def _plan_partition(
         checked = numbers.is_valid(distinct).to_numpy(dtype=bool)
     else:
         checked = np.ones(len(distinct), dtype=bool)
-    stored: list[CachedAnswer | None] = [None] * len(distinct)
     sampled_out = np.zeros(len(distinct), dtype=bool)
     if drawn is not None:  # only the job's drawn numbers are looked up
         sampled_out = checked & ~np.fromiter(
             (n in drawn for n in distinct.tolist()), bool, len(distinct)
         )
-    sent = np.flatnonzero(checked & ~sampled_out)
-    if len(sent) and not job.refresh:
-        fresh_after = client.now() - client.cache_ttl.total_seconds()
-        found_answers = _seen.answers(
-            client, job, action, distinct.iloc[sent].tolist(), fresh_after
-        )
-        for position, answer in zip(sent.tolist(), found_answers, strict=True):
-            stored[position] = answer
+    fresh_after = client.now() - client.cache_ttl.total_seconds()
+    table = _seen.table(job, action)
+    asked = checked & ~sampled_out
+    looked = table.look_up(client, action, distinct, asked, fresh_after, read=not job.refresh)
+    template, request_id, checked_at, row_key, records = looked
+    if job.refresh:
+        template = np.full(len(distinct), -1, dtype=np.intp)
+    template = np.where(asked, template, -1)
     return _PartitionPlan(
-        series, row_codes, found.row_reason(), distinct, checked, stored, sampled_out
-    )
+        series, row_codes, found.row_reason(), distinct, checked, template, request_id,
+        checked_at, row_key, records, sampled_out,
+    )  # fmt: skip
 
 
-#: How many numbers' answers a worker process keeps for the jobs it serves (then it starts
-#: again: a bound on memory, not on correctness).
+#: How many numbers a worker process keeps for the jobs it serves (then it starts again: a
+#: bound on memory, not on correctness).
 SEEN_MAX_NUMBERS: Final = 400_000
-#: How many jobs' answers a worker process keeps at once (``check`` runs two actions).
+#: How many jobs' tables a worker process keeps at once (``check`` runs two actions).
 SEEN_MAX_JOBS: Final = 2
 
 
-class _SeenAnswers:
-    """The store's answers a worker process has read for a job, by number, for the job's
-    later partitions on the same worker.
+class _JobTable:
+    """What a worker process has learnt in one job, column-wise, one slot per number it has
+    seen: the number's row key, and the store's answer (as a record of the job's answer
+    records, its RequestId and time), for the job's later partitions on the same worker.
 
-    A team's table repeats its numbers across partitions; a worker that has read a
-    number's answer once in this job takes it from here (still fresh: checked again at
-    each use) and asks the store, in one batched read per partition, only for numbers it
-    has not seen. Numbers the store does not hold are never kept: each partition asks again
+    A team's table repeats its numbers across partitions; a worker that has read a number's
+    answer once in this job takes it from here (still fresh: checked at each use) and asks
+    the store, in one batched read per partition, only for numbers it holds no answer for
     (another partition may have called them since). Held in the worker's memory only, as
-    the partition's own rows are; gone with the job.
+    the partition's own rows are; gone with the job. Slots are found with a hash index
+    (``pd.Index.get_indexer``), not a Python loop per number.
     """
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        action = self.action
+        self.index = pd.Index([], dtype=numbers.string_dtype())
+        self.template = np.zeros(0, dtype=np.intp)
+        self.request_id = np.zeros(0, dtype=object)
+        self.checked_at = np.zeros(0, dtype=float)
+        self.row_key = np.zeros(0, dtype=np.int64)
+        self.shapes: dict[tuple[Any, ...], int] = {}
+        self.record_list: list[Any] = [action.invalid(None)]  # record 0: not sent
+        self.records = action.to_frame(self.record_list)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def look_up(
+        self,
+        client: MobileStatusClient,
+        action: Action,
+        distinct: pd.Series,
+        asked: np.ndarray,
+        fresh_after: float,
+        *,
+        read: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+        """Per distinct number: its answer's record (-1: none), RequestId, time and row key;
+        and the job's records. Numbers ``asked`` without a fresh answer here are read from
+        the store in one batch (unless not ``read``)."""
+        with self.lock:
+            index, template, checked_at = self.index, self.template, self.checked_at
+        wanted = pd.Index(distinct)
+        slot = index.get_indexer(wanted)
+        known = slot >= 0
+        fresh = np.zeros(len(distinct), dtype=bool)
+        fresh[known] = (template[slot[known]] >= 0) & (checked_at[slot[known]] > fresh_after)
+        unseen = np.flatnonzero(~known)
+        ask = np.flatnonzero(asked & ~fresh) if read else np.zeros(0, dtype=np.intp)
+        if len(unseen) or len(ask):
+            self._learn(client, action, distinct, unseen, ask, fresh_after)
+            with self.lock:
+                index = self.index
+            slot = index.get_indexer(wanted)
+        with self.lock:
+            found = (
+                self.template[slot],
+                self.request_id[slot],
+                self.checked_at[slot],
+                self.row_key[slot],
+                self.records,
+            )
+        lost = slot < 0  # the table started again meanwhile (its bound): ask the run
+        if lost.any():
+            found[0][lost] = -1
+            found[3][lost] = client.row_keys(distinct[lost].tolist())
+        return found
+
+    def _learn(
+        self,
+        client: MobileStatusClient,
+        action: Action,
+        distinct: pd.Series,
+        unseen: np.ndarray,
+        ask: np.ndarray,
+        fresh_after: float,
+    ) -> None:
+        """Hash the numbers never seen; read the ones ``ask``-ed from the store; keep both."""
+        values = distinct.tolist()
+        new_numbers = [values[i] for i in unseen]
+        new_keys = client.row_keys(new_numbers) if new_numbers else np.zeros(0, np.int64)
+        asked_numbers = [values[i] for i in ask]
+        held: dict[str, CachedAnswer] = {}
+        if asked_numbers:
+            keys = client.number_keys(asked_numbers, action)
+            found = client.store.get_many(keys, fresh_after)
+            held = {n: found[k] for n, k in zip(asked_numbers, keys, strict=True) if k in found}
+        with self.lock:
+            if len(self.index) + len(new_numbers) > SEEN_MAX_NUMBERS:
+                self._reset()  # start again: bounded memory
+                new_numbers = values
+                new_keys = client.row_keys(values)
+            if new_numbers:  # another thread of this worker may have added some meanwhile
+                absent = self.index.get_indexer(pd.Index(new_numbers, dtype=self.index.dtype)) < 0
+                new_numbers = [n for n, keep in zip(new_numbers, absent, strict=True) if keep]
+                new_keys = np.asarray(new_keys, np.int64)[absent]
+            extra = len(new_numbers)
+            if extra:
+                self.index = self.index.append(pd.Index(new_numbers, dtype=self.index.dtype))
+                self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
+                self.request_id = np.concatenate([self.request_id, np.full(extra, None)])
+                self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
+                self.row_key = np.concatenate([self.row_key, np.asarray(new_keys, np.int64)])
+            if held:
+                slots = self.index.get_indexer(pd.Index(list(held), dtype=self.index.dtype))
+                before = len(self.record_list)
+                for slot, answer in zip(slots.tolist(), held.values(), strict=True):
+                    shape = (answer.result, answer.description, answer.status_code, answer.detail)
+                    record = self.shapes.get(shape)
+                    if record is None:
+                        record = self.shapes[shape] = len(self.record_list)
+                        self.record_list.append(
+                            answers.cached_result("", replace(answer, request_id=None), action)
+                        )
+                    self.template[slot] = record
+                    self.request_id[slot] = answer.request_id
+                    self.checked_at[slot] = answer.checked_at
+                if len(self.record_list) > before:
+                    self.records = action.to_frame(self.record_list)
+
+
+class _SeenAnswers:
+    """A worker process's :class:`_JobTable` of each job it serves (the last few jobs)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._jobs: dict[str, dict[str, CachedAnswer]] = {}
-        #: Each number's row key (the ``key`` column: a keyed hash), by job too.
-        self._keys: dict[str, dict[str, int]] = {}
+        self._jobs: dict[str, _JobTable] = {}
 
-    def row_keys(
-        self, client: MobileStatusClient, job: JobSpec, distinct: list[str], row_codes: np.ndarray
-    ) -> pd.arrays.IntegerArray:
-        """The ``key`` column of a partition's rows (as
-        :func:`~mobilestatus_pandas.engine.answers.row_keys`), hashing only the numbers
-        this worker has not hashed yet in the job."""
+    def table(self, job: JobSpec, action: Action) -> _JobTable:
+        """The table of ``job`` in this process (a new one on the job's first partition)."""
         with self._lock:
-            seen = self._keys.pop(job.job_id, None)
-            if seen is None or len(seen) > SEEN_MAX_NUMBERS:
-                seen = {}
-            self._keys[job.job_id] = seen
-            while len(self._keys) > SEEN_MAX_JOBS:
-                del self._keys[next(iter(self._keys))]
-            got = [seen.get(n) for n in distinct]
-        unseen = [i for i, k in enumerate(got) if k is None]
-        if unseen:
-            made = client.row_keys([distinct[i] for i in unseen]).tolist()
-            for i, key in zip(unseen, made, strict=True):
-                got[i] = key
-            with self._lock:
-                seen.update(zip([distinct[i] for i in unseen], made, strict=True))
-        keys = np.array([*got, 0], dtype=np.int64)
-        missing = row_codes < 0
-        return pd.arrays.IntegerArray(keys[np.where(missing, len(keys) - 1, row_codes)], missing)
-
-    def _job(self, job_id: str) -> dict[str, CachedAnswer]:
-        seen = self._jobs.pop(job_id, None)
-        if seen is None or len(seen) > SEEN_MAX_NUMBERS:
-            seen = {}
-        self._jobs[job_id] = seen  # the most recent last
-        while len(self._jobs) > SEEN_MAX_JOBS:
-            del self._jobs[next(iter(self._jobs))]
-        return seen
-
-    def answers(
-        self,
-        client: MobileStatusClient,
-        job: JobSpec,
-        action: Action,
-        wanted: list[str],
-        fresh_after: float,
-    ) -> list[CachedAnswer | None]:
-        """The fresh answer of each number in ``wanted`` (None where the store has none)."""
-        with self._lock:
-            seen = self._job(job.job_id)
-            out = [seen.get(n) for n in wanted]
-        unseen = [i for i, a in enumerate(out) if a is None or a.checked_at <= fresh_after]
-        if unseen:
-            asked = [wanted[i] for i in unseen]
-            keys = client.number_keys(asked, action)
-            held = client.store.get_many(keys, fresh_after)
-            new: dict[str, CachedAnswer] = {}
-            for i, number, key in zip(unseen, asked, keys, strict=True):
-                answer = held.get(key)
-                out[i] = answer
-                if answer is not None:
-                    new[number] = answer
-            with self._lock:
-                self._job(job.job_id).update(new)
-        return [a if a is not None and a.checked_at > fresh_after else None for a in out]
+            found = self._jobs.pop(job.job_id, None)
+            if found is None:
+                found = _JobTable(action)
+            self._jobs[job.job_id] = found  # the most recent last
+            while len(self._jobs) > SEEN_MAX_JOBS:
+                del self._jobs[next(iter(self._jobs))]
+            return found
 
 
 _seen = _SeenAnswers()
@@ -588,25 +663,14 @@ def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
     ``request_id`` and ``checked_at``: those columns are made once per distinct answer
     (its Result, Description and kept fields) and spread with a ``take``.
     """
-    templates: dict[tuple[Any, ...], int] = {}
-    records: list[Any] = [action.invalid(None)]  # template 0: not sent (locally invalid)
-    chosen = np.zeros(len(plan.answers), dtype=np.intp)
-    request_ids: list[str | None] = [None] * len(plan.answers)
-    checked_at = np.full(len(plan.answers), np.nan)
-    for i, answer in enumerate(plan.answers):
-        if answer is None:
-            continue
-        shape = (answer.result, answer.description, answer.status_code, answer.detail)
-        found = templates.get(shape)
-        if found is None:
-            found = templates[shape] = len(records)
-            records.append(answers.cached_result("", replace(answer, request_id=None), action))
-        chosen[i] = found
-        request_ids[i] = answer.request_id
-        checked_at[i] = answer.checked_at
-    rows = action.to_frame(records).take(chosen).reset_index(drop=True)
+    chosen = np.maximum(plan.template, 0)  # record 0: not sent (and placeholders)
+    rows = plan.records.take(chosen).reset_index(drop=True)
     rows["number"] = plan.distinct.reset_index(drop=True)
+    answered = plan.template >= 0
+    request_ids = plan.request_id.copy()
+    request_ids[~answered] = None
     rows["request_id"] = pd.array(request_ids, dtype=numbers.string_dtype())
+    checked_at = np.where(answered, plan.checked_at, np.nan).astype(float)
     # Microseconds as datetime.fromtimestamp rounds them (the cached path of pandas' run):
     # the whole seconds, then the fraction rounded half to even.
     seconds = np.trunc(checked_at)
@@ -744,7 +808,11 @@ def _partition_results(
                 per_number[i] = drawn[number]
         codes = np.where(plan.row_codes < 0, len(plan.distinct), plan.row_codes)
         out[sampling.WEIGHT_COLUMN] = per_number[codes]
-    out[KEY_COLUMN] = _seen.row_keys(client, job, plan.distinct.tolist(), plan.row_codes)
+    keys = np.append(plan.row_key, 0)
+    missing = plan.row_codes < 0
+    out[KEY_COLUMN] = pd.arrays.IntegerArray(
+        keys[np.where(missing, len(keys) - 1, plan.row_codes)], missing
+    )
     out.index = series.index
     return out, stopped
 
