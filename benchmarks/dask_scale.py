@@ -26,10 +26,13 @@ objects back (~25%); the run's thread and pool were small. There was no shuffle 
 lookup's graph (the one in distributed's log came from the ``value_counts`` that checks the
 output). Now: hiredis parses the reply, the batch decodes as one JSON document, keys are
 hashed with ``hmac.digest``, cached rows are built column-wise from one record per distinct
-answer, a worker keeps the answers it read for the job's later partitions (so a partition
-asks the store only for numbers its worker has not seen, in one batched read), and a
-partition with nothing to call starts no run. Then writing the eleven result columns is
-the largest part of what the lookup adds.
+answer, a worker keeps what it learnt in the job column-wise (a hash index of the numbers
+it has seen, their row keys and answers: a partition finds its numbers with one
+``get_indexer`` and asks the store only for numbers its worker has no answer for, in one
+batched read), and a partition with nothing to call starts no run. Measured after: 4M rows
+over 40k numbers at 1.62x the baseline's time (1.78x its CPU seconds; 5.17x before), the
+profile now led by the first partitions' hashing and reading of numbers a worker has not
+seen, writing the result columns, and classifying the column.
 
     .venv/bin/python benchmarks/dask_scale.py [--rows 4000000] [--numbers 40000] [--profile DIR]
 """
