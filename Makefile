@@ -93,9 +93,10 @@ package-check: $(STAMP)
 
 # The ten-minute loop: lint, types, every test but the slow ones, and the notebooks beside the
 # parallel tests (they too mostly wait): each notebook, and each test file, whole on a worker.
+# The slowest tests of each pass are listed, so that where the ten minutes go stays in sight.
 test: lint typecheck $(STAMP)
-	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile $(NBVAL) $(FAST_TESTS) notebooks
-	$(PYTEST) -m "serial and not slow"
+	$(PYTEST) -n $(PYTEST_WORKERS) --dist loadfile --durations=15 $(NBVAL) $(FAST_TESTS) notebooks
+	$(PYTEST) -m "serial and not slow" --durations=5
 
 # Everything CI runs (.ci/run), each step once: the loop, then what it leaves out.
 test-all: test pytest-slow pytest-pandas22 package-check
