@@ -1,4 +1,4 @@
-"""Make the README's pictures: the health, billing and compare plots, the dashboard screenshot
+"""Make the README's pictures: the health, billing, compare and time plots, the dashboard screenshot
 and the live widget of a run mid-way.
 
 make pictures      (needs Chromium and the widget JavaScript for the two screenshots)
@@ -44,6 +44,9 @@ def main() -> None:
     shares, _ = second.mobile.plot(kind="compare", by="fraud")
     shares.figure.savefig(DOCS / "compare.png", dpi=110)
 
+    monthly = second.mobile.plot(kind="time", on="signup_ts", freq="M")
+    monthly.figure.savefig(DOCS / "time.png", dpi=110)
+
     from tests.browser import render
     from tests.test_browser import DASHBOARD_CELLS, RUN_CELLS, RUN_CLEANUP
 
@@ -62,7 +65,8 @@ def main() -> None:
         with render.serve(page.parent) as url:
             render.screenshot(f"{url}/index.html", DOCS / "run_widget.png", width=1100, height=400)
     print(
-        "wrote docs/health.png, docs/billing.png, docs/compare.png, docs/dashboard.png, "
+        "wrote docs/health.png, docs/billing.png, docs/compare.png, docs/time.png, "
+        "docs/dashboard.png, "
         "docs/run_widget.png"
     )
 

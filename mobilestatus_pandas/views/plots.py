@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+import numpy as np
 import pandas as pd
 
 from ..analysis.report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
@@ -94,7 +95,10 @@ TIME_STATUSES: Final = (DEAD_LINE, *DEAD_LINE_STATES)
 PARTIAL_COVERAGE: Final = 0.9
 #: The rows-per-period bars fill at most this share of the time plot's height.
 COUNT_BARS_HEIGHT: Final = 0.25
-COUNT_COLOR: Final = "#cfd8dc"
+COUNT_COLOR: Final = "#e3eaee"
+#: The share axis ends a tenth above the highest share or interval drawn (shares of a few
+#: per cent are not flattened at the foot of a 0-100% axis), at 100% at most.
+SHARE_AXIS_STEP: Final = 0.1
 #: Words for the period of a ``freq`` (the period's frequency code), for titles.
 PERIOD_WORDS: Final[dict[str, str]] = {
     "Y": "year", "Q": "quarter", "M": "month", "W": "week", "D": "day", "h": "hour",
@@ -228,6 +232,7 @@ def over_time(
     ax.set_zorder(counts.get_zorder() + 1)  # the shares in front of the bars
     ax.patch.set_visible(False)
     full = [not p for p in partial]
+    peaks: list[float] = []  # the highest share or interval drawn sets the axis' top
     for status in shown:
         if status == DEAD_LINE:
             parts = [s for s in DEAD_LINE_STATES if s in table.columns]
@@ -237,6 +242,7 @@ def over_time(
         if series is None or not series.notna().any():
             continue
         y = series.to_numpy(dtype=float)
+        peaks.extend(y)
         color = color_of(status)
         dead = status == DEAD_LINE
         ax.plot(x, y, marker="o", markersize=4, markevery=full, label=status_label(status),
@@ -250,9 +256,14 @@ def over_time(
             band = _dead_line_band(dated, key, prefix)
             if band is not None:
                 low, high = band.reindex(table.index).to_numpy(dtype=float).T
+                peaks.extend(high)
                 ax.fill_between(x, low, high, color=color, alpha=0.12, linewidth=0,
                                 label="dead_line: 95% interval (numbers as clusters)")  # fmt: skip
-    ax.set_ylim(0, 1)
+    finite = np.asarray(peaks, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    highest = float(finite.max()) if len(finite) else 1.0
+    top = min(1.0, SHARE_AXIS_STEP * (np.floor(highest / SHARE_AXIS_STEP) + 1))
+    ax.set_ylim(0, top)
     ax.yaxis.set_major_formatter(_pyplot().FuncFormatter(lambda y, _: f"{y:.0%}"))
     ax.set_ylabel("share of answered rows" if answered else "share of rows")
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
