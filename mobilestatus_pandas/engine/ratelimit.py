@@ -98,6 +98,10 @@ MIN_SLEEP_SECONDS: Final = 0.001
 OUTAGE_POLL_SECONDS: Final = 0.25
 
 
+#: A limiter this far behind its schedule was idle, not late: its next send starts afresh.
+IDLE_SECONDS: Final = 1.0
+
+
 def _catch_up(spacing: float) -> float:
     """How far behind its schedule a late send may let the next ones catch up."""
     return max(spacing * CATCH_UP_SHARE, CATCH_UP_SECONDS)
@@ -301,8 +305,13 @@ class RateLimiter:
         entry = [now, now]
         self._sends.append(entry)
         self._mine.entry = entry
-        # On schedule: a send that came late does not delay the next by as much.
-        self._next_at = max(self._next_at, now - _catch_up(spacing)) + spacing
+        # On schedule: a send that came late does not delay the next by as much. A send after
+        # an idle spell (a second or a spacing behind, whichever is longer) starts a new
+        # schedule: no catch-up, so the first two sends of a run are a whole spacing apart.
+        if now - self._next_at > max(spacing, IDLE_SECONDS):
+            self._next_at = now + spacing
+        else:
+            self._next_at = max(self._next_at, now - _catch_up(spacing)) + spacing
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Wait for a send slot; ``False`` when ``stop`` was set before one came."""
