@@ -526,6 +526,8 @@ class _JobTable:
 
     def _reset(self) -> None:
         action = self.action
+        #: Counts the starts: a slot found before a start again means nothing after it.
+        self.generation = getattr(self, "generation", -1) + 1
         self.index = pd.Index([], dtype=numbers.string_dtype())
         self.template = np.zeros(0, dtype=np.intp)
         self.request_id = np.zeros(0, dtype=object)
@@ -553,6 +555,7 @@ class _JobTable:
         the store in one batch (unless not ``read``)."""
         with self.lock:
             index, template, checked_at = self.index, self.template, self.checked_at
+            generation = self.generation
         wanted = pd.Index(distinct)
         slot = index.get_indexer(wanted)
         known = slot >= 0
@@ -563,9 +566,11 @@ class _JobTable:
         if len(unseen) or len(ask):
             self._learn(client, action, distinct, unseen, ask, fresh_after)
             with self.lock:
-                index = self.index
+                index, generation = self.index, self.generation
             slot = index.get_indexer(wanted)
         with self.lock:
+            if self.generation != generation:  # started again meanwhile: find them anew
+                slot = self.index.get_indexer(wanted)
             found = (
                 self.template[slot],
                 self.request_id[slot],

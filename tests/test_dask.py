@@ -276,6 +276,7 @@ def test_tenure_is_lazy_with_exact_meta_and_matches_pandas(sandbox: msp.Sandbox)
     pd.testing.assert_frame_equal(done[columns], expected[columns])
     assert set(done["tenure_result"].dropna()) >= {"0", "-1", "-2", "-3", "-5", "-13", "-99"}
     stats = sandbox.stats()
+    assert stats["rate_limited"] == 0, stats
     assert stats["requests"] == 35 == stats["requests_by_action"]["MobileNetworkTimeVerification"]
     assert stats["numbers_billed_more_than_once"] == 0
     assert (
@@ -606,3 +607,24 @@ def test_the_daily_limit_streak_is_counted_across_partitions(sandbox: msp.Sandbo
     first.after_answer("-4", False, None)
     second.after_answer("-4", False, None)
     assert second.stop_reason() == "daily limit reached"
+
+
+def test_a_worker_s_table_that_starts_again_keeps_every_answer_right(
+    sandbox: msp.Sandbox, cache_file: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound on what a worker keeps per job, far below the partitions' numbers: the
+    # table starts again over and over, and every row still gets its own number's answer.
+    monkeypatch.setattr(msd, "SEEN_MAX_NUMBERS", 7)
+    pdf = study_frame()
+    client = sandbox.client(cache=cache_file)
+    pdf.mobile.status("phone", client=client, progress=False)
+    expected = pdf.mobile.status("phone", client=client, progress=False)
+    sandbox.reset_stats()
+    done = (
+        dd.from_pandas(pdf, npartitions=6)
+        .mobile.status("phone", client=client)
+        .compute(scheduler="threads")
+    )
+    assert sandbox.stats()["requests"] == 0
+    results = [c for c in expected.columns if c not in pdf.columns]
+    pd.testing.assert_frame_equal(done[results], expected[results])
