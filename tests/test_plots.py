@@ -164,6 +164,22 @@ def test_time_plot_reads_as_a_picture_for_a_report(
     assert [bool(p.get_hatch()) for p in counts.patches] == [False] * 7 + [True]
 
 
+def test_time_plot_by_day_and_on_the_index_without_warnings(
+    enriched: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
+    out, _ = enriched
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 56 days are 56 groups: no "many groups" warning
+        daily = out.mobile.plot(kind="time", on="signup_ts", freq="D")
+        monthly = out.set_index("signup_ts").mobile.plot(kind="time", freq="MS")
+    assert "per day of signup_ts" in daily.get_title()
+    assert "partial" not in daily.get_title(), "whole days of midnight dates"
+    assert "per month of the index" in monthly.get_title()
+    assert "the last month is partial" in monthly.get_title(), "25 of February's 29 days"
+    with pytest.raises(msp.InputError, match="not a period"):
+        out.mobile.plot(kind="time", on="signup_ts", freq="bogus")
+
+
 LAB_WHITE = (0.95047, 1.0, 1.08883)
 
 

@@ -8,12 +8,14 @@ figure of your own. One colour per status, the same everywhere in the project
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import pandas as pd
 
+from ..analysis.grouping import ManyGroupsWarning
 from ..analysis.report import DEAD_LINE, DEFAULT_CURRENCY, billing_by_period, summary
 from ..errors import InputError
 from ..service.codes import DEAD_LINE_STATES, STATUS_DESCRIPTIONS, STATUSES
@@ -196,10 +198,13 @@ def over_time(
     dates = dates[dated_rows]
     key = _periods(dates, freq).rename(str(on) if on is not None else "period")
     values = "answered_share" if answered else "row_share"
-    table = summary(dated, key, prefix=prefix, wide=True, values=values)
+    with warnings.catch_warnings():  # many periods are what a time axis is for
+        warnings.simplefilter("ignore", ManyGroupsWarning)
+        table = summary(dated, key, prefix=prefix, wide=True, values=values)
+        rows = summary(dated, key, prefix=prefix, wide=True)["rows"]
     table = table[table["rows"] > 0] if "rows" in table.columns else table
     periods = pd.PeriodIndex(table.index, dtype=key.dtype)
-    rows = summary(dated, key, prefix=prefix, wide=True)["rows"].reindex(table.index)
+    rows = rows.reindex(table.index)
     partial = _partial(periods, dates)
     x = (periods.start_time + (periods.end_time - periods.start_time) / 2) if len(periods) else []
     if statuses is None:
@@ -274,7 +279,10 @@ def over_time(
     notes = []
     for i in [i for i, p in enumerate(partial) if p]:
         which = "last" if i == len(partial) - 1 and len(partial) > 1 else "first"
-        notes.append(f"the {which} {word} is partial ({int(rows.iloc[i]):,} rows, hollow)")
+        count = int(rows.iloc[i])
+        notes.append(
+            f"the {which} {word} is partial ({count:,} row{'' if count == 1 else 's'}, hollow)"
+        )
     if undated:
         notes.append(f"{undated:,} rows without a date left out")
     ax.set_title(
@@ -304,7 +312,9 @@ def _dead_line_band(dated: pd.DataFrame, key: pd.Series, prefix: str) -> pd.Data
     from ..analysis.stats import compare
 
     try:
-        table = compare(dated, key, statuses=[DEAD_LINE], prefix=prefix)
+        with warnings.catch_warnings():  # many periods are what a time axis is for
+            warnings.simplefilter("ignore", ManyGroupsWarning)
+            table = compare(dated, key, statuses=[DEAD_LINE], prefix=prefix)
     except InputError:  # too few answers, no number column: the count bars stand alone
         return None
     return table.set_index("group")[["ci_low", "ci_high"]]
