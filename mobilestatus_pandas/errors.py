@@ -4,12 +4,12 @@
 
     MobileStatusError
     ├── CredentialsNotFound        (also LookupError) no SecretId/SecretKey anywhere in the chain
-    ├── AuthenticationError        the account or credentials were refused (AuthFailure.*,
-    │                              UnauthorizedOperation.*, FailedOperation.StsUnAuthErrError)
-    ├── EncryptionKeyError         the Encryption public key is not the service's
-    │                              (FailedOperation.DecryptSystemError)
-    ├── RateLimitError             RequestLimitExceeded* still answered after every retry
-    ├── ServiceError               any other error answer from the service
+    ├── ServiceError               an error answer from the service
+    │   ├── AuthenticationError    the account or credentials were refused (AuthFailure.*,
+    │   │                          UnauthorizedOperation.*, FailedOperation.StsUnAuthErrError)
+    │   ├── EncryptionKeyError     the Encryption public key is not the service's
+    │   │                          (FailedOperation.DecryptSystemError)
+    │   └── RateLimitError         RequestLimitExceeded* still answered after every retry
     ├── TransportError             no usable answer (network failure, HTTP error status)
     │   ├── NotSentError           the request never left: connection refused, DNS, connect
     │   │                          timeout (never billed, safe to send again)
