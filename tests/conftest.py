@@ -7,6 +7,7 @@ The isolated environment every test (and every doctest) runs in is ``isolated_en
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,16 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+@pytest.fixture(autouse=True)
+def close_figures() -> Iterator[None]:
+    """Each test's pyplot figures closed after it: a worker runs a whole test file (``--dist
+    loadfile``), and pyplot warns from the 21st open figure on, in whichever test opens it."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")  # never imported here for a test without it
+    if pyplot is not None:
+        pyplot.close("all")
 
 
 @pytest.fixture
