@@ -317,7 +317,10 @@ def _dead_line_band(dated: pd.DataFrame, key: pd.Series, prefix: str) -> pd.Data
             table = compare(dated, key, statuses=[DEAD_LINE], prefix=prefix)
     except InputError:  # too few answers, no number column: the count bars stand alone
         return None
-    return table.set_index("group")[["ci_low", "ci_high"]]
+    band = table[["ci_low", "ci_high"]]
+    # the periods as they are (object), without the dtype inference pandas 2.2 warns about
+    band.index = pd.Index(table["group"].to_numpy(dtype=object), dtype=object)
+    return band
 
 
 def billing(
