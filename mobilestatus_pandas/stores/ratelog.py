@@ -88,17 +88,7 @@ def _plan(
     planned: list[float] = []
     at = now
     for _ in range(count):
-        first = bisect.bisect_right(sends, at - window)
-        in_window = len(sends) - first
-        wait = _wait_for(
-            in_window,
-            sends[-1] if in_window else None,
-            sends[-limit] if in_window >= limit else None,
-            at,
-            limit,
-            window,
-            spacing if not planned else step,
-        )
+        wait = _wait_in(sends, at, limit, window, spacing if not planned else step)
         if wait > 0:
             if not planned:
                 return [], wait
@@ -107,6 +97,22 @@ def _plan(
         bisect.insort(sends, at)
         at += step
     return planned, 0.0
+
+
+def _wait_in(
+    sends: list[float], at: float, limit: int, window: float, spacing: float | None
+) -> float:
+    """:func:`_wait_for` over the sorted ``sends``: what the window holds at ``at``."""
+    in_window = len(sends) - bisect.bisect_right(sends, at - window)
+    return _wait_for(
+        in_window,
+        sends[-1] if in_window else None,
+        sends[-limit] if in_window >= limit else None,
+        at,
+        limit,
+        window,
+        spacing,
+    )
 
 
 class LocalWindowLog:
@@ -130,17 +136,7 @@ class LocalWindowLog:
             sends = self._sends.setdefault(bucket, [])
             if sends and sends[0] <= now - (HISTORY_WINDOWS + 1) * window_seconds:
                 del sends[: bisect.bisect_right(sends, now - HISTORY_WINDOWS * window_seconds)]
-            first = bisect.bisect_right(sends, now - window_seconds)
-            in_window = len(sends) - first
-            wait = _wait_for(
-                in_window,
-                sends[-1] if in_window else None,
-                sends[-limit] if in_window >= limit else None,
-                now,
-                limit,
-                window_seconds,
-                spacing_seconds,
-            )
+            wait = _wait_in(sends, now, limit, window_seconds, spacing_seconds)
             if wait <= 0:
                 bisect.insort(sends, now)
                 return 0.0
