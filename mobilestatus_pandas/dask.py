@@ -64,6 +64,8 @@ import dask
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from dask.delayed import Delayed, delayed
 
 from .accessor import DEFAULT_PREFIX, _check_prefix, _check_prefixes, _clashes, resolve_client
@@ -79,7 +81,7 @@ from .service import codes, numbers
 from .service.actions import ACTIONS, STATUS, TENURE, Action, get_action, get_actions
 from .service.credentials import Credentials, mask
 from .service.result import ATTRS_KEY, KEY_COLUMN
-from .stores import ENV_CACHE, CachedAnswer
+from .stores import ENV_CACHE
 
 logger = logging.getLogger(__name__)
 
@@ -470,32 +472,21 @@ def _plan_partition(
     holds in one batched query (keyed hashes only; one round trip for the partition, none
     when the worker read every number before in this job)."""
     mode = options.choice("validate", job.validate or client.validate, options.VALIDATE_MODES)
-    found = numbers.classify_values(series)
-    number_codes, uniques = pd.factorize(
-        pd.Series(pd.arrays.ArrowStringArray(found.national), copy=False), use_na_sentinel=True
-    )
-    row_codes = np.append(number_codes, -1)[found.rows]  # position -1: the NA rows
-    distinct = pd.Series(uniques, dtype=numbers.string_dtype())
-    if mode == "local":
-        checked = numbers.is_valid(distinct).to_numpy(dtype=bool)
-    else:
-        checked = np.ones(len(distinct), dtype=bool)
-    sampled_out = np.zeros(len(distinct), dtype=bool)
-    if drawn is not None:  # only the job's drawn numbers are looked up
-        sampled_out = checked & ~np.fromiter(
-            (n in drawn for n in distinct.tolist()), bool, len(distinct)
-        )
+    rows, values = numbers.distinct_values(series)
     fresh_after = client.now() - client.cache_ttl.total_seconds()
     table = _seen.table(job, action)
-    asked = checked & ~sampled_out
-    looked = table.look_up(client, action, distinct, asked, fresh_after, read=not job.refresh)
-    template, request_id, checked_at, row_key, records = looked
+    known = table.look_up(
+        client, action, values, local=mode == "local", drawn=drawn, fresh_after=fresh_after,
+        read=not job.refresh,
+    )  # fmt: skip
+    template = known.template
     if job.refresh:
-        template = np.full(len(distinct), -1, dtype=np.intp)
-    template = np.where(asked, template, -1)
+        template = np.full(len(known.distinct), -1, dtype=np.intp)
+    asked = known.checked & ~known.sampled_out
     return _PartitionPlan(
-        series, row_codes, found.row_reason(), distinct, checked, template, request_id,
-        checked_at, row_key, records, sampled_out,
+        series, np.append(known.value_code, -1)[rows], numbers.row_reasons(rows, known.reason),
+        known.distinct, known.checked, np.where(asked, template, -1), known.request_id,
+        known.checked_at, known.row_key, known.records, known.sampled_out,
     )  # fmt: skip
 
 
@@ -506,17 +497,37 @@ SEEN_MAX_NUMBERS: Final = 400_000
 SEEN_MAX_JOBS: Final = 2
 
 
+@dataclass
+class _Known:
+    """One partition's distinct values as its worker's :class:`_JobTable` knows them: each
+    value's number (``value_code``, a position in ``distinct``; -1 with a ``reason``), and
+    per distinct number what the plan needs (see :class:`_PartitionPlan`)."""
+
+    value_code: np.ndarray
+    reason: np.ndarray
+    distinct: pd.Series
+    checked: np.ndarray
+    sampled_out: np.ndarray
+    template: np.ndarray
+    request_id: np.ndarray
+    checked_at: np.ndarray
+    row_key: np.ndarray
+    records: pd.DataFrame
+
+
 class _JobTable:
     """What a worker process has learnt in one job, column-wise, one slot per number it has
-    seen: the number's row key, and the store's answer (as a record of the job's answer
-    records, its RequestId and time), for the job's later partitions on the same worker.
+    seen: the number, whether it is in a CN mobile range, its row key, and the store's answer
+    (as a record of the job's answer records, its RequestId and time); and, for text
+    columns, each distinct value it has classified and its number's slot (or its reason).
 
-    A team's table repeats its numbers across partitions; a worker that has read a number's
-    answer once in this job takes it from here (still fresh: checked at each use) and asks
-    the store, in one batched read per partition, only for numbers it holds no answer for
-    (another partition may have called them since). Held in the worker's memory only, as
-    the partition's own rows are; gone with the job. Slots are found with a hash index
-    (``pd.Index.get_indexer``), not a Python loop per number.
+    A team's table repeats its numbers across partitions; a worker classifies and hashes a
+    value once per job, takes a number's answer from here (still fresh: checked at each
+    use), and asks the store, in one batched read per partition, only for numbers it holds
+    no answer for (another partition may have called them since). Held in the worker's
+    memory only, as the partition's own rows are; gone with the job. Slots are found with
+    hash indexes (``pd.Index.get_indexer``), not a Python loop per value; a partition reads
+    and learns under the table's lock, so its threads share one worker's work.
     """
 
     def __init__(self, action: Action) -> None:
@@ -526,13 +537,16 @@ class _JobTable:
 
     def _reset(self) -> None:
         action = self.action
-        #: Counts the starts: a slot found before a start again means nothing after it.
-        self.generation = getattr(self, "generation", -1) + 1
         self.index = pd.Index([], dtype=numbers.string_dtype())
+        self.in_range = np.zeros(0, dtype=bool)
         self.template = np.zeros(0, dtype=np.intp)
         self.request_id = np.zeros(0, dtype=object)
         self.checked_at = np.zeros(0, dtype=float)
         self.row_key = np.zeros(0, dtype=np.int64)
+        #: Text values classified before (a text column's distinct values), their slots.
+        self.values = pd.Index([], dtype=numbers.string_dtype())
+        self.value_slot = np.zeros(0, dtype=np.intp)
+        self.value_reason = np.zeros(0, dtype=np.int8)
         self.shapes: dict[tuple[Any, ...], int] = {}
         self.record_list: list[Any] = [action.invalid(None)]  # record 0: not sent
         self.records = action.to_frame(self.record_list)
@@ -544,97 +558,118 @@ class _JobTable:
         self,
         client: MobileStatusClient,
         action: Action,
-        distinct: pd.Series,
-        asked: np.ndarray,
-        fresh_after: float,
+        values: pd.Series,
         *,
-        read: bool = True,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
-        """Per distinct number: its answer's record (-1: none), RequestId, time and row key;
-        and the job's records. Numbers ``asked`` without a fresh answer here are read from
-        the store in one batch (unless not ``read``)."""
-        with self.lock:
-            index, template, checked_at = self.index, self.template, self.checked_at
-            generation = self.generation
-        wanted = pd.Index(distinct)
-        slot = index.get_indexer(wanted)
-        known = slot >= 0
-        fresh = np.zeros(len(distinct), dtype=bool)
-        fresh[known] = (template[slot[known]] >= 0) & (checked_at[slot[known]] > fresh_after)
-        unseen = np.flatnonzero(~known)
-        ask = np.flatnonzero(asked & ~fresh) if read else np.zeros(0, dtype=np.intp)
-        if len(unseen) or len(ask):
-            self._learn(client, action, distinct, unseen, ask, fresh_after)
-            with self.lock:
-                index, generation = self.index, self.generation
-            slot = index.get_indexer(wanted)
-        with self.lock:
-            if self.generation != generation:  # started again meanwhile: find them anew
-                slot = self.index.get_indexer(wanted)
-            found = (
-                self.template[slot],
-                self.request_id[slot],
-                self.checked_at[slot],
-                self.row_key[slot],
-                self.records,
-            )
-        lost = slot < 0  # the table started again meanwhile (its bound): ask the run
-        if lost.any():
-            found[0][lost] = -1
-            found[3][lost] = client.row_keys(distinct[lost].tolist())
-        return found
-
-    def _learn(
-        self,
-        client: MobileStatusClient,
-        action: Action,
-        distinct: pd.Series,
-        unseen: np.ndarray,
-        ask: np.ndarray,
+        local: bool,
+        drawn: Mapping[str, float] | None,
         fresh_after: float,
-    ) -> None:
-        """Hash the numbers never seen; read the ones ``ask``-ed from the store; keep both."""
-        values = distinct.tolist()
-        new_numbers = [values[i] for i in unseen]
-        new_keys = client.row_keys(new_numbers) if new_numbers else np.zeros(0, np.int64)
-        asked_numbers = [values[i] for i in ask]
-        held: dict[str, CachedAnswer] = {}
-        if asked_numbers:
-            keys = client.number_keys(asked_numbers, action)
-            found = client.store.get_many(keys, fresh_after)
-            held = {n: found[k] for n, k in zip(asked_numbers, keys, strict=True) if k in found}
+        read: bool = True,
+    ) -> _Known:
+        """The numbers of a partition's distinct ``values`` (``numbers.distinct_values``),
+        each checked (``local``: in a CN mobile range) and, with ``drawn``, in the sample
+        or not; for each, its answer's record (-1: none), RequestId, time and row key.
+        Numbers asked for without a fresh answer here are read from the store in one batch
+        (unless not ``read``)."""
         with self.lock:
-            if len(self.index) + len(new_numbers) > SEEN_MAX_NUMBERS:
-                self._reset()  # start again: bounded memory
-                new_numbers = values
-                new_keys = client.row_keys(values)
-            if new_numbers:  # another thread of this worker may have added some meanwhile
-                absent = self.index.get_indexer(pd.Index(new_numbers, dtype=self.index.dtype)) < 0
-                new_numbers = [n for n, keep in zip(new_numbers, absent, strict=True) if keep]
-                new_keys = np.asarray(new_keys, np.int64)[absent]
-            extra = len(new_numbers)
-            if extra:
-                self.index = self.index.append(pd.Index(new_numbers, dtype=self.index.dtype))
-                self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
-                self.request_id = np.concatenate([self.request_id, np.full(extra, None)])
-                self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
-                self.row_key = np.concatenate([self.row_key, np.asarray(new_keys, np.int64)])
-            if held:
-                slots = self.index.get_indexer(pd.Index(list(held), dtype=self.index.dtype))
-                before = len(self.record_list)
-                for slot, answer in zip(slots.tolist(), held.values(), strict=True):
-                    shape = (answer.result, answer.description, answer.status_code, answer.detail)
-                    record = self.shapes.get(shape)
-                    if record is None:
-                        record = self.shapes[shape] = len(self.record_list)
-                        self.record_list.append(
-                            answers.cached_result("", replace(answer, request_id=None), action)
-                        )
-                    self.template[slot] = record
-                    self.request_id[slot] = answer.request_id
-                    self.checked_at[slot] = answer.checked_at
-                if len(self.record_list) > before:
-                    self.records = action.to_frame(self.record_list)
+            slot, reason = self._slots(client, values)
+            value_code = np.full(len(values), -1, dtype=np.intp)
+            present = np.flatnonzero(slot >= 0)
+            codes, uniques = pd.factorize(slot[present])
+            value_code[present] = codes
+            mine = np.asarray(uniques, dtype=np.intp)  # the partition's numbers' slots
+            distinct = pd.Series(self.index.take(mine), dtype=numbers.string_dtype())
+            checked = self.in_range[mine] if local else np.ones(len(mine), dtype=bool)
+            sampled_out = np.zeros(len(mine), dtype=bool)
+            if drawn is not None:  # only the job's drawn numbers are looked up
+                in_sample = np.fromiter((n in drawn for n in distinct.tolist()), bool, len(mine))
+                sampled_out = checked & ~in_sample
+            asked = checked & ~sampled_out
+            fresh = (self.template[mine] >= 0) & (self.checked_at[mine] > fresh_after)
+            ask = mine[asked & ~fresh]
+            if read and len(ask):
+                self._read(client, action, ask, fresh_after)
+            return _Known(
+                value_code, reason, distinct, checked, sampled_out, self.template[mine],
+                self.request_id[mine], self.checked_at[mine], self.row_key[mine], self.records,
+            )  # fmt: skip
+
+    def _slots(
+        self, client: MobileStatusClient, values: pd.Series
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per distinct value: its number's slot (learnt now if new) or -1, and its reason
+        (an index in ``numbers.REASONS``; -1 for numbers). Text values are classified once
+        per job; others (numbers as floats, objects) each time, as they are few."""
+        text = isinstance(values.dtype, pd.StringDtype)
+        slot = np.full(len(values), -1, dtype=np.intp)
+        reason = np.full(len(values), -1, dtype=np.int8)
+        at = self.values.get_indexer(pd.Index(values)) if text and len(self.values) else slot.copy()
+        known = at >= 0
+        slot[known] = self.value_slot[at[known]]
+        reason[known] = self.value_reason[at[known]]
+        new = np.flatnonzero(~known)
+        if not len(new):
+            return slot, reason
+        fresh = values.iloc[new].reset_index(drop=True)
+        national, why = numbers.classify_distinct(fresh)
+        is_number = np.flatnonzero(why < 0)
+        found = pd.Series(
+            pd.arrays.ArrowStringArray(pc.take(national, pa.array(is_number))), copy=False
+        )
+        where = (
+            self.index.get_indexer(pd.Index(found)) if len(self.index) else np.full(len(found), -1)
+        )
+        unseen = pd.unique(found[where < 0])
+        if len(self.index) and len(self.index) + len(unseen) > SEEN_MAX_NUMBERS:
+            self._reset()  # start again: bounded memory (a partition's own numbers stay)
+            return self._slots(client, values)
+        if len(unseen):
+            added = pd.Index(unseen, dtype=self.index.dtype)
+            extra = len(added)
+            self.index = self.index.append(added)
+            self.in_range = np.concatenate(
+                [self.in_range, numbers.in_mobile_range(pa.array(added.array))]
+            )
+            self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
+            self.request_id = np.concatenate([self.request_id, np.full(extra, None)])
+            self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
+            self.row_key = np.concatenate(
+                [self.row_key, np.asarray(client.row_keys(added.tolist()), np.int64)]
+            )
+            where = self.index.get_indexer(pd.Index(found))
+        new_slot = np.full(len(new), -1, dtype=np.intp)
+        new_slot[is_number] = where
+        slot[new] = new_slot
+        reason[new] = why
+        if text:
+            self.values = self.values.append(pd.Index(fresh, dtype=self.values.dtype))
+            self.value_slot = np.concatenate([self.value_slot, new_slot])
+            self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
+        return slot, reason
+
+    def _read(
+        self, client: MobileStatusClient, action: Action, ask: np.ndarray, fresh_after: float
+    ) -> None:
+        """Read the numbers in slots ``ask`` from the store in one batch; keep their answers."""
+        asked = self.index.take(ask).tolist()
+        keys = client.number_keys(asked, action)
+        found = client.store.get_many(keys, fresh_after)
+        before = len(self.record_list)
+        for slot, key in zip(ask.tolist(), keys, strict=True):
+            answer = found.get(key)
+            if answer is None:
+                continue
+            shape = (answer.result, answer.description, answer.status_code, answer.detail)
+            record = self.shapes.get(shape)
+            if record is None:
+                record = self.shapes[shape] = len(self.record_list)
+                self.record_list.append(
+                    answers.cached_result("", replace(answer, request_id=None), action)
+                )
+            self.template[slot] = record
+            self.request_id[slot] = answer.request_id
+            self.checked_at[slot] = answer.checked_at
+        if len(self.record_list) > before:
+            self.records = action.to_frame(self.record_list)
 
 
 class _SeenAnswers:

@@ -220,10 +220,36 @@ class Classified:
 
     def row_reason(self) -> np.ndarray:
         """The reason code of each row (:data:`NO_NUMBER` for NA rows, -1 for numbers)."""
-        present = self.rows >= 0
-        out = np.full(len(self.rows), _CODE[NO_NUMBER], dtype=np.int8)
-        out[present] = self.reason[self.rows[present]]
-        return out
+        return row_reasons(self.rows, self.reason)
+
+
+def row_reasons(rows: np.ndarray, reason: np.ndarray) -> np.ndarray:
+    """Each row's reason code from its distinct value's (``rows``: positions among the
+    distinct values, -1 for NA): :data:`NO_NUMBER` for NA rows, -1 for numbers."""
+    present = rows >= 0
+    out = np.full(len(rows), _CODE[NO_NUMBER], dtype=np.int8)
+    out[present] = reason[rows[present]]
+    return out
+
+
+def distinct_values(values: Iterable[Any] | pd.Series | object) -> tuple[np.ndarray, pd.Series]:
+    """Each row's position among the column's distinct values (-1 for NA), and those values
+    in order of first appearance (a categorical's categories as they are).
+
+    Raises :class:`InputError` for a dtype that cannot hold phone numbers (:func:`check_dtype`).
+    """
+    series = as_series(values)
+    check_dtype(series)
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        # The categories are the distinct values already.
+        return series.cat.codes.to_numpy().astype(np.intp), pd.Series(series.cat.categories)
+    try:
+        rows, uniques = pd.factorize(series, use_na_sentinel=True)
+    except (TypeError, OverflowError):
+        # Unhashable values (lists, dicts, arrays) are refused one by one; integers too
+        # large for pandas 2.2's factorize (it tries them as floats) stand in as text.
+        rows, uniques = pd.factorize(series.map(_factorizable), use_na_sentinel=True)
+    return np.asarray(rows, dtype=np.intp), pd.Series(uniques)
 
 
 def classify_values(values: Iterable[Any] | pd.Series | object) -> Classified:
@@ -232,22 +258,9 @@ def classify_values(values: Iterable[Any] | pd.Series | object) -> Classified:
     Raises :class:`InputError` only for a dtype that cannot hold phone numbers
     (:func:`check_dtype`); every value of a usable column gets a number or a reason.
     """
-    series = as_series(values)
-    check_dtype(series)
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        # The categories are the distinct values already.
-        distinct = pd.Series(series.cat.categories)
-        rows = series.cat.codes.to_numpy().astype(np.intp)
-    else:
-        try:
-            rows, uniques = pd.factorize(series, use_na_sentinel=True)
-        except (TypeError, OverflowError):
-            # Unhashable values (lists, dicts, arrays) are refused one by one; integers too
-            # large for pandas 2.2's factorize (it tries them as floats) stand in as text.
-            rows, uniques = pd.factorize(series.map(_factorizable), use_na_sentinel=True)
-        distinct = pd.Series(uniques)
-    national, reason = _classify_distinct(distinct)
-    return Classified(np.asarray(rows, dtype=np.intp), national, reason)
+    rows, distinct = distinct_values(values)
+    national, reason = classify_distinct(distinct)
+    return Classified(rows, national, reason)
 
 
 def classify(values: Iterable[Any] | pd.Series | object) -> pd.DataFrame:
@@ -305,13 +318,18 @@ def is_valid(national: pd.Series) -> pd.Series:
     ``<NA>`` inputs are not valid. Works on the distinct values of the column.
     """
     codes, uniques = pd.factorize(national, use_na_sentinel=True)
-    distinct = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
-    pattern = f"^{cn_mobile_pattern().pattern}$"
-    valid = pc.fill_null(pc.match_substring_regex(distinct, pattern), False)
+    valid = in_mobile_range(pa.array(np.asarray(uniques, dtype=object), type=pa.string()))
     out = np.zeros(len(codes), dtype=bool)
     present = codes >= 0
-    out[present] = valid.to_numpy(zero_copy_only=False)[codes[present]]
+    out[present] = valid[codes[present]]
     return pd.Series(out, index=national.index, dtype="boolean", name=national.name)
+
+
+def in_mobile_range(national: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """:func:`is_valid` of normalised numbers as Arrow strings, one by one (null: False)."""
+    pattern = f"^{cn_mobile_pattern().pattern}$"
+    valid = pc.fill_null(pc.match_substring_regex(national, pattern), False)
+    return np.asarray(valid.to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def normalize_one(value: Any) -> str | None:
@@ -473,7 +491,7 @@ def _matches(text: pa.Array, pattern: str) -> np.ndarray:
     return np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _classify_distinct(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
+def classify_distinct(values: pd.Series) -> tuple[pa.Array, np.ndarray]:
     """Normalise distinct, non-missing values (any types): 11-digit strings or a reason.
 
     Every step runs in pyarrow's compute kernels (RE2), not in a Python loop, except for
