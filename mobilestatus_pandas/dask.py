@@ -443,7 +443,7 @@ class _PartitionPlan:
     distinct: pd.Series  # the distinct normalised numbers (string dtype)
     checked: np.ndarray  # per distinct number: sent (valid, or validate="server")
     template: np.ndarray  # per distinct number: its answer's record in the job, -1: none
-    request_id: np.ndarray  # per distinct number: the answer's RequestId (object)
+    request_id: pa.Array  # per distinct number: the answer's RequestId (null: none)
     checked_at: np.ndarray  # per distinct number: when it was answered (Unix seconds)
     row_key: np.ndarray  # per distinct number: its row key (the ``key`` column)
     records: pd.DataFrame  # the job's answer records, typed (row i: template i)
@@ -509,7 +509,7 @@ class _Known:
     checked: np.ndarray
     sampled_out: np.ndarray
     template: np.ndarray
-    request_id: np.ndarray
+    request_id: pa.Array
     checked_at: np.ndarray
     row_key: np.ndarray
     records: pd.DataFrame
@@ -540,11 +540,13 @@ class _JobTable:
         self.index = pd.Index([], dtype=numbers.string_dtype())
         self.in_range = np.zeros(0, dtype=bool)
         self.template = np.zeros(0, dtype=np.intp)
-        self.request_id = np.zeros(0, dtype=object)
+        #: The RequestIds read (append-only), and each slot's position in them (-1: none).
+        self.request_ids = pa.array([], type=pa.string())
+        self.request_at = np.zeros(0, dtype=np.intp)
         self.checked_at = np.zeros(0, dtype=float)
         self.row_key = np.zeros(0, dtype=np.int64)
         #: Text values classified before (a text column's distinct values), their slots.
-        self.values = pd.Index([], dtype=numbers.string_dtype())
+        self.values = pa.array([], type=pa.string())
         self.value_slot = np.zeros(0, dtype=np.intp)
         self.value_reason = np.zeros(0, dtype=np.int8)
         self.shapes: dict[tuple[Any, ...], int] = {}
@@ -577,7 +579,7 @@ class _JobTable:
             codes, uniques = pd.factorize(slot[present])
             value_code[present] = codes
             mine = np.asarray(uniques, dtype=np.intp)  # the partition's numbers' slots
-            distinct = pd.Series(self.index.take(mine), dtype=numbers.string_dtype())
+            distinct = pd.Series(self.index.take(mine).array, copy=False)
             checked = self.in_range[mine] if local else np.ones(len(mine), dtype=bool)
             sampled_out = np.zeros(len(mine), dtype=bool)
             if drawn is not None:  # only the job's drawn numbers are looked up
@@ -590,8 +592,13 @@ class _JobTable:
                 self._read(client, action, ask, fresh_after)
             return _Known(
                 value_code, reason, distinct, checked, sampled_out, self.template[mine],
-                self.request_id[mine], self.checked_at[mine], self.row_key[mine], self.records,
+                self._request_ids(mine), self.checked_at[mine], self.row_key[mine], self.records,
             )  # fmt: skip
+
+    def _request_ids(self, slots: np.ndarray) -> pa.Array:
+        """The RequestIds of the numbers in ``slots`` (null where none was read)."""
+        at = self.request_at[slots]
+        return self.request_ids.take(pa.array(at, mask=at < 0))
 
     def _slots(
         self, client: MobileStatusClient, values: pd.Series
@@ -599,10 +606,13 @@ class _JobTable:
         """Per distinct value: its number's slot (learnt now if new) or -1, and its reason
         (an index in ``numbers.REASONS``; -1 for numbers). Text values are classified once
         per job; others (numbers as floats, objects) each time, as they are few."""
-        text = isinstance(values.dtype, pd.StringDtype)
+        text = numbers.arrow_text(values)
         slot = np.full(len(values), -1, dtype=np.intp)
         reason = np.full(len(values), -1, dtype=np.int8)
-        at = self.values.get_indexer(pd.Index(values)) if text and len(self.values) else slot.copy()
+        at = slot.copy()
+        if text is not None and len(self.values):
+            found_at = pc.index_in(text, value_set=self.values)
+            at = pc.fill_null(found_at, -1).to_numpy(zero_copy_only=False).astype(np.intp)
         known = at >= 0
         slot[known] = self.value_slot[at[known]]
         reason[known] = self.value_reason[at[known]]
@@ -630,7 +640,7 @@ class _JobTable:
                 [self.in_range, numbers.in_mobile_range(pa.array(added.array))]
             )
             self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
-            self.request_id = np.concatenate([self.request_id, np.full(extra, None)])
+            self.request_at = np.concatenate([self.request_at, np.full(extra, -1, np.intp)])
             self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
             self.row_key = np.concatenate(
                 [self.row_key, np.asarray(client.row_keys(added.tolist()), np.int64)]
@@ -640,8 +650,8 @@ class _JobTable:
         new_slot[is_number] = where
         slot[new] = new_slot
         reason[new] = why
-        if text:
-            self.values = self.values.append(pd.Index(fresh, dtype=self.values.dtype))
+        if text is not None:
+            self.values = pa.concat_arrays([self.values, text.take(pa.array(new))])
             self.value_slot = np.concatenate([self.value_slot, new_slot])
             self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
         return slot, reason
@@ -654,6 +664,7 @@ class _JobTable:
         keys = client.number_keys(asked, action)
         found = client.store.get_many(keys, fresh_after)
         before = len(self.record_list)
+        ids: list[str | None] = []
         for slot, key in zip(ask.tolist(), keys, strict=True):
             answer = found.get(key)
             if answer is None:
@@ -666,8 +677,11 @@ class _JobTable:
                     answers.cached_result("", replace(answer, request_id=None), action)
                 )
             self.template[slot] = record
-            self.request_id[slot] = answer.request_id
+            self.request_at[slot] = len(self.request_ids) + len(ids)
+            ids.append(answer.request_id)
             self.checked_at[slot] = answer.checked_at
+        if ids:
+            self.request_ids = pa.concat_arrays([self.request_ids, pa.array(ids, pa.string())])
         if len(self.record_list) > before:
             self.records = action.to_frame(self.record_list)
 
@@ -707,9 +721,8 @@ def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
     rows = plan.records.take(chosen).reset_index(drop=True)
     rows["number"] = plan.distinct.reset_index(drop=True)
     answered = plan.template >= 0
-    request_ids = plan.request_id.copy()
-    request_ids[~answered] = None
-    rows["request_id"] = pd.array(request_ids, dtype=numbers.string_dtype())
+    request_ids = pc.if_else(pa.array(answered), plan.request_id, pa.scalar(None, pa.string()))
+    rows["request_id"] = pd.arrays.ArrowStringArray(request_ids)
     checked_at = np.where(answered, plan.checked_at, np.nan).astype(float)
     # Microseconds as datetime.fromtimestamp rounds them (the cached path of pandas' run):
     # the whole seconds, then the fraction rounded half to even.

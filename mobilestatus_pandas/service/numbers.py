@@ -232,6 +232,18 @@ def row_reasons(rows: np.ndarray, reason: np.ndarray) -> np.ndarray:
     return out
 
 
+def arrow_text(values: pd.Series | pd.Index) -> pa.Array | None:
+    """The values of an Arrow-backed string column as one Arrow string array (null for NA),
+    or None for any other dtype."""
+    dtype = values.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return None
+    found = pa.array(values.array)
+    if isinstance(found, pa.ChunkedArray):
+        found = found.combine_chunks()
+    return found.cast(pa.string())
+
+
 def distinct_values(values: Iterable[Any] | pd.Series | object) -> tuple[np.ndarray, pd.Series]:
     """Each row's position among the column's distinct values (-1 for NA), and those values
     in order of first appearance (a categorical's categories as they are).
