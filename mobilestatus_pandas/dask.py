@@ -490,8 +490,8 @@ def _plan_partition(
     )  # fmt: skip
 
 
-#: How many numbers a worker process keeps for the jobs it serves (then it starts again: a
-#: bound on memory, not on correctness).
+#: How many numbers (and distinct text values) a worker process keeps for the jobs it serves
+#: (then it starts again: a bound on memory, not on correctness).
 SEEN_MAX_NUMBERS: Final = 400_000
 #: How many jobs' tables a worker process keeps at once (``check`` runs two actions).
 SEEN_MAX_JOBS: Final = 2
@@ -629,7 +629,8 @@ class _JobTable:
             self.index.get_indexer(pd.Index(found)) if len(self.index) else np.full(len(found), -1)
         )
         unseen = pd.unique(found[where < 0])
-        if len(self.index) and len(self.index) + len(unseen) > SEEN_MAX_NUMBERS:
+        kept = max(len(self.index) + len(unseen), len(self.values) + len(new))
+        if len(self.index) and kept > SEEN_MAX_NUMBERS:
             self._reset()  # start again: bounded memory (a partition's own numbers stay)
             return self._slots(client, values)
         if len(unseen):

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.datasets import random_numbers
@@ -626,5 +628,68 @@ def test_a_worker_s_table_that_starts_again_keeps_every_answer_right(
         .compute(scheduler="threads")
     )
     assert sandbox.stats()["requests"] == 0
+    results = [c for c in expected.columns if c not in pdf.columns]
+    pd.testing.assert_frame_equal(done[results], expected[results])
+
+
+def _spellings(number: str) -> list[str]:
+    """Ways a person writes one CN mobile number (each normalises to ``number``)."""
+    wide = number.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
+    return [
+        number,
+        f"+86 {number[:3]} {number[3:7]} {number[7:]}",
+        f"0086{number}",
+        f"{number}；",
+        wide,
+    ]
+
+
+POOL = random_numbers(4, seed=77)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    picks=st.lists(
+        st.one_of(
+            st.tuples(st.integers(0, len(POOL) - 1), st.integers(0, 4)).map(
+                lambda p: _spellings(POOL[p[0]])[p[1]]
+            ),
+            st.sampled_from(["junk", "", "+1 415 555 0100", "010 6552 9988", "1.38001E+10"]),
+            st.none(),
+        ),
+        min_size=8,
+        max_size=40,
+    ),
+    partitions=st.integers(2, 4),
+    dtype=st.sampled_from(["string", object]),
+    bound=st.sampled_from([3, 400_000]),
+)
+def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answer(
+    fast_sandbox: msp.Sandbox,
+    cache_file: object,
+    monkeypatch: pytest.MonkeyPatch,
+    picks: list[str | None],
+    partitions: int,
+    dtype: object,
+    bound: int,
+) -> None:
+    # The same numbers spelt several ways, junk and gaps, spread over partitions that a
+    # worker serves one after another: what the worker learnt from a value in one partition
+    # (its number, its reason, its answer) gives every later row the answer pandas gives it,
+    # with the table's bound (``bound``) far below and above the numbers seen.
+    monkeypatch.setattr(msd, "SEEN_MAX_NUMBERS", bound)
+    pdf = pd.DataFrame({"phone": pd.Series(picks, dtype=dtype)})
+    client = fast_sandbox.client(cache=cache_file)
+    pdf.mobile.status("phone", client=client, progress=False)  # pays; then all cached
+    expected = pdf.mobile.status("phone", client=client, progress=False)
+    fast_sandbox.reset_stats()
+    done = (
+        dd.from_pandas(pdf, npartitions=partitions, sort=False)
+        .mobile.status("phone", client=client)
+        .compute(scheduler="sync")
+    )
+    assert fast_sandbox.stats()["requests"] == 0
     results = [c for c in expected.columns if c not in pdf.columns]
     pd.testing.assert_frame_equal(done[results], expected[results])
