@@ -1434,9 +1434,24 @@ def _by_names(by: object) -> list[Any]:
 
 
 def _compare_cells(part: pd.DataFrame, columns: list[Any]) -> pd.DataFrame:
-    """One partition reduced to cells: the rows of each (group, status, number, weight)."""
+    """One partition reduced to its counted form: the rows of each (group, status, number,
+    weight)."""
     grouped = part[columns].groupby(columns, dropna=False, observed=True, sort=False)
     return grouped.size().rename(ROWS_COLUMN).reset_index()
+
+
+def _compare_counts(
+    parts: list[pd.DataFrame], columns: list[Any], dtypes: dict[Any, Any]
+) -> pd.DataFrame:
+    """The partitions' counted forms summed into the table's: one row per (group, status,
+    number, weight), whatever the partitions a number's rows were in."""
+    grouped = pd.concat(parts, ignore_index=True).groupby(
+        columns, dropna=False, observed=True, sort=False
+    )
+    counts = grouped[ROWS_COLUMN].sum().reset_index()
+    for name, dtype in dtypes.items():
+        counts[name] = counts[name].astype(dtype)
+    return counts
 
 
 def _compare_total(
@@ -1445,27 +1460,36 @@ def _compare_total(
     dtypes: dict[Any, Any],
     by: list[Any],
     names: list[Any],
-    number: str | None,
     options: dict[str, Any],
 ) -> pd.DataFrame:
-    """The cells of every partition summed, as rows again (a column of number codes, not
-    the numbers), and pandas' own :func:`~mobilestatus_pandas.analysis.stats.compare`."""
-    from .analysis.stats import compare as compare_rows
+    """The table's counted form and pandas' own
+    :func:`~mobilestatus_pandas.analysis.stats.compare` over it (``rows=``): the same
+    figures as on the rows, from counts only."""
+    from .analysis.stats import compare as compare_counts
 
-    grouped = pd.concat(parts, ignore_index=True).groupby(
-        columns, dropna=False, observed=True, sort=False
-    )
-    cells = grouped[ROWS_COLUMN].sum().reset_index()
-    if number is not None:  # a number's identity is all the statistics need of it
-        codes = np.asarray(pd.factorize(cells[number], use_na_sentinel=True)[0], dtype=np.int64)
-        cells[number] = pd.arrays.IntegerArray(codes, codes < 0)
-    rows = cells.take(np.repeat(np.arange(len(cells)), cells[ROWS_COLUMN].to_numpy()))
-    rows = rows.drop(columns=ROWS_COLUMN).reset_index(drop=True)
-    for name, dtype in dtypes.items():
-        if name != number:
-            rows[name] = rows[name].astype(dtype)
-    keys = [rows[k].rename(n) if k != n else k for k, n in zip(by, names, strict=True)]
-    return compare_rows(rows, keys[0] if len(keys) == 1 else keys, **options)
+    counts = _compare_counts(parts, columns, dtypes)
+    keys = [counts[k].rename(n) if k != n else k for k, n in zip(by, names, strict=True)]
+    return compare_counts(counts, keys[0] if len(keys) == 1 else keys, rows=ROWS_COLUMN, **options)
+
+
+def _compare_columns(meta: pd.DataFrame, keys: list[Any], outcome: str, prefix: str) -> list[Any]:
+    """The columns compare reads: the groups, the outcome (and the status when the frame is
+    sampled: it says which rows have a weight), the number's identity, the weight."""
+    from .analysis import sampling
+    from .analysis.stats import OUTCOME_TENURE
+
+    outcome_column = f"{prefix}band" if outcome == OUTCOME_TENURE else f"{prefix}status"
+    if outcome_column not in meta.columns:
+        made_by = "tenure" if outcome == OUTCOME_TENURE else "status"
+        raise InputError(
+            f"{outcome_column!r} is not in the frame: compare the output of "
+            f"ddf.mobile.{made_by}(...) (or pass the prefix= it was made with)"
+        )
+    weight = f"{prefix}{sampling.WEIGHT_COLUMN}"
+    status = f"{prefix}status" if weight in meta.columns else None
+    number = next((c for c in (f"{prefix}{KEY_COLUMN}", f"{prefix}number") if c in meta), None)
+    columns = list(dict.fromkeys([*keys, outcome_column, status, number, weight]))
+    return [c for c in columns if c is not None and c in meta.columns]
 
 
 def compare(
@@ -1476,35 +1500,36 @@ def compare(
     statuses: Any = None,
     level: float = 0.95,
     population: str = "process",
-    prefix: str = DEFAULT_PREFIX,
+    outcome: str = "status",
+    prefix: str | None = None,
 ) -> Delayed:
     """Lazily, the table ``out.mobile.compare(by, ...)`` gives for the computed frame (the
-    same figures): each partition is reduced on its worker to the rows of each (group,
-    status, number, weight), the client sums them and computes the statistics with pandas'
-    :func:`~mobilestatus_pandas.analysis.stats.compare`, numbers as clusters. ``.compute()``
-    it. ``by`` is a column name, a list of them, or a dask Series partitioned like the frame.
+    same figures): each partition is reduced on its worker to its counted form, the rows of
+    each (group, status, number, weight); the client sums the counts (groups x statuses x
+    distinct numbers, never the rows) and computes the statistics with pandas'
+    :func:`~mobilestatus_pandas.analysis.stats.compare` over them (``rows=``), numbers as
+    clusters. ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series
+    partitioned like the frame; ``outcome="tenure"`` compares line tenure's bands.
     """
-    from .analysis import sampling
+    from .analysis.stats import OUTCOME_TENURE, OUTCOMES, STATUS_PREFIX, TENURE_PREFIX
 
-    status_column = f"{prefix}status"
-    if status_column not in frame._meta.columns:
+    if outcome not in OUTCOMES:
         raise InputError(
-            f"{status_column!r} is not in the frame: compare the output of "
-            "ddf.mobile.status(...) (or pass the prefix= it was made with)"
+            f"outcome must be one of {list(OUTCOMES)} (line status, or line tenure's bands), "
+            f"got {outcome!r}"
         )
+    if prefix is None:
+        prefix = TENURE_PREFIX if outcome == OUTCOME_TENURE else STATUS_PREFIX
     names = _by_names(by)
     frame, keys = _with_by(frame, by)
+    columns = _compare_columns(frame._meta, keys, outcome, prefix)
     if not keys:
         raise InputError("compare needs by=: the grouping to compare (e.g. a fraud label)")
     meta = frame._meta
-    number = next((c for c in (f"{prefix}key", f"{prefix}number") if c in meta.columns), None)
-    weight = f"{prefix}{sampling.WEIGHT_COLUMN}"
-    columns = list(dict.fromkeys([*keys, status_column, number, weight]))
-    columns = [c for c in columns if c is not None and c in meta.columns]
     dtypes = {c: meta[c].dtype for c in columns}
     options: dict[str, Any] = {
         "reference": reference, "statuses": statuses, "level": level,
-        "population": population, "prefix": prefix,
+        "population": population, "outcome": outcome, "prefix": prefix,
     }  # fmt: skip
     token = uuid.uuid4().hex[:8]
     parts = [
@@ -1514,7 +1539,7 @@ def compare(
         for i, p in enumerate(frame[columns].to_delayed())
     ]
     total: Delayed = delayed(_compare_total, pure=True)(
-        parts, columns, dtypes, keys, names, number, options,
+        parts, columns, dtypes, keys, names, options,
         dask_key_name=f"{TASK_PREFIX}-compare-total-{token}",
     )  # fmt: skip
     return total
@@ -1576,8 +1601,8 @@ class DaskFrameAccessor:
         """Lazily, the comparison table pandas' ``out.mobile.compare(by, ...)`` gives for the
         computed frame (``.compute()`` it): shares per group with intervals, lift and
         p-values, numbers as clusters; counts reduced on the workers, statistics on the
-        client. Options as for pandas (``reference``, ``statuses``, ``level``,
-        ``population``, ``prefix``)."""
+        client from the counts (never the rows). Options as for pandas (``reference``,
+        ``statuses``, ``level``, ``population``, ``outcome``, ``prefix``)."""
         return compare(self._frame, by, **options)
 
     def report(self) -> dict[str, Any]:

@@ -549,6 +549,49 @@ def test_compare_on_a_dask_result_equals_pandas_compare(sandbox: msp.Sandbox, by
     assert got["numbers"].max() < got["n"].max(), "rows that share a number are one cluster"
 
 
+@pytest.mark.parametrize("outcome", ["status", "tenure"])
+def test_compare_sends_counts_and_equals_pandas_on_a_sampled_check(
+    sandbox: msp.Sandbox, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    # Numbers repeated across partitions and groups, missing and junk rows, a sample drawn
+    # by fraud (weights), status and tenure: the client gets counts, and pandas' figures.
+    from mobilestatus_pandas.analysis import stats
+
+    pdf = study_frame()
+    ddf = dd.from_pandas(pdf, npartitions=5)
+    out = ddf.mobile.check(
+        "phone", client=sandbox.client(cache=None), sample=60, by="fraud", seed=3
+    )
+    out = out.persist(scheduler="threads")
+    done = out.compute(scheduler="threads")
+    prefix = "tenure_" if outcome == "tenure" else "mobile_"
+    assert done[f"{prefix}sample_weight"].gt(1).any()
+    assert (done["mobile_status"] == "missing").any()
+    numbers = done[f"{prefix}number"]
+    partition = np.repeat(np.arange(5), [len(p) for p in ddf.partitions])
+    assert (pd.Series(partition).groupby(numbers.to_numpy()).nunique() > 1).any()
+    seen: list[tuple[int, object]] = []
+    counted = stats.compare
+
+    def spy(frame: pd.DataFrame, *args: object, **options: object) -> pd.DataFrame:
+        seen.append((len(frame), options.get("rows")))
+        return counted(frame, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stats, "compare", spy)
+    for population in ["process", "table"]:
+        lazy = out.mobile.compare("fraud", outcome=outcome, population=population)
+        got = lazy.compute(scheduler="threads")
+        expected = counted(done, "fraud", outcome=outcome, population=population)
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs["compare"] == expected.attrs["compare"]
+        assert got.attrs["compare"]["sampled"]
+    # at most a row per (group, status, number, weight), never one per row
+    cells = done.groupby(["fraud", f"{prefix}status", f"{prefix}number"], dropna=False)
+    assert len(seen) == 2
+    assert all(rows == msd.ROWS_COLUMN and size <= cells.ngroups for size, rows in seen)
+    assert all(size < len(pdf) / 2 for size, _ in seen)
+
+
 def test_summary_by_a_dask_series_equals_pandas(sandbox: msp.Sandbox) -> None:
     pdf = study_frame()
     out = dd.from_pandas(pdf, npartitions=4).mobile.status("phone", client=sandbox.client())

@@ -515,3 +515,91 @@ def test_one_row_per_number_gives_the_textbook_figures(
     assert row["lift_ci_high"] == pytest.approx(lift * np.exp(z * se), rel=1e-9)
     fisher = fisher_exact([[k, alive], [k_ref, alive_ref]]).pvalue
     assert row["p_value"] == pytest.approx(fisher, rel=1e-9)
+
+
+# -- the counted form (rows=): what Dask sends to the client -----------------------------------
+
+
+def _counted(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as its counted form: a row per distinct row, with how many it stands for."""
+    columns = list(frame.columns)
+    counts = frame.groupby(columns, dropna=False, observed=True, sort=False).size()
+    counts = counts.rename("rows").reset_index()
+    for name in columns:
+        counts[name] = counts[name].astype(frame[name].dtype)
+    return counts.sample(frac=1.0, random_state=0)  # the order of the counts does not matter
+
+
+def _study(sampled: bool) -> pd.DataFrame:
+    """The population with its awkward rows: numbers in rows of both groups, rows without a
+    number (``missing``, and ``invalid``: an answer, each row a number of its own), and
+    tenure's bands; sampled by fraud or not."""
+    full = _population()
+    rng = np.random.default_rng(7)
+    full["fraud"] = np.where(rng.random(len(full)) < 0.05, ~full["fraud"], full["fraud"])
+    lonely = rng.random(len(full)) < 0.06
+    full["mobile_status"] = np.where(
+        lonely, np.where(rng.random(len(full)) < 0.5, "missing", "invalid"), full["mobile_status"]
+    )
+    full["mobile_number"] = full["mobile_number"].mask(lonely)
+    codes = pd.factorize(full["mobile_number"])[0]
+    band = rng.choice([*BANDS, None], codes.max() + 1, p=[0.1, 0.1, 0.2, 0.2, 0.3, 0.1])
+    full["tenure_band"] = pd.Categorical(
+        np.where(codes >= 0, band[codes], None), categories=list(BANDS), ordered=True
+    )
+    full["tenure_number"] = full["mobile_number"]
+    full["tenure_status"] = np.where(full["tenure_band"].isna(), "not_found", "normal")
+    if not sampled:
+        return full
+    drawn = _sample(full[~lonely], 500, "fraud", 3)  # rows without a number: no call, weight 1
+    full[f"mobile_{WEIGHT_COLUMN}"] = 1.0
+    for name in ["mobile_status", f"mobile_{WEIGHT_COLUMN}"]:
+        full.loc[drawn.index, name] = drawn[name]
+    assert full[f"mobile_{WEIGHT_COLUMN}"].isna().any()
+    return full
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+@pytest.mark.parametrize("population", ["process", "table"])
+@pytest.mark.parametrize("outcome", ["status", "tenure"])
+def test_the_counted_form_gives_the_figures_of_the_rows(
+    sampled: bool, population: str, outcome: str
+) -> None:
+    frame = _study(sampled)
+    assert frame["mobile_number"].isna().any()
+    assert frame["fraud"].nunique() == 2
+    for by in ["fraud", ["fraud", "channel"]]:
+        expected = compare(frame, by, population=population, outcome=outcome)
+        counts = _counted(frame)
+        assert counts["rows"].sum() == len(frame)
+        assert len(counts) < len(frame)
+        got = compare(counts, by, population=population, outcome=outcome, rows="rows")
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
+        overall, expected_overall = (
+            t.attrs["compare"].pop("overall_test") for t in (got, expected)
+        )
+        assert got.attrs["compare"] == expected.attrs["compare"]
+        if expected_overall is not None:
+            assert overall["p_value"] == pytest.approx(expected_overall["p_value"], rel=1e-9)
+
+
+def test_rows_without_a_number_are_numbers_of_their_own_when_counted() -> None:
+    # No number column: each row its own number, however many rows a count stands for.
+    frame = _frame({"a": (14, 26), "b": (16, 144)})
+    counts = frame.groupby(["g", "mobile_status"]).size().rename("n_rows").reset_index()
+    assert len(counts) == 4
+    got = compare(counts, "g", rows="n_rows")
+    pd.testing.assert_frame_equal(got, compare(frame, "g"))
+    assert got["numbers"].tolist() == got["n"].tolist() == [40, 160, 40, 160, 40, 160]
+    zero = pd.concat([counts, counts.head(1).assign(g="c", n_rows=0)], ignore_index=True)
+    assert compare(zero, "g", rows="n_rows")["group"].tolist() == ["a", "b", "c"] * 3
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [("nope", "not a column"), ("g", "whole numbers"), ("bad", "whole numbers >= 0")],
+)
+def test_rows_that_do_not_count_are_refused(rows: str, message: str) -> None:
+    frame = _frame({"a": (1, 2), "b": (3, 4)}).assign(bad=[1, 2, -1, 1, 1, 1, 1, 1, 1, 1])
+    with pytest.raises(msp.InputError, match=message):
+        compare(frame, "g", rows=rows)

@@ -54,6 +54,14 @@ number is dropped for privacy), else ``mobile_number``. Without either, a frame 
 repeat (a sample, or a run report that says so) is refused, since its rows cannot be put
 together; otherwise each row is its own number (``attrs["compare"]["clusters"]`` says which).
 
+**The counted form** (``rows=``): every figure is a sum over rows, numbers and strata, so the
+rows of one (group, status, number, weight) need not be apart: ``compare(counts, by,
+rows="rows")`` over ``frame.groupby([..., dropna=False]).size()`` gives the figures of the
+rows themselves. A count of ``k`` rows without a number stands for ``k`` numbers of one row
+each. Dask's ``compare`` reduces each partition to this form and sends only it to the
+client (groups x statuses x distinct numbers, not the rows); pandas' rows are the same form
+with a count of one each, through the same arithmetic.
+
 No statsmodels: scipy's ``norm``, ``fisher_exact`` and ``chi2_contingency`` and a few numpy
 sums do it all. scipy is imported when :func:`compare` runs, not with the package.
 """
@@ -259,10 +267,15 @@ def wilson_interval(
 @dataclass(frozen=True)
 class _Cells:
     """The answered rows as (number, group) cells: each number's rows in each group, the
-    number's weight and its stratum (numbers of equal weight). Cells are in group order."""
+    number's weight and its stratum (numbers of equal weight). Cells are in group order.
+
+    Rows without a number are numbers of their own: a counted record of ``k`` such rows is
+    one cell that stands for ``k`` identical one-row numbers (its ``count``), so that counts
+    need not be spread back into rows. A number's cell stands for one number."""
 
     group: np.ndarray  # per cell: its group (ascending)
     starts: np.ndarray  # per group: its first cell
+    count: np.ndarray | None  # per cell: the numbers it stands for (None: one each)
     weight: np.ndarray  # per cell: its number's weight
     stratum: np.ndarray  # per cell: its number's stratum
     pair: np.ndarray  # per cell: the reference group's cell of the same number, or -1
@@ -280,6 +293,10 @@ class _Cells:
         sums = np.add.reduceat(values, np.minimum(self.starts, values.shape[-1] - 1), axis=-1)
         ends = np.append(self.starts[1:], values.shape[-1])
         return np.where(ends > self.starts, sums, 0.0)
+
+    def of_numbers(self, values: np.ndarray) -> np.ndarray:
+        """Per-cell ``values`` (last axis) times the numbers each cell stands for."""
+        return values if self.count is None else values * self.count
 
     def moments(self, u: np.ndarray, ref: int) -> tuple[np.ndarray, np.ndarray]:
         """The variance of every group's linearised estimate, and its covariance with the
@@ -306,7 +323,8 @@ class _Cells:
                 return self.per_group(values).T[None]
             return by_key(values, key)
 
-        first, square = per_stratum(u), per_stratum(u**2)
+        counted = self.of_numbers(u)
+        first, square = per_stratum(counted), per_stratum(counted * u)
         # u_g·u_ref: the reference's own cells give its square; other cells only count when
         # their number is in the reference group too (few: computed on those alone)
         cross = np.zeros_like(square)
@@ -335,16 +353,11 @@ class _Cells:
 def _cluster_codes(
     frame: pd.DataFrame, prefix: str, answered: np.ndarray, sampled: bool
 ) -> tuple[np.ndarray, str]:
-    """Per answered row: a code of its number (rows without a number are numbers of their
-    own), and what the clusters are."""
+    """Per answered row: a code of its number, -1 for a row without one (a number of its
+    own, see :func:`_cells`), and what the clusters are."""
     for name in (f"{prefix}{KEY_COLUMN}", f"{prefix}number"):
         if name in frame.columns:
-            codes = _codes(frame[name], answered)
-            lonely = codes < 0
-            if lonely.any():
-                start = codes.max(initial=-1) + 1
-                codes[lonely] = start + np.arange(int(lonely.sum()))
-            return codes, f"numbers ({name})"
+            return _codes(frame[name], answered), f"numbers ({name})"
     report = frame.attrs.get(ATTRS_KEY) or {}
     repeated = False
     if isinstance(report, dict) and {"rows", "distinct_numbers"} <= report.keys():
@@ -358,7 +371,7 @@ def _cluster_codes(
             f"would make the intervals too narrow. Keep the {prefix}{KEY_COLUMN} column (a keyed "
             "hash, not the number) when you drop the numbers"
         )
-    return np.arange(int(answered.sum()), dtype=np.int64), "rows (no number column)"
+    return np.full(int(answered.sum()), -1, dtype=np.int64), "rows (no number column)"
 
 
 def _codes(column: pd.Series, rows: np.ndarray) -> np.ndarray:
@@ -398,11 +411,24 @@ def _cells(
     cluster: np.ndarray,
     group: np.ndarray,
     weight: np.ndarray,
+    rows: np.ndarray | None,
     n_groups: int,
     table: bool,
     ref: int,
-) -> tuple[np.ndarray, _Cells]:
-    """The (number, group) cells of the answered rows: each row's cell, and the cells."""
+) -> tuple[np.ndarray, np.ndarray | None, _Cells]:
+    """The (number, group) cells of the answered records: each record's cell, the rows it
+    gives its cell's number (``rows``, 1 for a record without a number; None: one each), and
+    the cells. A record without a number (cluster -1) is a cell of its own, standing for its
+    ``rows`` one-row numbers."""
+    lonely = cluster < 0
+    count = None
+    if lonely.any():
+        cluster = cluster.copy()
+        start = cluster.max(initial=-1) + 1
+        cluster[lonely] = start + np.arange(int(lonely.sum()))
+        if rows is not None:
+            count = np.where(lonely, rows, 1.0)
+            rows = np.where(lonely, 1.0, rows)
     n_clusters = int(cluster.max()) + 1 if len(cluster) else 0
     key = group * n_clusters + cluster  # cells in group order
     if len(key) and (int(key.max()) + 1) <= 4 * len(key):  # dense enough for a bincount
@@ -413,6 +439,11 @@ def _cells(
     else:
         cell_key, cell_of_row = np.unique(key, return_inverse=True)
     cell_group, cell_cluster = np.divmod(cell_key, max(n_clusters, 1))
+    cell_count = cluster_count = None
+    if count is not None:  # a record without a number is a cluster and a cell of its own
+        cell_count, cluster_count = np.ones(len(cell_key)), np.ones(n_clusters)
+        cell_count[cell_of_row] = count
+        cluster_count[cluster] = count
     cell_weight = np.ones(len(cell_key))
     cell_weight[cell_of_row] = weight  # a number's weight (its stratum's)
     if len(weight) and (weight == weight[0]).all():  # one stratum (a full run): no sort
@@ -424,13 +455,17 @@ def _cells(
     cluster_stratum[cell_cluster] = stratum_of_cell
     seen = np.zeros(n_clusters, dtype=bool)
     seen[cell_cluster] = True
-    stratum_numbers = np.bincount(cluster_stratum[seen], minlength=len(strata))
+    stratum_numbers = np.bincount(
+        cluster_stratum[seen],
+        weights=None if cluster_count is None else cluster_count[seen],
+        minlength=len(strata),
+    )
     ref_cell = np.full(n_clusters, -1, dtype=np.int64)
     in_ref = np.flatnonzero(cell_group == ref)
     ref_cell[cell_cluster[in_ref]] = in_ref
-    return cell_of_row, _Cells(
+    return cell_of_row, rows, _Cells(
         group=cell_group, starts=np.searchsorted(cell_group, np.arange(n_groups)),
-        weight=cell_weight, stratum=stratum_of_cell,
+        count=cell_count, weight=cell_weight, stratum=stratum_of_cell,
         pair=ref_cell[cell_cluster], stratum_weight=strata,
         stratum_numbers=stratum_numbers, n_groups=n_groups, table=table,
     )  # fmt: skip
@@ -441,9 +476,35 @@ def _kish(cells: _Cells, cell_rows: np.ndarray) -> np.ndarray:
     number's weighted rows in the group. The effective size when a share of 0 or 1 leaves
     no spread to measure; the rows' count with one row per number."""
     m = cells.weight * cell_rows
-    total, squares = cells.per_group(np.stack([m, m**2]))
+    total, squares = cells.per_group(cells.of_numbers(np.stack([m, m**2])))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.nan_to_num(total**2 / squares)
+
+
+def _row_counts(frame: pd.DataFrame, rows: Hashable | None) -> np.ndarray | None:
+    """``rows=``: how many of the table's rows each row of ``frame`` stands for (None: one)."""
+    if rows is None:
+        return None
+    if rows not in frame.columns:
+        raise InputError(
+            f"rows={rows!r} is not a column of the frame: name the column that counts the "
+            "table's rows each row stands for (as groupby(...).size() makes it), or pass None"
+        )
+    column = frame[rows]
+    if not pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
+        raise InputError(f"rows={rows!r} must count rows (whole numbers), got {column.dtype}")
+    values = column.to_numpy(dtype=float, na_value=np.nan)
+    if not (np.isfinite(values) & (values >= 0) & (values == np.floor(values))).all():
+        raise InputError(
+            f"rows={rows!r} must hold whole numbers >= 0 (rows each row stands for), with no "
+            "missing values"
+        )
+    return values
+
+
+def _sums(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """Whole counts summed per code (``np.bincount`` with weights, back to integers)."""
+    return np.rint(np.bincount(codes, weights=values, minlength=size)).astype(np.int64)
 
 
 def compare(
@@ -456,12 +517,14 @@ def compare(
     population: str = POPULATION_PROCESS,
     outcome: str = OUTCOME_STATUS,
     prefix: str | None = None,
+    rows: Hashable | None = None,
 ) -> pd.DataFrame:
     """Line-status shares per group with intervals, lift against a reference, p-values;
     rows that share a number are one cluster (see the module's notes).
 
     Args:
-        frame: a result frame (``df.mobile.status(...)``), sampled or not.
+        frame: a result frame (``df.mobile.status(...)``), sampled or not; or its counted
+            form (with ``rows=``).
         by: the grouping: a column name, or a Series/array with one group per row (like
             ``groupby``; rows with a missing group are left out).
         reference: the group others are compared with; default the largest group (by rows),
@@ -479,6 +542,12 @@ def compare(
             rows with a known band.
         prefix: the result columns' prefix; default ``"mobile_"`` for status, ``"tenure_"``
             for tenure.
+        rows: the name of a column counting the rows of the table each row of ``frame``
+            stands for: ``frame`` is then the table's counted form, a row per (group,
+            status, number, weight) as ``groupby([..., dropna=False]).size()`` makes it,
+            and the figures are those of the table itself (a count of ``k`` rows without a
+            number is ``k`` numbers of one row each). Default None: each row is one row. Dask's
+            ``compare`` sends only this form to the client.
 
     Returns one row per (status, group): ``status``, ``group``, ``rows`` (rows in the group),
     ``n`` (rows with an answer), ``numbers`` (distinct numbers among them), ``effective_n``
@@ -494,6 +563,16 @@ def compare(
     ...                      + ["cancelled"] * 16 + ["normal"] * 144})
     >>> table = compare(out, "fraud", statuses=["dead_line"])
     >>> print(table[["group", "n", "share", "lift"]].round(3).to_string(index=False))
+     group   n  share  lift
+     False 160   0.10   1.0
+      True  40   0.35   3.5
+
+    The same table from the counted form (one row per group and status here: with no
+    number column each row is its own number):
+
+    >>> counts = out.groupby(["fraud", "mobile_status"]).size().rename("rows").reset_index()
+    >>> counted = compare(counts, "fraud", statuses=["dead_line"], rows="rows")
+    >>> print(counted[["group", "n", "share", "lift"]].round(3).to_string(index=False))
      group   n  share  lift
      False 160   0.10   1.0
       True  40   0.35   3.5
@@ -514,6 +593,7 @@ def compare(
         )
     if prefix is None:
         prefix = TENURE_PREFIX if outcome == OUTCOME_TENURE else STATUS_PREFIX
+    count = _row_counts(frame, rows)
     compared = _outcome(frame, outcome, prefix)
     status_code = compared.codes
     names = compared.names
@@ -527,26 +607,36 @@ def compare(
     else:  # every row stands for itself (rows without an answer are left out below)
         weight = np.ones(len(frame))
     in_group = groups.codes >= 0
-    rows = np.bincount(groups.codes[in_group], minlength=n_groups)
     answered = in_group & (status_code >= 0) & ~np.isnan(weight)
+    k = None
+    if count is None:
+        group_rows = np.bincount(groups.codes[in_group], minlength=n_groups)
+    else:
+        group_rows = _sums(groups.codes[in_group], count[in_group], n_groups)
+        answered &= count > 0
+        k = count[answered]
     g = groups.codes[answered]
     s = status_code[answered]
     w = weight[answered]
-    n_rows = np.bincount(g, minlength=n_groups)
-    per_status = np.bincount(g * len(names) + s, weights=w, minlength=n_groups * len(names))
+    n_rows = np.bincount(g, minlength=n_groups) if k is None else _sums(g, k, n_groups)
+    key = g * len(names) + s
+    per_status = np.bincount(
+        key, weights=w if k is None else w * k, minlength=n_groups * len(names)
+    )
     per_status = per_status.reshape(n_groups, len(names))
     present = {names[i] for i in np.flatnonzero(per_status.sum(axis=0) > 0)}
     chosen = compared.choose(statuses, present)
     totals = per_status.sum(axis=1)
 
     cluster, described = _cluster_codes(frame, prefix, answered, sampled)
-    ref = _reference(groups, rows, reference)
-    cell_of_row, design = _cells(cluster, g, w, n_groups, population == POPULATION_TABLE, ref)
+    ref = _reference(groups, group_rows, reference)
+    about_table = population == POPULATION_TABLE
+    cell_of_row, k, design = _cells(cluster, g, w, k, n_groups, about_table, ref)
     # per cell: rows, and rows of each chosen status (statuses × cells, rows contiguous;
     # unweighted: a number's rows share its weight). A number has one answer, so a cell has
     # one status: spread its rows by it, no bincount over statuses
     n_cells = len(design.group)
-    cell_rows = np.bincount(cell_of_row, minlength=n_cells).astype(float)
+    cell_rows = np.bincount(cell_of_row, weights=k, minlength=n_cells).astype(float)
     member = np.zeros((len(chosen), len(names)))
     for j, x in enumerate(chosen):
         member[j, compared.members(x)] = 1.0
@@ -555,10 +645,11 @@ def compare(
     if (cell_code[cell_of_row] == s).all():
         cell_status = member[:, cell_code] * cell_rows
     else:  # merged runs may disagree about a number: count each status
-        by_status = np.bincount(s * n_cells + cell_of_row, minlength=n_cells * len(names))
-        by_status = by_status.reshape(len(names), n_cells)
+        by_status = np.bincount(
+            s * n_cells + cell_of_row, weights=k, minlength=n_cells * len(names)
+        ).reshape(len(names), n_cells)
         cell_status = np.stack([by_status[member[j] > 0].sum(axis=0) for j in range(len(chosen))])
-    counts = design.per_group(design.weight * cell_status).T
+    counts = design.per_group(design.of_numbers(design.weight * cell_status)).T
     with np.errstate(divide="ignore", invalid="ignore"):
         share = counts / totals[:, None]
         known = np.nan_to_num(share)
@@ -566,10 +657,13 @@ def compare(
         u = (cell_status - known.T[:, design.group] * cell_rows) / totals[design.group]
     u = np.nan_to_num(u)
     variance, covariance = design.moments(u, ref)
-    numbers_in = np.bincount(design.group, minlength=n_groups)
+    numbers_in = np.bincount(design.group, weights=design.count, minlength=n_groups)
+    numbers_in = np.rint(numbers_in).astype(np.int64)
     kish = _kish(design, cell_rows)
     if design.table:
-        population_numbers = np.bincount(design.group, weights=design.weight, minlength=n_groups)
+        population_numbers = np.bincount(
+            design.group, weights=design.of_numbers(design.weight), minlength=n_groups
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
             unseen = np.clip(1 - numbers_in / population_numbers, 0.0, 1.0)
         kish = np.where(unseen > FULL_RUN_TOLERANCE, kish / np.maximum(unseen, 1e-300), np.inf)
@@ -582,7 +676,17 @@ def compare(
     ci_low, ci_high = _interval(known * effective, effective, known, level)
     table = _lift_and_tests(variance, covariance, share, effective, n_rows, kish, ref, level)
     out = _assemble(
-        chosen, groups, rows, n_rows, numbers_in, share, ci_low, ci_high, table, ref, effective
+        chosen,
+        groups,
+        group_rows,
+        n_rows,
+        numbers_in,
+        share,
+        ci_low,
+        ci_high,
+        table,
+        ref,
+        effective,
     )
     overall = _overall_test(per_status, effective, totals, n_groups) if n_groups > 2 else None
     out.attrs[COMPARE_KEY] = {
