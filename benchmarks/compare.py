@@ -1,4 +1,5 @@
-"""Compare speed: ``out.mobile.compare(by)`` on a million result rows, full and sampled.
+"""Compare speed: ``out.mobile.compare(by)`` on a million result rows, full and sampled, and
+Dask's ``compare`` on the client.
 
 Every figure clusters the rows by number (a million rows on 333,333 numbers here), so the
 numbers are factorised and each (number, group) cell is summed. The baseline, timed in the
@@ -6,19 +7,31 @@ same run, is what an analyst would write for counts alone:
 ``pd.crosstab(out[by], out["mobile_status"])`` (no shares, intervals, lift or tests). The
 target is under a second for a million rows.
 
+Dask (``--dask-rows`` over ``--dask-numbers``, sampled by the label so that rows carry
+weights): each partition is reduced on its worker to its counted form (rows per group,
+status, number and weight); what the client then does is timed two ways on the same
+partitions' counts, alternating, best of ``--repeat``: the former path, which summed the
+counts and rebuilt one narrow row per original row for ``compare`` (as many rows as the
+table), against ``compare(counts, by, rows=...)`` on the summed counts (groups x statuses x
+distinct numbers). Both tables are checked equal. Printed: the rows the client holds, its
+seconds and its peak memory (tracemalloc, a separate run), with the ratios.
+
     .venv/bin/python benchmarks/compare.py [--rows 1000000] [--groups 2] [--repeat 3]
+        [--dask-rows 2000000] [--dask-numbers 20000] [--partitions 8]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mobilestatus_pandas import dask as msd
 from mobilestatus_pandas.analysis import sampling
 from mobilestatus_pandas.analysis.stats import compare
 from mobilestatus_pandas.engine.answers import result_dtypes
@@ -46,10 +59,11 @@ def best_of(repeat: int, fn: Callable[[], Any]) -> float:
     return min(times)
 
 
-def result_frame(rows: int, groups: int, seed: int = 0) -> pd.DataFrame:
-    """A result frame as ``df.mobile.status`` makes it: categorical status, string numbers."""
+def result_frame(rows: int, groups: int, seed: int = 0, numbers: int | None = None) -> pd.DataFrame:
+    """A result frame as ``df.mobile.status`` makes it: categorical status, string numbers
+    (``numbers`` distinct ones; default a third of the rows)."""
     rng = np.random.default_rng(seed)
-    distinct = max(1, rows // 3)
+    distinct = max(1, rows // 3 if numbers is None else numbers)
     pool = pd.array([f"138{i:08d}" for i in range(distinct)], dtype=result_dtypes()["number"])
     which = rng.integers(0, distinct, rows)
     status = rng.choice(list(STATUS_MIX), size=distinct, p=list(STATUS_MIX.values()))[which]
@@ -79,12 +93,105 @@ def sampled_frame(full: pd.DataFrame, size: int) -> pd.DataFrame:
     return out
 
 
+def rows_rebuilt(
+    parts: list[pd.DataFrame],
+    columns: list[Any],
+    dtypes: dict[Any, Any],
+    by: str,
+    number: str,
+) -> tuple[pd.DataFrame, int]:
+    """The former client side of Dask's ``compare``: the partitions' counts summed, then one
+    row per original row rebuilt (numbers as codes) for ``compare`` on rows."""
+    grouped = pd.concat(parts, ignore_index=True).groupby(
+        columns, dropna=False, observed=True, sort=False
+    )
+    cells = grouped[msd.ROWS_COLUMN].sum().reset_index()
+    codes = np.asarray(pd.factorize(cells[number], use_na_sentinel=True)[0], dtype=np.int64)
+    cells[number] = pd.arrays.IntegerArray(codes, codes < 0)
+    rows = cells.take(np.repeat(np.arange(len(cells)), cells[msd.ROWS_COLUMN].to_numpy()))
+    rows = rows.drop(columns=msd.ROWS_COLUMN).reset_index(drop=True)
+    for name, dtype in dtypes.items():
+        if name != number:
+            rows[name] = rows[name].astype(dtype)
+    return compare(rows, by), len(rows)
+
+
+def from_counts(
+    parts: list[pd.DataFrame], columns: list[Any], dtypes: dict[Any, Any], by: str
+) -> tuple[pd.DataFrame, int]:
+    """Dask's ``compare`` on the client now: the counts summed, ``compare`` over them."""
+    counts = msd._compare_counts(parts, columns, dtypes)
+    return compare(counts, by, rows=msd.ROWS_COLUMN), len(counts)
+
+
+def peak_mib(fn: Callable[[], Any]) -> float:
+    """The peak of memory allocated while ``fn`` runs (tracemalloc: numpy and pandas too)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def dask_client_side(rows: int, numbers: int, partitions: int, repeat: int) -> None:
+    """Dask's compare: the client's rows, seconds and memory, former path against counts."""
+    import dask.dataframe as dd
+
+    full = result_frame(rows, 2, seed=1, numbers=numbers)
+    sampled = sampled_frame(full, numbers // 2)
+    ddf = dd.from_pandas(sampled, npartitions=partitions)
+    columns = msd._compare_columns(ddf._meta, ["label"], "status", "mobile_")
+    dtypes = {c: ddf._meta[c].dtype for c in columns}
+    started = time.perf_counter()
+    parts = [msd._compare_cells(p, columns) for p in (part.compute() for part in ddf.partitions)]
+    workers = time.perf_counter() - started
+    sent = sum(len(p) for p in parts)
+    before, held_before = rows_rebuilt(parts, columns, dtypes, "label", "mobile_number")
+    after, held_after = from_counts(parts, columns, dtypes, "label")
+    pd.testing.assert_frame_equal(after, before)  # the same table
+    assert after.attrs == before.attrs
+
+    def former() -> Any:
+        return rows_rebuilt(parts, columns, dtypes, "label", "mobile_number")
+
+    def now() -> Any:
+        return from_counts(parts, columns, dtypes, "label")
+
+    old_times, new_times = [], []
+    for _ in range(repeat):  # alternating, so both see the same load
+        old_times.append(best_of(1, former))
+        new_times.append(best_of(1, now))
+    old, new = min(old_times), min(new_times)
+    old_mib, new_mib = peak_mib(former), peak_mib(now)
+    print(
+        f"dask compare: {rows:,} rows over {numbers:,} numbers, {partitions} partitions, "
+        f"sampled ({numbers // 2:,} numbers drawn)"
+    )
+    print(f"  {'workers: partitions to counts':36} {workers:6.3f} s   {sent:,} count rows sent")
+    print(
+        f"  {'client, rows rebuilt (before)':36} {old:6.3f} s   {held_before:,} rows held, "
+        f"peak {old_mib:,.0f} MiB"
+    )
+    print(
+        f"  {'client, from counts (after)':36} {new:6.3f} s   {held_after:,} rows held, "
+        f"peak {new_mib:,.0f} MiB"
+    )
+    print(
+        f"  {'after / before':36} {new / old:6.2f}x time, {held_after / held_before:.4f}x rows, "
+        f"{new_mib / old_mib:.3f}x memory"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--groups", type=int, default=2)
     parser.add_argument("--sample", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--dask-rows", type=int, default=2_000_000)
+    parser.add_argument("--dask-numbers", type=int, default=20_000)
+    parser.add_argument("--partitions", type=int, default=8)
     args = parser.parse_args()
 
     full = result_frame(args.rows, args.groups)
@@ -105,6 +212,8 @@ def main() -> None:
         f"  {f'compare (sample of {args.sample:,} numbers)':36} {weighted:6.3f} s   "
         f"{weighted / baseline:5.2f}x crosstab, {verdict} the {TARGET_SECONDS:.0f} s target"
     )
+    if args.dask_rows:
+        dask_client_side(args.dask_rows, args.dask_numbers, args.partitions, args.repeat)
 
 
 if __name__ == "__main__":
