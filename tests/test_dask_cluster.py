@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 import mobilestatus_pandas as msp
+from mobilestatus_pandas.analysis import sampling
 from mobilestatus_pandas.datasets import random_numbers
+from mobilestatus_pandas.service.codes import STATUSES
+from mobilestatus_pandas.service.tenure import BANDS
 from tests.conftest import allowed_refusals
 
 dd = pytest.importorskip("dask.dataframe")
@@ -147,3 +151,47 @@ def test_an_authentication_failure_stops_every_partition(
         out.compute()
     assert slow_sandbox.stats()["requests"] == 1, "the job's first call goes alone"
     assert msd.job_report(out)["stop_reason"].startswith("authentication failed")
+
+
+def sampled_result(seed: int) -> pd.DataFrame:
+    """A sampled check's result without the calls: 2,400 rows over 300 numbers (each in
+    rows of every partition and both groups), 120 numbers drawn by fraud, rows without a
+    number (``missing``, and ``invalid``: weight 1), line status and tenure."""
+    rng = np.random.default_rng(seed)
+    numbers = np.array(random_numbers(300, seed=seed), dtype=object)
+    which = rng.integers(0, 300, 2400)
+    fraud = rng.random(2400) < 0.3
+    request = sampling.SampleRequest(120, fraud, "fraud", seed)
+    distinct = [str(n) for n in numbers]
+    _, design = sampling.draw(distinct, distinct, which, request)
+    weight = design.row_weights(which)
+    status = rng.choice(["normal", "cancelled", "offline", "not_found"], 300)[which]
+    band = rng.choice([*BANDS, None], 300)[which]
+    lonely = rng.random(2400) < 0.05
+    lonely_status = rng.choice(["missing", "invalid"], 2400)
+    status = np.where(lonely, lonely_status, np.where(np.isnan(weight), "not_checked", status))
+    weight = np.where(lonely, 1.0, weight)
+    number = pd.array(np.where(lonely, None, numbers[which]), dtype="string")
+    band = np.where(lonely | np.isnan(weight), None, band)
+    frame = pd.DataFrame({"fraud": fraud, "amount": rng.gamma(2.0, 30.0, 2400)})
+    for prefix in ["mobile_", "tenure_"]:
+        frame[f"{prefix}number"] = number
+        frame[f"{prefix}status"] = pd.Categorical(status, categories=list(STATUSES))
+        frame[f"{prefix}sample_weight"] = weight
+    frame["tenure_band"] = pd.Categorical(band, categories=list(BANDS), ordered=True)
+    return frame
+
+
+@pytest.mark.parametrize("outcome", ["status", "tenure"])
+def test_compare_on_the_cluster_is_pandas_compare_from_counts(
+    cluster: distributed.Client, outcome: str
+) -> None:
+    pdf = sampled_result(46)
+    ddf = dd.from_pandas(pdf, npartitions=6)
+    for population in ["process", "table"]:
+        got = ddf.mobile.compare("fraud", outcome=outcome, population=population).compute()
+        expected = pdf.mobile.compare("fraud", outcome=outcome, population=population)
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs["compare"] == expected.attrs["compare"]
+    got = ddf.mobile.compare(ddf["amount"] > 60, outcome=outcome).compute()
+    pd.testing.assert_frame_equal(got, pdf.mobile.compare(pdf["amount"] > 60, outcome=outcome))
