@@ -5,19 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import requests
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mobilestatus_pandas as msp
 from mobilestatus_pandas.client import MobileStatusClient
 from mobilestatus_pandas.engine.calls import (
     BACKOFF_CAP_SECONDS,
     RATE_LIMITED_RETRIES,
+    ROW_KEY_TAG,
     Answer,
     cache_realm,
     normalize_endpoint,
 )
 from mobilestatus_pandas.errors import TransportError
+from mobilestatus_pandas.service.actions import TENURE
 from tests.conftest import FakeClock
 
 KEY = "k3y-that-must-not-leak-0123456789"
@@ -62,6 +67,26 @@ def make_client(
     transport = Scripted(script)
     client._send = transport  # type: ignore[method-assign]
     return client, transport
+
+
+@settings(max_examples=50, deadline=None)
+@given(numbers=st.lists(st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True), max_size=30))
+def test_row_and_number_keys_are_the_keys_computed_one_at_a_time(numbers: list[str]) -> None:
+    """The bulk keys equal the keys as first computed (hex, then its first 16 digits)."""
+    client = MobileStatusClient("http://127.0.0.1:9", "AKIDunit", KEY, cache=None)
+    try:
+        key = client._hasher.key
+        rows = [int(key(f"{ROW_KEY_TAG}{n}")[:16], 16) >> 1 for n in numbers]
+        found = client.row_keys(numbers)
+        assert found.dtype == np.int64
+        assert found.tolist() == rows
+        realm = client.realm
+        assert client.number_keys(numbers) == [key(f"{realm}:{n}") for n in numbers]
+        tenure = [key(f"{realm}:{TENURE.api}:{n}") for n in numbers]
+        assert client.number_keys(numbers, TENURE) == tenure
+        assert [client.number_key(n, TENURE) for n in numbers] == tenure
+    finally:
+        client.close()
 
 
 def test_final_answer_needs_one_attempt(clock: FakeClock) -> None:

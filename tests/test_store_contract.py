@@ -5,6 +5,7 @@ A new backend (Redis, ...) subclasses :class:`StoreContract` and provides ``make
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
 import time
@@ -295,6 +296,41 @@ def test_hasher_is_keyed_and_stable(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     shared_b = NumberHasher.for_directory(tmp_path / "b")
     assert shared_a.key(NUMBER) == shared_b.key(NUMBER)
     assert "0000" not in repr(shared_a)
+
+
+#: What a key is hashed from: a realm or tag, then the number (ASCII, as ``key`` needs).
+ascii_text = st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.binary(min_size=16, max_size=200),  # longer than SHA-256's block too
+    prefix=ascii_text,
+    numbers=st.lists(st.text("0123456789+", max_size=20), max_size=20),
+)
+def test_keys_in_bulk_are_the_keys_one_at_a_time(
+    secret: bytes, prefix: str, numbers: list[str]
+) -> None:
+    """Existing caches keep answering: the bulk keys are hmac.digest's, byte for byte."""
+    hasher = NumberHasher(secret)
+    expected = [hmac.digest(secret, (prefix + n).encode("ascii"), "sha256").hex() for n in numbers]
+    assert hasher.keys(numbers, prefix) == expected
+    assert hasher.keys(iter(numbers), prefix) == expected
+    assert hasher.keys([prefix + n for n in numbers]) == expected
+    assert [hasher.key(prefix + n) for n in numbers] == expected
+    assert hasher.heads(iter(numbers), prefix) == b"".join(bytes.fromhex(k[:16]) for k in expected)
+    assert hasher.heads(numbers, prefix, 3) == b"".join(bytes.fromhex(k[:6]) for k in expected)
+
+
+def test_a_prefix_that_is_not_ascii_fails_as_one_key_does() -> None:
+    hasher = NumberHasher(b"k" * 32)
+    assert hasher.keys([], "réalm:") == []
+    with pytest.raises(UnicodeEncodeError):
+        hasher.keys([NUMBER], "réalm:")
+    with pytest.raises(UnicodeEncodeError):
+        hasher.key("réalm:" + NUMBER)
+    with pytest.raises(ValueError, match="head_bytes"):
+        hasher.heads([NUMBER], "", 33)
 
 
 def test_key_file_is_not_rewritten(tmp_path: Path) -> None:

@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 #: The domain of the row keys (``mobile_key``): apart from every cache and ledger key.
 ROW_KEY_TAG: Final = "row-key:"
+#: A row key is the first 8 bytes of its digest (as an int64, less one bit).
+ROW_KEY_BYTES: Final = 8
 
 _Self = TypeVar("_Self", bound="Caller")
 
@@ -592,14 +594,15 @@ class Caller:
         every action and every run sharing the store's secret (so frames of a user join on
         it). It stands for the number in statistics when the number is dropped; without the
         secret it cannot be turned back into a number."""
-        digests = self._hasher.keys(f"{ROW_KEY_TAG}{n}" for n in numbers)
-        return np.fromiter((int(d[:16], 16) >> 1 for d in digests), np.int64, len(digests))
+        heads = self._hasher.heads(numbers, ROW_KEY_TAG, ROW_KEY_BYTES)
+        # The digest's first 8 bytes, big-endian, less the lowest bit: below 2**63.
+        return (np.frombuffer(heads, ">u8") >> np.uint64(1)).astype(np.int64)
 
     def number_keys(self, numbers: Iterable[str], action: Action | str = STATUS) -> list[str]:
         """:meth:`number_key` of many numbers at once, in order."""
         found = get_action(action)
         tag = f"{self.realm}:" if found is STATUS else f"{self.realm}:{found.api}:"
-        return self._hasher.keys(tag + n for n in numbers)
+        return self._hasher.keys(numbers, tag)
 
     def _new_limiter(self, action: Action) -> RateLimiter:
         # MobileStatus keeps the SecretId as its bucket (as before actions); another API

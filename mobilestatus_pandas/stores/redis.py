@@ -43,11 +43,18 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
+from itertools import chain, compress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 from urllib.parse import unquote_plus, urlsplit
 
 from ..errors import CacheUnavailableError, InputError, MissingDependencyError
-from .base import DEFAULT_ACTION, CachedAnswer, LedgerEntry, NumberHasher
+from .base import (
+    CHECKED_AT_INDEX,
+    DEFAULT_ACTION,
+    CachedAnswer,
+    LedgerEntry,
+    NumberHasher,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -69,6 +76,9 @@ CONNECT_TIMEOUT_SECONDS: Final = 2.0
 RETRY_SECONDS: Final = 0.25
 #: Keys per MGET: large lookups go in one pipelined round trip, in slices Redis serves fast.
 MGET_CHUNK: Final = 1000
+#: Answers decoded at a time in a batched read: small enough that a chunk's decoded lists
+#: are freed before the garbage collector counts them twice (measured: 250 of them).
+DECODE_CHUNK: Final = 250
 #: Entries per XRANGE page when reading the ledger.
 LEDGER_PAGE: Final = 10_000
 #: How long the marker of a ledger write is kept (a retry after a lost reply finds it).
@@ -447,27 +457,38 @@ class RedisStore:
         if not keys:
             return {}
         self._drain()
+        prefix = self._answer_key("")
 
-        def read() -> list[Any]:
+        def read() -> list[list[Any]]:
             pipe = self._redis.pipeline(transaction=False)
             for start in range(0, len(keys), MGET_CHUNK):
-                pipe.mget([self._answer_key(k) for k in keys[start : start + MGET_CHUNK]])
-            return [value for chunk in pipe.execute() for value in chunk]
+                pipe.mget([prefix + key for key in keys[start : start + MGET_CHUNK]])
+            return pipe.execute()
 
+        raws = list(chain.from_iterable(self._retrying(read)))
         found: dict[str, CachedAnswer] = {}
-        raws = self._retrying(read)
-        present = [i for i, raw in enumerate(raws) if raw is not None]
-        # One JSON document for the whole batch: a C loop, not one json.loads per answer.
-        decoded = json.loads("[" + ",".join([raws[i] for i in present]) + "]")
-        for i, values in zip(present, decoded, strict=True):
-            stored = CachedAnswer(*values)
-            if stored.checked_at > fresh_after:
-                found[keys[i]] = stored
+        for start in range(0, len(raws), DECODE_CHUNK):
+            chunk = raws[start : start + DECODE_CHUNK]
+            present = [raw is not None for raw in chunk]
+            # One JSON document per chunk: a C loop, not one json.loads per answer, whose
+            # lists are freed before the next chunk's (fewer garbage collections); an
+            # answer is made only when fresh, its time read from the decoded list first.
+            decoded = json.loads("[" + ",".join(compress(chunk, present)) + "]")
+            found.update(
+                {
+                    key: CachedAnswer(*values)
+                    for key, values in zip(
+                        compress(keys[start : start + DECODE_CHUNK], present), decoded, strict=True
+                    )
+                    if values[CHECKED_AT_INDEX] > fresh_after
+                }
+            )
         with self._held_lock:  # answers received while Redis was away count as cached
-            wanted = set(keys)
-            for _, entry, held, _, _ in self._held:
-                if held is not None and entry.key in wanted and held.checked_at > fresh_after:
-                    found[entry.key] = held
+            if self._held:
+                wanted = set(keys)
+                for _, entry, held, _, _ in self._held:
+                    if held is not None and entry.key in wanted and held.checked_at > fresh_after:
+                        found[entry.key] = held
         return found
 
     def record(
