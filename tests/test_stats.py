@@ -274,6 +274,20 @@ def test_a_group_without_answers_and_the_level() -> None:
     assert b_narrow["lift_ci_high"] < b_wide["lift_ci_high"]
 
 
+@pytest.mark.parametrize("empty", ["0 first", "ab between", "z last"])
+def test_a_group_without_answers_leaves_the_others_figures_alone(empty: str) -> None:
+    # A group with rows but no answer has no cells: wherever it sorts, every other group's
+    # sums keep all their cells (a last empty group once cut the previous group's last).
+    frame = _frame({"a": (30, 170), "b": (20, 180)}).assign(mobile_key=np.arange(400) // 2)
+    unanswered = pd.DataFrame({"g": [empty] * 12, "mobile_status": ["error"] * 12})
+    with_empty = pd.concat([frame, unanswered.assign(mobile_key=-np.arange(1, 13))])
+    got = compare(with_empty, "g", reference="a")
+    expected = compare(frame, "g", reference="a")
+    got = got[got["group"] != empty].reset_index(drop=True)
+    pd.testing.assert_frame_equal(got[FIGURES], expected[FIGURES])
+    assert _row(expected, "normal", "b")["share"] == 0.9
+
+
 def test_a_frame_without_results_or_groups_is_refused() -> None:
     with pytest.raises(msp.InputError, match="mobile_status"):
         compare(pd.DataFrame({"g": [1]}), "g")

@@ -286,21 +286,25 @@ class _Cells:
 
     def per_group(self, values: np.ndarray) -> np.ndarray:
         """Sums over each group's cells (last axis: cells -> groups), cells being in group
-        order: one ``reduceat`` for every row of ``values`` at once."""
-        shape = (*values.shape[:-1], self.n_groups)
-        if values.shape[-1] == 0:
-            return np.zeros(shape)
-        sums = np.add.reduceat(values, np.minimum(self.starts, values.shape[-1] - 1), axis=-1)
+        order: one ``reduceat`` over the groups that have cells, for every row of ``values``
+        at once (0 for a group without cells, wherever it stands)."""
+        sums = np.zeros((*values.shape[:-1], self.n_groups))
         ends = np.append(self.starts[1:], values.shape[-1])
-        return np.where(ends > self.starts, sums, 0.0)
+        filled = ends > self.starts
+        if filled.any():
+            sums[..., filled] = np.add.reduceat(values, self.starts[filled], axis=-1)
+        return sums
 
     def of_numbers(self, values: np.ndarray) -> np.ndarray:
         """Per-cell ``values`` (last axis) times the numbers each cell stands for."""
         return values if self.count is None else values * self.count
 
-    def moments(self, u: np.ndarray, ref: int) -> tuple[np.ndarray, np.ndarray]:
+    def moments(
+        self, u: np.ndarray, ref: int, left: np.ndarray, right: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The variance of every group's linearised estimate, and its covariance with the
-        reference group's (groups × statuses), from ``u`` (statuses × cells).
+        reference group's (groups × statuses), from ``u`` (statuses × cells); ``left`` and
+        ``right`` pair the cells of a number in a group and in the reference group.
 
         Process (the default): ``sum(w·u²)`` over the numbers estimates the process's
         variance of the whole frame's total, to which each stratum ``h`` of ``n_h`` sampled
@@ -329,10 +333,9 @@ class _Cells:
         # their number is in the reference group too (few: computed on those alone)
         cross = np.zeros_like(square)
         cross[:, ref, :] = square[:, ref, :]
-        shared = np.flatnonzero((self.pair >= 0) & (self.group != ref))
-        if len(shared):
-            product = u[:, shared] * u[:, self.pair[shared]]
-            cross += by_key(product, key[shared])
+        if len(left):
+            product = u[:, left] * u[:, right]
+            cross += by_key(product, key[left])
         w = self.stratum_weight[:, None, None]
         n = self.stratum_numbers[:, None, None].astype(float)
         variance = np.zeros((n_groups, n_status))
@@ -479,6 +482,39 @@ def _kish(cells: _Cells, cell_rows: np.ndarray) -> np.ndarray:
     total, squares = cells.per_group(cells.of_numbers(np.stack([m, m**2])))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.nan_to_num(total**2 / squares)
+
+
+def _classes(
+    cells: _Cells, cell_rows: np.ndarray, cell_code: np.ndarray
+) -> tuple[_Cells, np.ndarray, np.ndarray, np.ndarray]:
+    """Cells alike in every figure, one class each: the same group, stratum, status and rows
+    give the same linearised value, so a class of ``m`` cells counts as ``m`` numbers (a
+    million rows on 333,333 numbers make a few hundred classes). Returns the classes (in
+    group order), each cell's class, and each class's rows and status. A number's cells in
+    two groups stay paired through their classes (the covariance)."""
+    rows_code, rows_value = pd.factorize(cell_rows)
+    n_rows, n_codes = max(len(rows_value), 1), int(cell_code.max(initial=0)) + 1
+    n_strata = len(cells.stratum_weight)
+    if cells.n_groups * n_strata * n_codes * n_rows >= 2**62:  # no room in a key: as cells
+        return cells, np.arange(len(cell_rows)), cell_rows, cell_code
+    key = ((cells.group * n_strata + cells.stratum) * n_codes + cell_code) * n_rows + rows_code
+    codes, uniques = pd.factorize(key)
+    order = np.argsort(uniques)  # the group leads the key: classes in group order
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    class_key = np.asarray(uniques)[order]
+    rest, class_rows = np.divmod(class_key, n_rows)
+    rest, class_code = np.divmod(rest, n_codes)
+    group, stratum = np.divmod(rest, n_strata)
+    of_cell = rank[codes]
+    count = np.bincount(of_cell, weights=cells.count, minlength=len(order))
+    classes = _Cells(
+        group=group, starts=np.searchsorted(group, np.arange(cells.n_groups)), count=count,
+        weight=cells.stratum_weight[stratum], stratum=stratum, pair=np.full(len(order), -1),
+        stratum_weight=cells.stratum_weight, stratum_numbers=cells.stratum_numbers,
+        n_groups=cells.n_groups, table=cells.table,
+    )  # fmt: skip
+    return classes, of_cell, np.asarray(rows_value, dtype=float)[class_rows], class_code
 
 
 def _row_counts(frame: pd.DataFrame, rows: Hashable | None) -> np.ndarray | None:
@@ -642,27 +678,31 @@ def compare(
         member[j, compared.members(x)] = 1.0
     cell_code = np.zeros(n_cells, dtype=np.int64)
     cell_code[cell_of_row] = s
-    if (cell_code[cell_of_row] == s).all():
-        cell_status = member[:, cell_code] * cell_rows
-    else:  # merged runs may disagree about a number: count each status
+    if (cell_code[cell_of_row] == s).all():  # the figures from classes of alike cells
+        kinds, of_cell, kind_rows, kind_code = _classes(design, cell_rows, cell_code)
+        kind_status = member[:, kind_code] * kind_rows
+    else:  # merged runs may disagree about a number: count each status, cell by cell
+        kinds, of_cell, kind_rows = design, np.arange(n_cells), cell_rows
         by_status = np.bincount(
             s * n_cells + cell_of_row, weights=k, minlength=n_cells * len(names)
         ).reshape(len(names), n_cells)
-        cell_status = np.stack([by_status[member[j] > 0].sum(axis=0) for j in range(len(chosen))])
-    counts = design.per_group(design.of_numbers(design.weight * cell_status)).T
+        kind_status = np.stack([by_status[member[j] > 0].sum(axis=0) for j in range(len(chosen))])
+    counts = kinds.per_group(kinds.of_numbers(kinds.weight * kind_status)).T
     with np.errstate(divide="ignore", invalid="ignore"):
         share = counts / totals[:, None]
         known = np.nan_to_num(share)
-        # each number's linearised value for its group's share (statuses × cells)
-        u = (cell_status - known.T[:, design.group] * cell_rows) / totals[design.group]
+        # each number's linearised value for its group's share (statuses × classes)
+        u = (kind_status - known.T[:, kinds.group] * kind_rows) / totals[kinds.group]
     u = np.nan_to_num(u)
-    variance, covariance = design.moments(u, ref)
-    numbers_in = np.bincount(design.group, weights=design.count, minlength=n_groups)
+    shared = np.flatnonzero((design.pair >= 0) & (design.group != ref))
+    left, right = of_cell[shared], of_cell[design.pair[shared]]
+    variance, covariance = kinds.moments(u, ref, left, right)
+    numbers_in = np.bincount(kinds.group, weights=kinds.count, minlength=n_groups)
     numbers_in = np.rint(numbers_in).astype(np.int64)
-    kish = _kish(design, cell_rows)
+    kish = _kish(kinds, kind_rows)
     if design.table:
         population_numbers = np.bincount(
-            design.group, weights=design.of_numbers(design.weight), minlength=n_groups
+            kinds.group, weights=kinds.of_numbers(kinds.weight), minlength=n_groups
         )
         with np.errstate(divide="ignore", invalid="ignore"):
             unseen = np.clip(1 - numbers_in / population_numbers, 0.0, 1.0)
