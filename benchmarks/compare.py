@@ -16,6 +16,11 @@ table), against ``compare(counts, by, rows=...)`` on the summed counts (groups x
 distinct numbers). Both tables are checked equal. Printed: the rows the client holds, its
 seconds and its peak memory (tracemalloc, a separate run), with the ratios.
 
+Measured (2 cores, shared): compare on 1M rows 0.135-0.146 s, 1.16x crosstab (0.20 s and
+1.61x before cells were summed in classes; 0.36 s when clustering came in, 0.12 s before
+it). Dask, 2M rows over 20k numbers in 8 partitions, sampled: the client holds 39,996 count
+rows instead of 2,000,000 (0.020x), 0.15 -> 0.04 s (0.26x), peak memory 193 -> 24 MiB.
+
     .venv/bin/python benchmarks/compare.py [--rows 1000000] [--groups 2] [--repeat 3]
         [--dask-rows 2000000] [--dask-numbers 20000] [--partitions 8]
 """
