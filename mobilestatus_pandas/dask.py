@@ -709,29 +709,40 @@ class _SeenAnswers:
 _seen = _SeenAnswers()
 
 
-def _store_rows(plan: _PartitionPlan, action: Action) -> pd.DataFrame:
-    """The result rows of the partition's distinct numbers that need no call (answered by
-    the store, or not sent: locally invalid), one per distinct number, typed as the
-    action's columns; the rows of numbers still to call are placeholders.
+#: The result columns that differ between numbers sharing one answer: made per number.
+_PER_NUMBER: Final = ("number", "request_id", "checked_at")
 
-    A cached answer gives every one of its numbers the same columns but ``number``,
-    ``request_id`` and ``checked_at``: those columns are made once per distinct answer
-    (its Result, Description and kept fields) and spread with a ``take``.
-    """
-    chosen = np.maximum(plan.template, 0)  # record 0: not sent (and placeholders)
-    rows = plan.records.take(chosen).reset_index(drop=True)
-    rows["number"] = plan.distinct.reset_index(drop=True)
+
+def _answer_stamps(plan: _PartitionPlan) -> np.ndarray:
+    """When each distinct number's stored answer came (int64 nanoseconds; NaT: none), in
+    microseconds as ``datetime.fromtimestamp`` rounds them (the cached path of pandas' run):
+    the whole seconds, then the fraction rounded half to even."""
     answered = plan.template >= 0
-    request_ids = pc.if_else(pa.array(answered), plan.request_id, pa.scalar(None, pa.string()))
-    rows["request_id"] = pd.arrays.ArrowStringArray(request_ids)
-    checked_at = np.where(answered, plan.checked_at, np.nan).astype(float)
-    # Microseconds as datetime.fromtimestamp rounds them (the cached path of pandas' run):
-    # the whole seconds, then the fraction rounded half to even.
+    checked_at = np.where(answered, plan.checked_at, 0.0).astype(float)
     seconds = np.trunc(checked_at)
     micros = seconds * 1e6 + np.round((checked_at - seconds) * 1e6)
-    stamps = pd.to_datetime(pd.array(micros, dtype="Float64").astype("Int64"), unit="us", utc=True)
-    rows["checked_at"] = pd.Series(stamps).astype(rows["checked_at"].dtype)
-    return rows
+    stamps = micros.astype(np.int64) * 1000
+    stamps[~answered] = np.iinfo(np.int64).min  # NaT
+    return stamps
+
+
+def _per_number_columns(
+    plan: _PartitionPlan, codes: np.ndarray, like: pd.DataFrame
+) -> dict[str, Any]:
+    """``number``, ``request_id`` and ``checked_at`` of rows whose numbers' answers are
+    records of the job (``codes``: each row's distinct number, -1 for rows taking none),
+    typed as ``like``'s columns: taken per row straight from the plan's per-number arrays."""
+    index = pa.array(codes, mask=codes < 0)
+    answered = plan.template >= 0
+    request_ids = pc.if_else(pa.array(answered), plan.request_id, pa.scalar(None, pa.string()))
+    number = pa.array(plan.distinct.array).take(index)
+    stamps = np.append(_answer_stamps(plan), np.iinfo(np.int64).min)[codes]
+    checked_at = pd.Series(stamps.view("datetime64[ns]")).dt.tz_localize("UTC")
+    return {
+        "number": pd.arrays.ArrowStringArray(number),
+        "request_id": pd.arrays.ArrowStringArray(request_ids.take(index)),
+        "checked_at": checked_at.astype(like["checked_at"].dtype).array,
+    }
 
 
 @functools.cache
@@ -811,44 +822,55 @@ def _partition_results(
     action = get_action(job.action)
     drawn = None if sample is None else sample["weights"]
     plan = _plan_partition(client, series, job, action, drawn)
-    rows = _store_rows(plan, action)
-    pending = plan.pending
+    count = len(plan.distinct)
+    slots = pd.Index(plan.distinct.reset_index(drop=True))
+    # Each distinct number's row is a record: one of the job's answer records (record 0: not
+    # sent), or a row made here for it (left out of the sample, or called); a row without a
+    # number takes its reason's row of the refusals.
+    frames = [plan.records, _refusals(action.name)]
+    record = np.maximum(plan.template, 0)
+    own = np.zeros(count, dtype=bool)  # numbers with a row of their own (below)
+
+    def add_rows(numbers_: list[str] | pd.Series, made: pd.DataFrame) -> None:
+        where = slots.get_indexer(numbers_)
+        record[where] = sum(len(f) for f in frames) + np.arange(len(where), dtype=np.intp)
+        own[where] = True
+        frames.append(made)
+
     left_out = plan.left_out
     if len(left_out):  # checked but not drawn: not_checked, as in pandas
         from .analysis import sampling
 
-        where = pd.Index(plan.distinct.reset_index(drop=True)).get_indexer(left_out)
-        unchecked = action.to_frame(
-            [action.unchecked(n, True, sampling.NOT_SAMPLED) for n in left_out]
+        add_rows(
+            left_out,
+            action.to_frame([action.unchecked(n, True, sampling.NOT_SAMPLED) for n in left_out]),
         )
-        rows = pd.concat([rows, unchecked], ignore_index=True)
-        order = np.arange(len(plan.distinct), dtype=np.intp)
-        order[where] = len(plan.distinct) + np.arange(len(left_out), dtype=np.intp)
-        rows = rows.take(order).reset_index(drop=True)
     stopped: str | None = None
+    pending = plan.pending
     if len(pending):
         # pending numbers passed the partition's own check: the run sends them all
         asked = RunOptions(refresh=job.refresh, validate="server", action=action)
         called = run_lookups(client, pending, asked, gate=gate)
         stopped = called.attrs.get(ATTRS_KEY, {}).get("stop_reason")
-        slots = plan.distinct.reset_index(drop=True)
-        where = pd.Index(slots).get_indexer(pending)
-        called = called[list(action.columns)].reset_index(drop=True)  # (keys: made below)
-        rows = pd.concat([rows, called], ignore_index=True)
-        order = np.arange(len(slots), dtype=np.intp)
-        order[where] = len(slots) + np.arange(len(pending), dtype=np.intp)
-        rows = rows.take(order)
-    table = pd.concat([rows.iloc[: len(plan.distinct)], _refusals(action.name)], ignore_index=True)
-    take = np.where(
-        plan.row_codes < 0,
-        len(plan.distinct) + plan.row_reasons.astype(np.intp),
-        plan.row_codes,
-    )
-    out = table.take(take)
+        add_rows(pending, called[list(action.columns)].reset_index(drop=True))
+    table = pd.concat(frames, ignore_index=True)
+    codes = plan.row_codes
+    refused = len(plan.records) + plan.row_reasons.astype(np.intp)
+    take = np.where(codes < 0, refused, np.append(record, 0)[codes])
+    if own.any():  # rows of their own keep their number, RequestId and time
+        out = table.take(take).reset_index(drop=True)
+        shared = np.where((codes >= 0) & ~np.append(own, False)[codes], codes, -1)
+        made = _per_number_columns(plan, shared, table)
+        for name in _PER_NUMBER:
+            out[name] = out[name].where(pd.Series(shared < 0), pd.Series(made[name]))
+    else:  # every number's row is a record of the job: those columns made per number
+        out = table.drop(columns=list(_PER_NUMBER)).take(take).reset_index(drop=True)
+        out = out.assign(**_per_number_columns(plan, codes, table))[list(table.columns)]
     # A number in several rows is billed once: on its first row (as pandas' join does).
-    first_row = np.full(len(table), -1, dtype=np.int64)
-    first_row[take[::-1]] = np.arange(len(take) - 1, -1, -1)
-    first = np.zeros(len(take), dtype=bool)
+    present = np.flatnonzero(codes >= 0)
+    first_row = np.full(count, -1, dtype=np.int64)
+    first_row[codes[present[::-1]]] = present[::-1]
+    first = np.zeros(len(codes), dtype=bool)
     first[first_row[first_row >= 0]] = True
     out["billed"] = out["billed"].to_numpy(dtype=bool, na_value=False) & first
     out["billed"] = out["billed"].astype("boolean")
