@@ -1423,6 +1423,10 @@ def summary(
 BY_COLUMN: Final = "__mobilestatus_by__"
 #: The count of rows of one cell in a partition's reduction.
 ROWS_COLUMN: Final = "__mobilestatus_rows__"
+#: How many partitions' counts one task of compare sums: a tree, so that no task (the last
+#: included) holds more than this many tables of counts, each at most groups x statuses x
+#: distinct numbers, however many partitions the frame has.
+COMPARE_SPLIT_EVERY: Final = 8
 
 
 def _with_by(frame: dd.DataFrame, by: object) -> tuple[dd.DataFrame, list[Any]]:
@@ -1527,11 +1531,12 @@ def compare(
 ) -> Delayed:
     """Lazily, the table ``out.mobile.compare(by, ...)`` gives for the computed frame (the
     same figures): each partition is reduced on its worker to its counted form, the rows of
-    each (group, status, number, weight); the client sums the counts (groups x statuses x
-    distinct numbers, never the rows) and computes the statistics with pandas'
-    :func:`~mobilestatus_pandas.analysis.stats.compare` over them (``rows=``), numbers as
-    clusters. ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series
-    partitioned like the frame; ``outcome="tenure"`` compares line tenure's bands.
+    each (group, status, number, weight); the counts are summed in a tree
+    (:data:`COMPARE_SPLIT_EVERY` at a time), and the last task computes the statistics from
+    the table's counts (groups x statuses x distinct numbers, never the rows) with pandas'
+    :func:`~mobilestatus_pandas.analysis.stats.compare` (``rows=``), numbers as clusters.
+    ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series partitioned
+    like the frame; ``outcome="tenure"`` compares line tenure's bands.
     """
     from .analysis.stats import OUTCOME_TENURE, OUTCOMES, STATUS_PREFIX, TENURE_PREFIX
 
@@ -1560,6 +1565,18 @@ def compare(
         )
         for i, p in enumerate(frame[columns].to_delayed())
     ]
+    depth, every = 0, COMPARE_SPLIT_EVERY
+    while len(parts) > every:  # counts summed on the workers, a few partitions at a time
+        parts = [
+            delayed(_compare_counts, pure=True)(
+                parts[i : i + every],
+                columns,
+                dtypes,
+                dask_key_name=(f"{TASK_PREFIX}-compare-sum-{token}", depth, i // every),
+            )
+            for i in range(0, len(parts), every)
+        ]
+        depth += 1
     total: Delayed = delayed(_compare_total, pure=True)(
         parts, columns, dtypes, keys, names, options,
         dask_key_name=f"{TASK_PREFIX}-compare-total-{token}",

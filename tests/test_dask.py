@@ -557,6 +557,7 @@ def test_compare_sends_counts_and_equals_pandas_on_a_sampled_check(
     # by fraud (weights), status and tenure: the client gets counts, and pandas' figures.
     from mobilestatus_pandas.analysis import stats
 
+    monkeypatch.setattr(msd, "COMPARE_SPLIT_EVERY", 2)  # a tree of sums three levels deep
     pdf = study_frame()
     ddf = dd.from_pandas(pdf, npartitions=5)
     out = ddf.mobile.check(
@@ -580,6 +581,8 @@ def test_compare_sends_counts_and_equals_pandas_on_a_sampled_check(
     monkeypatch.setattr(stats, "compare", spy)
     for population in ["process", "table"]:
         lazy = out.mobile.compare("fraud", outcome=outcome, population=population)
+        sums = [k for k in lazy.dask if isinstance(k, tuple) and "compare-sum" in k[0]]
+        assert sorted(k[1:] for k in sums) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
         got = lazy.compute(scheduler="threads")
         expected = counted(done, "fraud", outcome=outcome, population=population)
         pd.testing.assert_frame_equal(got, expected)

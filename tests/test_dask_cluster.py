@@ -187,7 +187,7 @@ def test_compare_on_the_cluster_is_pandas_compare_from_counts(
     cluster: distributed.Client, outcome: str
 ) -> None:
     pdf = sampled_result(46)
-    ddf = dd.from_pandas(pdf, npartitions=6)
+    ddf = dd.from_pandas(pdf, npartitions=12)  # counts summed in a tree (8 at a time)
     for population in ["process", "table"]:
         got = ddf.mobile.compare("fraud", outcome=outcome, population=population).compute()
         expected = pdf.mobile.compare("fraud", outcome=outcome, population=population)
