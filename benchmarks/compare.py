@@ -10,7 +10,7 @@ target is under a second for a million rows.
 Dask (``--dask-rows`` over ``--dask-numbers``, sampled by the label so that rows carry
 weights): each partition is reduced on its worker to its counted form (rows per group,
 status, number and weight), now summed on the workers in a tree
-(``COMPARE_SPLIT_EVERY`` at a time); what the last task then does (the "client side": it
+(``SPLIT_EVERY`` at a time); what the last task then does (the "client side": it
 holds everything the statistics need) is timed two ways, alternating, best of ``--repeat``:
 the former path, which summed every partition's counts and rebuilt one narrow row per
 original row for ``compare`` (as many rows as the table), against ``compare(counts, by,
@@ -155,7 +155,7 @@ def dask_client_side(rows: int, numbers: int, partitions: int, repeat: int) -> N
     pieces = [part.compute() for part in ddf.partitions]
     started = time.perf_counter()
     parts = [msd._compare_cells(piece, columns) for piece in pieces]
-    level, every = parts, msd.COMPARE_SPLIT_EVERY
+    level, every = parts, msd.SPLIT_EVERY
     while len(level) > every:  # the tree of sums on the workers (the former path had none)
         level = [
             msd._compare_counts(level[i : i + every], columns, dtypes)

@@ -1384,9 +1384,10 @@ def summary(
     values: str = "rows",
 ) -> Delayed:
     """Lazily, the table ``out.mobile.summary(by, ...)`` gives for the computed frame, made
-    from per-partition parts (counts per group, status and number hash; no rows are
-    collected); ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series
-    partitioned like the frame (a derived grouping); the options are pandas'."""
+    from per-partition parts (counts per group, status and number hash, summed in a tree on
+    the workers; no rows are collected); ``.compute()`` it. ``by`` is a column name, a list
+    of them, or a dask Series partitioned like the frame (a derived grouping); the options
+    are pandas'."""
     options: dict[str, Any] = {
         "currency": currency, "all_statuses": all_statuses, "wide": wide, "values": values,
     }  # fmt: skip
@@ -1411,6 +1412,7 @@ def summary(
         )
         for i, p in enumerate(frame[list(dict.fromkeys(columns))].to_delayed())
     ]
+    parts = _sum_in_tree(parts, combine_parts, (), f"{TASK_PREFIX}-summary-sum-{token}", pure=False)
     renamed = {k: n for k, n in zip(keys, shown, strict=True) if k != n}
     combined: Delayed = delayed(_summary_combine, pure=False)(
         parts, keys, price, options, renamed,
@@ -1423,10 +1425,27 @@ def summary(
 BY_COLUMN: Final = "__mobilestatus_by__"
 #: The count of rows of one cell in a partition's reduction.
 ROWS_COLUMN: Final = "__mobilestatus_rows__"
-#: How many partitions' counts one task of compare sums: a tree, so that no task (the last
-#: included) holds more than this many tables of counts, each at most groups x statuses x
-#: distinct numbers, however many partitions the frame has.
-COMPARE_SPLIT_EVERY: Final = 8
+#: How many partitions' counts one task of compare or summary sums: a tree, so that no task
+#: (the last included) holds more than this many tables of counts, each at most groups x
+#: statuses x distinct numbers, however many partitions the frame has.
+SPLIT_EVERY: Final = 8
+
+
+def _sum_in_tree(
+    parts: list[Delayed], combine: Any, args: tuple[Any, ...], name: str, *, pure: bool
+) -> list[Delayed]:
+    """``parts`` summed :data:`SPLIT_EVERY` at a time on the workers (``combine(some,
+    *args)``, which gives a part of the same form) until at most that many are left."""
+    depth, every = 0, SPLIT_EVERY
+    while len(parts) > every:
+        parts = [
+            delayed(combine, pure=pure)(
+                parts[i : i + every], *args, dask_key_name=(name, depth, i // every)
+            )
+            for i in range(0, len(parts), every)
+        ]
+        depth += 1
+    return parts
 
 
 def _with_by(frame: dd.DataFrame, by: object) -> tuple[dd.DataFrame, list[Any]]:
@@ -1532,7 +1551,7 @@ def compare(
     """Lazily, the table ``out.mobile.compare(by, ...)`` gives for the computed frame (the
     same figures): each partition is reduced on its worker to its counted form, the rows of
     each (group, status, number, weight); the counts are summed in a tree
-    (:data:`COMPARE_SPLIT_EVERY` at a time), and the last task computes the statistics from
+    (:data:`SPLIT_EVERY` at a time), and the last task computes the statistics from
     the table's counts (groups x statuses x distinct numbers, never the rows) with pandas'
     :func:`~mobilestatus_pandas.analysis.stats.compare` (``rows=``), numbers as clusters.
     ``.compute()`` it. ``by`` is a column name, a list of them, or a dask Series partitioned
@@ -1565,18 +1584,9 @@ def compare(
         )
         for i, p in enumerate(frame[columns].to_delayed())
     ]
-    depth, every = 0, COMPARE_SPLIT_EVERY
-    while len(parts) > every:  # counts summed on the workers, a few partitions at a time
-        parts = [
-            delayed(_compare_counts, pure=True)(
-                parts[i : i + every],
-                columns,
-                dtypes,
-                dask_key_name=(f"{TASK_PREFIX}-compare-sum-{token}", depth, i // every),
-            )
-            for i in range(0, len(parts), every)
-        ]
-        depth += 1
+    parts = _sum_in_tree(
+        parts, _compare_counts, (columns, dtypes), f"{TASK_PREFIX}-compare-sum-{token}", pure=True
+    )
     total: Delayed = delayed(_compare_total, pure=True)(
         parts, columns, dtypes, keys, names, options,
         dask_key_name=f"{TASK_PREFIX}-compare-total-{token}",

@@ -557,7 +557,7 @@ def test_compare_sends_counts_and_equals_pandas_on_a_sampled_check(
     # by fraud (weights), status and tenure: the client gets counts, and pandas' figures.
     from mobilestatus_pandas.analysis import stats
 
-    monkeypatch.setattr(msd, "COMPARE_SPLIT_EVERY", 2)  # a tree of sums three levels deep
+    monkeypatch.setattr(msd, "SPLIT_EVERY", 2)  # a tree of sums three levels deep
     pdf = study_frame()
     ddf = dd.from_pandas(pdf, npartitions=5)
     out = ddf.mobile.check(
@@ -595,14 +595,20 @@ def test_compare_sends_counts_and_equals_pandas_on_a_sampled_check(
     assert all(size < len(pdf) / 2 for size, _ in seen)
 
 
-def test_summary_by_a_dask_series_equals_pandas(sandbox: msp.Sandbox) -> None:
+def test_summary_by_a_dask_series_equals_pandas(
+    sandbox: msp.Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pdf = study_frame()
-    out = dd.from_pandas(pdf, npartitions=4).mobile.status("phone", client=sandbox.client())
+    out = dd.from_pandas(pdf, npartitions=5).mobile.status("phone", client=sandbox.client())
     out = out.persist(scheduler="threads")
     done = out.compute(scheduler="threads")
-    got = out.mobile.summary(out["amount"] > 60).compute(scheduler="threads")
     expected = done.mobile.summary(done["amount"] > 60)
-    pd.testing.assert_frame_equal(got, expected)
+    for every in [8, 2]:  # the partitions' parts summed in one task, or in a tree
+        monkeypatch.setattr(msd, "SPLIT_EVERY", every)
+        lazy = out.mobile.summary(out["amount"] > 60)
+        sums = [k for k in lazy.dask if isinstance(k, tuple) and "summary-sum" in k[0]]
+        assert len(sums) == (0 if every == 8 else 5)
+        pd.testing.assert_frame_equal(lazy.compute(scheduler="threads"), expected)
 
 
 # -- sample=: the same draw, weights and figures as pandas ---------------------------------
