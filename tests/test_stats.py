@@ -597,6 +597,45 @@ def test_the_counted_form_gives_the_figures_of_the_rows(
             assert overall["p_value"] == pytest.approx(expected_overall["p_value"], rel=1e-9)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    rows=st.integers(5, 300),
+    groups=st.integers(2, 4),
+    sampled=st.booleans(),
+    numbered=st.booleans(),
+)
+def test_any_counted_form_gives_the_figures_of_its_rows(
+    seed: int, rows: int, groups: int, sampled: bool, numbered: bool
+) -> None:
+    """Numbers in several groups, runs that disagree about a number, rows without a number,
+    weights of several strata, groups without answers: the counts give the rows' figures."""
+    rng = np.random.default_rng(seed)
+    distinct = int(rng.integers(1, rows + 1))
+    which = rng.integers(0, distinct, rows)
+    states = ["normal", "cancelled", "offline", "not_found", "invalid", "error", "not_checked"]
+    status = rng.choice(states, distinct)[which]
+    status = np.where(rng.random(rows) < 0.05, "cancelled", status)  # merged runs
+    lonely = rng.random(rows) < 0.1
+    status = np.where(lonely, rng.choice(["invalid", "missing"], rows), status)
+    frame = pd.DataFrame(
+        {
+            "g": rng.integers(0, groups, rows),
+            "mobile_number": pd.array(np.where(lonely, None, which.astype(str)), dtype="string"),
+            "mobile_status": status,
+        }
+    )
+    if sampled:
+        weight = rng.choice([1.0, 2.5, 7 / 3], distinct)[which]
+        frame["mobile_sample_weight"] = np.where(status == "not_checked", np.nan, weight)
+    if not numbered and not sampled:  # (a sample without its numbers is refused)
+        frame = frame.drop(columns="mobile_number")
+    for population in ["process", "table"]:
+        expected = compare(frame, "g", population=population)
+        got = compare(_counted(frame), "g", population=population, rows="rows")
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-12)
+
+
 def test_rows_without_a_number_are_numbers_of_their_own_when_counted() -> None:
     # No number column: each row its own number, however many rows a count stands for.
     frame = _frame({"a": (14, 26), "b": (16, 144)})

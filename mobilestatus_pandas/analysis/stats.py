@@ -716,7 +716,9 @@ def compare(
     spread = (known > 0) & (known < 1) & (variance > 0) & np.isfinite(effective)
     effective = np.where(spread, effective, fallback)
     effective = np.where(totals[:, None] > 0, effective, 0.0)
-    ci_low, ci_high = _interval(known * effective, effective, known, level)
+    with np.errstate(invalid="ignore"):  # 0 x inf: a share of 0 known exactly (table)
+        successes = known * effective
+    ci_low, ci_high = _interval(successes, effective, known, level)
     table = _lift_and_tests(variance, covariance, share, effective, n_rows, kish, ref, level)
     out = _assemble(
         chosen,
