@@ -57,6 +57,7 @@ import warnings
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -493,6 +494,10 @@ def _plan_partition(
 #: How many numbers (and distinct text values) a worker process keeps for the jobs it serves
 #: (then it starts again: a bound on memory, not on correctness).
 SEEN_MAX_NUMBERS: Final = 400_000
+#: Up to this many text values, a partition's values are found among those a worker has
+#: classified with one Arrow hash set built from all of them (fast while it is small); past
+#: it, one dict lookup per value (a cost that follows the partition, not the table).
+TEXT_INDEX_MAX: Final = 65_536
 #: How many jobs' tables a worker process keeps at once (``check`` runs two actions).
 SEEN_MAX_JOBS: Final = 2
 
@@ -537,7 +542,9 @@ class _JobTable:
 
     def _reset(self) -> None:
         action = self.action
-        self.index = pd.Index([], dtype=numbers.string_dtype())
+        #: Each slot's number, and each number's slot.
+        self.numbers = pa.array([], type=pa.string())
+        self.slot_of: dict[str, int] = {}
         self.in_range = np.zeros(0, dtype=bool)
         self.template = np.zeros(0, dtype=np.intp)
         #: The RequestIds read (append-only), and each slot's position in them (-1: none).
@@ -545,8 +552,10 @@ class _JobTable:
         self.request_at = np.zeros(0, dtype=np.intp)
         self.checked_at = np.zeros(0, dtype=float)
         self.row_key = np.zeros(0, dtype=np.int64)
-        #: Text values classified before (a text column's distinct values), their slots.
+        #: Text values classified before (a text column's distinct values), and each one's
+        #: position there, in ``value_slot`` (its number's slot or -1) and ``value_reason``.
         self.values = pa.array([], type=pa.string())
+        self.value_of: dict[str, int] = {}
         self.value_slot = np.zeros(0, dtype=np.intp)
         self.value_reason = np.zeros(0, dtype=np.int8)
         self.shapes: dict[tuple[Any, ...], int] = {}
@@ -554,7 +563,7 @@ class _JobTable:
         self.records = action.to_frame(self.record_list)
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.slot_of)
 
     def look_up(
         self,
@@ -579,7 +588,8 @@ class _JobTable:
             codes, uniques = pd.factorize(slot[present])
             value_code[present] = codes
             mine = np.asarray(uniques, dtype=np.intp)  # the partition's numbers' slots
-            distinct = pd.Series(self.index.take(mine).array, copy=False)
+            taken = self.numbers.take(pa.array(mine))
+            distinct = pd.Series(pd.arrays.ArrowStringArray(taken), copy=False)
             checked = self.in_range[mine] if local else np.ones(len(mine), dtype=bool)
             sampled_out = np.zeros(len(mine), dtype=bool)
             if drawn is not None:  # only the job's drawn numbers are looked up
@@ -605,12 +615,15 @@ class _JobTable:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per distinct value: its number's slot (learnt now if new) or -1, and its reason
         (an index in ``numbers.REASONS``; -1 for numbers). Text values are classified once
-        per job; others (numbers as floats, objects) each time, as they are few."""
+        per job; others (numbers as floats, objects) each time, as they are few. Values and
+        numbers are found in dicts: the cost follows the partition, not the table."""
         text = numbers.arrow_text(values)
         slot = np.full(len(values), -1, dtype=np.intp)
         reason = np.full(len(values), -1, dtype=np.int8)
         at = slot.copy()
-        if text is not None and len(self.values):
+        if text is not None and len(self.values) > TEXT_INDEX_MAX:  # a lookup per value
+            at = np.fromiter(map(self.value_of.get, text.to_pylist(), repeat(-1)), np.intp)
+        elif text is not None and len(self.values):  # one hash set, built from every value
             found_at = pc.index_in(text, value_set=self.values)
             at = pc.fill_null(found_at, -1).to_numpy(zero_copy_only=False).astype(np.intp)
         known = at >= 0
@@ -622,46 +635,45 @@ class _JobTable:
         fresh = values.iloc[new].reset_index(drop=True)
         national, why = numbers.classify_distinct(fresh)
         is_number = np.flatnonzero(why < 0)
-        found = pd.Series(
-            pd.arrays.ArrowStringArray(pc.take(national, pa.array(is_number))), copy=False
-        )
-        where = (
-            self.index.get_indexer(pd.Index(found)) if len(self.index) else np.full(len(found), -1)
-        )
-        unseen = pd.unique(found[where < 0])
-        kept = max(len(self.index) + len(unseen), len(self.values) + len(new))
-        if len(self.index) and kept > SEEN_MAX_NUMBERS:
+        found: list[str] = pc.take(national, pa.array(is_number)).to_pylist()
+        unseen = [n for n in dict.fromkeys(found) if n not in self.slot_of]
+        kept = max(len(self.slot_of) + len(unseen), len(self.value_of) + len(new))
+        if self.slot_of and kept > SEEN_MAX_NUMBERS:
             self._reset()  # start again: bounded memory (a partition's own numbers stay)
             return self._slots(client, values)
-        if len(unseen):
-            added = pd.Index(unseen, dtype=self.index.dtype)
-            extra = len(added)
-            self.index = self.index.append(added)
-            self.in_range = np.concatenate(
-                [self.in_range, numbers.in_mobile_range(pa.array(added.array))]
-            )
-            self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
-            self.request_at = np.concatenate([self.request_at, np.full(extra, -1, np.intp)])
-            self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
-            self.row_key = np.concatenate(
-                [self.row_key, np.asarray(client.row_keys(added.tolist()), np.int64)]
-            )
-            where = self.index.get_indexer(pd.Index(found))
+        if unseen:
+            self._add_numbers(client, unseen)
         new_slot = np.full(len(new), -1, dtype=np.intp)
-        new_slot[is_number] = where
+        new_slot[is_number] = [self.slot_of[n] for n in found]
         slot[new] = new_slot
         reason[new] = why
         if text is not None:
-            self.values = pa.concat_arrays([self.values, text.take(pa.array(new))])
+            start, learnt = len(self.values), text.take(pa.array(new))
+            self.values = pa.concat_arrays([self.values, learnt])
+            positions = range(start, start + len(new))
+            self.value_of.update(zip(learnt.to_pylist(), positions, strict=True))
             self.value_slot = np.concatenate([self.value_slot, new_slot])
             self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
         return slot, reason
+
+    def _add_numbers(self, client: MobileStatusClient, unseen: list[str]) -> None:
+        """Give each of the numbers ``unseen`` a slot: its row key, its range check, no answer."""
+        start, extra = len(self.slot_of), len(unseen)
+        self.slot_of.update(zip(unseen, range(start, start + extra), strict=True))
+        added = pa.array(unseen, type=pa.string())
+        self.numbers = pa.concat_arrays([self.numbers, added])
+        self.in_range = np.concatenate([self.in_range, numbers.in_mobile_range(added)])
+        self.template = np.concatenate([self.template, np.full(extra, -1, np.intp)])
+        self.request_at = np.concatenate([self.request_at, np.full(extra, -1, np.intp)])
+        self.checked_at = np.concatenate([self.checked_at, np.full(extra, np.nan)])
+        keys = np.asarray(client.row_keys(unseen), np.int64)
+        self.row_key = np.concatenate([self.row_key, keys])
 
     def _read(
         self, client: MobileStatusClient, action: Action, ask: np.ndarray, fresh_after: float
     ) -> None:
         """Read the numbers in slots ``ask`` from the store in one batch; keep their answers."""
-        asked = self.index.take(ask).tolist()
+        asked = self.numbers.take(pa.array(ask)).to_pylist()
         keys = client.number_keys(asked, action)
         found = client.store.get_many(keys, fresh_after)
         before = len(self.record_list)

@@ -717,6 +717,7 @@ POOL = random_numbers(4, seed=77)
     partitions=st.integers(2, 4),
     dtype=st.sampled_from(["string", object]),
     bound=st.sampled_from([3, 400_000]),
+    hash_set_up_to=st.sampled_from([0, 65_536]),
 )
 def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answer(
     fast_sandbox: msp.Sandbox,
@@ -726,12 +727,15 @@ def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answ
     partitions: int,
     dtype: object,
     bound: int,
+    hash_set_up_to: int,
 ) -> None:
     # The same numbers spelt several ways, junk and gaps, spread over partitions that a
     # worker serves one after another: what the worker learnt from a value in one partition
     # (its number, its reason, its answer) gives every later row the answer pandas gives it,
-    # with the table's bound (``bound``) far below and above the numbers seen.
+    # with the table's bound (``bound``) far below and above the numbers seen, values found
+    # with Arrow's hash set or with a dict (``hash_set_up_to``).
     monkeypatch.setattr(msd, "SEEN_MAX_NUMBERS", bound)
+    monkeypatch.setattr(msd, "TEXT_INDEX_MAX", hash_set_up_to)
     pdf = pd.DataFrame({"phone": pd.Series(picks, dtype=dtype)})
     client = fast_sandbox.client(cache=cache_file)
     pdf.mobile.status("phone", client=client, progress=False)  # pays; then all cached
