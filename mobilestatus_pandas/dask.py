@@ -22,7 +22,8 @@ How it holds together on many machines:
 * **Configuration, not connections.** The client travels to the workers as a
   :class:`WorkerConfig` (endpoint, rate limit, cache location, prices by action, options);
   each worker process builds its own :class:`~mobilestatus_pandas.MobileStatusClient` from
-  it once and reuses it.
+  it once and reuses it, and closes it when the worker closes or the process ends
+  (:func:`close_built_clients`): answers held for a Redis that was away are written then.
 * **Secrets from the workers' own environment** (the way for teams): credentials follow
   Tencent's chain on each worker (``TENCENTCLOUD_SECRET_ID``/``_KEY``, profile file, CVM
   role), and a cache named by ``$MOBILESTATUS_CACHE`` (``cache="default"``) is a Redis URL
@@ -50,6 +51,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import multiprocessing.util
+import os
 import threading
 import time
 import uuid
@@ -278,13 +281,126 @@ def _token_for(client: MobileStatusClient) -> str:
 
 def client_for(config: WorkerConfig) -> MobileStatusClient:
     """The client for ``config`` in this process: the user's own object where it lives,
-    else one built on first use and reused by every later task of this process."""
+    else one built on first use and reused by every later task of this process (and closed
+    when the process's worker closes, or the process ends: :func:`close_built_clients`)."""
+    global _close_at_exit
     with _registry_lock:
         found = _own_clients.get(config.token) or _built_clients.get(config.token)
         if found is None:
             found = config.build()
             _built_clients[config.token] = found
+            if _close_at_exit is None:
+                # multiprocessing's children end with os._exit, where atexit does not run,
+                # but they run these finalizers first; the main process runs them at exit.
+                _close_at_exit = multiprocessing.util.Finalize(
+                    None, close_built_clients, exitpriority=CLOSE_AT_EXIT_PRIORITY
+                )
         return found
+
+
+# -- closing what a worker built ---------------------------------------------------------------
+
+#: How much longer than a built client's timeout its close may take (its calls in flight
+#: end within the timeout; then its writes) before the worker's shutdown goes on without it.
+CLOSE_MARGIN_SECONDS: Final = 5.0
+#: The built clients close among multiprocessing's exit finalizers of this priority (higher
+#: first), before the process's children are ended.
+CLOSE_AT_EXIT_PRIORITY: Final = 10
+#: This process's exit finalizer, made with its first built client.
+_close_at_exit: multiprocessing.util.Finalize | None = None
+
+
+def _forget_inherited_clients() -> None:
+    """In a forked child: the parent's built clients (and lock) are the parent's to close."""
+    global _registry_lock, _close_at_exit
+    _registry_lock = threading.Lock()
+    _built_clients.clear()
+    _close_at_exit = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_inherited_clients)
+
+
+def _close_one(client: MobileStatusClient) -> None:
+    try:
+        client.close()
+    except Exception as exc:  # one client's failure must not keep the others open
+        logger.warning(
+            "closing the client of cache %s on this worker failed (%s): answers it held may "
+            "not be in the cache", client.cache_location, type(exc).__name__,
+        )  # fmt: skip
+
+
+def _held_writes(client: MobileStatusClient) -> int:
+    """How many answered calls ``client``'s store holds for a cache that was away."""
+    try:
+        return int(getattr(client.store, "held_writes", 0))
+    except InputError:  # closed meanwhile
+        return 0
+
+
+def close_built_clients() -> int:
+    """Close every client this process built (:func:`client_for`) and forget them.
+
+    Each client's close stops its run, waits for its calls in flight (each within the
+    client's timeout), writes what it holds (answers held while Redis was away, drained by
+    the store's own close) and closes its store (the SQLite connection, the Redis pool). The
+    clients close at once, each in a thread of its own, and this returns after the longest
+    timeout among them plus :data:`CLOSE_MARGIN_SECONDS` at most (a worker's shutdown is
+    never held longer); a client still closing then is logged. Returns how many closed.
+    Called when a Dask worker closes (the plugin in ``_dask_worker``) and when the process
+    ends; a later task builds a new client.
+    """
+    with _registry_lock:
+        built = list(_built_clients.values())
+        _built_clients.clear()
+    if not built:
+        return 0
+    held = sum(_held_writes(client) for client in built)
+    if held:
+        logger.info("writing %d answered calls held for the cache before closing", held)
+    threads = [
+        threading.Thread(target=_close_one, args=(client,), name="mobilestatus-close", daemon=True)
+        for client in built
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + max(c.timeout for c in built) + CLOSE_MARGIN_SECONDS
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    still = sum(thread.is_alive() for thread in threads)
+    if still:
+        logger.warning(
+            "%d of %d clients were still closing after %.0f s; going on without them (answers "
+            "they hold may not reach the cache)", still, len(built),
+            max(c.timeout for c in built) + CLOSE_MARGIN_SECONDS,
+        )  # fmt: skip
+    return len(built) - still
+
+
+def _close_clients_on_worker_close() -> None:
+    """Have the current distributed cluster's workers close their built clients when they
+    close (a worker plugin, registered once per cluster: idempotent by name)."""
+    try:
+        from distributed import default_client
+    except ImportError:
+        return
+    try:
+        cluster = default_client()
+    except ValueError:
+        return  # no distributed client: the process-exit finalizer is what closes
+    if getattr(cluster, "asynchronous", False):
+        return  # register_plugin would be a coroutine here; the exit finalizer remains
+    from ._dask_worker import PLUGIN_NAME, CloseClientsPlugin
+
+    try:
+        cluster.register_plugin(CloseClientsPlugin(close_built_clients), name=PLUGIN_NAME)
+    except Exception as exc:  # the job runs all the same; its clients close at process exit
+        logger.warning(
+            "could not ask the workers to close their clients when they close (%s); they "
+            "close when their processes end", type(exc).__name__,
+        )  # fmt: skip
 
 
 # -- the job: budget and stops shared by every partition -------------------------------------
@@ -998,6 +1114,7 @@ def _job_for(
     resolved = resolve_client(client, options)
     config = WorkerConfig.from_client(resolved)
     check_cluster(config)
+    _close_clients_on_worker_close()
     return resolved, config
 
 
@@ -1711,6 +1828,7 @@ __all__ = [
     "check",
     "check_cluster",
     "client_for",
+    "close_built_clients",
     "compare",
     "estimate",
     "job_report",

@@ -28,6 +28,7 @@ LAYER_RANKS: dict[str, int] = {
     "client": 5,
     "dask": 5,
     "_dask_hook": 5,
+    "_dask_worker": 5,
     "cli": 5,
     "demo": 5,
     "datasets": 5,
