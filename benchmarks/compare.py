@@ -149,7 +149,7 @@ def dask_client_side(rows: int, numbers: int, partitions: int, repeat: int) -> N
 
     full = result_frame(rows, 2, seed=1, numbers=numbers)
     sampled = sampled_frame(full, numbers // 2)
-    ddf = dd.from_pandas(sampled, npartitions=partitions)
+    ddf = dd.from_pandas(sampled, npartitions=partitions)  # type: ignore[no-untyped-call]
     columns = msd._compare_columns(ddf._meta, ["label"], "status", "mobile_")
     dtypes = {c: ddf._meta[c].dtype for c in columns}
     pieces = [part.compute() for part in ddf.partitions]
