@@ -24,15 +24,25 @@ redis-py's pure-Python parser and one ``json.loads`` per answer (~45%), one HMAC
 through ``hmac.new`` (~25%), building a ``LookupResult`` per cached number and joining the
 objects back (~25%); the run's thread and pool were small. There was no shuffle in the
 lookup's graph (the one in distributed's log came from the ``value_counts`` that checks the
-output). Now: hiredis parses the reply, the batch decodes as one JSON document, keys are
-hashed with ``hmac.digest``, cached rows are built column-wise from one record per distinct
-answer, a worker keeps what it learnt in the job column-wise (a hash index of the numbers
-it has seen, their row keys and answers: a partition finds its numbers with one
-``get_indexer`` and asks the store only for numbers its worker has no answer for, in one
-batched read), and a partition with nothing to call starts no run. Measured after: 4M rows
-over 40k numbers at 1.62x the baseline's time (1.78x its CPU seconds; 5.17x before), the
-profile now led by the first partitions' hashing and reading of numbers a worker has not
-seen, writing the result columns, and classifying the column.
+output). Then: hiredis parses the reply, the batch decodes as one JSON document, cached
+rows are built column-wise from one record per distinct answer, and a partition with
+nothing to call starts no run: 4M rows over 40k numbers at 1.62x (5.17x before). Profiled
+again (in process, 133k-row partitions over 38k numbers): the status task took 83 ms
+against the normalise column's 21 ms, led by classifying every distinct value
+again in every partition, ``is_valid`` and pandas' ``get_indexer`` on strings, converting
+RequestIds from Python objects, and the worker's first partition (hashing and reading
+every number: 0.5 s). Now a worker's job table keys each text value it has classified to
+its number's slot (with the range check, row key, answer record, RequestId as a position
+in one Arrow array, and time), found with one Arrow hash set while the table is small and
+dicts past 65,536 values (the cost follows the partition, not the table); keys are hashed
+from SHA-256 states made once per prefix; the partition's rows are taken once from its
+small table of records. Measured after (load 2-3, same run): 4M rows over 40k numbers
+1.43x the baseline's time (1.51x its CPU seconds); 1.5M over 5,000: 1.34x; 20M over 200k
+out of core: 1.34x (1.81x CPU), peak 826 of 1,600 MiB. In process, on the benchmark's
+50k-row partitions over 28k numbers, a steady partition's status task (12 ms) now costs
+what the normalise column costs (13 ms); what remains is the
+first partition per worker (0.2 s: hashing, Redis, classifying 28k values) and writing the
+eleven result columns (+10 ms a partition).
 
 Part two, numbers to call (``--only calls``): three worker processes look up 600 new numbers
 (120 of them again in other partitions) through one Redis against a sandbox in its own
