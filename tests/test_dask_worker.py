@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from pathlib import Path
@@ -193,7 +194,7 @@ def _built_on_workers(dask_client: distributed.Client) -> int:
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.serial
-def test_workers_close_their_sqlite_store_when_the_plugin_is_removed_and_at_cluster_close(
+def test_workers_close_their_sqlite_store_when_they_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from mobilestatus_pandas._dask_worker import PLUGIN_NAME
@@ -208,32 +209,50 @@ def test_workers_close_their_sqlite_store_when_the_plugin_is_removed_and_at_clus
                 done = ddf.mobile.status("phone", client=own).compute()
             assert (done["mobile_status"] != "not_checked").all()
             assert _built_on_workers(dask_client) >= 1, "the workers built their clients"
-            assert _wal(path).exists(), "the workers' connections are open"
+            pids = list(dask_client.run(os.getpid).values())
+            assert any(_has_open(pid, path) for pid in pids), "the workers' connections"
             # Removing the plugin is a worker's close as the plugin sees it (the processes
             # live on): the plugin's own path, apart from the process's end.
             dask_client.unregister_worker_plugin(PLUGIN_NAME)
             assert _built_on_workers(dask_client) == 0
-            assert not _wal(path).exists(), "every connection closed: the WAL was folded back"
+            assert not any(_has_open(pid, path) for pid in pids), "every connection closed"
 
             with sb.client(cache=path) as own:  # a second job registers the plugin again
                 again = ddf.mobile.status("phone", client=own, refresh=True).compute()
             assert (again["mobile_status"] != "not_checked").all()
-            assert _built_on_workers(dask_client) >= 1
+            # Retiring a worker closes its client: the others' closed first, so that its
+            # connection is the file's last one (two closing at once may each leave the WAL
+            # to the other).
+            built = dask_client.run(lambda: len(msd._built_clients))
+            retired = next(address for address, count in built.items() if count)
+            others = [address for address in built if address != retired]
+            dask_client.run(msd.close_built_clients, workers=others)
+            assert _wal(path).exists(), "the retiring worker's connection is open"
+            dask_client.retire_workers([retired])
+            deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+            while _wal(path).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _wal(path).exists(), "the retired worker closed its store"
+
+            with sb.client(cache=path) as own:  # a third job, on the one worker left
+                third = ddf.mobile.status("phone", client=own, refresh=True).compute()
+            assert (third["mobile_status"] != "not_checked").all()
             assert _wal(path).exists()
         assert not _wal(path).exists(), "the workers closed their stores as the cluster closed"
         with sb.client(cache=path) as reader:
-            assert len(reader.ledger()) == 120
+            assert len(reader.ledger()) == 180
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 @pytest.mark.serial
-def test_answers_held_while_redis_was_away_are_written_when_the_cluster_closes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("ending", ["cluster closed", "workers retired"])
+def test_answers_held_while_redis_was_away_are_written_when_the_workers_close(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: str
 ) -> None:
     """Redis stops while calls are in flight on the workers: their answers (paid for) are
     held in the workers' memory. Redis comes back, nothing more is written, the cluster
-    closes: every call the service saw is in the ledger."""
+    closes (or its workers are retired): every call the service saw is in the ledger."""
     from tests.redis_server import RedisServer
 
     skip_without_redis()
@@ -256,10 +275,41 @@ def test_answers_held_while_redis_was_away_are_written_when_the_cluster_closes(
             assert future.done()
             held = dask_client.run(lambda: sum(map(msd._held_writes, msd._built_clients.values())))
             assert sum(held.values()) > 0, "answers were held on the workers"
+            future.release()  # nothing to move or compute again when workers leave
             redis_server.start()  # back: nothing more is written until the workers close
             own.close()
+            if ending == "workers retired":
+                pids = list(dask_client.run(os.getpid).values())
+                dask_client.retire_workers(list(held))
+                deadline = time.monotonic() + EVENT_TIMEOUT_SECONDS
+                while any(map(_running, pids)) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert not any(map(_running, pids)), "the retired workers' processes ended"
+                ledger = _ledger(sb, redis_server.url)  # before the cluster closes
+        if ending == "cluster closed":
+            ledger = _ledger(sb, redis_server.url)
         stats = sb.stats()
-        with sb.client(cache=redis_server.url) as reader:
-            ledger = reader.ledger()
     assert len(ledger) == stats["requests"], "every call the service saw is in the ledger"
     assert int(ledger["billed"].fillna(True).sum()) == stats["billed"]
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` has the file ``path`` open."""
+    import psutil
+
+    return any(Path(opened.path) == path.resolve() for opened in psutil.Process(pid).open_files())
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` is still running (an ended child not yet reaped is not)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _ledger(sb: msp.Sandbox, cache: str) -> pd.DataFrame:
+    with sb.client(cache=cache) as reader:
+        return reader.ledger()
