@@ -738,7 +738,8 @@ class _JobTable:
         reason = np.full(len(values), -1, dtype=np.int8)
         at = slot.copy()
         if text is not None and len(self.values) > TEXT_INDEX_MAX:  # a lookup per value
-            at = np.fromiter(map(self.value_of.get, text.to_pylist(), repeat(-1)), np.intp)
+            looked = map(self.value_of.get, text.to_pylist(), repeat(-1))
+            at = np.fromiter(looked, np.intp, len(text))
         elif text is not None and len(self.values):  # one hash set, built from every value
             found_at = pc.index_in(text, value_set=self.values)
             at = pc.fill_null(found_at, -1).to_numpy(zero_copy_only=False).astype(np.intp)
