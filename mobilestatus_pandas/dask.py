@@ -60,7 +60,8 @@ import warnings
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from itertools import repeat
+from itertools import compress, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -646,9 +647,11 @@ class _JobTable:
     value once per job, takes a number's answer from here (still fresh: checked at each
     use), and asks the store, in one batched read per partition, only for numbers it holds
     no answer for (another partition may have called them since). Held in the worker's
-    memory only, as the partition's own rows are; gone with the job. Slots are found with
-    hash indexes (``pd.Index.get_indexer``), not a Python loop per value; a partition reads
-    and learns under the table's lock, so its threads share one worker's work.
+    memory only, as the partition's own rows are; gone with the job. Values written as
+    plain digits are found by their integer in a hash index (``pd.Index.get_indexer``), not
+    a Python loop per value; other spellings with an Arrow hash set or a dict (see
+    :meth:`_find`). A partition reads and learns under the table's lock, so its threads
+    share one worker's work.
     """
 
     def __init__(self, action: Action) -> None:
@@ -668,10 +671,18 @@ class _JobTable:
         self.request_at = np.zeros(0, dtype=np.intp)
         self.checked_at = np.zeros(0, dtype=float)
         self.row_key = np.zeros(0, dtype=np.int64)
-        #: Text values classified before (a text column's distinct values), and each one's
-        #: position there, in ``value_slot`` (its number's slot or -1) and ``value_reason``.
-        self.values = pa.array([], type=pa.string())
-        self.value_of: dict[str, int] = {}
+        #: Text values classified before (a text column's distinct values), each at a
+        #: position: its number's slot there in ``value_slot`` (-1: none), its reason in
+        #: ``value_reason``. Plain digits (``numbers.digit_keys``, most columns) are found by
+        #: their integer: ``digit_keys``, their positions, and a hash index of them (built
+        #: when used); other spellings as text: ``spelt`` (an Arrow array, searched with one
+        #: hash set while few), their positions, and ``spelt_of`` (a dict, past that).
+        self.digit_keys = np.zeros(0, dtype=np.int64)
+        self.digit_at = np.zeros(0, dtype=np.intp)
+        self._digit_index: pd.Index | None = None
+        self.spelt = pa.array([], type=pa.string())
+        self.spelt_at = np.zeros(0, dtype=np.intp)
+        self.spelt_of: dict[str, int] = {}
         self.value_slot = np.zeros(0, dtype=np.intp)
         self.value_reason = np.zeros(0, dtype=np.int8)
         self.shapes: dict[tuple[Any, ...], int] = {}
@@ -737,12 +748,9 @@ class _JobTable:
         slot = np.full(len(values), -1, dtype=np.intp)
         reason = np.full(len(values), -1, dtype=np.int8)
         at = slot.copy()
-        if text is not None and len(self.values) > TEXT_INDEX_MAX:  # a lookup per value
-            looked = map(self.value_of.get, text.to_pylist(), repeat(-1))
-            at = np.fromiter(looked, np.intp, len(text))
-        elif text is not None and len(self.values):  # one hash set, built from every value
-            found_at = pc.index_in(text, value_set=self.values)
-            at = pc.fill_null(found_at, -1).to_numpy(zero_copy_only=False).astype(np.intp)
+        keys = None if text is None else numbers.digit_keys(text)
+        if keys is not None and text is not None and len(self.value_slot):
+            at = self._find(text, keys)
         known = at >= 0
         slot[known] = self.value_slot[at[known]]
         reason[known] = self.value_reason[at[known]]
@@ -754,9 +762,10 @@ class _JobTable:
         is_number = np.flatnonzero(why < 0)
         found: list[str] = pc.take(national, pa.array(is_number)).to_pylist()
         unseen = [n for n in dict.fromkeys(found) if n not in self.slot_of]
-        kept = max(len(self.slot_of) + len(unseen), len(self.value_of) + len(new))
-        if self.slot_of and kept > SEEN_MAX_NUMBERS:
-            self._reset()  # start again: bounded memory (a partition's own numbers stay)
+        kept = max(len(self.slot_of) + len(unseen), len(self.value_slot) + len(new))
+        if (self.slot_of or len(self.value_slot)) and kept > SEEN_MAX_NUMBERS:
+            # Start again: bounded memory (a partition's own values and numbers stay).
+            self._reset()
             return self._slots(client, values)
         if unseen:
             self._add_numbers(client, unseen)
@@ -764,14 +773,51 @@ class _JobTable:
         new_slot[is_number] = [self.slot_of[n] for n in found]
         slot[new] = new_slot
         reason[new] = why
-        if text is not None:
-            start, learnt = len(self.values), text.take(pa.array(new))
-            self.values = pa.concat_arrays([self.values, learnt])
-            positions = range(start, start + len(new))
-            self.value_of.update(zip(learnt.to_pylist(), positions, strict=True))
+        if text is not None and keys is not None:
+            start = len(self.value_slot)
+            positions = np.arange(start, start + len(new), dtype=np.intp)
+            digits = keys[new] >= 0
+            if digits.any():
+                self.digit_keys = np.concatenate([self.digit_keys, keys[new][digits]])
+                self.digit_at = np.concatenate([self.digit_at, positions[digits]])
+                self._digit_index = None  # built again when next used
+            if not digits.all():
+                other = new[~digits]
+                spelt = text.take(pa.array(other))
+                self.spelt = pa.concat_arrays([self.spelt, spelt])
+                self.spelt_at = np.concatenate([self.spelt_at, positions[~digits]])
+                self.spelt_of.update(
+                    zip(spelt.to_pylist(), positions[~digits].tolist(), strict=True)
+                )
             self.value_slot = np.concatenate([self.value_slot, new_slot])
             self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
         return slot, reason
+
+    def _find(self, text: pa.Array, keys: np.ndarray) -> np.ndarray:
+        """Each of a partition's distinct text values' position among those classified
+        before (-1: new). Plain digits (``keys`` >= 0) are found by their integer in a hash
+        index built once per growth of the table; other spellings with one Arrow hash set of
+        those classified while they are few, then one dict lookup each: either way the cost
+        follows the partition, not the table."""
+        at = np.full(len(text), -1, dtype=np.intp)
+        digits = keys >= 0
+        if digits.any() and len(self.digit_keys):
+            if self._digit_index is None:
+                self._digit_index = pd.Index(self.digit_keys, copy=False)
+            found = self._digit_index.get_indexer(pd.Index(keys[digits], copy=False))
+            at[digits] = np.where(found >= 0, self.digit_at[found], -1)
+        other = np.flatnonzero(~digits)
+        if not len(other) or not len(self.spelt):
+            return at
+        spelt = text.take(pa.array(other))
+        if len(self.spelt) > TEXT_INDEX_MAX:  # a lookup per value
+            looked = map(self.spelt_of.get, spelt.to_pylist(), repeat(-1))
+            at[other] = np.fromiter(looked, np.intp, len(other))
+        else:  # one hash set, built from the spellings classified
+            found_at = pc.index_in(spelt, value_set=self.spelt)
+            found = pc.fill_null(found_at, -1).to_numpy(zero_copy_only=False)
+            at[other] = np.where(found >= 0, self.spelt_at[found], -1)
+        return at
 
     def _add_numbers(self, client: MobileStatusClient, unseen: list[str]) -> None:
         """Give each of the numbers ``unseen`` a slot: its row key, its range check, no answer."""
@@ -793,27 +839,33 @@ class _JobTable:
         asked = self.numbers.take(pa.array(ask)).to_pylist()
         keys = client.number_keys(asked, action)
         found = client.store.get_many(keys, fresh_after)
+        held = [key in found for key in keys]
+        if not any(held):
+            return
+        slots = ask[np.asarray(held, dtype=bool)]
+        got = [found[key] for key in compress(keys, held)]
         before = len(self.record_list)
-        ids: list[str | None] = []
-        for slot, key in zip(ask.tolist(), keys, strict=True):
-            answer = found.get(key)
-            if answer is None:
-                continue
-            shape = (answer.result, answer.description, answer.status_code, answer.detail)
+        records: list[int] = []
+        for answer, shape in zip(got, map(_ANSWER_SHAPE, got), strict=True):
             record = self.shapes.get(shape)
             if record is None:
                 record = self.shapes[shape] = len(self.record_list)
                 self.record_list.append(
                     answers.cached_result("", replace(answer, request_id=None), action)
                 )
-            self.template[slot] = record
-            self.request_at[slot] = len(self.request_ids) + len(ids)
-            ids.append(answer.request_id)
-            self.checked_at[slot] = answer.checked_at
-        if ids:
-            self.request_ids = pa.concat_arrays([self.request_ids, pa.array(ids, pa.string())])
+            records.append(record)
+        self.template[slots] = records
+        start = len(self.request_ids)
+        self.request_at[slots] = np.arange(start, start + len(got), dtype=np.intp)
+        self.checked_at[slots] = [answer.checked_at for answer in got]
+        ids = pa.array([answer.request_id for answer in got], pa.string())
+        self.request_ids = pa.concat_arrays([self.request_ids, ids])
         if len(self.record_list) > before:
             self.records = action.to_frame(self.record_list)
+
+
+#: What makes two stored answers one record of a job: all but the number's RequestId and time.
+_ANSWER_SHAPE: Final = attrgetter("result", "description", "status_code", "detail")
 
 
 class _SeenAnswers:

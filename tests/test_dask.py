@@ -684,6 +684,33 @@ def test_a_worker_s_table_that_starts_again_keeps_every_answer_right(
     pd.testing.assert_frame_equal(done[results], expected[results])
 
 
+def test_a_worker_s_table_keeps_at_most_its_bound_of_text_values(
+    sandbox: msp.Sandbox, cache_file: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Values that are not numbers (junk, plain digits of the wrong length) take room too:
+    # past the bound the table starts again, whatever the values are, and answers stay right.
+    from mobilestatus_pandas.service.actions import get_action
+
+    monkeypatch.setattr(msd, "SEEN_MAX_NUMBERS", 10)
+    client = sandbox.client(cache=cache_file)
+    table = msd._JobTable(get_action("status"))
+    for start in range(0, 60, 6):
+        junk = [f"junk {i}" for i in range(start, start + 3)]
+        digits = [str(10**6 + i) for i in range(start, start + 3)]
+        values = pd.Series(junk + digits, dtype="string[pyarrow]")
+        slot, reason = table._slots(client, values)
+        assert (slot == -1).all()
+        assert (reason >= 0).all()
+        assert len(table.value_slot) <= 10
+        assert len(table.digit_keys) + len(table.spelt) == len(table.value_slot)
+    done = (
+        dd.from_pandas(pd.DataFrame({"phone": values}), npartitions=2)
+        .mobile.status("phone", client=client)
+        .compute(scheduler="sync")
+    )
+    assert done["mobile_status"].eq("invalid").all()
+
+
 def _spellings(number: str) -> list[str]:
     """Ways a person writes one CN mobile number (each normalises to ``number``)."""
     wide = number.translate(str.maketrans("0123456789", "０１２３４５６７８９"))
@@ -693,6 +720,8 @@ def _spellings(number: str) -> list[str]:
         f"0086{number}",
         f"{number}；",
         wide,
+        f"86{number}",
+        f"+86{number}",
     ]
 
 
@@ -705,10 +734,13 @@ POOL = random_numbers(4, seed=77)
 @given(
     picks=st.lists(
         st.one_of(
-            st.tuples(st.integers(0, len(POOL) - 1), st.integers(0, 4)).map(
+            st.tuples(st.integers(0, len(POOL) - 1), st.integers(0, 6)).map(
                 lambda p: _spellings(POOL[p[0]])[p[1]]
             ),
-            st.sampled_from(["junk", "", "+1 415 555 0100", "010 6552 9988", "1.38001E+10"]),
+            st.sampled_from(
+                ["junk", "", "+1 415 555 0100", "010 6552 9988", "1.38001E+10", "0", "10086"]
+            ),
+            st.from_regex(r"[0-9]{1,20}", fullmatch=True),  # plain digits, found by integer
             st.none(),
         ),
         min_size=8,
@@ -733,7 +765,8 @@ def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answ
     # worker serves one after another: what the worker learnt from a value in one partition
     # (its number, its reason, its answer) gives every later row the answer pandas gives it,
     # with the table's bound (``bound``) far below and above the numbers seen, values found
-    # with Arrow's hash set or with a dict (``hash_set_up_to``).
+    # with Arrow's hash set or with a dict (``hash_set_up_to``); plain digit text (with or
+    # without a leading zero, past 18 digits) by its integer.
     monkeypatch.setattr(msd, "SEEN_MAX_NUMBERS", bound)
     monkeypatch.setattr(msd, "TEXT_INDEX_MAX", hash_set_up_to)
     pdf = pd.DataFrame({"phone": pd.Series(picks, dtype=dtype)})

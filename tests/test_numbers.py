@@ -356,3 +356,35 @@ def test_typed_columns_never_raise_and_every_number_is_the_inputs_digits(
     for value, number in zip(column.astype(object), out["number"], strict=True):
         if number is not pd.NA:
             assert number == strip_country_code(digits_in(value) or ""), value
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.from_regex(r"[0-9]{1,22}", fullmatch=True),
+            st.from_regex(r"[+0-9０-９٣ -]{0,14}", fullmatch=True),
+            st.text(max_size=12),
+            st.none(),
+        ),
+        max_size=30,
+    )
+)
+def test_digit_keys_give_back_exactly_the_plain_digit_text(values: list[str | None]) -> None:
+    # A value's integer key stands for the text itself (the Dask job table finds classified
+    # values by it): only ASCII digits without a leading zero, up to 18 of them, get one,
+    # and the key written out is the text again; two values share a key only when equal.
+    import pyarrow as pa
+
+    keys = numbers.digit_keys(pa.array(values, type=pa.string()))
+    assert len(keys) == len(values)
+    for value, key in zip(values, keys.tolist(), strict=True):
+        plain = (
+            value is not None
+            and 0 < len(value) <= numbers.DIGIT_KEY_MAX
+            and all("0" <= c <= "9" for c in value)
+            and value[0] != "0"
+        )
+        assert (key >= 0) == plain, (value, key)
+        if plain:
+            assert str(key) == value

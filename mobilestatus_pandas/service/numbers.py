@@ -244,6 +244,28 @@ def arrow_text(values: pd.Series | pd.Index) -> pa.Array | None:
     return found.cast(pa.string())
 
 
+#: The longest plain digit text :func:`digit_keys` keys by its integer (int64 holds 18 digits).
+DIGIT_KEY_MAX: Final = 18
+
+
+def digit_keys(text: pa.Array) -> np.ndarray:
+    """Each text value's integer when it is plain ASCII digits, 1 to :data:`DIGIT_KEY_MAX`
+    of them, not starting with 0 (so the integer gives back the text exactly); -1 for any
+    other value (null, a leading zero, a sign, a separator, other scripts' digits)."""
+    keys = np.full(len(text), -1, dtype=np.int64)
+    if not len(text):
+        return keys
+    plain = pc.and_(
+        pc.and_(pc.ascii_is_decimal(text), pc.less_equal(pc.binary_length(text), DIGIT_KEY_MAX)),
+        pc.invert(pc.starts_with(text, "0")),
+    )
+    mask = np.asarray(pc.fill_null(plain, False).to_numpy(zero_copy_only=False), dtype=bool)
+    if mask.any():
+        whole = pc.cast(pc.filter(text, pa.array(mask)), pa.int64())
+        keys[mask] = whole.to_numpy(zero_copy_only=False)
+    return keys
+
+
 def distinct_values(values: Iterable[Any] | pd.Series | object) -> tuple[np.ndarray, pd.Series]:
     """Each row's position among the column's distinct values (-1 for NA), and those values
     in order of first appearance (a categorical's categories as they are).
