@@ -38,15 +38,21 @@ dicts past 65,536 values (the cost follows the partition, not the table); keys a
 from SHA-256 states made once per prefix; the partition's rows are taken once from its
 small table of records. Measured after, quiet machine: 4M rows over 40k numbers 1.41x the
 baseline's time (1.54x its CPU seconds); 1.5M over 5,000: 1.39x; 20M over 200k out of core:
-1.70x (1.85x CPU; 1.34x at load 2-3), peak 827 of 1,600 MiB. At 200k numbers a steady
-partition's status task takes 52 ms against normalise's 20 ms: 44k distinct values a
-partition, found by one dict lookup each (13 ms; exact integer keys for digit-only text and
-a sorted array would roughly halve it), and learning 200k numbers per worker (12 us each:
-hashing, Redis, classifying). In process, on the benchmark's
-50k-row partitions over 28k numbers, a steady partition's status task (12 ms) now costs
-what the normalise column costs (13 ms); what remains is the
-first partition per worker (0.2 s: hashing, Redis, classifying 28k values) and writing the
-eleven result columns (+10 ms a partition).
+1.70x (1.85x CPU), peak 827 of 1,600 MiB. At 200k numbers a steady partition's status task
+took 38-52 ms against normalise's 18-20 ms: 44k distinct values a partition, each found by
+one dict lookup (15 ms). Now values written as plain digits (most columns) are found by
+their integer in a pandas hash index built once per growth of the table (1.2 ms for 44k),
+other spellings among themselves: a steady partition at 200k numbers takes 20 ms against
+normalise's 18 ms in process. Measured (quiet 2-core machine, session 6): 4M over 40k
+1.39x to 1.47x in two runs (1.49x to 1.55x CPU); 1.5M over 5,000 1.34x (1.49x CPU);
+20M over 200k out of core 1.50x to 1.56x in three runs (1.58x to 1.64x CPU), peak 905 of
+1,600 MiB. What is left at 200k
+numbers (distributed's task stream, in-process profiles): learning the numbers, about
+14 us each per worker (each worker meets all 200k: a Redis read and its JSON decoded,
+two keyed hashes, classifying), 5-6 s of the workers' 17 extra CPU seconds; writing the
+eleven result columns, 7 s (the RequestIds, unique per number, and the row keys cost most);
+and the status task runs about 1.5x slower on a worker beside another than alone (2
+cores, Redis and the scheduler beside them), where normalise runs 1.1x slower.
 
 Part two, numbers to call (``--only calls``): three worker processes look up 600 new numbers
 (120 of them again in other partitions) through one Redis against a sandbox in its own
