@@ -686,7 +686,8 @@ class _JobTable:
         self.value_slot = np.zeros(0, dtype=np.intp)
         self.value_reason = np.zeros(0, dtype=np.int8)
         self.shapes: dict[tuple[Any, ...], int] = {}
-        self.record_list: list[Any] = [action.invalid(None)]  # record 0: not sent
+        # Record 0: a number not sent, outside the CN mobile ranges (its number set per row).
+        self.record_list: list[Any] = [action.invalid("")]
         self.records = action.to_frame(self.record_list)
 
     def __len__(self) -> int:

@@ -684,6 +684,71 @@ def test_a_worker_s_table_that_starts_again_keeps_every_answer_right(
     pd.testing.assert_frame_equal(done[results], expected[results])
 
 
+def test_numbers_outside_the_mobile_ranges_are_described_as_pandas_describes_them(
+    fast_sandbox: msp.Sandbox, cache_file: object
+) -> None:
+    # Eleven digits but no CN mobile range: not sent, and "not a CN mobile range" (not "not
+    # a phone number") as in pandas; written as digits or with separators, in any partition.
+    phones = ["10000000000", "13179542404", "100 0000 0000", "12345678901", "junk", None] * 2
+    pdf = pd.DataFrame({"phone": pd.Series(phones, dtype="string")})
+    client = fast_sandbox.client(cache=cache_file)
+    pdf.mobile.status("phone", client=client, progress=False)  # pays; then all cached
+    expected = pdf.mobile.status("phone", client=client, progress=False)
+    done = (
+        dd.from_pandas(pdf, npartitions=3, sort=False)
+        .mobile.status("phone", client=client)
+        .compute(scheduler="sync")
+    )
+    results = [c for c in expected.columns if c not in pdf.columns]
+    pd.testing.assert_frame_equal(done[results], expected[results])
+    assert done["mobile_description"].iloc[0] == "not a CN mobile range"
+
+
+@pytest.mark.parametrize("hash_set_up_to", [0, 65_536])
+def test_a_worker_s_table_finds_values_learnt_in_any_earlier_partition(
+    sandbox: msp.Sandbox,
+    cache_file: object,
+    monkeypatch: pytest.MonkeyPatch,
+    hash_set_up_to: int,
+) -> None:
+    # Values first met in the second partition are found in the third (the indexes follow
+    # the table as it grows): each distinct value is classified once, and spellings of one
+    # number (plain digits, with the country code, with spaces) share its slot.
+    from mobilestatus_pandas.service.actions import get_action
+
+    monkeypatch.setattr(msd, "TEXT_INDEX_MAX", hash_set_up_to)
+    classified: list[list[str]] = []
+    classify = msd.numbers.classify_distinct
+
+    def counted(values: pd.Series) -> object:
+        classified.append(values.tolist())
+        return classify(values)
+
+    monkeypatch.setattr(msd.numbers, "classify_distinct", counted)
+    client = sandbox.client(cache=cache_file)
+    table = msd._JobTable(get_action("status"))
+    partitions = [
+        ["13800138000", "138 0013 8000"],
+        ["13900139000", "139 0013 9000", "13800138000", "junk"],
+        ["8613900139000", "13900139000", "139 0013 9000", "junk", "138 0013 8000"],
+        ["8613900139000", "junk", "13900139000"],
+    ]
+    slots = []
+    for values in partitions:
+        slot, _ = table._slots(client, pd.Series(values, dtype="string[pyarrow]"))
+        slots.append(dict(zip(values, slot.tolist(), strict=True)))
+    assert classified == [
+        ["13800138000", "138 0013 8000"],
+        ["13900139000", "139 0013 9000", "junk"],
+        ["8613900139000"],
+    ]
+    assert slots[0]["13800138000"] == slots[0]["138 0013 8000"] == slots[2]["138 0013 8000"]
+    nine = slots[1]["13900139000"]
+    assert nine != slots[0]["13800138000"]
+    assert slots[2]["8613900139000"] == slots[2]["13900139000"] == nine
+    assert slots[3] == {"8613900139000": nine, "junk": -1, "13900139000": nine}
+
+
 def test_a_worker_s_table_keeps_at_most_its_bound_of_text_values(
     sandbox: msp.Sandbox, cache_file: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -774,6 +839,14 @@ def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answ
     pdf.mobile.status("phone", client=client, progress=False)  # pays; then all cached
     expected = pdf.mobile.status("phone", client=client, progress=False)
     fast_sandbox.reset_stats()
+    classified: list[int] = []
+    classify = msd.numbers.classify_distinct
+
+    def counted(values: pd.Series) -> object:
+        classified.append(len(values))
+        return classify(values)
+
+    monkeypatch.setattr(msd.numbers, "classify_distinct", counted)
     done = (
         dd.from_pandas(pdf, npartitions=partitions, sort=False)
         .mobile.status("phone", client=client)
@@ -782,3 +855,5 @@ def test_a_worker_classifies_each_text_value_once_and_every_row_gets_pandas_answ
     assert fast_sandbox.stats()["requests"] == 0
     results = [c for c in expected.columns if c not in pdf.columns]
     pd.testing.assert_frame_equal(done[results], expected[results])
+    if bound > len(picks):  # one worker, a table that never starts again: each value once
+        assert sum(classified) == pdf["phone"].dropna().nunique()
