@@ -358,17 +358,27 @@ def test_an_interrupted_run_keeps_its_claims_while_its_calls_are_in_flight(
 ) -> None:
     monkeypatch.setattr(dispatch, "CLAIM_SECONDS", 0.4)
     monkeypatch.setattr(dispatch, "CLAIM_RENEW_SECONDS", 0.05)
+    numbers = random_numbers(40, seed=35)
     with msp.Sandbox(latency_ms=1500) as sb:
         client = sb.client(cache=cache_file)
-        threading.Timer(1.8, _thread.interrupt_main).start()  # the first answer is in
+
+        def interrupt_once_the_first_answer_is_in() -> None:
+            # 40 calls at 20/s, each answered 1.5 s after it left: the 31st leaves as the
+            # first answer comes back; then the run has about two seconds of calls in
+            # flight left, room enough for this thread to be late on a busy machine.
+            while sb.stats()["requests"] < 31:
+                time.sleep(0.02)
+            _thread.interrupt_main()
+
+        threading.Thread(target=interrupt_once_the_first_answer_is_in, daemon=True).start()
         with pytest.raises(KeyboardInterrupt):
-            client.lookup_many(random_numbers(10, seed=35), progress=False)
+            client.lookup_many(numbers, progress=False)
         time.sleep(0.6)  # longer than a claim lasts unless renewed
         assert live_claims(cache_file) >= 1, "calls still in flight keep their claims"
         client.settle_interrupted_runs()
         time.sleep(0.6)
         assert live_claims(cache_file) == 0, "released (or lapsed) once the calls ended"
-        again = client.lookup_many(random_numbers(10, seed=35), progress=False)
+        again = client.lookup_many(numbers, progress=False)
         assert not again["status"].isin(["not_checked", "error"]).any()
         assert sb.stats()["numbers_billed_more_than_once"] == 0
         client.close()
