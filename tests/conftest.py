@@ -7,6 +7,7 @@ The isolated environment every test (and every doctest) runs in is ``isolated_en
 from __future__ import annotations
 
 import math
+import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,6 +76,19 @@ def close_figures() -> Iterator[None]:
     pyplot = sys.modules.get("matplotlib.pyplot")  # never imported here for a test without it
     if pyplot is not None:
         pyplot.close("all")
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C (SIGINT, ``_thread.interrupt_main``) raises KeyboardInterrupt in this process
+    and in the processes it starts, as in a terminal, also when the tests were started where
+    SIGINT is ignored (a script's background job, ``cmd &`` without job control): there
+    Python leaves it ignored, its children inherit that, and ``interrupt_main`` does nothing."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -176,6 +176,7 @@ def test_ledger_records_every_call_without_numbers(sandbox: msp.Sandbox) -> None
 
 
 @pytest.mark.serial
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_interrupt_stops_quickly_keeps_answers_and_resumes(cache_file: Path) -> None:
     with msp.Sandbox(latency_ms=300, latency_spread_ms=50) as sb:
         client = sb.client(cache=cache_file)

@@ -553,6 +553,7 @@ def test_answers_held_while_redis_is_away_are_written_before_exit(
 
 
 @pytest.mark.integration
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_ctrl_c_exits_130_and_the_same_command_resumes(tmp_path: Path) -> None:
     import signal
 

@@ -353,6 +353,7 @@ def live_claims(path: Path) -> int:
     return int(count)
 
 
+@pytest.mark.usefixtures("ctrl_c_raises")
 def test_an_interrupted_run_keeps_its_claims_while_its_calls_are_in_flight(
     cache_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
