@@ -775,7 +775,11 @@ class _JobTable:
         slot[new] = new_slot
         reason[new] = why
         if text is not None and keys is not None:
+            # The values first, then the indexes that point at them: an index never holds
+            # a position past ``value_slot``, whatever stops this half-way.
             start = len(self.value_slot)
+            self.value_slot = np.concatenate([self.value_slot, new_slot])
+            self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
             positions = np.arange(start, start + len(new), dtype=np.intp)
             digits = keys[new] >= 0
             if digits.any():
@@ -790,8 +794,6 @@ class _JobTable:
                 self.spelt_of.update(
                     zip(spelt.to_pylist(), positions[~digits].tolist(), strict=True)
                 )
-            self.value_slot = np.concatenate([self.value_slot, new_slot])
-            self.value_reason = np.concatenate([self.value_reason, why.astype(np.int8)])
         return slot, reason
 
     def _find(self, text: pa.Array, keys: np.ndarray) -> np.ndarray:
