@@ -133,6 +133,40 @@ def test_a_record_is_in_redis_when_it_returns(
 # -- processes given the same numbers ---------------------------------------------------------
 
 
+def test_a_run_far_from_redis_keeps_the_claims_of_all_its_calls_in_flight(
+    far_redis: DelayProxy, own_redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redis 40 ms away each way, 59 calls out at once for 6 s each, claims that last 2 s
+    # unless renewed. Renewed one round trip each (59 x 84 ms: 5 s a sweep), they lapsed
+    # mid-call and another run could take the numbers and pay again; renewed together
+    # (one round trip a sweep), another owner takes none of the calls still out.
+    monkeypatch.setattr(dispatch, "CLAIM_SECONDS", 2.0)
+    monkeypatch.setattr(dispatch, "CLAIM_RENEW_SECONDS", 0.25)
+    numbers = random_numbers(60, seed=61)
+    with msp.Sandbox(latency_ms=6000) as sb:
+        client = sb.client(cache=far_redis.url, max_workers=64)
+        done: list[pd.DataFrame] = []
+        run = threading.Thread(target=lambda: done.append(client.lookup_many(numbers, False)))
+        run.start()
+        while sb.stats()["requests"] < len(numbers):  # the first alone, then all at once
+            time.sleep(0.05)
+        time.sleep(2.5)  # longer than an unrenewed claim lasts
+        elsewhere = redis_store(own_redis.url)  # another run, near Redis
+        keys = [client.number_key(n) for n in numbers]
+        taken = elsewhere.claim_many(keys, "another-run", time.time(), 30)
+        # A claim taken whose answer is not in the cache after it was taken: its call was
+        # still out (a claim ends only with its answer's write), and it had lapsed.
+        answered = elsewhere.get_many(keys, 0.0)
+        out = [k for k in keys if k not in answered]
+        lapsed = [k for k, t in zip(keys, taken, strict=True) if t and k not in answered]
+        run.join(timeout=60)
+        elsewhere.close()
+        client.close()
+    assert lapsed == [], f"{len(lapsed)} of {len(out)} claims lapsed while their calls were out"
+    assert len(out) >= 10, "calls were still out when checked"
+    assert done[0]["billed"].sum() == 60
+
+
 def test_three_processes_given_the_same_numbers_pay_once(
     service: msp.Sandbox, far_redis: DelayProxy, tmp_path: Path
 ) -> None:

@@ -11,6 +11,7 @@ import stat
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -130,6 +131,17 @@ class StoreContract:
         assert not store.claim("k", "run-b", now + 3, 30)
         store.release("k", "run-a")
         assert store.claim("k", "run-b", now + 4, 30)
+
+    def test_many_claims_are_taken_and_renewed_in_one_step(self, store: Store) -> None:
+        now = 1_000.0
+        assert store.claim("b", "run-b", now, 30)
+        assert store.claim_many(["a", "b", "c"], "run-a", now, 30) == [True, False, True]
+        assert store.claim_many(["c", "a"], "run-a", now + 1, 30) == [True, True], "renewed"
+        assert not store.claim("a", "run-b", now + 2, 30), "run-a holds it"
+        assert store.claim_many([], "run-a", now, 30) == []
+        self.lapse(store, "c")
+        assert store.claim("c", "run-b", now + 3, 30), "a lapsed claim is anyone's"
+        assert store.claim_many(["a", "c"], "run-a", now + 4, 30) == [True, False]
 
     # -- a claim ends only when its answer is where the next claimer looks ---------------
 
@@ -395,6 +407,33 @@ class TestRedisStore(StoreContract):
 
         assert isinstance(store, RedisStore)
         store._redis.delete(store._claim_key(key))
+
+
+def test_redis_renews_hundreds_of_claims_in_a_round_trip_or_two(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run far from Redis renews every claim it holds each sweep: one round trip per claim
+    # (84 ms away, 60 claims: 5 s of a claim's 10 s life) could let one lapse mid-call.
+    from redis.connection import AbstractConnection
+
+    from mobilestatus_pandas.stores import redis as redis_backend
+
+    store = redis_backend.RedisStore(redis_backend.connect(redis_url), ttl_seconds=3600)
+    keys = [f"many-{i}" for i in range(600)]
+    assert store.claim_many(keys, "run-a", time.time(), 30) == [True] * 600  # scripts loaded
+    sent: list[int] = []
+    send = AbstractConnection.send_packed_command
+
+    def counted(self: AbstractConnection, *args: Any, **kwargs: Any) -> None:
+        sent.append(1)
+        send(self, *args, **kwargs)
+
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    assert store.claim_many(keys, "run-a", time.time(), 30) == [True] * 600
+    assert len(sent) <= 2 * (-(-600 // redis_backend.CLAIM_CHUNK))
+    monkeypatch.undo()
+    assert store.claim_many(keys, "run-b", time.time(), 30) == [False] * 600
+    store.close()
 
 
 CLAIM_STEPS = st.lists(

@@ -381,6 +381,13 @@ class Store(Protocol):
         """
         ...
 
+    def claim_many(self, keys: Sequence[str], owner: str, now: float, seconds: float) -> list[bool]:
+        """:meth:`claim` of each of ``keys`` (in order), in one step: one round trip to a
+        remote store, one transaction in a file. A run renews every claim it holds this way
+        (a claim renewed one round trip at a time could lapse behind the others when the
+        store is far away). Raises as :meth:`claim` does."""
+        ...
+
     def release(self, key: str, owner: str) -> None:
         """Give up ``owner``'s claim on ``key`` (nothing when another owner holds it).
 

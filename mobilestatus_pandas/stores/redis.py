@@ -76,6 +76,8 @@ CONNECT_TIMEOUT_SECONDS: Final = 2.0
 RETRY_SECONDS: Final = 0.25
 #: Keys per MGET: large lookups go in one pipelined round trip, in slices Redis serves fast.
 MGET_CHUNK: Final = 1000
+#: How many claims one pipeline takes or renews (``RedisStore.claim_many``).
+CLAIM_CHUNK: Final = 500
 #: Answers decoded at a time in a batched read: small enough that a chunk's decoded lists
 #: are freed before the garbage collector counts them twice (measured: 250 of them).
 DECODE_CHUNK: Final = 250
@@ -678,6 +680,30 @@ class RedisStore:
             raise CacheUnavailableError(
                 f"{describe_failure(self.location, exc)}: no number can be claimed"
             ) from exc
+
+    def claim_many(self, keys: Sequence[str], owner: str, now: float, seconds: float) -> list[bool]:
+        """:meth:`claim` of each key, the scripts pipelined: one round trip per
+        :data:`CLAIM_CHUNK` keys (not one each), so a run far from Redis renews all its
+        claims well within their life."""
+        if not keys:
+            return []
+        millis = max(1, round(seconds * 1000))
+        found: list[bool] = []
+        try:
+            for start in range(0, len(keys), CLAIM_CHUNK):
+                pipe = self._redis.pipeline(transaction=False)
+                for key in keys[start : start + CLAIM_CHUNK]:
+                    self._claim(
+                        keys=[self._claim_key(key), self.sent_key, self.ledger_key],
+                        args=[owner, millis, key],
+                        client=pipe,
+                    )
+                found.extend(bool(taken) for taken in pipe.execute())
+        except self._unavailable as exc:
+            raise CacheUnavailableError(
+                f"{describe_failure(self.location, exc)}: no number can be claimed"
+            ) from exc
+        return found
 
     def release(self, key: str, owner: str) -> None:
         with contextlib.suppress(*self._unavailable):  # away: the claim expires on its own

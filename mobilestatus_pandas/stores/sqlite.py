@@ -340,6 +340,24 @@ def _write_step(
         )
 
 
+def _claim_in(conn: sqlite3.Connection, key: str, owner: str, until: float, now: float) -> bool:
+    """One claim (``SQLiteStore.claim``) in the transaction of ``conn``."""
+    row = conn.execute("SELECT owner, until, sent FROM claims WHERE key = ?", (key,)).fetchone()
+    if row is not None and row[0] != owner and row[1] > now:
+        return False
+    if row is not None and row[0] != owner and row[2] is not None:
+        # A lapsed claim whose call was sent and never recorded: possibly billed.
+        _insert_entry(conn, entry_from_json(row[2]))
+    conn.execute(
+        "INSERT INTO claims (key, owner, until, sent) VALUES (?, ?, ?, NULL) "
+        "ON CONFLICT (key) DO UPDATE SET until = excluded.until, "
+        "sent = CASE WHEN claims.owner = excluded.owner THEN claims.sent END, "
+        "owner = excluded.owner",
+        (key, owner, until),
+    )
+    return True
+
+
 class SQLiteStore:
     """The embedded cache and ledger: one SQLite file (or ``":memory:"``).
 
@@ -540,25 +558,14 @@ class SQLiteStore:
             return len(self._held)
 
     def claim(self, key: str, owner: str, now: float, seconds: float) -> bool:
-        def step(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT owner, until, sent FROM claims WHERE key = ?", (key,)
-            ).fetchone()
-            if row is not None and row[0] != owner and row[1] > now:
-                return False
-            if row is not None and row[0] != owner and row[2] is not None:
-                # A lapsed claim whose call was sent and never recorded: possibly billed.
-                _insert_entry(conn, entry_from_json(row[2]))
-            conn.execute(
-                "INSERT INTO claims (key, owner, until, sent) VALUES (?, ?, ?, NULL) "
-                "ON CONFLICT (key) DO UPDATE SET until = excluded.until, "
-                "sent = CASE WHEN claims.owner = excluded.owner THEN claims.sent END, "
-                "owner = excluded.owner",
-                (key, owner, now + seconds),
-            )
-            return True
+        return self._grouped(lambda conn: _claim_in(conn, key, owner, now + seconds, now))
 
-        return self._grouped(step)
+    def claim_many(self, keys: Sequence[str], owner: str, now: float, seconds: float) -> list[bool]:
+        if not keys:
+            return []
+        return self._grouped(
+            lambda conn: [_claim_in(conn, key, owner, now + seconds, now) for key in keys]
+        )
 
     def release(self, key: str, owner: str) -> None:
         def step(conn: sqlite3.Connection) -> None:
