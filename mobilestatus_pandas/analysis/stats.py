@@ -713,7 +713,14 @@ def compare(
     with np.errstate(divide="ignore", invalid="ignore"):
         effective = known * (1 - known) / variance
     fallback = np.broadcast_to(kish[:, None], effective.shape)
-    spread = (known > 0) & (known < 1) & (variance > 0) & np.isfinite(effective)
+    # A variance at round-off size (the counted and the row forms sum in other orders) is
+    # none: no spread, as an exact 0 is.
+    spread = (
+        (known > 0)
+        & (known < 1)
+        & (variance > VARIANCE_ROUND_OFF * known * (1 - known))
+        & np.isfinite(effective)
+    )
     effective = np.where(spread, effective, fallback)
     effective = np.where(totals[:, None] > 0, effective, 0.0)
     with np.errstate(invalid="ignore"):  # 0 x inf: a share of 0 known exactly (table)
@@ -845,6 +852,11 @@ def _overall_test(
         "p_value": float(result.pvalue),
         "groups": int(keep.sum()),
     }
+
+
+#: A share's variance below this fraction of p(1-p) is round-off, not spread (an effective
+#: size past 1e12 rows).
+VARIANCE_ROUND_OFF: Final = 1e-12
 
 
 def _assemble(
