@@ -140,6 +140,8 @@ def test_a_run_far_from_redis_keeps_the_claims_of_all_its_calls_in_flight(
     # unless renewed. Renewed one round trip each (59 x 84 ms: 5 s a sweep), they lapsed
     # mid-call and another run could take the numbers and pay again; renewed together
     # (one round trip a sweep), another owner takes none of the calls still out.
+    # (3 s claims no longer tell the two apart: 2 s, renewed every 0.25 s in one ~84 ms
+    # round trip, leaves a busy machine 1.6 s of pause before a claim could lapse.)
     monkeypatch.setattr(dispatch, "CLAIM_SECONDS", 2.0)
     monkeypatch.setattr(dispatch, "CLAIM_RENEW_SECONDS", 0.25)
     numbers = random_numbers(60, seed=61)

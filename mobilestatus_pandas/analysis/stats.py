@@ -122,6 +122,9 @@ MIN_DESIGN_EFFECT: Final = 0.1
 FULL_RUN_TOLERANCE: Final = 1e-12
 #: A group needs this many answered rows (effective, on a sampled frame) for a lift and a test.
 MIN_ANSWERED_FOR_TEST: Final = 10
+#: A share's variance below this fraction of p(1-p) is round-off, not spread (an effective
+#: size past 1e12 rows).
+VARIANCE_ROUND_OFF: Final = 1e-12
 #: Statuses that can be compared: those carrying an answer about the line, and dead_line.
 ANSWER_STATES: Final = tuple(s for s in STATUSES if s not in NO_ANSWER_STATES)
 DEFAULT_LEVEL: Final = 0.95
@@ -852,11 +855,6 @@ def _overall_test(
         "p_value": float(result.pvalue),
         "groups": int(keep.sum()),
     }
-
-
-#: A share's variance below this fraction of p(1-p) is round-off, not spread (an effective
-#: size past 1e12 rows).
-VARIANCE_ROUND_OFF: Final = 1e-12
 
 
 def _assemble(

@@ -670,16 +670,19 @@ class RedisStore:
         is back) and ends the run after ``outage_timeout``.
         """
         try:
-            return bool(
-                self._claim(
-                    keys=[self._claim_key(key), self.sent_key, self.ledger_key],
-                    args=[owner, max(1, round(seconds * 1000)), key],
-                )
-            )
+            return bool(self._claim_step(key, owner, seconds))
         except self._unavailable as exc:
             raise CacheUnavailableError(
                 f"{describe_failure(self.location, exc)}: no number can be claimed"
             ) from exc
+
+    def _claim_step(self, key: str, owner: str, seconds: float, client: Any = None) -> Any:
+        """The claim script on ``key`` (sent now, or queued on the pipeline ``client``)."""
+        return self._claim(
+            keys=[self._claim_key(key), self.sent_key, self.ledger_key],
+            args=[owner, max(1, round(seconds * 1000)), key],
+            client=client,
+        )
 
     def claim_many(self, keys: Sequence[str], owner: str, now: float, seconds: float) -> list[bool]:
         """:meth:`claim` of each key, the scripts pipelined: one round trip per
@@ -687,17 +690,12 @@ class RedisStore:
         claims well within their life."""
         if not keys:
             return []
-        millis = max(1, round(seconds * 1000))
         found: list[bool] = []
         try:
             for start in range(0, len(keys), CLAIM_CHUNK):
                 pipe = self._redis.pipeline(transaction=False)
                 for key in keys[start : start + CLAIM_CHUNK]:
-                    self._claim(
-                        keys=[self._claim_key(key), self.sent_key, self.ledger_key],
-                        args=[owner, millis, key],
-                        client=pipe,
-                    )
+                    self._claim_step(key, owner, seconds, pipe)
                 found.extend(bool(taken) for taken in pipe.execute())
         except self._unavailable as exc:
             raise CacheUnavailableError(
